@@ -1,0 +1,76 @@
+//! Shared set-up for the examples: connect to a real IoT Central application when its
+//! credentials are in the environment, otherwise to an `iotc-emulator` started in-process.
+//!
+//! Environment variables (all optional; none set means "use the embedded emulator"):
+//!
+//! | variable | meaning |
+//! | --- | --- |
+//! | `IOTC_ID_SCOPE` | the application's ID scope; setting it selects the real service |
+//! | `IOTC_DEVICE_ID` | the device id (registration id) |
+//! | `IOTC_DEVICE_KEY` | the device's SAS key, or |
+//! | `IOTC_GROUP_KEY` | the enrollment group's SAS key (the device key is derived from it) |
+//! | `IOTC_DPS_ENDPOINT` | DPS `host` or `host:port`; default `global.azure-devices-provisioning.net` |
+//! | `IOTC_TRUST_CA` | a PEM file of extra trusted root certificates |
+
+use std::error::Error;
+
+use iotc_emulator::{Emulator, EmulatorConfig};
+use iotc_sdk::tls::TlsConfig;
+use iotc_sdk::{Credentials, DeviceBuilder};
+
+/// Boxed error for examples.
+pub type BoxError = Box<dyn Error + Send + Sync>;
+
+/// Where an example connects.
+pub struct Target {
+    /// A builder with scope, device id, credentials, endpoint and TLS filled in.
+    pub builder: DeviceBuilder,
+    /// The embedded emulator, when no credentials were in the environment.
+    pub emulator: Option<Emulator>,
+}
+
+/// Reads the environment and prepares a builder for `model_id`; starts an emulator when
+/// `IOTC_ID_SCOPE` is not set.
+///
+/// # Errors
+///
+/// A missing companion variable, an unreadable CA file, or an emulator that cannot start.
+pub async fn target(model_id: &str, default_device_id: &str) -> Result<Target, BoxError> {
+    let builder = iotc_sdk::Device::builder().model_id(model_id);
+    let Some(scope) = env("IOTC_ID_SCOPE") else {
+        let emulator = Emulator::start(EmulatorConfig::default()).await?;
+        let builder = builder
+            .id_scope(emulator.id_scope())
+            .device_id(default_device_id)
+            .credentials(Credentials::group_key(emulator.group_key())?)
+            .dps_endpoint(emulator.dps_endpoint())
+            .tls(TlsConfig::with_pinned_roots_pem(emulator.ca_cert_pem().as_bytes())?);
+        return Ok(Target { builder, emulator: Some(emulator) });
+    };
+    let device_id = env("IOTC_DEVICE_ID").ok_or("IOTC_DEVICE_ID is required with IOTC_ID_SCOPE")?;
+    let credentials = match (env("IOTC_DEVICE_KEY"), env("IOTC_GROUP_KEY")) {
+        (Some(key), None) => Credentials::device_key(&key)?,
+        (None, Some(key)) => Credentials::group_key(&key)?,
+        _ => return Err("set exactly one of IOTC_DEVICE_KEY and IOTC_GROUP_KEY".into()),
+    };
+    let mut builder = builder.id_scope(scope).device_id(device_id).credentials(credentials);
+    if let Some(endpoint) = env("IOTC_DPS_ENDPOINT") {
+        builder = builder.dps_endpoint(endpoint);
+    }
+    if let Some(path) = env("IOTC_TRUST_CA") {
+        let pem = std::fs::read(&path).map_err(|e| format!("cannot read IOTC_TRUST_CA {path}: {e}"))?;
+        builder = builder.tls(TlsConfig::with_extra_roots_pem(&pem)?);
+    }
+    Ok(Target { builder, emulator: None })
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Logs to stderr at `info` (override with `RUST_LOG`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,iotc_emulator=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+}

@@ -1,0 +1,760 @@
+//! The IoT hub over MQTT (protocol.md 4).
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rumqttc::mqttbytes::v4::{
+    ConnAck, Connect, ConnectReturnCode, LastWill, Packet, PubAck, Publish, SubAck,
+    SubscribeReasonCode, UnsubAck,
+};
+use rumqttc::mqttbytes::QoS;
+use serde_json::{json, Map, Value};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::conn::{keep_alive_timeout, password, refuse, ConnError, TlsIo};
+use crate::dps::min_qos1;
+use crate::merge;
+use crate::sas;
+use crate::state::{ConnEntry, DeviceAuth, Outbound, Shared, Subs, OUTBOUND_CAPACITY};
+use crate::tls::{chains_to, common_name, PeerCert};
+use crate::types::{MethodResponse, TelemetryMessage};
+use crate::wire;
+
+/// Maximum telemetry size: body + system property values + application names and values.
+pub(crate) const MAX_TELEMETRY: usize = 256 * 1024;
+/// Maximum subscriptions per connection.
+const MAX_SUBSCRIPTIONS: usize = 5;
+
+const METHODS_FILTER: &str = "$iothub/methods/POST/#";
+const TWIN_RES_FILTER: &str = "$iothub/twin/res/#";
+const DESIRED_FILTER: &str = "$iothub/twin/PATCH/properties/desired/#";
+
+/// What a subscription filter means for this device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Filter {
+    C2d,
+    Methods,
+    TwinRes,
+    Desired,
+}
+
+fn classify_filter(filter: &str, device_id: &str) -> Option<Filter> {
+    match filter {
+        METHODS_FILTER => return Some(Filter::Methods),
+        TWIN_RES_FILTER => return Some(Filter::TwinRes),
+        DESIRED_FILTER => return Some(Filter::Desired),
+        _ => {}
+    }
+    let rest = filter.strip_prefix("devices/")?;
+    let (dev, rest) = rest.split_once('/')?;
+    if (dev == device_id || dev == "+") && rest == "messages/devicebound/#" {
+        Some(Filter::C2d)
+    } else {
+        None
+    }
+}
+
+/// What authenticated the connection (for the `iothub-connection-auth-method` stamp).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AuthType {
+    Sas,
+    X509,
+}
+
+/// Authenticates a hub CONNECT; returns the auth type and, for SAS, the token expiry.
+fn authenticate(
+    shared: &Shared,
+    device_id: &str,
+    host: &str,
+    password: &str,
+    cert: Option<&PeerCert>,
+) -> Result<(AuthType, Option<i64>), &'static str> {
+    let (auth, groups) = {
+        let state = shared.lock();
+        let device = state.devices.get(device_id).ok_or("device not registered")?;
+        (device.auth.clone(), state.x509_groups.clone())
+    };
+    match auth {
+        DeviceAuth::Sas { key } => {
+            if password.is_empty() {
+                return Err("SAS device without a password");
+            }
+            let token = sas::SasToken::parse(password).map_err(|_| "malformed SAS token")?;
+            if token.skn.is_some() {
+                return Err("shared access policies are not emulated");
+            }
+            let resources = [
+                format!("{}/devices/{device_id}", shared.settings.hub_hostname),
+                format!("{host}/devices/{device_id}"),
+            ];
+            let refs = [resources[0].as_str(), resources[1].as_str()];
+            match sas::validate(password, &key, &refs, sas::now_secs()) {
+                Ok(expiry) => Ok((AuthType::Sas, Some(expiry))),
+                Err(sas::SasError::Expired) => Err("SAS token expired"),
+                Err(sas::SasError::WrongAudience) => Err("SAS token audience mismatch"),
+                Err(_) => Err("SAS signature mismatch"),
+            }
+        }
+        DeviceAuth::X509 { group } => {
+            if !password.is_empty() {
+                return Err("X.509 device sent a password");
+            }
+            let cert = cert.ok_or("no client certificate")?;
+            if common_name(&cert.leaf).as_deref() != Some(device_id) {
+                return Err("client certificate CN does not match the device id");
+            }
+            let group = groups
+                .iter()
+                .find(|g| g.id == group)
+                .ok_or("enrollment group removed")?;
+            if chains_to(cert, &group.cas) {
+                Ok((AuthType::X509, None))
+            } else {
+                Err("client certificate does not chain to the enrollment CA")
+            }
+        }
+    }
+}
+
+/// True when `host` (from the username) names this hub: the host name (case-insensitive),
+/// optionally with `:{port}`.
+fn host_matches(shared: &Shared, host: &str) -> bool {
+    let expected = &shared.settings.hub_hostname;
+    if host.eq_ignore_ascii_case(expected) {
+        return true;
+    }
+    match host.rsplit_once(':') {
+        Some((h, port)) => {
+            h.eq_ignore_ascii_case(expected) && port == shared.settings.hub_port.to_string()
+        }
+        None => false,
+    }
+}
+
+/// Serves one hub connection after its CONNECT.
+pub(crate) async fn run(
+    shared: &Arc<Shared>,
+    io: &mut TlsIo,
+    connect: Connect,
+    cert: Option<PeerCert>,
+    peer: SocketAddr,
+) -> Result<(), ConnError> {
+    let username = connect
+        .login
+        .as_ref()
+        .and_then(|l| wire::parse_hub_username(&l.username));
+    let Some(username) = username else {
+        tracing::info!(%peer, "hub CONNECT with unparsable username");
+        refuse(io, ConnectReturnCode::BadUserNamePassword).await;
+        return Ok(());
+    };
+    if username.api_version.is_none() {
+        tracing::info!(%peer, "hub CONNECT username without api-version");
+        refuse(io, ConnectReturnCode::BadUserNamePassword).await;
+        return Ok(());
+    }
+    let expected_client_id = match &username.module_id {
+        Some(m) => format!("{}/{m}", username.device_id),
+        None => username.device_id.clone(),
+    };
+    if connect.client_id != expected_client_id {
+        tracing::info!(%peer, "hub ClientId does not match the username");
+        refuse(io, ConnectReturnCode::BadClientId).await;
+        return Ok(());
+    }
+    let device_id = username.device_id.clone();
+    if !host_matches(shared, &username.host) {
+        tracing::info!(%peer, device_id, host = %username.host, "hub CONNECT for another host");
+        refuse(io, ConnectReturnCode::NotAuthorized).await;
+        return Ok(());
+    }
+    if username.module_id.is_some() {
+        tracing::info!(%peer, device_id, "module identities are not emulated");
+        refuse(io, ConnectReturnCode::NotAuthorized).await;
+        return Ok(());
+    }
+    let (auth_type, expiry) = match authenticate(
+        shared,
+        &device_id,
+        &username.host,
+        password(&connect),
+        cert.as_ref(),
+    ) {
+        Ok(v) => v,
+        Err(reason) => {
+            tracing::info!(%peer, device_id, reason, "hub CONNECT refused");
+            refuse(io, ConnectReturnCode::NotAuthorized).await;
+            return Ok(());
+        }
+    };
+
+    // Register the connection, closing any previous one of the same device.
+    let conn_id = shared.next_id();
+    let (tx, mut rx) = mpsc::channel(OUTBOUND_CAPACITY);
+    let registered = {
+        let mut state = shared.lock();
+        state.devices.get_mut(&device_id).map(|device| {
+        if connect.clean_session {
+            device.persistent_c2d = false;
+        }
+        let subs = Subs {
+            c2d: device.persistent_c2d,
+            ..Subs::default()
+        };
+        if let Some(old) = device.conn.replace(ConnEntry { conn_id, tx, subs }) {
+            tracing::info!(device_id, "closing previous connection of the device (400027)");
+            let _ = old.tx.try_send(Outbound::Close);
+        }
+        if let Some(m) = &username.model_id {
+            device.model_id = Some(m.clone());
+        }
+        subs.c2d
+        })
+    };
+    let Some(c2d_subscribed) = registered else {
+        refuse(io, ConnectReturnCode::NotAuthorized).await;
+        return Ok(());
+    };
+    tracing::info!(
+        %peer,
+        device_id,
+        api_version = username.api_version.as_deref().unwrap_or(""),
+        model_id = username.model_id.as_deref().unwrap_or(""),
+        client = username.device_client_type.as_deref().unwrap_or(""),
+        "device connected to hub"
+    );
+
+    let will = connect
+        .last_will
+        .clone()
+        .filter(|w| telemetry_bag(&w.topic, &device_id).is_some());
+    let mut conn = HubConn {
+        shared: shared.clone(),
+        device_id: device_id.clone(),
+        conn_id,
+        auth_type,
+        clean_session: connect.clean_session,
+        filters: BTreeSet::new(),
+        twin_res: false,
+        inflight: HashMap::new(),
+        next_pkid: 0,
+    };
+    if c2d_subscribed {
+        conn.filters
+            .insert(format!("devices/{device_id}/messages/devicebound/#"));
+    }
+    let result = async {
+        io.write_packet(&Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)))
+            .await?;
+        if c2d_subscribed {
+            conn.deliver_pending_c2d(io).await?;
+        }
+        conn.run_loop(io, &mut rx, connect.keep_alive, expiry).await
+    }
+    .await;
+
+    // Unregister (only if not already replaced by a newer connection).
+    {
+        let mut state = shared.lock();
+        if let Some(device) = state.devices.get_mut(&device_id) {
+            if device.conn.as_ref().is_some_and(|c| c.conn_id == conn_id) {
+                device.conn = None;
+            }
+        }
+    }
+    let graceful = matches!(result, Ok(()));
+    if !graceful {
+        if let Some(will) = will {
+            conn.send_will(will);
+        }
+    }
+    tracing::info!(device_id, "device disconnected from hub");
+    result
+}
+
+/// The property bag of a telemetry topic of `device_id`, `None` if the topic is not one.
+fn telemetry_bag<'a>(topic: &'a str, device_id: &str) -> Option<&'a str> {
+    let rest = topic.strip_prefix("devices/")?;
+    let (dev, rest) = rest.split_once('/')?;
+    if dev != device_id {
+        return None;
+    }
+    if rest == "messages/events" {
+        return Some("");
+    }
+    rest.strip_prefix("messages/events/")
+}
+
+/// A device-to-service event in the loop.
+enum Event {
+    Packet(Result<Packet, ConnError>),
+    Out(Option<Outbound>),
+    Idle,
+    TokenExpired,
+}
+
+struct HubConn {
+    shared: Arc<Shared>,
+    device_id: String,
+    conn_id: u64,
+    auth_type: AuthType,
+    clean_session: bool,
+    filters: BTreeSet<String>,
+    twin_res: bool,
+    /// C2D packet id → queue id.
+    inflight: HashMap<u16, u64>,
+    next_pkid: u16,
+}
+
+impl HubConn {
+    async fn run_loop(
+        &mut self,
+        io: &mut TlsIo,
+        rx: &mut mpsc::Receiver<Outbound>,
+        keep_alive: u16,
+        expiry: Option<i64>,
+    ) -> Result<(), ConnError> {
+        let idle = keep_alive_timeout(keep_alive);
+        let token_deadline = expiry.map(|se| {
+            let now = sas::now_secs();
+            // Disconnect at expiry; a token accepted within the skew gets the skew.
+            let at = if se > now { se } else { se + sas::CLOCK_SKEW_SECS };
+            Instant::now() + Duration::from_secs(u64::try_from(at - now).unwrap_or(0))
+        });
+        let mut last_activity = Instant::now();
+        loop {
+            let idle_deadline = idle.map(|d| last_activity + d);
+            let event = tokio::select! {
+                p = io.read_packet() => Event::Packet(p),
+                o = rx.recv() => Event::Out(o),
+                _ = sleep_until_opt(idle_deadline) => Event::Idle,
+                _ = sleep_until_opt(token_deadline) => Event::TokenExpired,
+            };
+            match event {
+                Event::Packet(p) => {
+                    last_activity = Instant::now();
+                    match p? {
+                        Packet::Disconnect => return Ok(()),
+                        packet => self.handle_packet(io, packet).await?,
+                    }
+                }
+                Event::Out(Some(Outbound::Publish { topic, payload })) => {
+                    let p = Publish::from_bytes(topic, QoS::AtMostOnce, payload);
+                    io.write_packet(&Packet::Publish(p)).await?;
+                }
+                Event::Out(Some(Outbound::C2d { id, topic, payload })) => {
+                    self.write_c2d(io, id, topic, payload).await?;
+                }
+                Event::Out(Some(Outbound::Close)) | Event::Out(None) => {
+                    return Err(ConnError::Protocol(
+                        "replaced by a newer connection of the same device".into(),
+                    ));
+                }
+                Event::Idle => return Err(ConnError::Protocol("keep-alive timeout".into())),
+                Event::TokenExpired => {
+                    tracing::info!(device_id = %self.device_id, "SAS token expired (401003); closing");
+                    return Err(ConnError::Protocol("SAS token expired".into()));
+                }
+            }
+        }
+    }
+
+    async fn handle_packet(&mut self, io: &mut TlsIo, packet: Packet) -> Result<(), ConnError> {
+        match packet {
+            Packet::PingReq => io.write_packet(&Packet::PingResp).await,
+            Packet::Subscribe(sub) => {
+                let mut codes = Vec::with_capacity(sub.filters.len());
+                let mut new_c2d = false;
+                for f in &sub.filters {
+                    let kind = classify_filter(&f.path, &self.device_id);
+                    let room = self.filters.contains(&f.path) || self.filters.len() < MAX_SUBSCRIPTIONS;
+                    match kind {
+                        Some(kind) if room => {
+                            self.filters.insert(f.path.clone());
+                            match kind {
+                                Filter::C2d => new_c2d = true,
+                                Filter::TwinRes => self.twin_res = true,
+                                Filter::Methods | Filter::Desired => {}
+                            }
+                            codes.push(SubscribeReasonCode::Success(min_qos1(f.qos)));
+                        }
+                        _ => {
+                            tracing::info!(device_id = %self.device_id, filter = %f.path, "subscription refused");
+                            codes.push(SubscribeReasonCode::Failure);
+                        }
+                    }
+                }
+                self.sync_subs();
+                io.write_packet(&Packet::SubAck(SubAck::new(sub.pkid, codes)))
+                    .await?;
+                if new_c2d {
+                    self.deliver_pending_c2d(io).await?;
+                }
+                Ok(())
+            }
+            Packet::Unsubscribe(u) => {
+                for t in &u.topics {
+                    self.filters.remove(t);
+                }
+                self.twin_res = self
+                    .filters
+                    .iter()
+                    .any(|f| classify_filter(f, &self.device_id) == Some(Filter::TwinRes));
+                self.sync_subs();
+                io.write_packet(&Packet::UnsubAck(UnsubAck::new(u.pkid)))
+                    .await
+            }
+            Packet::PubAck(ack) => {
+                if let Some(id) = self.inflight.remove(&ack.pkid) {
+                    let mut state = self.shared.lock();
+                    if let Some(device) = state.devices.get_mut(&self.device_id) {
+                        device.c2d.retain(|m| m.id != id);
+                    }
+                }
+                Ok(())
+            }
+            Packet::Publish(p) => self.handle_publish(io, p).await,
+            other => Err(ConnError::Protocol(format!("unexpected packet {other:?}"))),
+        }
+    }
+
+    /// Publishes the current subscription flags to the shared state.
+    fn sync_subs(&self) {
+        let mut subs = Subs::default();
+        for f in &self.filters {
+            match classify_filter(f, &self.device_id) {
+                Some(Filter::C2d) => subs.c2d = true,
+                Some(Filter::Methods) => subs.methods = true,
+                Some(Filter::Desired) => subs.desired = true,
+                _ => {}
+            }
+        }
+        let mut state = self.shared.lock();
+        if let Some(device) = state.devices.get_mut(&self.device_id) {
+            if let Some(conn) = device.conn.as_mut().filter(|c| c.conn_id == self.conn_id) {
+                conn.subs = subs;
+            }
+            device.persistent_c2d = subs.c2d && !self.clean_session;
+        }
+    }
+
+    async fn handle_publish(&mut self, io: &mut TlsIo, p: Publish) -> Result<(), ConnError> {
+        if p.qos == QoS::ExactlyOnce {
+            return Err(ConnError::Protocol("QoS 2 publish".into()));
+        }
+        tracing::debug!(device_id = %self.device_id, topic = %p.topic, len = p.payload.len(), "hub publish");
+        if let Some(bag) = telemetry_bag(&p.topic, &self.device_id) {
+            let msg = self.telemetry(bag, p.payload.clone(), p.retain, None)?;
+            self.publish_telemetry(msg);
+            return self.puback(io, &p).await;
+        }
+        let (path, query) = wire::split_topic_query(&p.topic);
+        let query = wire::parse_query(query);
+        let rid = wire::query_value(&query, "$rid").unwrap_or_default();
+        if path == "$iothub/twin/GET" {
+            self.puback(io, &p).await?;
+            let body = {
+                let state = self.shared.lock();
+                match state.devices.get(&self.device_id) {
+                    Some(d) => json!({"desired": d.desired_json(), "reported": d.reported_json()}),
+                    None => return Err(ConnError::Protocol("device deleted".into())),
+                }
+            };
+            return self
+                .twin_response(io, format!("200/?$rid={}", wire::encode(&rid)), body.to_string())
+                .await;
+        }
+        if path == "$iothub/twin/PATCH/properties/reported" {
+            self.puback(io, &p).await?;
+            let (status, body) = match self.patch_reported(&p.payload) {
+                Ok(version) => (
+                    format!("204/?$rid={}&$version={version}", wire::encode(&rid)),
+                    String::new(),
+                ),
+                Err((status, code, message)) => (
+                    format!("{status}/?$rid={}", wire::encode(&rid)),
+                    json!({"errorCode": code, "message": message}).to_string(),
+                ),
+            };
+            return self.twin_response(io, status, body).await;
+        }
+        if let Some(status) = path.strip_prefix("$iothub/methods/res/") {
+            self.puback(io, &p).await?;
+            self.method_response(status, &rid, &p.payload);
+            return Ok(());
+        }
+        Err(ConnError::Protocol(format!(
+            "publish to unsupported topic {}",
+            p.topic
+        )))
+    }
+
+    async fn puback(&self, io: &mut TlsIo, p: &Publish) -> Result<(), ConnError> {
+        if p.qos == QoS::AtLeastOnce {
+            io.write_packet(&Packet::PubAck(PubAck::new(p.pkid))).await?;
+        }
+        Ok(())
+    }
+
+    async fn twin_response(
+        &self,
+        io: &mut TlsIo,
+        status_and_query: String,
+        body: String,
+    ) -> Result<(), ConnError> {
+        if !self.twin_res {
+            tracing::debug!(device_id = %self.device_id, "twin response dropped: {TWIN_RES_FILTER} not subscribed");
+            return Ok(());
+        }
+        let topic = format!("$iothub/twin/res/{status_and_query}");
+        io.write_packet(&Packet::Publish(Publish::new(
+            topic,
+            QoS::AtMostOnce,
+            body.into_bytes(),
+        )))
+        .await
+    }
+
+    /// Applies a reported patch; `Err((status, errorCode, message))` on failure.
+    fn patch_reported(&self, body: &[u8]) -> Result<u64, (u16, u32, String)> {
+        let patch: Map<String, Value> = match serde_json::from_slice(body) {
+            Ok(Value::Object(m)) => m,
+            _ => {
+                return Err((400, 400_004, "reported patch is not a JSON object".into()));
+            }
+        };
+        merge::validate_patch(&patch).map_err(|m| (400, 400_004, m))?;
+        let mut state = self.shared.lock();
+        let device = state
+            .devices
+            .get_mut(&self.device_id)
+            .ok_or((404, 404_001, "device not found".to_owned()))?;
+        let mut merged = device.reported.clone();
+        merge::merge_patch(&mut merged, &patch);
+        if merge::section_size(&merged) > merge::MAX_SECTION_BYTES {
+            return Err((400, 400_004, "reported properties exceed 32 KB".into()));
+        }
+        device.reported = merged;
+        device.reported_version += 1;
+        Ok(device.reported_version)
+    }
+
+    fn method_response(&self, status: &str, rid: &str, payload: &[u8]) {
+        let status = wire::decode(status.trim_end_matches('/'));
+        let Ok(status) = status.parse::<i32>() else {
+            tracing::warn!(device_id = %self.device_id, "method response with non-numeric status ignored");
+            return;
+        };
+        let pending = {
+            let mut state = self.shared.lock();
+            match state.methods.get(rid) {
+                Some(m) if m.device_id == self.device_id => state.methods.remove(rid),
+                _ => None,
+            }
+        };
+        let Some(pending) = pending else {
+            tracing::debug!(device_id = %self.device_id, rid, "method response for unknown or expired request");
+            return;
+        };
+        let payload = if payload.iter().all(u8::is_ascii_whitespace) {
+            Value::Null
+        } else {
+            serde_json::from_slice(payload)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into_owned()))
+        };
+        let _ = pending.tx.send(MethodResponse { status, payload });
+    }
+
+    /// Builds a telemetry message from a bag and body; errors (closing the connection) when the
+    /// message exceeds 256 KB.
+    fn telemetry(
+        &self,
+        bag: &str,
+        body: Bytes,
+        retain: bool,
+        extra_app: Option<(&str, &str)>,
+    ) -> Result<TelemetryMessage, ConnError> {
+        let decoded = wire::decode_property_bag(bag);
+        let mut system = decoded.system;
+        let mut application = decoded.application;
+        let size = body.len()
+            + system.values().map(String::len).sum::<usize>()
+            + application
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
+        if size > MAX_TELEMETRY {
+            return Err(ConnError::Protocol(format!(
+                "telemetry of {size} bytes exceeds 256 KB (413001)"
+            )));
+        }
+        if retain {
+            application.insert("mqtt-retain".into(), "true".into());
+        }
+        if let Some((k, v)) = extra_app {
+            application.insert(k.into(), v.into());
+        }
+        let now = time::OffsetDateTime::now_utc();
+        let generation_id = {
+            let state = self.shared.lock();
+            state
+                .devices
+                .get(&self.device_id)
+                .map(|d| d.generation_id.clone())
+                .unwrap_or_default()
+        };
+        let auth_type = match self.auth_type {
+            AuthType::Sas => "sas",
+            AuthType::X509 => "x509",
+        };
+        system.insert(
+            "iothub-connection-device-id".into(),
+            self.device_id.clone(),
+        );
+        system.insert(
+            "iothub-connection-auth-method".into(),
+            format!(r#"{{"scope":"device","type":"{auth_type}","issuer":"iothub"}}"#),
+        );
+        system.insert("iothub-connection-auth-generation-id".into(), generation_id);
+        system.insert(
+            "iothub-enqueuedtime".into(),
+            crate::state::service_time(now),
+        );
+        Ok(TelemetryMessage {
+            device_id: self.device_id.clone(),
+            module_id: None,
+            component: system.get("sub").cloned(),
+            body: body.to_vec(),
+            system_properties: system,
+            application_properties: application,
+            enqueued_time: now,
+        })
+    }
+
+    fn publish_telemetry(&self, msg: TelemetryMessage) {
+        {
+            let mut state = self.shared.lock();
+            if let Some(device) = state.devices.get_mut(&self.device_id) {
+                if device.recent.len() >= crate::state::RECENT_TELEMETRY {
+                    device.recent.pop_front();
+                }
+                device.recent.push_back(msg.clone());
+            }
+        }
+        let _ = self.shared.telemetry.send(msg);
+    }
+
+    fn send_will(&self, will: LastWill) {
+        let Some(bag) = telemetry_bag(&will.topic, &self.device_id) else {
+            return;
+        };
+        match self.telemetry(bag, will.message, will.retain, Some(("iothub-MessageType", "Will"))) {
+            Ok(msg) => {
+                tracing::info!(device_id = %self.device_id, "sending will message as telemetry");
+                self.publish_telemetry(msg);
+            }
+            Err(e) => tracing::info!(device_id = %self.device_id, error = %e, "will message dropped"),
+        }
+    }
+
+    fn alloc_pkid(&mut self) -> u16 {
+        loop {
+            self.next_pkid = self.next_pkid.wrapping_add(1);
+            if self.next_pkid != 0 && !self.inflight.contains_key(&self.next_pkid) {
+                return self.next_pkid;
+            }
+        }
+    }
+
+    async fn write_c2d(
+        &mut self,
+        io: &mut TlsIo,
+        id: u64,
+        topic: String,
+        payload: Bytes,
+    ) -> Result<(), ConnError> {
+        if self.inflight.len() >= 1000 {
+            return Ok(());
+        }
+        let pkid = self.alloc_pkid();
+        self.inflight.insert(pkid, id);
+        let mut p = Publish::from_bytes(topic, QoS::AtLeastOnce, payload);
+        p.pkid = pkid;
+        tracing::debug!(device_id = %self.device_id, pkid, "delivering C2D message");
+        io.write_packet(&Packet::Publish(p)).await
+    }
+
+    /// Sends every pending C2D message not yet sent on this connection.
+    async fn deliver_pending_c2d(&mut self, io: &mut TlsIo) -> Result<(), ConnError> {
+        let pending: Vec<(u64, String, Bytes)> = {
+            let mut state = self.shared.lock();
+            let Some(device) = state.devices.get_mut(&self.device_id) else {
+                return Ok(());
+            };
+            device.expire_c2d(std::time::Instant::now());
+            device
+                .c2d
+                .iter_mut()
+                .filter(|m| m.sent_on != Some(self.conn_id))
+                .map(|m| {
+                    m.sent_on = Some(self.conn_id);
+                    (m.id, m.topic.clone(), m.payload.clone())
+                })
+                .collect()
+        };
+        for (id, topic, payload) in pending {
+            self.write_c2d(io, id, topic, payload).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters() {
+        assert_eq!(
+            classify_filter("devices/d1/messages/devicebound/#", "d1"),
+            Some(Filter::C2d)
+        );
+        assert_eq!(
+            classify_filter("devices/+/messages/devicebound/#", "d1"),
+            Some(Filter::C2d)
+        );
+        assert_eq!(classify_filter("devices/d2/messages/devicebound/#", "d1"), None);
+        assert_eq!(classify_filter("$iothub/methods/POST/#", "d1"), Some(Filter::Methods));
+        assert_eq!(classify_filter("$iothub/twin/res/#", "d1"), Some(Filter::TwinRes));
+        assert_eq!(
+            classify_filter("$iothub/twin/PATCH/properties/desired/#", "d1"),
+            Some(Filter::Desired)
+        );
+        assert_eq!(classify_filter("#", "d1"), None);
+        assert_eq!(classify_filter("$iothub/methods/POST/reboot", "d1"), None);
+    }
+
+    #[test]
+    fn telemetry_topics() {
+        assert_eq!(telemetry_bag("devices/d1/messages/events/", "d1"), Some(""));
+        assert_eq!(telemetry_bag("devices/d1/messages/events", "d1"), Some(""));
+        assert_eq!(
+            telemetry_bag("devices/d1/messages/events/%24.ct=x", "d1"),
+            Some("%24.ct=x")
+        );
+        assert_eq!(telemetry_bag("devices/d2/messages/events/", "d1"), None);
+        assert_eq!(telemetry_bag("devices/d1/modules/m/messages/events/", "d1"), None);
+        assert_eq!(telemetry_bag("devices/d1/messages/eventsx", "d1"), None);
+    }
+}

@@ -1,0 +1,313 @@
+//! Shared emulator state: enrollments, registrations, the device registry with twins, open
+//! connections, pending C2D messages and pending direct methods.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use openssl::ssl::SslAcceptor;
+use openssl::x509::X509;
+use serde_json::{Map, Value};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::types::{AuthKind, C2dMessage, MethodResponse, TelemetryMessage};
+
+/// Name of the default SAS enrollment group (IoT Central's).
+pub(crate) const DEFAULT_SAS_GROUP: &str = "SAS-IoT-Devices";
+/// Recent telemetry kept per device.
+pub(crate) const RECENT_TELEMETRY: usize = 100;
+/// Pending C2D messages per device.
+pub(crate) const MAX_C2D_PENDING: usize = 50;
+/// C2D time to live.
+pub(crate) const C2D_TTL: Duration = Duration::from_secs(3600);
+/// Capacity of each connection's outbound queue.
+pub(crate) const OUTBOUND_CAPACITY: usize = 64;
+
+/// Fixed configuration after start.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) id_scope: String,
+    pub(crate) group_key: String,
+    pub(crate) hub_hostname: String,
+    pub(crate) hub_port: u16,
+    /// `assignedHub` as announced by DPS (port rule).
+    pub(crate) assigned_hub: String,
+    pub(crate) dps_retry_after_secs: u64,
+    pub(crate) dps_polls_before_assign: u32,
+}
+
+/// What the service side sends to a connection task.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    /// A QoS 0 publish.
+    Publish { topic: String, payload: Bytes },
+    /// A QoS 1 C2D publish; `id` is the queue id acknowledged on PUBACK.
+    C2d {
+        id: u64,
+        topic: String,
+        payload: Bytes,
+    },
+    /// Close the connection (replaced by a newer connection of the same device).
+    Close,
+}
+
+/// Subscriptions of a hub connection that the service side needs to know about.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Subs {
+    pub(crate) c2d: bool,
+    pub(crate) methods: bool,
+    pub(crate) desired: bool,
+}
+
+/// An open hub connection of a device.
+#[derive(Debug)]
+pub(crate) struct ConnEntry {
+    pub(crate) conn_id: u64,
+    pub(crate) tx: mpsc::Sender<Outbound>,
+    pub(crate) subs: Subs,
+}
+
+/// How a registered device authenticates.
+#[derive(Debug, Clone)]
+pub(crate) enum DeviceAuth {
+    /// Symmetric key (base64).
+    Sas { key: String },
+    /// Certificate chaining to this X.509 enrollment group's CA, CN = device id.
+    X509 { group: String },
+}
+
+#[derive(Debug)]
+pub(crate) struct PendingC2d {
+    pub(crate) id: u64,
+    pub(crate) topic: String,
+    pub(crate) payload: Bytes,
+    pub(crate) expires: Instant,
+    /// Connection it was last sent on (not sent again on the same connection).
+    pub(crate) sent_on: Option<u64>,
+}
+
+/// A device in the hub registry.
+#[derive(Debug)]
+pub(crate) struct Device {
+    pub(crate) device_id: String,
+    pub(crate) model_id: Option<String>,
+    pub(crate) auth: DeviceAuth,
+    pub(crate) enrollment_group: Option<String>,
+    pub(crate) generation_id: String,
+    pub(crate) desired: Map<String, Value>,
+    pub(crate) desired_version: u64,
+    pub(crate) reported: Map<String, Value>,
+    pub(crate) reported_version: u64,
+    pub(crate) conn: Option<ConnEntry>,
+    /// C2D subscription kept across connections with CleanSession 0.
+    pub(crate) persistent_c2d: bool,
+    pub(crate) c2d: VecDeque<PendingC2d>,
+    pub(crate) recent: VecDeque<TelemetryMessage>,
+}
+
+impl Device {
+    pub(crate) fn auth_kind(&self) -> AuthKind {
+        match self.auth {
+            DeviceAuth::Sas { .. } => AuthKind::Sas,
+            DeviceAuth::X509 { .. } => AuthKind::X509,
+        }
+    }
+
+    pub(crate) fn desired_json(&self) -> Value {
+        let mut m = self.desired.clone();
+        m.insert("$version".into(), Value::from(self.desired_version));
+        Value::Object(m)
+    }
+
+    pub(crate) fn reported_json(&self) -> Value {
+        let mut m = self.reported.clone();
+        m.insert("$version".into(), Value::from(self.reported_version));
+        Value::Object(m)
+    }
+
+    /// Drops expired C2D messages.
+    pub(crate) fn expire_c2d(&mut self, now: Instant) {
+        self.c2d.retain(|m| m.expires > now);
+    }
+}
+
+/// Status of a DPS registration operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RegStatus {
+    Assigning,
+    Assigned,
+}
+
+/// A DPS registration.
+#[derive(Debug, Clone)]
+pub(crate) struct Registration {
+    pub(crate) registration_id: String,
+    pub(crate) operation_id: String,
+    pub(crate) status: RegStatus,
+    pub(crate) polls_left: u32,
+    pub(crate) payload: Option<Value>,
+    pub(crate) enrollment: String,
+    pub(crate) auth: DeviceAuth,
+    pub(crate) created: time::OffsetDateTime,
+    pub(crate) last_updated: time::OffsetDateTime,
+    pub(crate) etag: String,
+    /// `true` once this registration id was assigned before (substatus
+    /// `reprovisionedToInitialAssignment`).
+    pub(crate) reprovisioned: bool,
+}
+
+/// An X.509 enrollment group.
+#[derive(Debug, Clone)]
+pub(crate) struct X509Group {
+    pub(crate) id: String,
+    pub(crate) cas: Vec<X509>,
+}
+
+/// A direct method waiting for its answer.
+#[derive(Debug)]
+pub(crate) struct PendingMethod {
+    pub(crate) device_id: String,
+    pub(crate) tx: oneshot::Sender<MethodResponse>,
+}
+
+/// Mutable state behind one mutex.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub(crate) individual: HashMap<String, String>,
+    pub(crate) x509_groups: Vec<X509Group>,
+    pub(crate) templates: BTreeMap<String, String>,
+    pub(crate) registrations: HashMap<String, Registration>,
+    pub(crate) devices: HashMap<String, Device>,
+    pub(crate) methods: HashMap<String, PendingMethod>,
+}
+
+/// Everything the listener and connection tasks share.
+pub(crate) struct Shared {
+    pub(crate) settings: Settings,
+    pub(crate) acceptor: SslAcceptor,
+    pub(crate) state: Mutex<State>,
+    pub(crate) telemetry: broadcast::Sender<TelemetryMessage>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    counter: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        settings: Settings,
+        acceptor: SslAcceptor,
+        shutdown: watch::Receiver<bool>,
+    ) -> Shared {
+        let (telemetry, _) = broadcast::channel(4096);
+        Shared {
+            settings,
+            acceptor,
+            state: Mutex::new(State::default()),
+            telemetry,
+            shutdown,
+            counter: AtomicU64::new(1),
+        }
+    }
+
+    /// Locks the state (a poisoned lock is recovered: state stays usable).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A process-unique increasing number (connection ids, C2D ids, method request ids).
+    pub(crate) fn next_id(&self) -> u64 {
+        self.counter.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The template id a model id maps to.
+    pub(crate) fn template_for(state: &State, model_id: Option<&str>) -> Option<String> {
+        model_id.filter(|m| state.templates.contains_key(*m)).map(str::to_owned)
+    }
+}
+
+/// Builds a C2D publish (topic with property bag) for `device_id`.
+pub(crate) fn c2d_topic(device_id: &str, msg: &C2dMessage) -> String {
+    let mut system: Vec<(&str, String)> = Vec::new();
+    if let Some(v) = &msg.message_id {
+        system.push(("mid", v.clone()));
+    }
+    if let Some(v) = &msg.correlation_id {
+        system.push(("cid", v.clone()));
+    }
+    if let Some(v) = &msg.content_type {
+        system.push(("ct", v.clone()));
+    }
+    if let Some(v) = &msg.content_encoding {
+        system.push(("ce", v.clone()));
+    }
+    system.push(("to", format!("/devices/{device_id}/messages/deviceBound")));
+    format!(
+        "devices/{device_id}/messages/devicebound/{}",
+        crate::wire::encode_property_bag(&system, &msg.properties)
+    )
+}
+
+/// Random bytes as lower-case hex.
+pub(crate) fn random_hex(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    if openssl::rand::rand_bytes(&mut buf).is_err() {
+        // Extremely unlikely; fall back to time-derived bytes (ids only, not secrets).
+        let t = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (t >> ((i % 16) * 8)) as u8 ^ i as u8;
+        }
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A random UUID v4 text.
+pub(crate) fn random_uuid() -> String {
+    let h = random_hex(16);
+    let (a, rest) = h.split_at(8);
+    let (b, rest) = rest.split_at(4);
+    let (c, rest) = rest.split_at(4);
+    let (d, e) = rest.split_at(4);
+    format!("{a}-{b}-4{}-a{}-{e}", &c[1..], &d[1..])
+}
+
+/// RFC 3339 UTC time with 7 fractional digits like the service (`2020-04-10T03:11:13.0276997Z`).
+pub(crate) fn service_time(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:07}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.nanosecond() / 100
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c2d_topic_shape() {
+        let mut msg = C2dMessage::new("hi");
+        msg.message_id = Some("m 1".into());
+        msg.content_type = Some("application/json".into());
+        msg.properties.insert("method-name".into(), "reboot".into());
+        assert_eq!(
+            c2d_topic("dev1", &msg),
+            "devices/dev1/messages/devicebound/%24.mid=m%201&%24.ct=application%2Fjson&%24.to=%2Fdevices%2Fdev1%2Fmessages%2FdeviceBound&method-name=reboot"
+        );
+    }
+
+    #[test]
+    fn ids_and_times() {
+        let u = random_uuid();
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+        let t = time::macros::datetime!(2020-04-10 03:11:13.0276997 UTC);
+        assert_eq!(service_time(t), "2020-04-10T03:11:13.0276997Z");
+    }
+}

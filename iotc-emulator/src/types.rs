@@ -1,0 +1,188 @@
+//! Plain data types of the service-side API.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+/// One device-to-cloud message as the hub received it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct TelemetryMessage {
+    /// The sending device.
+    pub device_id: String,
+    /// The sending module (always `None`: modules are not emulated yet).
+    pub module_id: Option<String>,
+    /// The PnP component (`$.sub`), if any.
+    pub component: Option<String>,
+    /// The message body.
+    pub body: Vec<u8>,
+    /// System properties, keys without the `$.` prefix (`mid`, `cid`, `ct`, `ce`, `sub`, …),
+    /// plus the hub's stamps `iothub-connection-device-id`, `iothub-connection-auth-method`,
+    /// `iothub-connection-auth-generation-id` and `iothub-enqueuedtime` (RFC 3339).
+    pub system_properties: BTreeMap<String, String>,
+    /// Application properties (every bag key not starting with `$.`; `mqtt-retain` = `true`
+    /// is added when the device set RETAIN).
+    pub application_properties: BTreeMap<String, String>,
+    /// When the hub received the message.
+    #[serde(with = "time::serde::rfc3339")]
+    pub enqueued_time: time::OffsetDateTime,
+}
+
+impl TelemetryMessage {
+    /// The body parsed as JSON, if it is JSON.
+    pub fn body_json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    /// The message id (`$.mid`), if set.
+    pub fn message_id(&self) -> Option<&str> {
+        self.system_properties.get("mid").map(String::as_str)
+    }
+
+    /// The content type (`$.ct`), if set.
+    pub fn content_type(&self) -> Option<&str> {
+        self.system_properties.get("ct").map(String::as_str)
+    }
+
+    /// The content encoding (`$.ce`), if set.
+    pub fn content_encoding(&self) -> Option<&str> {
+        self.system_properties.get("ce").map(String::as_str)
+    }
+}
+
+/// A subscription to every telemetry message received from the moment it was created.
+///
+/// Backed by a `tokio::sync::broadcast` channel of 4096 messages; a receiver that falls further
+/// behind skips the oldest messages (a warning is logged).
+#[derive(Debug)]
+pub struct TelemetryReceiver {
+    pub(crate) rx: broadcast::Receiver<TelemetryMessage>,
+}
+
+impl TelemetryReceiver {
+    /// Waits for the next message; `None` once the emulator has shut down.
+    pub async fn recv(&mut self) -> Option<TelemetryMessage> {
+        loop {
+            match self.rx.recv().await {
+                Ok(m) => return Some(m),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(skipped = n, "telemetry receiver lagged");
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// Returns the next message if one is already queued.
+    pub fn try_recv(&mut self) -> Option<TelemetryMessage> {
+        loop {
+            match self.rx.try_recv() {
+                Ok(m) => return Some(m),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// A device twin as the service sees it (tags are not emulated).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Twin {
+    /// The device id.
+    pub device_id: String,
+    /// The model id announced by the device (MQTT `model-id`, else the DPS payload).
+    pub model_id: Option<String>,
+    /// Desired properties, an object including `"$version"`.
+    pub desired: serde_json::Value,
+    /// Reported properties, an object including `"$version"`.
+    pub reported: serde_json::Value,
+}
+
+/// The device's answer to a direct method.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct MethodResponse {
+    /// The status the device chose (`200` for success by convention).
+    pub status: i32,
+    /// The response body: `Null` if empty; a JSON string of the text if the body is not JSON.
+    pub payload: serde_json::Value,
+}
+
+/// A cloud-to-device message to send.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct C2dMessage {
+    /// The body.
+    pub body: Vec<u8>,
+    /// Message id (`$.mid`).
+    pub message_id: Option<String>,
+    /// Correlation id (`$.cid`).
+    pub correlation_id: Option<String>,
+    /// Content type (`$.ct`).
+    pub content_type: Option<String>,
+    /// Content encoding (`$.ce`).
+    pub content_encoding: Option<String>,
+    /// Application properties.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl C2dMessage {
+    /// A message with this body and no properties.
+    pub fn new(body: impl Into<Vec<u8>>) -> C2dMessage {
+        C2dMessage {
+            body: body.into(),
+            ..C2dMessage::default()
+        }
+    }
+}
+
+/// How a device authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum AuthKind {
+    /// Symmetric key (SAS token).
+    Sas,
+    /// X.509 client certificate.
+    X509,
+}
+
+/// A device in the hub registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct DeviceInfo {
+    /// The device id.
+    pub device_id: String,
+    /// The model id (MQTT `model-id` or DPS payload).
+    pub model_id: Option<String>,
+    /// The id of the device template the device is assigned to (a template added with
+    /// [`Emulator::add_template`](crate::Emulator::add_template) whose `@id` equals the model
+    /// id); `None` = "Unassigned".
+    pub template: Option<String>,
+    /// Whether the device has an open hub connection.
+    pub connected: bool,
+    /// How it authenticates.
+    pub auth: AuthKind,
+    /// The enrollment group it was provisioned through (`None` for an individual enrollment).
+    pub enrollment_group: Option<String>,
+}
+
+/// A DPS registration record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct RegistrationInfo {
+    /// The registration id.
+    pub registration_id: String,
+    /// The assigned device id (equal to the registration id).
+    pub device_id: String,
+    /// The `assignedHub` value announced (see the port rule in the crate docs).
+    pub assigned_hub: String,
+    /// `assigning` or `assigned`.
+    pub status: String,
+    /// The `payload` the device sent with its register request.
+    pub payload: Option<serde_json::Value>,
+    /// The enrollment used: an enrollment group id (`SAS-IoT-Devices` for the default SAS
+    /// group) or `individual`.
+    pub enrollment: String,
+}

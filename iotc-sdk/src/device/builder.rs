@@ -1,0 +1,311 @@
+//! [`DeviceBuilder`]: everything a device needs to connect, with documented defaults.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tracing::info;
+
+use super::{Device, Inner};
+use crate::auth::{ConnectionCredential, ConnectionString, Credentials};
+use crate::pnp::WritablePropertyUpdate;
+use crate::provisioning::{ProvisioningClient, GLOBAL_ENDPOINT, MQTT_TLS_PORT};
+use crate::tls::TlsConfig;
+use crate::transport::{self, HubAuth, HubConfig, Inbound, Protocol, Request};
+use crate::{Error, Result};
+
+/// Configures and connects a [`Device`].
+///
+/// A device connects in one of two ways:
+/// - through DPS: [`id_scope`](Self::id_scope) + [`device_id`](Self::device_id) +
+///   [`credentials`](Self::credentials) (what IoT Central gives you);
+/// - straight to a hub: [`connection_string`](Self::connection_string).
+///
+/// Missing or conflicting settings make [`connect`](Self::connect) fail with
+/// [`Error::Config`] before anything is sent.
+#[derive(Clone)]
+pub struct DeviceBuilder {
+    id_scope: Option<String>,
+    device_id: Option<String>,
+    credentials: Option<Credentials>,
+    connection_string: Option<ConnectionString>,
+    model_id: Option<String>,
+    dps_endpoint: String,
+    provisioning_payload: Option<Value>,
+    tls: Option<TlsConfig>,
+    protocol: Protocol,
+    keep_alive: Duration,
+    operation_timeout: Duration,
+    connect_timeout: Duration,
+    sas_token_ttl: Duration,
+    event_capacity: usize,
+}
+
+impl fmt::Debug for DeviceBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceBuilder")
+            .field("id_scope", &self.id_scope)
+            .field("device_id", &self.device_id)
+            .field("model_id", &self.model_id)
+            .field("dps_endpoint", &self.dps_endpoint)
+            .field("protocol", &self.protocol)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for DeviceBuilder {
+    fn default() -> Self {
+        DeviceBuilder {
+            id_scope: None,
+            device_id: None,
+            credentials: None,
+            connection_string: None,
+            model_id: None,
+            dps_endpoint: GLOBAL_ENDPOINT.to_owned(),
+            provisioning_payload: None,
+            tls: None,
+            protocol: Protocol::Mqtt,
+            keep_alive: Duration::from_secs(240),
+            operation_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(30),
+            sas_token_ttl: Duration::from_secs(3600),
+            event_capacity: 128,
+        }
+    }
+}
+
+impl DeviceBuilder {
+    /// The DPS ID scope of the IoT Central application (Permissions → Device connection groups).
+    pub fn id_scope(mut self, id_scope: impl Into<String>) -> Self {
+        self.id_scope = Some(id_scope.into());
+        self
+    }
+
+    /// The device id, which is also the DPS registration id.
+    pub fn device_id(mut self, device_id: impl Into<String>) -> Self {
+        self.device_id = Some(device_id.into());
+        self
+    }
+
+    /// How the device authenticates: a device key, an enrollment-group key (the device key is
+    /// derived from it) or an X.509 certificate.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Connects straight to the hub named in the connection string, without DPS.
+    pub fn connection_string(mut self, connection_string: ConnectionString) -> Self {
+        self.connection_string = Some(connection_string);
+        self
+    }
+
+    /// The device's model id (DTMI), announced to DPS and the hub so IoT Central can assign
+    /// the device template.
+    pub fn model_id(mut self, model_id: impl Into<String>) -> Self {
+        self.model_id = Some(model_id.into());
+        self
+    }
+
+    /// The DPS endpoint, `host` or `host:port`. Default: `global.azure-devices-provisioning.net`
+    /// on port 8883.
+    pub fn dps_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.dps_endpoint = endpoint.into();
+        self
+    }
+
+    /// Extra fields for the DPS registration payload (a JSON object), such as
+    /// `{"iotcGateway": {"iotcGatewayId": "gw-1"}}`.
+    pub fn provisioning_payload(mut self, payload: Value) -> Self {
+        self.provisioning_payload = Some(payload);
+        self
+    }
+
+    /// TLS settings. Default: the system's roots, with a connector built for this device. Pass
+    /// one shared [`TlsConfig`] to many devices to build the connector once.
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The protocol. Default: [`Protocol::Mqtt`].
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// MQTT keep-alive interval. Default 240 s (the C SDKs' value; the hub allows up to 1177 s).
+    pub fn keep_alive(mut self, keep_alive: Duration) -> Self {
+        self.keep_alive = keep_alive;
+        self
+    }
+
+    /// How long an operation (telemetry acknowledgement, twin request) may take before
+    /// [`Error::Timeout`]. Default 30 s.
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
+    /// How long connecting (TLS, CONNECT, subscriptions) may take, and the overall DPS
+    /// registration budget. Default 30 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Lifetime of the SAS tokens the device signs. Default 3600 s.
+    pub fn sas_token_ttl(mut self, ttl: Duration) -> Self {
+        self.sas_token_ttl = ttl;
+        self
+    }
+
+    /// How many inbound events (commands, property updates, cloud messages) wait for
+    /// [`Device::next_event`] before new ones are refused. Default 128. A refused command is
+    /// answered with status 503 so the caller never waits for nothing.
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity.max(1);
+        self
+    }
+
+    /// Provisions the device (unless a connection string was given), connects to its hub,
+    /// subscribes, and reads the twin. Writable properties set while the device was offline
+    /// arrive as the first [`Event::WritableProperties`](crate::Event::WritableProperties).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for missing settings, and every error of
+    /// [`ProvisioningClient::register`] and of the hub connection
+    /// ([`Error::Unauthorized`], [`Error::Connection`], [`Error::Timeout`]).
+    pub async fn connect(self) -> Result<Device> {
+        if self.keep_alive < Duration::from_secs(1) {
+            return Err(Error::Config("keep_alive must be at least one second".into()));
+        }
+        let tls = self.tls.clone().unwrap_or_default();
+        let hub = match (&self.connection_string, &self.id_scope) {
+            (Some(_), Some(_)) => {
+                return Err(Error::Config("give either a connection string or an ID scope, not both".into()))
+            }
+            (Some(cs), None) => self.hub_from_connection_string(cs, tls)?,
+            (None, Some(scope)) => self.provision(scope, tls).await?,
+            (None, None) => {
+                return Err(Error::Config(
+                    "an ID scope (with device id and credentials) or a connection string is required".into(),
+                ))
+            }
+        };
+        let session = match self.protocol {
+            Protocol::Mqtt => transport::mqtt::hub::connect(&hub).await?,
+        };
+        let (requests_tx, requests_rx) = mpsc::channel::<Request>(self.event_capacity.max(16));
+        let (inbound_tx, inbound_rx) = mpsc::channel::<Inbound>(self.event_capacity);
+        let task = tokio::spawn(session.run(requests_rx, inbound_tx.clone()));
+        let device = Device {
+            inner: std::sync::Arc::new(Inner {
+                requests: requests_tx,
+                events: tokio::sync::Mutex::new(inbound_rx),
+                device_id: hub.device_id.clone(),
+                hub_host: hub.hub_host.clone(),
+                model_id: self.model_id.clone(),
+                operation_timeout: self.operation_timeout,
+                task: std::sync::Mutex::new(Some(task)),
+            }),
+        };
+        // Plug and Play start-up: desired properties set while offline become the first event.
+        let twin = device.get_twin().await?;
+        if !WritablePropertyUpdate::pending_from_twin(&twin).properties().is_empty() {
+            let _ = inbound_tx.try_send(Inbound::InitialTwin(twin));
+        }
+        Ok(device)
+    }
+
+    fn hub_from_connection_string(&self, cs: &ConnectionString, tls: TlsConfig) -> Result<HubConfig> {
+        if self.credentials.is_some() {
+            return Err(Error::Config("credentials come from the connection string; do not set them too".into()));
+        }
+        let auth = match cs.credential() {
+            ConnectionCredential::SharedAccessKey(key) => HubAuth::Key(key.clone()),
+            ConnectionCredential::SharedAccessSignature(token) => HubAuth::Token(token.clone()),
+            ConnectionCredential::X509 => {
+                return Err(Error::Config(
+                    "the connection string says x509=true: give the certificate with credentials(Credentials::x509(..)) and use DPS, or a SharedAccessKey".into(),
+                ))
+            }
+            #[allow(unreachable_patterns)]
+            _ => return Err(Error::Config("unsupported connection string credential".into())),
+        };
+        let (connect_host, port) = match cs.gateway_host_name() {
+            Some(gateway) => transport::parse_endpoint(gateway, MQTT_TLS_PORT)?,
+            None => transport::parse_endpoint(cs.host_name(), MQTT_TLS_PORT)?,
+        };
+        let (hub_host, _) = transport::parse_endpoint(cs.host_name(), MQTT_TLS_PORT)?;
+        Ok(self.hub_config(hub_host, connect_host, port, cs.device_id().to_owned(), cs.module_id().map(str::to_owned), auth, tls))
+    }
+
+    async fn provision(&self, scope: &str, tls: TlsConfig) -> Result<HubConfig> {
+        let device_id = self
+            .device_id
+            .clone()
+            .ok_or_else(|| Error::Config("a device id is required with an ID scope".into()))?;
+        let credentials = self
+            .credentials
+            .clone()
+            .ok_or_else(|| Error::Config("credentials are required with an ID scope".into()))?;
+        let mut client = ProvisioningClient::new(scope, device_id.clone(), credentials.clone())
+            .with_endpoint(self.dps_endpoint.clone())
+            .with_tls(tls.clone())
+            .with_timeout(self.connect_timeout)
+            .with_protocol(self.protocol);
+        if let Some(model_id) = &self.model_id {
+            client = client.with_model_id(model_id.clone());
+        }
+        if let Some(payload) = &self.provisioning_payload {
+            client = client.with_payload(payload.clone());
+        }
+        let registration = client.register().await?;
+        info!(hub = %registration.assigned_hub, device_id = %registration.device_id, "registered with DPS");
+        let hub_device_id = if registration.device_id.is_empty() { device_id.clone() } else { registration.device_id.clone() };
+        let auth = match credentials.x509_identity() {
+            Some(identity) => HubAuth::X509(identity.clone()),
+            None => HubAuth::Key(credentials.device_sas_key(&device_id).ok_or_else(|| {
+                Error::Config("the credentials hold neither a key nor a certificate".into())
+            })?),
+        };
+        Ok(self.hub_config(
+            registration.assigned_hub.clone(),
+            registration.assigned_hub.clone(),
+            registration.hub_port,
+            hub_device_id,
+            None,
+            auth,
+            tls,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn hub_config(
+        &self,
+        hub_host: String,
+        connect_host: String,
+        port: u16,
+        device_id: String,
+        module_id: Option<String>,
+        auth: HubAuth,
+        tls: TlsConfig,
+    ) -> HubConfig {
+        HubConfig {
+            hub_host,
+            connect_host,
+            port,
+            device_id,
+            module_id,
+            model_id: self.model_id.clone(),
+            auth,
+            tls,
+            keep_alive: self.keep_alive,
+            sas_ttl: self.sas_token_ttl,
+            connect_timeout: self.connect_timeout,
+        }
+    }
+}

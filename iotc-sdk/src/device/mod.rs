@@ -1,0 +1,235 @@
+//! The [`Device`] handle: telemetry, properties, commands and cloud messages over one
+//! connection.
+
+mod builder;
+mod command;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub use builder::DeviceBuilder;
+pub use command::Command;
+
+use crate::message::{CloudMessage, Message};
+use crate::pnp::{self, Twin, WritableProperty, WritablePropertyUpdate};
+use crate::transport::{Inbound, Request};
+use crate::{Error, Result};
+
+/// Something the service sent to the device.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// A command (direct method) to answer with [`Command::respond`].
+    Command(Command),
+    /// Writable properties the cloud set; apply them and acknowledge each with
+    /// [`Device::acknowledge`].
+    WritableProperties(WritablePropertyUpdate),
+    /// A cloud-to-device message.
+    CloudMessage(CloudMessage),
+    /// The connection ended; the reason says why. No more events follow.
+    Disconnected(String),
+}
+
+/// A connected device. Cheap to clone (`Clone + Send + Sync`); every clone talks to the same
+/// connection, which one background task owns.
+///
+/// Create one with [`Device::builder`]. Dropping the last clone closes the connection; call
+/// [`close`](Device::close) to close it explicitly and wait until it is closed.
+#[derive(Clone, Debug)]
+pub struct Device {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    requests: mpsc::Sender<Request>,
+    events: tokio::sync::Mutex<mpsc::Receiver<Inbound>>,
+    device_id: String,
+    hub_host: String,
+    model_id: Option<String>,
+    operation_timeout: Duration,
+    task: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Device {
+    /// Starts configuring a device.
+    pub fn builder() -> DeviceBuilder {
+        DeviceBuilder::default()
+    }
+
+    /// The hub device id.
+    pub fn device_id(&self) -> &str {
+        &self.inner.device_id
+    }
+
+    /// The host name of the IoT hub the device is connected to.
+    pub fn hub_host(&self) -> &str {
+        &self.inner.hub_host
+    }
+
+    /// The model id the device announced, if any.
+    pub fn model_id(&self) -> Option<&str> {
+        self.inner.model_id.as_deref()
+    }
+
+    /// Sends `value` as JSON telemetry on the default component and waits until the hub has
+    /// accepted it (MQTT PUBACK).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Serialization`], [`Error::Timeout`], [`Error::Connection`], [`Error::Closed`].
+    pub async fn send_telemetry<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+        self.send_message(Message::json(value)?).await
+    }
+
+    /// Sends `value` as JSON telemetry of `component`.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_telemetry`](Self::send_telemetry).
+    pub async fn send_component_telemetry<T: Serialize + ?Sized>(&self, component: &str, value: &T) -> Result<()> {
+        self.send_message(Message::json(value)?.with_component(component)).await
+    }
+
+    /// Sends a message with its properties and waits until the hub has accepted it.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_telemetry`](Self::send_telemetry).
+    pub async fn send_message(&self, message: Message) -> Result<()> {
+        self.call(|reply| Request::Telemetry { message, reply }, "the telemetry acknowledgement").await
+    }
+
+    /// Reports properties (a JSON object: `{"maxTempSinceLastReboot": 30.0}`) on the default
+    /// component; returns the new reported `$version`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Serialization`] when `properties` is not an object, [`Error::Rejected`] when the
+    /// hub refuses the patch, and the transport errors of [`send_telemetry`](Self::send_telemetry).
+    pub async fn report_properties<T: Serialize + ?Sized>(&self, properties: &T) -> Result<u64> {
+        let patch = serde_json::to_value(properties)?;
+        if !patch.is_object() {
+            return Err(Error::Serialization("reported properties must serialize to a JSON object".into()));
+        }
+        self.patch_reported(patch).await
+    }
+
+    /// Reports properties of `component` (wrapped as `{"c":{"__t":"c",…}}`).
+    ///
+    /// # Errors
+    ///
+    /// As [`report_properties`](Self::report_properties).
+    pub async fn report_component_properties<T: Serialize + ?Sized>(&self, component: &str, properties: &T) -> Result<u64> {
+        let patch = pnp::component_patch(Some(component), serde_json::to_value(properties)?)?;
+        self.patch_reported(patch).await
+    }
+
+    /// Acknowledges a writable property with the value it came with: `status` 200 (applied),
+    /// 202 (in progress), 400 (refused) or 500 (failed), per the Plug and Play convention.
+    /// Returns the new reported `$version`.
+    ///
+    /// # Errors
+    ///
+    /// As [`report_properties`](Self::report_properties).
+    pub async fn acknowledge(&self, property: &WritableProperty, status: u16, description: Option<&str>) -> Result<u64> {
+        self.patch_reported(pnp::ack_patch(property, property.value(), status, description)?).await
+    }
+
+    /// Acknowledges a writable property with the value the device actually uses (for example
+    /// after clamping it to a range).
+    ///
+    /// # Errors
+    ///
+    /// As [`report_properties`](Self::report_properties).
+    pub async fn acknowledge_with_value<T: Serialize + ?Sized>(
+        &self,
+        property: &WritableProperty,
+        value: &T,
+        status: u16,
+        description: Option<&str>,
+    ) -> Result<u64> {
+        self.patch_reported(pnp::ack_patch(property, value, status, description)?).await
+    }
+
+    /// Reads the whole twin (desired and reported sections).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rejected`], [`Error::Throttled`], [`Error::Timeout`], [`Error::Connection`],
+    /// [`Error::Closed`].
+    pub async fn get_twin(&self) -> Result<Twin> {
+        self.call(|reply| Request::GetTwin { reply }, "the twin").await
+    }
+
+    /// Waits for the next event from the service. Returns `None` once the connection has ended
+    /// and every event was read.
+    ///
+    /// Several clones may call this; each event goes to one of them.
+    pub async fn next_event(&self) -> Option<Event> {
+        let inbound = self.inner.events.lock().await.recv().await?;
+        Some(match inbound {
+            Inbound::Command { name, request_id, payload } => {
+                Event::Command(Command::new(self.inner.requests.clone(), name, request_id, payload))
+            }
+            Inbound::DesiredPatch { version, body } => {
+                Event::WritableProperties(WritablePropertyUpdate::from_patch(&body, version))
+            }
+            Inbound::InitialTwin(twin) => Event::WritableProperties(WritablePropertyUpdate::pending_from_twin(&twin)),
+            Inbound::CloudMessage(message) => Event::CloudMessage(message),
+            Inbound::Disconnected(reason) => Event::Disconnected(reason),
+        })
+    }
+
+    /// Closes the connection (MQTT DISCONNECT) and waits until it is closed. Other clones
+    /// see [`Error::Closed`] afterwards.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] when the connection task does not finish in time.
+    pub async fn close(&self) -> Result<()> {
+        let result = match self.call(|reply| Request::Close { reply }, "the connection to close").await {
+            Err(Error::Closed) => Ok(()),
+            other => other,
+        };
+        let task = self.inner.task.lock().map(|mut t| t.take()).unwrap_or(None);
+        if let Some(task) = task {
+            let _ = tokio::time::timeout(self.inner.operation_timeout, task).await;
+        }
+        result
+    }
+
+    async fn patch_reported(&self, patch: serde_json::Value) -> Result<u64> {
+        self.call(|reply| Request::PatchReported { patch, reply }, "the reported-property acknowledgement").await
+    }
+
+    /// Sends a request to the connection task and waits for its answer.
+    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Request, what: &'static str) -> Result<T> {
+        let (reply, answer) = oneshot::channel();
+        let timeout = self.inner.operation_timeout;
+        let work = async {
+            self.inner.requests.send(make(reply)).await.map_err(|_| Error::Closed)?;
+            answer.await.map_err(|_| Error::Closed)?
+        };
+        tokio::time::timeout(timeout, work).await.unwrap_or(Err(Error::Timeout(timeout, what)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
+
+    #[test]
+    fn handles_are_send_sync_clone() {
+        assert_send_sync_clone::<Device>();
+        fn assert_send<T: Send>() {}
+        assert_send::<Command>();
+        assert_send::<Event>();
+    }
+}

@@ -1,0 +1,109 @@
+//! The one error type of the SDK.
+
+use std::time::Duration;
+
+use crate::auth::CredentialError;
+
+/// Result alias used across the SDK.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the SDK.
+///
+/// Variants say whether an operation reached the service: [`Error::Config`] and
+/// [`Error::Credentials`] never left the process, [`Error::Connection`] failed before or while
+/// talking to the service, [`Error::Rejected`] carries the status the service answered with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The SDK was configured wrongly (a missing or invalid option). Nothing was sent.
+    #[error("configuration error: {0}")]
+    Config(String),
+
+    /// A key, token, connection string or certificate could not be used.
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
+
+    /// The service refused the credentials (bad key, expired token, unknown device,
+    /// certificate not trusted). Retrying with the same credentials will not help.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+
+    /// The service does not know the ID scope, enrollment or device.
+    #[error("not found: {0}")]
+    NotFound(String),
+
+    /// The service is throttling this client; retry after the given delay.
+    #[error("throttled by the service; retry after {retry_after:?}")]
+    Throttled {
+        /// How long the service asked the client to wait.
+        retry_after: Duration,
+    },
+
+    /// DPS finished the registration without assigning the device.
+    #[error("registration {status}: {message} (error code {error_code:?})")]
+    RegistrationFailed {
+        /// The registration status DPS reported (`failed`, `disabled`, ...).
+        status: String,
+        /// The service's error code, such as `400209` for a device IoT Central has not approved.
+        error_code: Option<u64>,
+        /// The service's message.
+        message: String,
+    },
+
+    /// The service answered a request with an error status (twin, provisioning request).
+    #[error("service returned status {status}: {message}")]
+    Rejected {
+        /// The HTTP-like status code from the service.
+        status: u16,
+        /// The body of the service's answer, or a description.
+        message: String,
+    },
+
+    /// No answer arrived in time. The request may or may not have reached the service.
+    #[error("timed out after {0:?} waiting for {1}")]
+    Timeout(Duration, &'static str),
+
+    /// The network connection could not be made, or broke.
+    #[error("connection error: {0}")]
+    Connection(String),
+
+    /// A payload could not be serialized or a service answer could not be parsed.
+    #[error("serialization error: {0}")]
+    Serialization(String),
+
+    /// The transport does not offer this operation (for example twin access over HTTPS).
+    #[error("{operation} is not supported by the {transport} transport")]
+    Unsupported {
+        /// What was asked for.
+        operation: &'static str,
+        /// The transport in use.
+        transport: &'static str,
+    },
+
+    /// The device handle was closed, or its connection task has ended.
+    #[error("the device connection is closed")]
+    Closed,
+}
+
+impl Error {
+    /// Whether retrying the same operation later may succeed (network errors, throttling,
+    /// timeouts and 5xx/429 statuses). Authorization and configuration errors are not retryable.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Throttled { .. } | Error::Timeout(..) | Error::Connection(_) => true,
+            Error::Rejected { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// Whether this error means the service refused the credentials.
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, Error::Unauthorized(_))
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Serialization(e.to_string())
+    }
+}

@@ -1,0 +1,57 @@
+//! # iotc-sdk
+//!
+//! A typed, async device SDK for Azure IoT Central: provision through the Device Provisioning
+//! Service (DPS), connect to the assigned IoT hub, send telemetry, report properties, accept
+//! writable properties and answer commands.
+//!
+//! ```no_run
+//! use iotc_sdk::{Credentials, Device, Event};
+//!
+//! # async fn run() -> Result<(), iotc_sdk::Error> {
+//! let device = Device::builder()
+//!     .id_scope("0ne00000A0A")
+//!     .device_id("thermostat-01")
+//!     .credentials(Credentials::group_key("bmIvVU1KbWZVRUpyQ08vcnpLSWJJdWQ0WllaK3oyUTRkOURZ")?)
+//!     .model_id("dtmi:com:example:Thermostat;1")
+//!     .connect()
+//!     .await?;
+//!
+//! device.send_telemetry(&serde_json::json!({ "temperature": 21.5 })).await?;
+//! device.report_properties(&serde_json::json!({ "maxTempSinceLastReboot": 30.0 })).await?;
+//!
+//! while let Some(event) = device.next_event().await {
+//!     match event {
+//!         Event::Command(command) => command.respond(200, &serde_json::json!({})).await?,
+//!         Event::WritableProperties(update) => {
+//!             for property in update.properties() {
+//!                 device.acknowledge(property, 200, Some("applied")).await?;
+//!             }
+//!         }
+//!         Event::CloudMessage(message) => println!("{:?}", message.body()),
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! See the repository's `README.md` and `docs/` for the guide, and `examples/` for runnable
+//! starting points that work offline against `iotc-emulator`.
+#![warn(missing_docs)]
+#![deny(unreachable_pub)]
+
+pub mod auth;
+pub mod device;
+mod error;
+pub mod message;
+pub mod pnp;
+pub mod provisioning;
+pub mod tls;
+pub mod transport;
+
+pub use auth::Credentials;
+pub use device::{Command, Device, DeviceBuilder, Event};
+pub use error::{Error, Result};
+pub use message::{CloudMessage, Message};
+pub use pnp::{WritableProperty, WritablePropertyUpdate};
+pub use provisioning::{ProvisioningClient, Registration};

@@ -1,0 +1,204 @@
+//! Messages: telemetry the device sends ([`Message`]) and cloud-to-device messages it receives
+//! ([`CloudMessage`]).
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::Result;
+
+/// A device-to-cloud (telemetry) message: a payload plus the system and application properties
+/// IoT hub carries with it.
+///
+/// Most devices send JSON built with [`Message::json`], which sets the content type
+/// `application/json` and encoding `utf-8` that IoT Central needs to read the body.
+///
+/// ```
+/// use iotc_sdk::Message;
+/// let message = Message::json(&serde_json::json!({ "temperature": 21.5 }))?
+///     .with_component("thermostat1")
+///     .with_message_id("m-1")
+///     .with_property("alert", "false");
+/// assert_eq!(message.component(), Some("thermostat1"));
+/// # Ok::<(), iotc_sdk::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Message {
+    payload: Vec<u8>,
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    component: Option<String>,
+    message_id: Option<String>,
+    correlation_id: Option<String>,
+    creation_time: Option<OffsetDateTime>,
+    properties: Vec<(String, String)>,
+}
+
+impl Message {
+    /// A message with the given raw payload and no properties.
+    pub fn new(payload: impl Into<Vec<u8>>) -> Self {
+        Message {
+            payload: payload.into(),
+            ..Message::default()
+        }
+    }
+
+    /// A JSON message: the value serialized with `serde_json`, content type `application/json`,
+    /// content encoding `utf-8`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Serialization`](crate::Error::Serialization) when the value does not serialize.
+    pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self> {
+        Ok(Message::new(serde_json::to_vec(value)?)
+            .with_content_type("application/json")
+            .with_content_encoding("utf-8"))
+    }
+
+    /// Sets the Plug and Play component the telemetry belongs to (`$.sub`).
+    pub fn with_component(mut self, component: impl Into<String>) -> Self {
+        self.component = Some(component.into());
+        self
+    }
+
+    /// Sets the message id (`$.mid`).
+    pub fn with_message_id(mut self, id: impl Into<String>) -> Self {
+        self.message_id = Some(id.into());
+        self
+    }
+
+    /// Sets the correlation id (`$.cid`).
+    pub fn with_correlation_id(mut self, id: impl Into<String>) -> Self {
+        self.correlation_id = Some(id.into());
+        self
+    }
+
+    /// Sets the content type (`$.ct`), such as `application/json`.
+    pub fn with_content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+
+    /// Sets the content encoding (`$.ce`), such as `utf-8`.
+    pub fn with_content_encoding(mut self, encoding: impl Into<String>) -> Self {
+        self.content_encoding = Some(encoding.into());
+        self
+    }
+
+    /// Sets the creation time (`$.ctime`); IoT Central uses it as the telemetry timestamp.
+    pub fn with_creation_time(mut self, time: OffsetDateTime) -> Self {
+        self.creation_time = Some(time);
+        self
+    }
+
+    /// Adds an application property. Properties keep the order they were added in.
+    pub fn with_property(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.properties.push((name.into(), value.into()));
+        self
+    }
+
+    /// The payload bytes.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// The component, if any.
+    pub fn component(&self) -> Option<&str> {
+        self.component.as_deref()
+    }
+
+    /// The message id, if any.
+    pub fn message_id(&self) -> Option<&str> {
+        self.message_id.as_deref()
+    }
+
+    /// The correlation id, if any.
+    pub fn correlation_id(&self) -> Option<&str> {
+        self.correlation_id.as_deref()
+    }
+
+    /// The content type, if any.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
+    }
+
+    /// The content encoding, if any.
+    pub fn content_encoding(&self) -> Option<&str> {
+        self.content_encoding.as_deref()
+    }
+
+    /// The creation time, if any.
+    pub fn creation_time(&self) -> Option<OffsetDateTime> {
+        self.creation_time
+    }
+
+    /// The application properties, in the order they were added.
+    pub fn properties(&self) -> &[(String, String)] {
+        &self.properties
+    }
+}
+
+/// A cloud-to-device message received from IoT hub.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CloudMessage {
+    pub(crate) payload: Vec<u8>,
+    pub(crate) message_id: Option<String>,
+    pub(crate) correlation_id: Option<String>,
+    pub(crate) content_type: Option<String>,
+    pub(crate) content_encoding: Option<String>,
+    pub(crate) system_properties: Vec<(String, String)>,
+    pub(crate) properties: Vec<(String, Option<String>)>,
+}
+
+impl CloudMessage {
+    /// The message body.
+    pub fn body(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// The body parsed as JSON into `T`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Serialization`](crate::Error::Serialization) when the body is not valid JSON for `T`.
+    pub fn body_json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        Ok(serde_json::from_slice(&self.payload)?)
+    }
+
+    /// The message id (`$.mid`), if the sender set one.
+    pub fn message_id(&self) -> Option<&str> {
+        self.message_id.as_deref()
+    }
+
+    /// The correlation id (`$.cid`), if the sender set one.
+    pub fn correlation_id(&self) -> Option<&str> {
+        self.correlation_id.as_deref()
+    }
+
+    /// The content type (`$.ct`), if the sender set one.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
+    }
+
+    /// The content encoding (`$.ce`), if the sender set one.
+    pub fn content_encoding(&self) -> Option<&str> {
+        self.content_encoding.as_deref()
+    }
+
+    /// Other system properties (`$.to`, `$.exp`, `iothub-ack`, ...), names without the `$.`.
+    pub fn system_properties(&self) -> &[(String, String)] {
+        &self.system_properties
+    }
+
+    /// The application properties in wire order; a property sent without `=` has no value.
+    pub fn properties(&self) -> &[(String, Option<String>)] {
+        &self.properties
+    }
+
+    /// The value of the application property `name`; `None` when it is absent or has no value.
+    pub fn property(&self, name: &str) -> Option<&str> {
+        self.properties
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.as_deref())
+    }
+}

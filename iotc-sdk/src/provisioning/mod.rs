@@ -1,0 +1,371 @@
+//! Device Provisioning Service (DPS): register a device under an ID scope and learn which IoT
+//! hub it is assigned to (protocol.md §2).
+
+#[cfg(feature = "mqtt")]
+mod mqtt;
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::auth::Credentials;
+use crate::tls::TlsConfig;
+use crate::transport::{parse_endpoint, Protocol};
+use crate::{Error, Result};
+
+/// The global DPS endpoint every IoT Central application uses.
+pub const GLOBAL_ENDPOINT: &str = "global.azure-devices-provisioning.net";
+
+/// The standard MQTT-over-TLS port.
+pub const MQTT_TLS_PORT: u16 = 8883;
+
+/// Registers one device with DPS.
+///
+/// ```no_run
+/// use iotc_sdk::{Credentials, ProvisioningClient};
+/// # async fn run() -> Result<(), iotc_sdk::Error> {
+/// let registration = ProvisioningClient::new(
+///     "0ne00000A0A",
+///     "thermostat-01",
+///     Credentials::group_key("bmIvVU1KbWZVRUpyQ08vcnpLSWJJdWQ0WllaK3oyUTRkOURZ")?,
+/// )
+/// .with_model_id("dtmi:com:example:Thermostat;1")
+/// .register()
+/// .await?;
+/// println!("assigned to {}", registration.assigned_hub());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ProvisioningClient {
+    id_scope: String,
+    registration_id: String,
+    credentials: Credentials,
+    endpoint: String,
+    tls: TlsConfig,
+    payload: Option<Value>,
+    model_id: Option<String>,
+    timeout: Duration,
+    protocol: Protocol,
+}
+
+impl fmt::Debug for ProvisioningClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProvisioningClient")
+            .field("id_scope", &self.id_scope)
+            .field("registration_id", &self.registration_id)
+            .field("endpoint", &self.endpoint)
+            .field("model_id", &self.model_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProvisioningClient {
+    /// A client for `registration_id` under `id_scope`, on the global endpoint, trusting the
+    /// system's roots, with a 60 s overall timeout.
+    pub fn new(id_scope: impl Into<String>, registration_id: impl Into<String>, credentials: Credentials) -> Self {
+        ProvisioningClient {
+            id_scope: id_scope.into(),
+            registration_id: registration_id.into(),
+            credentials,
+            endpoint: GLOBAL_ENDPOINT.to_owned(),
+            tls: TlsConfig::new(),
+            payload: None,
+            model_id: None,
+            timeout: Duration::from_secs(60),
+            protocol: Protocol::Mqtt,
+        }
+    }
+
+    /// Uses another DPS endpoint: `host` or `host:port` (default port 8883).
+    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = endpoint.into();
+        self
+    }
+
+    /// Uses these TLS settings (trusted roots).
+    pub fn with_tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Announces the device's model id in the registration payload (`{"modelId": …}`), which
+    /// IoT Central uses to assign the device template.
+    pub fn with_model_id(mut self, model_id: impl Into<String>) -> Self {
+        self.model_id = Some(model_id.into());
+        self
+    }
+
+    /// Adds a custom registration payload (a JSON object; `modelId` is added to it).
+    pub fn with_payload(mut self, payload: Value) -> Self {
+        self.payload = Some(payload);
+        self
+    }
+
+    /// The overall time allowed for the registration, polling included (default 60 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Uses this protocol (default MQTT).
+    pub fn with_protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// The registration id.
+    pub fn registration_id(&self) -> &str {
+        &self.registration_id
+    }
+
+    /// Registers the device and waits until DPS has assigned it.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Unauthorized`]: DPS refused the key or certificate (or IoT Central has not
+    ///   approved or has blocked the device).
+    /// - [`Error::NotFound`]: unknown ID scope or enrollment.
+    /// - [`Error::Throttled`]: DPS kept throttling; retry after the delay.
+    /// - [`Error::RegistrationFailed`]: DPS finished without assigning the device.
+    /// - [`Error::Timeout`]: no final answer within the timeout.
+    /// - [`Error::Config`], [`Error::Connection`], [`Error::Rejected`] otherwise.
+    pub async fn register(&self) -> Result<Registration> {
+        validate_id("registration id", &self.registration_id)?;
+        validate_id("ID scope", &self.id_scope)?;
+        let (host, port) = parse_endpoint(&self.endpoint, MQTT_TLS_PORT)?;
+        let body = self.request_body()?;
+        let work = async {
+            match self.protocol {
+                Protocol::Mqtt => mqtt::register(self, &host, port, body).await,
+            }
+        };
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout(self.timeout, "the DPS registration")),
+        }
+    }
+
+    fn request_body(&self) -> Result<Value> {
+        let mut payload = match self.payload.clone() {
+            Some(Value::Object(map)) => map,
+            Some(Value::Null) | None => serde_json::Map::new(),
+            Some(_) => return Err(Error::Config("the registration payload must be a JSON object".into())),
+        };
+        if let Some(model_id) = &self.model_id {
+            payload.insert("modelId".into(), Value::String(model_id.clone()));
+        }
+        let mut body = serde_json::Map::new();
+        body.insert("registrationId".into(), Value::String(self.registration_id.clone()));
+        if !payload.is_empty() {
+            body.insert("payload".into(), Value::Object(payload));
+        }
+        Ok(Value::Object(body))
+    }
+}
+
+fn validate_id(what: &str, id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 128 {
+        return Err(Error::Config(format!("the {what} must be 1 to 128 characters")));
+    }
+    if id.chars().any(|c| c == '/' || c == '+' || c == '#' || c.is_whitespace() || c.is_control()) {
+        return Err(Error::Config(format!("the {what} `{id}` contains a character MQTT topics cannot carry (`/`, `+`, `#` or white space)")));
+    }
+    Ok(())
+}
+
+/// The result of a successful registration: where the device lives now.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Registration {
+    /// The IoT hub host name the device was assigned to.
+    pub assigned_hub: String,
+    /// The port to reach the hub on (8883 unless DPS announced `host:port`, as the emulator
+    /// does on non-standard ports).
+    pub hub_port: u16,
+    /// The device id in the hub (equal to the registration id for group enrollments).
+    pub device_id: String,
+    /// `initialAssignment`, `reprovisionedToInitialAssignment`, …
+    pub substatus: Option<String>,
+    /// The payload returned by custom allocation, if any.
+    pub payload: Option<Value>,
+}
+
+impl Registration {
+    /// The assigned hub's host name.
+    pub fn assigned_hub(&self) -> &str {
+        &self.assigned_hub
+    }
+
+    /// The hub device id.
+    pub fn device_id(&self) -> &str {
+        &self.device_id
+    }
+}
+
+/// `RegistrationOperationStatus` (protocol.md §2.4).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OperationStatus {
+    #[serde(default)]
+    operation_id: String,
+    status: String,
+    registration_state: Option<RegistrationState>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RegistrationState {
+    assigned_hub: Option<String>,
+    device_id: Option<String>,
+    substatus: Option<String>,
+    error_code: Option<u64>,
+    error_message: Option<String>,
+    payload: Option<Value>,
+}
+
+/// An error body `{"errorCode":401002,"message":"…"}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorBody {
+    error_code: Option<u64>,
+    message: Option<String>,
+}
+
+/// What the client does after one DPS answer.
+#[derive(Debug, PartialEq)]
+enum Next {
+    Done(Registration),
+    Poll { operation_id: String, after: Duration },
+    Retry { after: Duration },
+}
+
+/// Default wait when DPS sends no `retry-after` (Python and Node use 2 s).
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// Interprets one DPS answer (status from the topic or HTTP status, JSON body).
+fn interpret(status: u16, retry_after: Option<u64>, body: &[u8]) -> Result<Next> {
+    let after = retry_after.map(Duration::from_secs).unwrap_or(DEFAULT_RETRY_AFTER);
+    match status {
+        200..=299 => {
+            let op: OperationStatus = serde_json::from_slice(body)
+                .map_err(|e| Error::Serialization(format!("unexpected DPS answer: {e}")))?;
+            match op.status.as_str() {
+                "assigned" => {
+                    let state = op.registration_state.ok_or_else(|| {
+                        Error::Serialization("DPS answered `assigned` without a registrationState".into())
+                    })?;
+                    let hub = state.assigned_hub.ok_or_else(|| {
+                        Error::Serialization("DPS answered `assigned` without an assignedHub".into())
+                    })?;
+                    let (assigned_hub, hub_port) = parse_endpoint(&hub, MQTT_TLS_PORT)?;
+                    Ok(Next::Done(Registration {
+                        assigned_hub,
+                        hub_port,
+                        device_id: state.device_id.unwrap_or_default(),
+                        substatus: state.substatus,
+                        payload: state.payload,
+                    }))
+                }
+                "assigning" | "unassigned" => {
+                    if op.operation_id.is_empty() {
+                        return Err(Error::Serialization("DPS answered `assigning` without an operationId".into()));
+                    }
+                    Ok(Next::Poll { operation_id: op.operation_id, after })
+                }
+                other => {
+                    let (error_code, message) = op
+                        .registration_state
+                        .map(|s| (s.error_code, s.error_message.unwrap_or_default()))
+                        .unwrap_or_default();
+                    Err(Error::RegistrationFailed { status: other.to_owned(), error_code, message })
+                }
+            }
+        }
+        429 => Ok(Next::Retry { after }),
+        500..=599 => Ok(Next::Retry { after }),
+        _ => {
+            let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
+            let code = parsed.as_ref().and_then(|b| b.error_code);
+            let message = parsed
+                .and_then(|b| b.message)
+                .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+            let message = match code {
+                Some(code) => format!("{message} (error code {code})"),
+                None => message,
+            };
+            Err(match status {
+                401 | 403 => Error::Unauthorized(message),
+                404 => Error::NotFound(message),
+                _ => Error::Rejected { status, message },
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_body_carries_model_and_payload() {
+        let creds = Credentials::device_key("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
+        let client = ProvisioningClient::new("scope", "dev", creds.clone());
+        assert_eq!(client.request_body().unwrap(), serde_json::json!({"registrationId": "dev"}));
+        let client = client
+            .with_model_id("dtmi:com:example:Thermostat;1")
+            .with_payload(serde_json::json!({"iotcGateway": {"iotcGatewayId": "gw"}}));
+        assert_eq!(
+            client.request_body().unwrap(),
+            serde_json::json!({"registrationId": "dev", "payload": {"iotcGateway": {"iotcGatewayId": "gw"}, "modelId": "dtmi:com:example:Thermostat;1"}})
+        );
+        let bad = ProvisioningClient::new("scope", "dev", creds).with_payload(serde_json::json!(1));
+        assert!(matches!(bad.request_body(), Err(Error::Config(_))));
+    }
+
+    #[test]
+    fn interprets_the_protocol_answers() {
+        let assigning = br#"{"operationId":"4.d0a6","status":"assigning"}"#;
+        assert_eq!(
+            interpret(202, Some(3), assigning).unwrap(),
+            Next::Poll { operation_id: "4.d0a6".into(), after: Duration::from_secs(3) }
+        );
+        let assigned = br#"{"operationId":"4.d0a6","status":"assigned","registrationState":{"x509":{},"registrationId":"thermostat-01","assignedHub":"contoso.azure-devices.net","deviceId":"thermostat-01","status":"assigned","substatus":"initialAssignment","payload":{}}}"#;
+        match interpret(200, None, assigned).unwrap() {
+            Next::Done(r) => {
+                assert_eq!(r.assigned_hub, "contoso.azure-devices.net");
+                assert_eq!(r.hub_port, 8883);
+                assert_eq!(r.device_id, "thermostat-01");
+                assert_eq!(r.substatus.as_deref(), Some("initialAssignment"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let local = br#"{"operationId":"x","status":"assigned","registrationState":{"assignedHub":"localhost:4711","deviceId":"d"}}"#;
+        assert!(matches!(interpret(200, None, local).unwrap(), Next::Done(Registration { hub_port: 4711, .. })));
+        let failed = br#"{"operationId":"x","status":"failed","registrationState":{"errorCode":400207,"errorMessage":"Custom allocation failed with status code: 400"}}"#;
+        assert!(matches!(
+            interpret(200, None, failed),
+            Err(Error::RegistrationFailed { error_code: Some(400207), .. })
+        ));
+        assert!(matches!(interpret(200, None, br#"{"status":"disabled","operationId":""}"#), Err(Error::RegistrationFailed { .. })));
+        let unauthorized = br#"{"errorCode":401002,"trackingId":"t","message":"Invalid certificate.","timestampUtc":"2020-04-10T05:24:22Z"}"#;
+        assert!(matches!(interpret(401, None, unauthorized), Err(Error::Unauthorized(m)) if m.contains("401002")));
+        assert!(matches!(interpret(404, None, b"{}"), Err(Error::NotFound(_))));
+        assert!(matches!(interpret(400, None, b"oops"), Err(Error::Rejected { status: 400, .. })));
+        assert_eq!(interpret(429, Some(7), b"").unwrap(), Next::Retry { after: Duration::from_secs(7) });
+        assert_eq!(interpret(503, None, b"").unwrap(), Next::Retry { after: DEFAULT_RETRY_AFTER });
+        assert!(matches!(interpret(200, None, b"not json"), Err(Error::Serialization(_))));
+    }
+
+    #[test]
+    fn ids_are_checked_before_any_io() {
+        assert!(validate_id("x", "").is_err());
+        assert!(validate_id("x", "a/b").is_err());
+        assert!(validate_id("x", "a+b").is_err());
+        assert!(validate_id("x", &"a".repeat(129)).is_err());
+        assert!(validate_id("x", "thermostat-01").is_ok());
+    }
+}

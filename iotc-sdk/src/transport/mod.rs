@@ -1,0 +1,151 @@
+//! Transports: how a device talks to IoT hub and DPS.
+//!
+//! Every transport runs one background task per connection that owns the socket. The
+//! [`Device`](crate::Device) handle talks to that task through a bounded channel of requests
+//! and receives inbound traffic (commands, desired-property patches, cloud-to-device messages)
+//! through another. A transport is therefore one function that opens a connection and one
+//! `run` loop; MQTT is the first, AMQP and HTTPS plug in beside it behind the same requests.
+
+#[cfg(feature = "mqtt")]
+pub(crate) mod mqtt;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::auth::{SasKey, SasToken, X509Identity};
+use crate::message::{CloudMessage, Message};
+use crate::pnp::Twin;
+use crate::tls::TlsConfig;
+use crate::{Error, Result};
+
+/// The protocol a device uses to reach IoT hub and DPS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// MQTT 3.1.1 over TLS on port 8883.
+    #[default]
+    Mqtt,
+}
+
+impl Protocol {
+    /// The protocol's name, as used in errors and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Mqtt => "MQTT",
+        }
+    }
+}
+
+/// How the device authenticates to the hub.
+#[derive(Clone)]
+pub(crate) enum HubAuth {
+    /// Sign fresh SAS tokens with this key.
+    Key(SasKey),
+    /// A ready-made token (from a connection string); cannot be renewed.
+    Token(SasToken),
+    /// A TLS client certificate.
+    X509(X509Identity),
+}
+
+/// Everything a transport needs to open a hub connection.
+#[derive(Clone)]
+pub(crate) struct HubConfig {
+    /// The hub host name used in the username and the SAS audience.
+    pub(crate) hub_host: String,
+    /// Where to open the TCP connection (normally the hub host, or an edge gateway).
+    pub(crate) connect_host: String,
+    pub(crate) port: u16,
+    pub(crate) device_id: String,
+    pub(crate) module_id: Option<String>,
+    pub(crate) model_id: Option<String>,
+    pub(crate) auth: HubAuth,
+    pub(crate) tls: TlsConfig,
+    pub(crate) keep_alive: Duration,
+    pub(crate) sas_ttl: Duration,
+    pub(crate) connect_timeout: Duration,
+}
+
+/// A request from a [`Device`](crate::Device) handle to its connection task.
+pub(crate) enum Request {
+    Telemetry {
+        message: Message,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    GetTwin {
+        reply: oneshot::Sender<Result<Twin>>,
+    },
+    PatchReported {
+        patch: Value,
+        reply: oneshot::Sender<Result<u64>>,
+    },
+    CommandResponse {
+        request_id: String,
+        status: u16,
+        payload: Vec<u8>,
+        reply: Option<oneshot::Sender<Result<()>>>,
+    },
+    Close {
+        reply: oneshot::Sender<Result<()>>,
+    },
+}
+
+/// Traffic from the service to the device, before it is typed for the user.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    Command {
+        name: String,
+        request_id: String,
+        payload: Vec<u8>,
+    },
+    DesiredPatch {
+        version: Option<u64>,
+        body: Value,
+    },
+    InitialTwin(Twin),
+    CloudMessage(CloudMessage),
+    Disconnected(String),
+}
+
+/// Splits `host` or `host:port` (IPv6 as `[addr]:port`) and applies `default_port`.
+pub(crate) fn parse_endpoint(endpoint: &str, default_port: u16) -> Result<(String, u16)> {
+    let endpoint = endpoint.trim();
+    let bad = || Error::Config(format!("invalid endpoint `{endpoint}`: expected HOST or HOST:PORT"));
+    if endpoint.is_empty() || endpoint.contains('/') {
+        return Err(bad());
+    }
+    if let Some(rest) = endpoint.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(bad)?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().map_err(|_| bad())?,
+            None if after.is_empty() => default_port,
+            None => return Err(bad()),
+        };
+        return Ok((host.to_owned(), port));
+    }
+    match endpoint.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && !host.is_empty() => {
+            Ok((host.to_owned(), port.parse().map_err(|_| bad())?))
+        }
+        Some(_) => Err(bad()),
+        None => Ok((endpoint.to_owned(), default_port)),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(parse_endpoint("h.example", 8883).unwrap(), ("h.example".into(), 8883));
+        assert_eq!(parse_endpoint("localhost:1234", 8883).unwrap(), ("localhost".into(), 1234));
+        assert_eq!(parse_endpoint("[::1]:99", 8883).unwrap(), ("::1".into(), 99));
+        assert_eq!(parse_endpoint("[::1]", 8883).unwrap(), ("::1".into(), 8883));
+        for bad in ["", "h:", "h:x", "h:99999", "a:b:c", "mqtts://h", ":1", "[::1"] {
+            assert!(parse_endpoint(bad, 8883).is_err(), "{bad}");
+        }
+    }
+}

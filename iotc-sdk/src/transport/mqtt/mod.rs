@@ -1,0 +1,131 @@
+//! MQTT 3.1.1 over TLS, on rumqttc, for DPS ([`crate::provisioning`]) and IoT hub ([`hub`]).
+
+pub(crate) mod hub;
+pub(crate) mod topics;
+
+use std::time::Duration;
+
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS,
+    SubscribeFilter, SubscribeReasonCode, TlsConfiguration, Transport,
+};
+
+use crate::auth::Secret;
+use crate::{Error, Result};
+
+/// Largest packet accepted or sent: IoT hub's 256 KB message limit plus room for the topic.
+pub(crate) const MAX_PACKET_SIZE: usize = 256 * 1024 + 8 * 1024;
+
+/// Capacity of rumqttc's request channel; the connection task never queues more than this.
+pub(crate) const REQUEST_CAPACITY: usize = 64;
+
+/// What a CONNECT needs.
+pub(crate) struct ConnectParams {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) client_id: String,
+    pub(crate) username: String,
+    /// The SAS token; `None` for X.509 (the certificate is in the TLS connector).
+    pub(crate) password: Option<Secret>,
+    pub(crate) tls: native_tls::TlsConnector,
+    pub(crate) keep_alive: Duration,
+    pub(crate) clean_session: bool,
+    pub(crate) timeout: Duration,
+}
+
+/// Opens the TLS connection and waits for a successful CONNACK.
+pub(crate) async fn open(params: ConnectParams) -> Result<(AsyncClient, EventLoop)> {
+    if params.client_id.is_empty() || params.client_id.starts_with(' ') {
+        return Err(Error::Config("the MQTT client id (device id) must not be empty".into()));
+    }
+    let mut options = MqttOptions::new(params.client_id, params.host, params.port);
+    options
+        .set_keep_alive(params.keep_alive.max(Duration::from_secs(1)))
+        .set_clean_session(params.clean_session)
+        .set_max_packet_size(MAX_PACKET_SIZE, MAX_PACKET_SIZE)
+        .set_request_channel_capacity(REQUEST_CAPACITY)
+        .set_credentials(
+            params.username,
+            params.password.as_ref().map(Secret::expose).unwrap_or_default(),
+        )
+        .set_transport(Transport::tls_with_config(TlsConfiguration::NativeConnector(
+            params.tls,
+        )));
+    let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
+    let connack = tokio::time::timeout(params.timeout, async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
+                Ok(_) => continue,
+                Err(e) => return Err(connection_error(e)),
+            }
+        }
+    })
+    .await;
+    match connack {
+        Ok(Ok(())) => Ok((client, eventloop)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(Error::Timeout(params.timeout, "CONNACK")),
+    }
+}
+
+/// Subscribes to `filters` in one SUBSCRIBE and waits for the SUBACK. Publishes that arrive
+/// meanwhile are handed to `on_publish`.
+pub(crate) async fn subscribe(
+    client: &AsyncClient,
+    eventloop: &mut EventLoop,
+    filters: Vec<SubscribeFilter>,
+    timeout: Duration,
+) -> Result<()> {
+    let count = filters.len();
+    client
+        .subscribe_many(filters)
+        .await
+        .map_err(|e| Error::Connection(e.to_string()))?;
+    let result = tokio::time::timeout(timeout, async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                    if ack.return_codes.len() != count
+                        || ack.return_codes.iter().any(|c| *c == SubscribeReasonCode::Failure)
+                    {
+                        return Err(Error::Rejected {
+                            status: 400,
+                            message: format!("subscription refused: {:?}", ack.return_codes),
+                        });
+                    }
+                    return Ok(());
+                }
+                Ok(_) => continue,
+                Err(e) => return Err(connection_error(e)),
+            }
+        }
+    })
+    .await;
+    result.unwrap_or(Err(Error::Timeout(timeout, "SUBACK")))
+}
+
+pub(crate) fn filter(path: impl Into<String>, qos: QoS) -> SubscribeFilter {
+    SubscribeFilter::new(path.into(), qos)
+}
+
+/// Sorts rumqttc's connection errors into the SDK's typed errors (protocol.md §4.2 CONNACK codes).
+pub(crate) fn connection_error(error: ConnectionError) -> Error {
+    match error {
+        ConnectionError::ConnectionRefused(code) => match code {
+            ConnectReturnCode::NotAuthorized | ConnectReturnCode::BadUserNamePassword => {
+                Error::Unauthorized(format!("the service refused the connection ({code:?})"))
+            }
+            ConnectReturnCode::BadClientId => {
+                Error::Unauthorized("the service rejected the client id (device id)".into())
+            }
+            ConnectReturnCode::ServiceUnavailable => {
+                Error::Connection("the service is unavailable (CONNACK 3)".into())
+            }
+            other => Error::Connection(format!("connection refused: {other:?}")),
+        },
+        ConnectionError::Tls(e) => Error::Connection(format!("TLS: {e}")),
+        ConnectionError::Io(e) => Error::Connection(format!("I/O: {e}")),
+        other => Error::Connection(other.to_string()),
+    }
+}

@@ -1,0 +1,363 @@
+//! Sans-IO MQTT topic and username formats for DPS and IoT hub (protocol.md §2 and §4).
+//!
+//! Everything here is a pure function over strings so it can be unit-tested against the
+//! protocol reference without a network.
+
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use crate::message::{CloudMessage, Message};
+
+/// api-version sent in the hub CONNECT username.
+pub(crate) const HUB_API_VERSION: &str = "2021-04-12";
+/// api-version sent in the DPS CONNECT username.
+pub(crate) const DPS_API_VERSION: &str = "2021-06-01";
+/// What the SDK calls itself in `DeviceClientType` / `ClientVersion`.
+pub(crate) const CLIENT_NAME: &str = concat!("iotc-sdk/", env!("CARGO_PKG_VERSION"));
+
+pub(crate) const C2D_SUFFIX: &str = "/messages/devicebound/#";
+pub(crate) const METHODS_FILTER: &str = "$iothub/methods/POST/#";
+pub(crate) const TWIN_RESPONSE_FILTER: &str = "$iothub/twin/res/#";
+pub(crate) const DESIRED_FILTER: &str = "$iothub/twin/PATCH/properties/desired/#";
+pub(crate) const DPS_RESPONSE_FILTER: &str = "$dps/registrations/res/#";
+
+/// Characters left as they are: the RFC 3986 unreserved set.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes a query-string key or value (upper-case hex, unreserved set kept).
+pub(crate) fn encode(s: &str) -> String {
+    utf8_percent_encode(s, UNRESERVED).to_string()
+}
+
+fn decode(s: &str) -> String {
+    percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+/// Hub CONNECT username: `{host}/{device}[/{module}]/?api-version=…&DeviceClientType=…[&model-id=…]`.
+pub(crate) fn hub_username(
+    hub_host: &str,
+    device_id: &str,
+    module_id: Option<&str>,
+    model_id: Option<&str>,
+) -> String {
+    let mut username = format!("{hub_host}/{device_id}/");
+    if let Some(module) = module_id {
+        username.push_str(module);
+        username.push('/');
+    }
+    username.push_str("?api-version=");
+    username.push_str(HUB_API_VERSION);
+    username.push_str("&DeviceClientType=");
+    username.push_str(&encode(CLIENT_NAME));
+    if let Some(model) = model_id {
+        username.push_str("&model-id=");
+        username.push_str(&encode(model));
+    }
+    username
+}
+
+/// DPS CONNECT username: `{scope}/registrations/{reg}/api-version=…&ClientVersion=…` (no `?`).
+pub(crate) fn dps_username(id_scope: &str, registration_id: &str) -> String {
+    format!(
+        "{id_scope}/registrations/{registration_id}/api-version={DPS_API_VERSION}&ClientVersion={}",
+        encode(CLIENT_NAME)
+    )
+}
+
+/// The C2D subscription filter for a device.
+pub(crate) fn c2d_filter(device_id: &str) -> String {
+    format!("devices/{device_id}{C2D_SUFFIX}")
+}
+
+/// Telemetry topic with the message's property bag (protocol.md §4.4).
+pub(crate) fn telemetry_topic(device_id: &str, module_id: Option<&str>, message: &Message) -> String {
+    let mut topic = match module_id {
+        Some(module) => format!("devices/{device_id}/modules/{module}/messages/events/"),
+        None => format!("devices/{device_id}/messages/events/"),
+    };
+    let mut first = true;
+    let mut push = |topic: &mut String, key: &str, value: &str| {
+        if !first {
+            topic.push('&');
+        }
+        first = false;
+        topic.push_str(key);
+        topic.push('=');
+        topic.push_str(&encode(value));
+    };
+    if let Some(v) = message.message_id() {
+        push(&mut topic, "%24.mid", v);
+    }
+    if let Some(v) = message.correlation_id() {
+        push(&mut topic, "%24.cid", v);
+    }
+    if let Some(v) = message.content_type() {
+        push(&mut topic, "%24.ct", v);
+    }
+    if let Some(v) = message.content_encoding() {
+        push(&mut topic, "%24.ce", v);
+    }
+    if let Some(v) = message.component() {
+        push(&mut topic, "%24.sub", v);
+    }
+    if let Some(t) = message.creation_time() {
+        if let Ok(s) = t.format(&time::format_description::well_known::Rfc3339) {
+            push(&mut topic, "%24.ctime", &s);
+        }
+    }
+    for (key, value) in message.properties() {
+        push(&mut topic, &encode(key), value);
+    }
+    topic
+}
+
+/// Splits a property bag or query string into decoded pairs. A key without `=` has no value.
+/// A leading `?` and a trailing `/` are tolerated.
+pub(crate) fn parse_property_bag(bag: &str) -> Vec<(String, Option<String>)> {
+    let bag = bag.strip_prefix('?').unwrap_or(bag);
+    let bag = bag.strip_suffix('/').unwrap_or(bag);
+    bag.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) => (decode(k), Some(decode(v))),
+            None => (decode(pair), None),
+        })
+        .collect()
+}
+
+fn query_value<'a>(pairs: &'a [(String, Option<String>)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .and_then(|(_, v)| v.as_deref())
+}
+
+/// Parses a C2D publish (`devices/{id}/messages/devicebound/{bag}`) into a [`CloudMessage`].
+pub(crate) fn parse_c2d(topic: &str, payload: &[u8]) -> Option<CloudMessage> {
+    let rest = topic.strip_prefix("devices/")?;
+    let (_, bag) = rest.split_once("/messages/devicebound")?;
+    let bag = bag.strip_prefix('/').unwrap_or(bag);
+    let mut message = CloudMessage {
+        payload: payload.to_vec(),
+        ..CloudMessage::default()
+    };
+    for (key, value) in parse_property_bag(bag) {
+        match key.strip_prefix("$.") {
+            Some("mid") => message.message_id = value,
+            Some("cid") => message.correlation_id = value,
+            Some("ct") => message.content_type = value,
+            Some("ce") => message.content_encoding = value,
+            Some(name) => message
+                .system_properties
+                .push((name.to_owned(), value.unwrap_or_default())),
+            None if key == "iothub-ack" => message
+                .system_properties
+                .push((key, value.unwrap_or_default())),
+            None => message.properties.push((key, value)),
+        }
+    }
+    Some(message)
+}
+
+/// A parsed `$iothub/twin/res/{status}/?$rid={rid}[&$version={v}]`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct TwinResponse {
+    pub(crate) status: u16,
+    pub(crate) request_id: String,
+    pub(crate) version: Option<u64>,
+}
+
+pub(crate) fn parse_twin_response(topic: &str) -> Option<TwinResponse> {
+    let rest = topic.strip_prefix("$iothub/twin/res/")?;
+    let (status, query) = rest.split_once('/').unwrap_or((rest, ""));
+    let pairs = parse_property_bag(query);
+    Some(TwinResponse {
+        status: status.parse().ok()?,
+        request_id: query_value(&pairs, "$rid")?.to_owned(),
+        version: query_value(&pairs, "$version").and_then(|v| v.parse().ok()),
+    })
+}
+
+/// Parses `$iothub/twin/PATCH/properties/desired/?$version={v}`; returns the version if present.
+pub(crate) fn parse_desired_patch(topic: &str) -> Option<Option<u64>> {
+    let rest = topic.strip_prefix("$iothub/twin/PATCH/properties/desired")?;
+    let pairs = parse_property_bag(rest.strip_prefix('/').unwrap_or(rest));
+    Some(query_value(&pairs, "$version").and_then(|v| v.parse().ok()))
+}
+
+/// A parsed direct-method request `$iothub/methods/POST/{name}/?$rid={rid}`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct MethodRequest {
+    pub(crate) name: String,
+    pub(crate) request_id: String,
+}
+
+pub(crate) fn parse_method_request(topic: &str) -> Option<MethodRequest> {
+    let rest = topic.strip_prefix("$iothub/methods/POST/")?;
+    let (name, query) = rest.split_once('/').unwrap_or((rest, ""));
+    let pairs = parse_property_bag(query);
+    Some(MethodRequest {
+        name: decode(name),
+        request_id: query_value(&pairs, "$rid")?.to_owned(),
+    })
+}
+
+/// The topic a method response is published on.
+pub(crate) fn method_response_topic(status: u16, request_id: &str) -> String {
+    format!("$iothub/methods/res/{status}/?$rid={}", encode(request_id))
+}
+
+pub(crate) fn twin_get_topic(request_id: &str) -> String {
+    format!("$iothub/twin/GET/?$rid={request_id}")
+}
+
+pub(crate) fn twin_patch_reported_topic(request_id: &str) -> String {
+    format!("$iothub/twin/PATCH/properties/reported/?$rid={request_id}")
+}
+
+pub(crate) fn dps_register_topic(request_id: &str) -> String {
+    format!("$dps/registrations/PUT/iotdps-register/?$rid={request_id}")
+}
+
+pub(crate) fn dps_poll_topic(request_id: &str, operation_id: &str) -> String {
+    format!(
+        "$dps/registrations/GET/iotdps-get-operationstatus/?$rid={request_id}&operationId={}",
+        encode(operation_id)
+    )
+}
+
+/// A parsed DPS response `$dps/registrations/res/{status}/?$rid={rid}[&retry-after={s}]`
+/// (parameters in either order).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct DpsResponse {
+    pub(crate) status: u16,
+    pub(crate) request_id: String,
+    pub(crate) retry_after: Option<u64>,
+}
+
+pub(crate) fn parse_dps_response(topic: &str) -> Option<DpsResponse> {
+    let rest = topic.strip_prefix("$dps/registrations/res/")?;
+    let (status, query) = rest.split_once('/').unwrap_or((rest, ""));
+    let pairs = parse_property_bag(query);
+    Some(DpsResponse {
+        status: status.parse().ok()?,
+        request_id: query_value(&pairs, "$rid")?.to_owned(),
+        retry_after: query_value(&pairs, "retry-after").and_then(|v| v.parse().ok()),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hub_username_encodes_model_id() {
+        assert_eq!(
+            hub_username(
+                "contoso.azure-devices.net",
+                "thermostat-01",
+                None,
+                Some("dtmi:com:example:Thermostat;1")
+            ),
+            format!(
+                "contoso.azure-devices.net/thermostat-01/?api-version=2021-04-12&DeviceClientType=iotc-sdk%2F{}&model-id=dtmi%3Acom%3Aexample%3AThermostat%3B1",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
+        assert!(hub_username("h", "d", Some("m"), None).starts_with("h/d/m/?api-version="));
+    }
+
+    #[test]
+    fn dps_username_has_no_question_mark() {
+        let u = dps_username("0ne00000A0A", "thermostat-01");
+        assert!(u.starts_with("0ne00000A0A/registrations/thermostat-01/api-version=2021-06-01&ClientVersion=iotc-sdk%2F"));
+        assert!(!u.contains('?'));
+    }
+
+    #[test]
+    fn telemetry_topic_matches_protocol_examples() {
+        let m = Message::json(&1).unwrap();
+        assert_eq!(
+            telemetry_topic("thermostat-01", None, &m),
+            "devices/thermostat-01/messages/events/%24.ct=application%2Fjson&%24.ce=utf-8"
+        );
+        let m = m.with_component("thermostat1").with_message_id("a b").with_property("k&=", "v/1");
+        assert_eq!(
+            telemetry_topic("tc-01", None, &m),
+            "devices/tc-01/messages/events/%24.mid=a%20b&%24.ct=application%2Fjson&%24.ce=utf-8&%24.sub=thermostat1&k%26%3D=v%2F1"
+        );
+        assert_eq!(
+            telemetry_topic("gw", Some("filter"), &Message::new("x")),
+            "devices/gw/modules/filter/messages/events/"
+        );
+    }
+
+    #[test]
+    fn property_bag_round_trips_and_tolerates_forms() {
+        let m = Message::new("x").with_property("a=b", "c&d").with_property("e", "");
+        let topic = telemetry_topic("d", None, &m);
+        let bag = topic.strip_prefix("devices/d/messages/events/").unwrap();
+        assert_eq!(
+            parse_property_bag(bag),
+            vec![("a=b".into(), Some("c&d".into())), ("e".into(), Some(String::new()))]
+        );
+        assert_eq!(
+            parse_property_bag("?prop1&prop2=&prop3=a%20string/"),
+            vec![
+                ("prop1".into(), None),
+                ("prop2".into(), Some(String::new())),
+                ("prop3".into(), Some("a string".into()))
+            ]
+        );
+    }
+
+    #[test]
+    fn parses_c2d_with_system_and_app_properties() {
+        let msg = parse_c2d(
+            "devices/dev_c/messages/devicebound/%24.mid=m1&%24.ct=text%2Fplain&%24.to=%2Fdevices%2Fdev_c%2Fmessages%2FdeviceBound&propertyName=propertyValue&flag",
+            b"hi",
+        )
+        .unwrap();
+        assert_eq!(msg.body(), b"hi");
+        assert_eq!(msg.message_id(), Some("m1"));
+        assert_eq!(msg.content_type(), Some("text/plain"));
+        assert_eq!(msg.property("propertyName"), Some("propertyValue"));
+        assert_eq!(msg.properties()[1], ("flag".to_owned(), None));
+        assert_eq!(
+            msg.system_properties(),
+            &[("to".to_owned(), "/devices/dev_c/messages/deviceBound".to_owned())]
+        );
+        assert!(parse_c2d("devices/x/messages/events/", b"").is_none());
+    }
+
+    #[test]
+    fn parses_twin_method_and_dps_topics() {
+        assert_eq!(
+            parse_twin_response("$iothub/twin/res/204/?$rid=7&$version=12"),
+            Some(TwinResponse { status: 204, request_id: "7".into(), version: Some(12) })
+        );
+        assert_eq!(
+            parse_twin_response("$iothub/twin/res/200/?$rid=abc"),
+            Some(TwinResponse { status: 200, request_id: "abc".into(), version: None })
+        );
+        assert_eq!(parse_desired_patch("$iothub/twin/PATCH/properties/desired/?$version=3"), Some(Some(3)));
+        assert_eq!(
+            parse_method_request("$iothub/methods/POST/thermostat1*getMaxMinReport/?$rid=1f"),
+            Some(MethodRequest { name: "thermostat1*getMaxMinReport".into(), request_id: "1f".into() })
+        );
+        assert_eq!(
+            parse_dps_response("$dps/registrations/res/202/?retry-after=3&$rid=1"),
+            Some(DpsResponse { status: 202, request_id: "1".into(), retry_after: Some(3) })
+        );
+        assert_eq!(parse_dps_response("$dps/registrations/res/x/?$rid=1"), None);
+        assert_eq!(method_response_topic(200, "1f"), "$iothub/methods/res/200/?$rid=1f");
+        assert_eq!(
+            dps_poll_topic("2", "4.d0a6:x"),
+            "$dps/registrations/GET/iotdps-get-operationstatus/?$rid=2&operationId=4.d0a6%3Ax"
+        );
+    }
+}
