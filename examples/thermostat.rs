@@ -56,17 +56,24 @@ struct Thermostat {
 
 impl Thermostat {
     fn new() -> Self {
-        Thermostat { temperature: 21.0, target: None, readings: Vec::new() }
+        Thermostat {
+            temperature: 21.0,
+            target: None,
+            readings: Vec::new(),
+        }
     }
 
     /// Moves the temperature half a degree toward the target (or wanders a little).
     fn step(&mut self) -> f64 {
         self.temperature = match self.target {
-            Some(target) if (target - self.temperature).abs() > 0.5 => self.temperature + 0.5 * (target - self.temperature).signum(),
+            Some(target) if (target - self.temperature).abs() > 0.5 => {
+                self.temperature + 0.5 * (target - self.temperature).signum()
+            }
             Some(target) => target,
             None => self.temperature + 0.1 * ((self.readings.len() % 7) as f64 - 3.0),
         };
-        self.readings.push((OffsetDateTime::now_utc(), self.temperature));
+        self.readings
+            .push((OffsetDateTime::now_utc(), self.temperature));
         self.temperature
     }
 
@@ -90,7 +97,11 @@ impl Thermostat {
 
 /// Runs the device: telemetry every `interval`, the max temperature as a reported property,
 /// writable `targetTemperature`, and the `getMaxMinReport` command, until `stop` turns true.
-async fn run_device(device: Device, interval: Duration, mut stop: watch::Receiver<bool>) -> Result<(), BoxError> {
+async fn run_device(
+    device: Device,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), BoxError> {
     let mut thermostat = Thermostat::new();
     let mut ticker = tokio::time::interval(interval);
     loop {
@@ -166,15 +177,25 @@ async fn main() -> Result<(), BoxError> {
     }
     println!("== provisioning through DPS and connecting to the assigned hub over MQTT/TLS");
     let device = target.builder.connect().await?;
-    println!("== connected as {} to {}", device.device_id(), device.hub_host());
+    println!(
+        "== connected as {} to {}",
+        device.device_id(),
+        device.hub_host()
+    );
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let interval = if embedded { Duration::from_millis(700) } else { Duration::from_secs(5) };
+    let interval = if embedded {
+        Duration::from_millis(700)
+    } else {
+        Duration::from_secs(5)
+    };
     let runner = tokio::spawn(run_device(device.clone(), interval, stop_rx));
 
     match target.emulator {
         Some(emulator) => {
-            let result = tokio::time::timeout(Duration::from_secs(20), demo(&emulator, device.device_id())).await;
+            let result =
+                tokio::time::timeout(Duration::from_secs(20), demo(&emulator, device.device_id()))
+                    .await;
             let _ = stop_tx.send(true);
             runner.await??;
             device.close().await?;
@@ -199,9 +220,14 @@ async fn main() -> Result<(), BoxError> {
 async fn demo(emulator: &iotc_emulator::Emulator, device_id: &str) -> Result<(), BoxError> {
     let mut telemetry = emulator.telemetry();
     let first = telemetry.recv().await.ok_or("no telemetry arrived")?;
-    println!("   [service] received telemetry {}", String::from_utf8_lossy(&first.body));
+    println!(
+        "   [service] received telemetry {}",
+        String::from_utf8_lossy(&first.body)
+    );
 
-    let version = emulator.update_desired(device_id, serde_json::json!({"targetTemperature": 25.0})).await?;
+    let version = emulator
+        .update_desired(device_id, serde_json::json!({"targetTemperature": 25.0}))
+        .await?;
     println!("   [service] set targetTemperature = 25.0 (desired $version {version})");
     let mut acked = false;
     for _ in 0..50 {
@@ -222,9 +248,17 @@ async fn demo(emulator: &iotc_emulator::Emulator, device_id: &str) -> Result<(),
     let since = OffsetDateTime::now_utc() - time::Duration::minutes(5);
     let since = since.format(&time::format_description::well_known::Rfc3339)?;
     let response = emulator
-        .invoke_command(device_id, "getMaxMinReport", serde_json::json!(since), Duration::from_secs(10))
+        .invoke_command(
+            device_id,
+            "getMaxMinReport",
+            serde_json::json!(since),
+            Duration::from_secs(10),
+        )
         .await?;
-    println!("   [service] getMaxMinReport answered {}: {}", response.status, response.payload);
+    println!(
+        "   [service] getMaxMinReport answered {}: {}",
+        response.status, response.payload
+    );
     if response.status != 200 {
         return Err(format!("getMaxMinReport failed with status {}", response.status).into());
     }

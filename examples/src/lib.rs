@@ -44,8 +44,13 @@ pub async fn target(model_id: &str, default_device_id: &str) -> Result<Target, B
             .device_id(default_device_id)
             .credentials(Credentials::group_key(emulator.group_key())?)
             .dps_endpoint(emulator.dps_endpoint())
-            .tls(TlsConfig::with_pinned_roots_pem(emulator.ca_cert_pem().as_bytes())?);
-        return Ok(Target { builder, emulator: Some(emulator) });
+            .tls(TlsConfig::with_pinned_roots_pem(
+                emulator.ca_cert_pem().as_bytes(),
+            )?);
+        return Ok(Target {
+            builder,
+            emulator: Some(emulator),
+        });
     };
     let device_id = env("IOTC_DEVICE_ID").ok_or("IOTC_DEVICE_ID is required with IOTC_ID_SCOPE")?;
     let credentials = match (env("IOTC_DEVICE_KEY"), env("IOTC_GROUP_KEY")) {
@@ -53,15 +58,22 @@ pub async fn target(model_id: &str, default_device_id: &str) -> Result<Target, B
         (None, Some(key)) => Credentials::group_key(&key)?,
         _ => return Err("set exactly one of IOTC_DEVICE_KEY and IOTC_GROUP_KEY".into()),
     };
-    let mut builder = builder.id_scope(scope).device_id(device_id).credentials(credentials);
+    let mut builder = builder
+        .id_scope(scope)
+        .device_id(device_id)
+        .credentials(credentials);
     if let Some(endpoint) = env("IOTC_DPS_ENDPOINT") {
         builder = builder.dps_endpoint(endpoint);
     }
     if let Some(path) = env("IOTC_TRUST_CA") {
-        let pem = std::fs::read(&path).map_err(|e| format!("cannot read IOTC_TRUST_CA {path}: {e}"))?;
+        let pem =
+            std::fs::read(&path).map_err(|e| format!("cannot read IOTC_TRUST_CA {path}: {e}"))?;
         builder = builder.tls(TlsConfig::with_extra_roots_pem(&pem)?);
     }
-    Ok(Target { builder, emulator: None })
+    Ok(Target {
+        builder,
+        emulator: None,
+    })
 }
 
 fn env(name: &str) -> Option<String> {
@@ -72,5 +84,8 @@ fn env(name: &str) -> Option<String> {
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,iotc_emulator=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
 }

@@ -203,6 +203,7 @@ impl Emulator {
         let retry = config.dps_retry_after;
         let settings = Settings {
             id_scope,
+            dps_hostname: config.dps_hostname.clone(),
             group_key,
             hub_hostname: config.hub_hostname.clone(),
             hub_port,
@@ -236,12 +237,428 @@ impl Emulator {
 
     /// What a device passes as DPS endpoint: `{dps_hostname}:{port}`.
     pub fn dps_endpoint(&self) -> String {
-        format!("{}:{}", self.dps_hostname(), self.dps_addr.port())
+        format!("{}:{}", self.shared.settings.dps_hostname, self.dps_addr.port())
     }
 
     /// The DPS host name (as configured).
     pub fn dps_hostname(&self) -> &str {
-        // Kept in the server names; stored separately for clarity.
-        &self.shared_dps_hostname
+        &self.shared.settings.dps_hostname
+    }
+
+    /// The bound DPS listener address.
+    pub fn dps_addr(&self) -> SocketAddr {
+        self.dps_addr
+    }
+
+    /// The bound hub listener address (equal to [`dps_addr`](Self::dps_addr) when shared).
+    pub fn hub_addr(&self) -> SocketAddr {
+        self.hub_addr
+    }
+
+    /// The DPS ID scope.
+    pub fn id_scope(&self) -> &str {
+        &self.shared.settings.id_scope
+    }
+
+    /// The key (base64) of the default SAS enrollment group `SAS-IoT-Devices`; device keys are
+    /// derived from it (`base64(HMAC-SHA256(key, registration id))`).
+    pub fn group_key(&self) -> &str {
+        &self.shared.settings.group_key
+    }
+
+    /// The hub host name (without port).
+    pub fn hub_hostname(&self) -> &str {
+        &self.shared.settings.hub_hostname
+    }
+
+    /// The `assignedHub` DPS announces: `{hub_hostname}:{port}`, or the bare host name when
+    /// the hub listens on 8883.
+    pub fn assigned_hub(&self) -> &str {
+        &self.shared.settings.assigned_hub
+    }
+
+    /// PEM of the generated CA that signed the server certificate (SANs: `localhost`,
+    /// `127.0.0.1`, `::1`, both host names and the listen IPs). Devices must trust it.
+    pub fn ca_cert_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The device key (base64) derived from the group key for `registration_id`, as a device
+    /// of the default SAS group would compute it.
+    pub fn derive_device_key(&self, registration_id: &str) -> String {
+        crate::sas::derive_device_key(&self.shared.settings.group_key, registration_id)
+            .unwrap_or_default()
+    }
+
+    /// Adds an X.509 enrollment group: devices presenting a TLS client certificate that chains
+    /// to `ca_cert_pem` (one or more PEM certificates; an intermediate may be the anchor) and
+    /// whose subject CN equals the registration id are accepted by DPS; the hub then accepts
+    /// that device when it presents a certificate chaining to the same CA with CN = device id.
+    ///
+    /// # Errors
+    ///
+    /// [`EmulatorError::Certificate`] if the PEM holds no certificate,
+    /// [`EmulatorError::InvalidConfig`] for an empty group id.
+    pub fn add_x509_enrollment_group(
+        &self,
+        group_id: &str,
+        ca_cert_pem: &str,
+    ) -> Result<(), EmulatorError> {
+        if group_id.is_empty() {
+            return Err(EmulatorError::InvalidConfig("empty group id".into()));
+        }
+        let cas = tls::parse_pem_certs(ca_cert_pem)?;
+        let mut state = self.shared.lock();
+        state.x509_groups.retain(|g| g.id != group_id);
+        state.x509_groups.push(X509Group {
+            id: group_id.to_owned(),
+            cas,
+        });
+        Ok(())
+    }
+
+    /// Adds (or replaces) an individual SAS enrollment: the registration id authenticates with
+    /// its own key (base64). It wins over the group enrollment.
+    ///
+    /// # Errors
+    ///
+    /// [`EmulatorError::InvalidConfig`] if the key is not base64 or the id is empty.
+    pub fn add_individual_enrollment(
+        &self,
+        registration_id: &str,
+        key_base64: &str,
+    ) -> Result<(), EmulatorError> {
+        if registration_id.is_empty() || registration_id.contains('/') {
+            return Err(EmulatorError::InvalidConfig(format!(
+                "invalid registration id {registration_id:?}"
+            )));
+        }
+        if B64.decode(key_base64).map(|b| b.is_empty()).unwrap_or(true) {
+            return Err(EmulatorError::InvalidConfig(
+                "enrollment key is not valid base64".into(),
+            ));
+        }
+        self.shared
+            .lock()
+            .individual
+            .insert(registration_id.to_owned(), key_base64.to_owned());
+        Ok(())
+    }
+
+    /// Adds a device template (a DTDL interface as JSON, or an array whose first element is
+    /// the interface). Devices whose model id equals its `@id` are assigned to it. Returns the
+    /// model id.
+    ///
+    /// # Errors
+    ///
+    /// [`EmulatorError::InvalidConfig`] if the JSON has no string `@id`.
+    pub fn add_template(&self, model_json: &str) -> Result<String, EmulatorError> {
+        let value: Value = serde_json::from_str(model_json)
+            .map_err(|e| EmulatorError::InvalidConfig(format!("template is not JSON: {e}")))?;
+        let root = match &value {
+            Value::Array(items) => items.first().cloned().unwrap_or(Value::Null),
+            v => v.clone(),
+        };
+        let id = root
+            .get("@id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| EmulatorError::InvalidConfig("template has no \"@id\"".into()))?
+            .to_owned();
+        self.shared
+            .lock()
+            .templates
+            .insert(id.clone(), model_json.to_owned());
+        Ok(id)
+    }
+
+    /// A new subscriber to every telemetry message received from now on.
+    pub fn telemetry(&self) -> TelemetryReceiver {
+        TelemetryReceiver {
+            rx: self.shared.telemetry.subscribe(),
+        }
+    }
+
+    /// The last 100 telemetry messages of a device, oldest first.
+    pub fn recent_telemetry(&self, device_id: &str) -> Vec<TelemetryMessage> {
+        self.shared
+            .lock()
+            .devices
+            .get(device_id)
+            .map(|d| d.recent.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The device's twin, `None` if the device is not registered.
+    pub fn twin(&self, device_id: &str) -> Option<Twin> {
+        let state = self.shared.lock();
+        let d = state.devices.get(device_id)?;
+        Some(Twin {
+            device_id: d.device_id.clone(),
+            model_id: d.model_id.clone(),
+            desired: d.desired_json(),
+            reported: d.reported_json(),
+        })
+    }
+
+    /// Updates desired properties with JSON merge-patch semantics (`null` deletes), bumps the
+    /// desired `$version` and, if the device is connected and subscribed to
+    /// `$iothub/twin/PATCH/properties/desired/#`, pushes the patch plus `"$version"` to it.
+    /// Returns the new desired `$version`.
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::DeviceNotFound`], or [`ServiceError::InvalidRequest`] if the patch is not
+    /// an object or breaks the twin limits (names without `.`/`$`/space, depth 10, 32 KB).
+    pub async fn update_desired(
+        &self,
+        device_id: &str,
+        patch: Value,
+    ) -> Result<u64, ServiceError> {
+        let Value::Object(mut patch) = patch else {
+            return Err(ServiceError::InvalidRequest(
+                "desired patch must be a JSON object".into(),
+            ));
+        };
+        patch.remove("$version");
+        merge::validate_patch(&patch).map_err(ServiceError::InvalidRequest)?;
+        let (version, tx) = {
+            let mut state = self.shared.lock();
+            let device = state
+                .devices
+                .get_mut(device_id)
+                .ok_or_else(|| ServiceError::DeviceNotFound(device_id.to_owned()))?;
+            let mut merged = device.desired.clone();
+            merge::merge_patch(&mut merged, &patch);
+            if merge::section_size(&merged) > merge::MAX_SECTION_BYTES {
+                return Err(ServiceError::InvalidRequest(
+                    "desired properties exceed 32 KB".into(),
+                ));
+            }
+            device.desired = merged;
+            device.desired_version += 1;
+            let tx = device
+                .conn
+                .as_ref()
+                .filter(|c| c.subs.desired)
+                .map(|c| c.tx.clone());
+            (device.desired_version, tx)
+        };
+        if let Some(tx) = tx {
+            patch.insert("$version".into(), Value::from(version));
+            let body = Value::Object(patch).to_string();
+            let topic = format!("$iothub/twin/PATCH/properties/desired/?$version={version}");
+            let _ = tx
+                .send(Outbound::Publish {
+                    topic,
+                    payload: Bytes::from(body.into_bytes()),
+                })
+                .await;
+        }
+        Ok(version)
+    }
+
+    /// Invokes a direct method (command) and waits up to `timeout` for the answer. The request
+    /// is published on `$iothub/methods/POST/{method_name}/?$rid={hex id}`; an empty payload is
+    /// sent for `Value::Null`.
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::DeviceNotFound`]; [`ServiceError::DeviceNotOnline`] if the device is not
+    /// connected or not subscribed to `$iothub/methods/POST/#`; [`ServiceError::Timeout`];
+    /// [`ServiceError::InvalidRequest`] for an invalid method name or a payload over 128 KB.
+    pub async fn invoke_command(
+        &self,
+        device_id: &str,
+        method_name: &str,
+        payload: Value,
+        timeout: Duration,
+    ) -> Result<MethodResponse, ServiceError> {
+        if !wire::valid_method_name(method_name) {
+            return Err(ServiceError::InvalidRequest(format!(
+                "invalid method name {method_name:?}"
+            )));
+        }
+        let body = match &payload {
+            Value::Null => Vec::new(),
+            v => v.to_string().into_bytes(),
+        };
+        if body.len() > MAX_METHOD_PAYLOAD {
+            return Err(ServiceError::InvalidRequest(
+                "method payload exceeds 128 KB".into(),
+            ));
+        }
+        let rid = format!("{:x}", self.shared.next_id());
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let tx = {
+            let mut state = self.shared.lock();
+            let device = state
+                .devices
+                .get(device_id)
+                .ok_or_else(|| ServiceError::DeviceNotFound(device_id.to_owned()))?;
+            let tx = device
+                .conn
+                .as_ref()
+                .filter(|c| c.subs.methods)
+                .map(|c| c.tx.clone())
+                .ok_or_else(|| ServiceError::DeviceNotOnline(device_id.to_owned()))?;
+            state.methods.insert(
+                rid.clone(),
+                PendingMethod {
+                    device_id: device_id.to_owned(),
+                    tx: reply_tx,
+                },
+            );
+            tx
+        };
+        let topic = format!("$iothub/methods/POST/{method_name}/?$rid={rid}");
+        tracing::debug!(device_id, method_name, rid, "invoking direct method");
+        let sent = tx
+            .send(Outbound::Publish {
+                topic,
+                payload: Bytes::from(body),
+            })
+            .await;
+        let result = if sent.is_err() {
+            Err(ServiceError::DeviceNotOnline(device_id.to_owned()))
+        } else {
+            match tokio::time::timeout(timeout, reply_rx).await {
+                Ok(Ok(response)) => Ok(response),
+                Ok(Err(_)) => Err(ServiceError::DeviceNotOnline(device_id.to_owned())),
+                Err(_) => Err(ServiceError::Timeout),
+            }
+        };
+        self.shared.lock().methods.remove(&rid);
+        result
+    }
+
+    /// Sends a cloud-to-device message. Delivered at once (QoS 1) if the device is connected
+    /// and subscribed to its C2D topic, otherwise queued (at most 50 messages, TTL 1 hour) and
+    /// delivered after it subscribes. A message leaves the queue when the device PUBACKs it;
+    /// unacknowledged messages are redelivered on the next connection.
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::DeviceNotFound`], [`ServiceError::QueueFull`], or
+    /// [`ServiceError::InvalidRequest`] for a body over 64 KB.
+    pub async fn send_c2d(&self, device_id: &str, message: C2dMessage) -> Result<(), ServiceError> {
+        if message.body.len() > MAX_C2D {
+            return Err(ServiceError::InvalidRequest(
+                "C2D message exceeds 64 KB".into(),
+            ));
+        }
+        let id = self.shared.next_id();
+        let topic = c2d_topic(device_id, &message);
+        let payload = Bytes::from(message.body);
+        let deliver = {
+            let mut state = self.shared.lock();
+            let device = state
+                .devices
+                .get_mut(device_id)
+                .ok_or_else(|| ServiceError::DeviceNotFound(device_id.to_owned()))?;
+            let now = std::time::Instant::now();
+            device.expire_c2d(now);
+            if device.c2d.len() >= MAX_C2D_PENDING {
+                return Err(ServiceError::QueueFull(device_id.to_owned()));
+            }
+            let conn = device
+                .conn
+                .as_ref()
+                .filter(|c| c.subs.c2d)
+                .map(|c| (c.conn_id, c.tx.clone()));
+            device.c2d.push_back(PendingC2d {
+                id,
+                topic: topic.clone(),
+                payload: payload.clone(),
+                expires: now + C2D_TTL,
+                sent_on: conn.as_ref().map(|(cid, _)| *cid),
+            });
+            conn
+        };
+        if let Some((_, tx)) = deliver {
+            if tx
+                .try_send(Outbound::C2d { id, topic, payload })
+                .is_err()
+            {
+                // Connection busy or gone: leave it queued for the next delivery.
+                let mut state = self.shared.lock();
+                if let Some(device) = state.devices.get_mut(device_id) {
+                    if let Some(m) = device.c2d.iter_mut().find(|m| m.id == id) {
+                        m.sent_on = None;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of C2D messages queued for a device and not yet acknowledged.
+    pub fn pending_c2d(&self, device_id: &str) -> usize {
+        let mut state = self.shared.lock();
+        match state.devices.get_mut(device_id) {
+            Some(d) => {
+                d.expire_c2d(std::time::Instant::now());
+                d.c2d.len()
+            }
+            None => 0,
+        }
+    }
+
+    /// The devices in the hub registry, sorted by id.
+    pub fn devices(&self) -> Vec<DeviceInfo> {
+        let state = self.shared.lock();
+        let mut out: Vec<DeviceInfo> = state
+            .devices
+            .values()
+            .map(|d| DeviceInfo {
+                device_id: d.device_id.clone(),
+                model_id: d.model_id.clone(),
+                template: Shared::template_for(&state, d.model_id.as_deref()),
+                connected: d.conn.is_some(),
+                auth: d.auth_kind(),
+                enrollment_group: d.enrollment_group.clone(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.device_id.cmp(&b.device_id));
+        out
+    }
+
+    /// One device of the registry.
+    pub fn device(&self, device_id: &str) -> Option<DeviceInfo> {
+        self.devices().into_iter().find(|d| d.device_id == device_id)
+    }
+
+    /// The DPS registrations, sorted by id.
+    pub fn registrations(&self) -> Vec<RegistrationInfo> {
+        let state = self.shared.lock();
+        let mut out: Vec<RegistrationInfo> = state
+            .registrations
+            .values()
+            .map(|r| RegistrationInfo {
+                registration_id: r.registration_id.clone(),
+                device_id: r.registration_id.clone(),
+                assigned_hub: self.shared.settings.assigned_hub.clone(),
+                status: match r.status {
+                    crate::state::RegStatus::Assigning => "assigning".into(),
+                    crate::state::RegStatus::Assigned => "assigned".into(),
+                },
+                payload: r.payload.clone(),
+                enrollment: r.enrollment.clone(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.registration_id.cmp(&b.registration_id));
+        out
+    }
+
+    /// Closes the device's hub connection (fault injection: the device sees the network drop).
+    /// Returns whether a connection was open.
+    pub fn disconnect_device(&self, device_id: &str) -> bool {
+        let state = self.shared.lock();
+        match state.devices.get(device_id).and_then(|d| d.conn.as_ref()) {
+            Some(conn) => {
+                let _ = conn.tx.try_send(Outbound::Close);
+                true
+            }
+            None => false,
+        }
     }
 }

@@ -1,1 +1,62 @@
-//! placeholder
+//! A local Azure IoT Central: the device-facing side of the Device Provisioning Service (DPS)
+//! and IoT hub over MQTT 3.1.1 with TLS, plus a service-side API for tests.
+//!
+//! It behaves like the real service closely enough that the official Azure IoT device SDKs
+//! connect to it unchanged, given the host names and the generated CA
+//! ([`Emulator::ca_cert_pem`]). The wire behaviour follows `protocol.md` (sections 1, 2, 4).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use iotc_emulator::{C2dMessage, Emulator, EmulatorConfig};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let emulator = Emulator::start(EmulatorConfig::default()).await?;
+//! // Give a device: emulator.dps_endpoint(), emulator.id_scope(), emulator.ca_cert_pem() and
+//! // its key emulator.derive_device_key("thermostat-01") (group enrollment SAS-IoT-Devices).
+//! let mut telemetry = emulator.telemetry();
+//! let msg = telemetry.recv().await.ok_or("emulator stopped")?;
+//! println!("{} sent {:?}", msg.device_id, msg.body_json());
+//! emulator.update_desired("thermostat-01", serde_json::json!({"targetTemperature": 21.5})).await?;
+//! let answer = emulator
+//!     .invoke_command("thermostat-01", "reboot", serde_json::json!({"delay": 1}), Duration::from_secs(30))
+//!     .await?;
+//! assert_eq!(answer.status, 200);
+//! emulator.send_c2d("thermostat-01", C2dMessage::new("hello")).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Important notes
+//!
+//! - **One listener or two.** By default DPS and hub share one TLS listener; the CONNECT
+//!   username tells them apart (`{scope}/registrations/{id}/api-version=…` is DPS).
+//! - **Port rule.** DPS announces `assignedHub` as `{hub_hostname}:{port}` when the hub does not
+//!   listen on 8883 (the iotc-sdk splits it; the official SDKs hard-code 8883 and need the hub on
+//!   8883), and as the bare host name on 8883. Usernames and SAS audiences use the host name
+//!   alone; `{host}:{port}` is accepted too.
+//! - **Enrollments.** The default SAS group `SAS-IoT-Devices` (key [`Emulator::group_key`],
+//!   device keys derived per registration id), individual SAS enrollments and X.509 groups.
+//!   A device must be provisioned through DPS before the hub accepts it.
+//! - **Not emulated (yet):** AMQP, HTTPS and WebSocket transports, modules/IoT Edge, shared
+//!   access policies (`skn` on hub tokens), fault injection beyond
+//!   [`Emulator::disconnect_device`].
+#![warn(missing_docs)]
+
+mod conn;
+mod dps;
+mod emulator;
+mod error;
+mod hub;
+mod merge;
+mod sas;
+pub mod service_http;
+mod state;
+mod tls;
+mod types;
+mod wire;
+
+pub use emulator::{Emulator, EmulatorConfig};
+pub use error::{EmulatorError, ServiceError};
+pub use types::{
+    AuthKind, C2dMessage, DeviceInfo, MethodResponse, RegistrationInfo, TelemetryMessage,
+    TelemetryReceiver, Twin,
+};

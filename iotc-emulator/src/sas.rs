@@ -172,6 +172,7 @@ pub(crate) fn derive_device_key(group_key_base64: &str, registration_id: &str) -
 }
 
 /// Signs `sr`/`se` (used by tests and tools): returns the base64 signature.
+#[cfg(test)]
 pub(crate) fn sign(key_base64: &str, raw_sr: &str, se: i64) -> Option<String> {
     let key = B64.decode(key_base64).ok()?;
     let mut mac = HmacSha256::new_from_slice(&key).ok()?;

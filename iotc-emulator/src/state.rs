@@ -29,6 +29,7 @@ pub(crate) const OUTBOUND_CAPACITY: usize = 64;
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) id_scope: String,
+    pub(crate) dps_hostname: String,
     pub(crate) group_key: String,
     pub(crate) hub_hostname: String,
     pub(crate) hub_port: u16,

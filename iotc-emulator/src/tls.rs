@@ -117,8 +117,7 @@ pub(crate) fn common_name(cert: &X509) -> Option<String> {
     cert.subject_name()
         .entries_by_nid(Nid::COMMONNAME)
         .next()
-        .and_then(|e| e.data().as_utf8().ok())
-        .map(|s| s.to_string())
+        .and_then(|e| e.data().to_string().ok())
 }
 
 /// Parses one or more PEM certificates.

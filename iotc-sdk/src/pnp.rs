@@ -22,12 +22,18 @@ pub struct Twin {
 impl Twin {
     /// The desired section's `$version` (0 when absent).
     pub fn desired_version(&self) -> u64 {
-        self.desired.get("$version").and_then(Value::as_u64).unwrap_or(0)
+        self.desired
+            .get("$version")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
     }
 
     /// The reported section's `$version` (0 when absent).
     pub fn reported_version(&self) -> u64 {
-        self.reported.get("$version").and_then(Value::as_u64).unwrap_or(0)
+        self.reported
+            .get("$version")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
     }
 
     pub(crate) fn from_json(body: &[u8]) -> Result<Twin> {
@@ -36,8 +42,14 @@ impl Twin {
         if let Some(properties) = value.get_mut("properties").filter(|p| p.is_object()) {
             value = properties.take();
         }
-        let desired = value.get("desired").cloned().unwrap_or_else(|| Value::Object(Map::new()));
-        let reported = value.get("reported").cloned().unwrap_or_else(|| Value::Object(Map::new()));
+        let desired = value
+            .get("desired")
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        let reported = value
+            .get("reported")
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new()));
         Ok(Twin { desired, reported })
     }
 }
@@ -123,7 +135,11 @@ impl WritablePropertyUpdate {
             .or_else(|| patch.get("$version").and_then(Value::as_u64))
             .unwrap_or(0);
         let properties = flatten(patch, version, |_, _| true);
-        WritablePropertyUpdate { version, initial: false, properties }
+        WritablePropertyUpdate {
+            version,
+            initial: false,
+            properties,
+        }
     }
 
     /// The desired properties of a full twin that the reported section has not yet
@@ -133,7 +149,11 @@ impl WritablePropertyUpdate {
         let properties = flatten(&twin.desired, version, |component, property| {
             !is_acknowledged(&twin.reported, component, property, version)
         });
-        WritablePropertyUpdate { version, initial: true, properties }
+        WritablePropertyUpdate {
+            version,
+            initial: true,
+            properties,
+        }
     }
 }
 
@@ -156,7 +176,9 @@ fn flatten(
     };
     for (key, value) in map.iter().filter(|(k, _)| !is_metadata(k)) {
         if is_component(value) {
-            let Some(inner) = value.as_object() else { continue };
+            let Some(inner) = value.as_object() else {
+                continue;
+            };
             for (name, v) in inner.iter().filter(|(k, _)| !is_metadata(k)) {
                 let property = WritableProperty {
                     component: Some(key.clone()),
@@ -183,7 +205,12 @@ fn flatten(
     out
 }
 
-fn is_acknowledged(reported: &Value, component: Option<&str>, property: &WritableProperty, version: u64) -> bool {
+fn is_acknowledged(
+    reported: &Value,
+    component: Option<&str>,
+    property: &WritableProperty,
+    version: u64,
+) -> bool {
     let section = match component {
         Some(c) => reported.get(c),
         None => Some(reported),
@@ -193,7 +220,8 @@ fn is_acknowledged(reported: &Value, component: Option<&str>, property: &Writabl
     };
     let av = ack.get("av").and_then(Value::as_u64).unwrap_or(0);
     let value = ack.get("value");
-    av >= version || (value == Some(&property.value) && ack.get("ac").and_then(Value::as_u64) == Some(200))
+    av >= version
+        || (value == Some(&property.value) && ack.get("ac").and_then(Value::as_u64) == Some(200))
 }
 
 /// Wraps `properties` (a JSON object) for `component`: `{"c":{"__t":"c",…}}`; unchanged for
@@ -250,7 +278,11 @@ mod tests {
         assert_eq!(update.properties().len(), 2);
         let root = update.get("targetTemperature").unwrap();
         assert_eq!(root.value_as::<f64>().unwrap(), 21.3);
-        let comp = update.properties().iter().find(|p| p.component().is_some()).unwrap();
+        let comp = update
+            .properties()
+            .iter()
+            .find(|p| p.component().is_some())
+            .unwrap();
         assert_eq!(comp.component(), Some("thermostat1"));
         assert_eq!(comp.version(), 3);
     }
@@ -264,13 +296,19 @@ mod tests {
 
     #[test]
     fn ack_matches_convention() {
-        let update = WritablePropertyUpdate::from_patch(&json!({"targetTemperature": 21.3, "$version": 3}), None);
+        let update = WritablePropertyUpdate::from_patch(
+            &json!({"targetTemperature": 21.3, "$version": 3}),
+            None,
+        );
         let p = &update.properties()[0];
         assert_eq!(
             ack_patch(p, p.value(), 200, Some("completed")).unwrap(),
             json!({"targetTemperature": {"value": 21.3, "ac": 200, "av": 3, "ad": "completed"}})
         );
-        let update = WritablePropertyUpdate::from_patch(&json!({"c": {"__t": "c", "targetTemperature": 21.3}, "$version": 3}), None);
+        let update = WritablePropertyUpdate::from_patch(
+            &json!({"c": {"__t": "c", "targetTemperature": 21.3}, "$version": 3}),
+            None,
+        );
         let p = &update.properties()[0];
         assert_eq!(
             ack_patch(p, &21.3, 200, Some("completed")).unwrap(),
@@ -290,7 +328,11 @@ mod tests {
         };
         let update = WritablePropertyUpdate::pending_from_twin(&twin);
         assert!(update.is_initial());
-        let names: Vec<_> = update.properties().iter().map(|p| (p.component(), p.name())).collect();
+        let names: Vec<_> = update
+            .properties()
+            .iter()
+            .map(|p| (p.component(), p.name()))
+            .collect();
         assert_eq!(names, vec![(None, "b"), (Some("c"), "x")]);
     }
 
@@ -306,9 +348,11 @@ mod tests {
 
     #[test]
     fn twin_parses_wrapped_and_unwrapped() {
-        let t = Twin::from_json(br#"{"desired":{"$version":2},"reported":{"$version":5}}"#).unwrap();
+        let t =
+            Twin::from_json(br#"{"desired":{"$version":2},"reported":{"$version":5}}"#).unwrap();
         assert_eq!((t.desired_version(), t.reported_version()), (2, 5));
-        let t = Twin::from_json(br#"{"properties":{"desired":{"$version":3},"reported":{}}}"#).unwrap();
+        let t =
+            Twin::from_json(br#"{"properties":{"desired":{"$version":3},"reported":{}}}"#).unwrap();
         assert_eq!(t.desired_version(), 3);
         assert!(Twin::from_json(b"nope").is_err());
     }

@@ -62,7 +62,9 @@ impl TlsConfig {
         let extra_roots = native_tls::Certificate::stack_from_pem(pem)
             .map_err(|e| Error::Config(format!("invalid trusted CA certificate: {e}")))?;
         if extra_roots.is_empty() {
-            return Err(Error::Config("no certificate found in the trusted CA PEM".into()));
+            return Err(Error::Config(
+                "no certificate found in the trusted CA PEM".into(),
+            ));
         }
         Ok(TlsConfig {
             inner: Arc::new(Inner {
@@ -96,7 +98,10 @@ impl TlsConfig {
     }
 
     /// A connector presenting `identity` as the client certificate (one per device identity).
-    pub(crate) fn connector_with_identity(&self, identity: &X509Identity) -> Result<native_tls::TlsConnector> {
+    pub(crate) fn connector_with_identity(
+        &self,
+        identity: &X509Identity,
+    ) -> Result<native_tls::TlsConnector> {
         let mut builder = self.builder();
         builder.identity(identity.to_native_identity()?);
         builder
@@ -111,9 +116,14 @@ mod tests {
 
     #[test]
     fn rejects_pem_without_certificates() {
-        assert!(matches!(TlsConfig::with_pinned_roots_pem(b"nothing"), Err(Error::Config(_))));
         assert!(matches!(
-            TlsConfig::with_extra_roots_pem(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+            TlsConfig::with_pinned_roots_pem(b"nothing"),
+            Err(Error::Config(_))
+        ));
+        assert!(matches!(
+            TlsConfig::with_extra_roots_pem(
+                b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+            ),
             Err(Error::Config(_))
         ));
     }

@@ -180,20 +180,23 @@ impl DeviceBuilder {
     /// ([`Error::Unauthorized`], [`Error::Connection`], [`Error::Timeout`]).
     pub async fn connect(self) -> Result<Device> {
         if self.keep_alive < Duration::from_secs(1) {
-            return Err(Error::Config("keep_alive must be at least one second".into()));
+            return Err(Error::Config(
+                "keep_alive must be at least one second".into(),
+            ));
         }
         let tls = self.tls.clone().unwrap_or_default();
         let hub = match (&self.connection_string, &self.id_scope) {
             (Some(_), Some(_)) => {
-                return Err(Error::Config("give either a connection string or an ID scope, not both".into()))
+                return Err(Error::Config(
+                    "give either a connection string or an ID scope, not both".into(),
+                ))
             }
             (Some(cs), None) => self.hub_from_connection_string(cs, tls)?,
             (None, Some(scope)) => self.provision(scope, tls).await?,
-            (None, None) => {
-                return Err(Error::Config(
-                    "an ID scope (with device id and credentials) or a connection string is required".into(),
-                ))
-            }
+            (None, None) => return Err(Error::Config(
+                "an ID scope (with device id and credentials) or a connection string is required"
+                    .into(),
+            )),
         };
         let session = match self.protocol {
             Protocol::Mqtt => transport::mqtt::hub::connect(&hub).await?,
@@ -214,15 +217,24 @@ impl DeviceBuilder {
         };
         // Plug and Play start-up: desired properties set while offline become the first event.
         let twin = device.get_twin().await?;
-        if !WritablePropertyUpdate::pending_from_twin(&twin).properties().is_empty() {
+        if !WritablePropertyUpdate::pending_from_twin(&twin)
+            .properties()
+            .is_empty()
+        {
             let _ = inbound_tx.try_send(Inbound::InitialTwin(twin));
         }
         Ok(device)
     }
 
-    fn hub_from_connection_string(&self, cs: &ConnectionString, tls: TlsConfig) -> Result<HubConfig> {
+    fn hub_from_connection_string(
+        &self,
+        cs: &ConnectionString,
+        tls: TlsConfig,
+    ) -> Result<HubConfig> {
         if self.credentials.is_some() {
-            return Err(Error::Config("credentials come from the connection string; do not set them too".into()));
+            return Err(Error::Config(
+                "credentials come from the connection string; do not set them too".into(),
+            ));
         }
         let auth = match cs.credential() {
             ConnectionCredential::SharedAccessKey(key) => HubAuth::Key(key.clone()),
@@ -240,7 +252,15 @@ impl DeviceBuilder {
             None => transport::parse_endpoint(cs.host_name(), MQTT_TLS_PORT)?,
         };
         let (hub_host, _) = transport::parse_endpoint(cs.host_name(), MQTT_TLS_PORT)?;
-        Ok(self.hub_config(hub_host, connect_host, port, cs.device_id().to_owned(), cs.module_id().map(str::to_owned), auth, tls))
+        Ok(self.hub_config(
+            hub_host,
+            connect_host,
+            port,
+            cs.device_id().to_owned(),
+            cs.module_id().map(str::to_owned),
+            auth,
+            tls,
+        ))
     }
 
     async fn provision(&self, scope: &str, tls: TlsConfig) -> Result<HubConfig> {
@@ -265,7 +285,11 @@ impl DeviceBuilder {
         }
         let registration = client.register().await?;
         info!(hub = %registration.assigned_hub, device_id = %registration.device_id, "registered with DPS");
-        let hub_device_id = if registration.device_id.is_empty() { device_id.clone() } else { registration.device_id.clone() };
+        let hub_device_id = if registration.device_id.is_empty() {
+            device_id.clone()
+        } else {
+            registration.device_id.clone()
+        };
         let auth = match credentials.x509_identity() {
             Some(identity) => HubAuth::X509(identity.clone()),
             None => HubAuth::Key(credentials.device_sas_key(&device_id).ok_or_else(|| {

@@ -29,8 +29,19 @@ impl fmt::Debug for Command {
 }
 
 impl Command {
-    pub(crate) fn new(requests: mpsc::Sender<Request>, name: String, request_id: String, payload: Vec<u8>) -> Self {
-        Command { requests, name, request_id, payload, answered: false }
+    pub(crate) fn new(
+        requests: mpsc::Sender<Request>,
+        name: String,
+        request_id: String,
+        payload: Vec<u8>,
+    ) -> Self {
+        Command {
+            requests,
+            name,
+            request_id,
+            payload,
+            answered: false,
+        }
     }
 
     /// The full method name as sent: `getMaxMinReport`, or `thermostat1*getMaxMinReport` for a
@@ -41,7 +52,9 @@ impl Command {
 
     /// The command name without its component.
     pub fn name(&self) -> &str {
-        self.name.split_once('*').map_or(&self.name, |(_, command)| command)
+        self.name
+            .split_once('*')
+            .map_or(&self.name, |(_, command)| command)
     }
 
     /// The component the command belongs to, if any (the part before the first `*`).
@@ -92,7 +105,10 @@ impl Command {
             payload,
             reply: Some(reply),
         };
-        self.requests.send(request).await.map_err(|_| Error::Closed)?;
+        self.requests
+            .send(request)
+            .await
+            .map_err(|_| Error::Closed)?;
         answer.await.map_err(|_| Error::Closed)?
     }
 }

@@ -91,8 +91,13 @@ impl Device {
     /// # Errors
     ///
     /// As [`send_telemetry`](Self::send_telemetry).
-    pub async fn send_component_telemetry<T: Serialize + ?Sized>(&self, component: &str, value: &T) -> Result<()> {
-        self.send_message(Message::json(value)?.with_component(component)).await
+    pub async fn send_component_telemetry<T: Serialize + ?Sized>(
+        &self,
+        component: &str,
+        value: &T,
+    ) -> Result<()> {
+        self.send_message(Message::json(value)?.with_component(component))
+            .await
     }
 
     /// Sends a message with its properties and waits until the hub has accepted it.
@@ -101,7 +106,11 @@ impl Device {
     ///
     /// As [`send_telemetry`](Self::send_telemetry).
     pub async fn send_message(&self, message: Message) -> Result<()> {
-        self.call(|reply| Request::Telemetry { message, reply }, "the telemetry acknowledgement").await
+        self.call(
+            |reply| Request::Telemetry { message, reply },
+            "the telemetry acknowledgement",
+        )
+        .await
     }
 
     /// Reports properties (a JSON object: `{"maxTempSinceLastReboot": 30.0}`) on the default
@@ -114,7 +123,9 @@ impl Device {
     pub async fn report_properties<T: Serialize + ?Sized>(&self, properties: &T) -> Result<u64> {
         let patch = serde_json::to_value(properties)?;
         if !patch.is_object() {
-            return Err(Error::Serialization("reported properties must serialize to a JSON object".into()));
+            return Err(Error::Serialization(
+                "reported properties must serialize to a JSON object".into(),
+            ));
         }
         self.patch_reported(patch).await
     }
@@ -124,7 +135,11 @@ impl Device {
     /// # Errors
     ///
     /// As [`report_properties`](Self::report_properties).
-    pub async fn report_component_properties<T: Serialize + ?Sized>(&self, component: &str, properties: &T) -> Result<u64> {
+    pub async fn report_component_properties<T: Serialize + ?Sized>(
+        &self,
+        component: &str,
+        properties: &T,
+    ) -> Result<u64> {
         let patch = pnp::component_patch(Some(component), serde_json::to_value(properties)?)?;
         self.patch_reported(patch).await
     }
@@ -136,8 +151,19 @@ impl Device {
     /// # Errors
     ///
     /// As [`report_properties`](Self::report_properties).
-    pub async fn acknowledge(&self, property: &WritableProperty, status: u16, description: Option<&str>) -> Result<u64> {
-        self.patch_reported(pnp::ack_patch(property, property.value(), status, description)?).await
+    pub async fn acknowledge(
+        &self,
+        property: &WritableProperty,
+        status: u16,
+        description: Option<&str>,
+    ) -> Result<u64> {
+        self.patch_reported(pnp::ack_patch(
+            property,
+            property.value(),
+            status,
+            description,
+        )?)
+        .await
     }
 
     /// Acknowledges a writable property with the value the device actually uses (for example
@@ -153,7 +179,8 @@ impl Device {
         status: u16,
         description: Option<&str>,
     ) -> Result<u64> {
-        self.patch_reported(pnp::ack_patch(property, value, status, description)?).await
+        self.patch_reported(pnp::ack_patch(property, value, status, description)?)
+            .await
     }
 
     /// Reads the whole twin (desired and reported sections).
@@ -163,7 +190,8 @@ impl Device {
     /// [`Error::Rejected`], [`Error::Throttled`], [`Error::Timeout`], [`Error::Connection`],
     /// [`Error::Closed`].
     pub async fn get_twin(&self) -> Result<Twin> {
-        self.call(|reply| Request::GetTwin { reply }, "the twin").await
+        self.call(|reply| Request::GetTwin { reply }, "the twin")
+            .await
     }
 
     /// Waits for the next event from the service. Returns `None` once the connection has ended
@@ -173,13 +201,22 @@ impl Device {
     pub async fn next_event(&self) -> Option<Event> {
         let inbound = self.inner.events.lock().await.recv().await?;
         Some(match inbound {
-            Inbound::Command { name, request_id, payload } => {
-                Event::Command(Command::new(self.inner.requests.clone(), name, request_id, payload))
-            }
+            Inbound::Command {
+                name,
+                request_id,
+                payload,
+            } => Event::Command(Command::new(
+                self.inner.requests.clone(),
+                name,
+                request_id,
+                payload,
+            )),
             Inbound::DesiredPatch { version, body } => {
                 Event::WritableProperties(WritablePropertyUpdate::from_patch(&body, version))
             }
-            Inbound::InitialTwin(twin) => Event::WritableProperties(WritablePropertyUpdate::pending_from_twin(&twin)),
+            Inbound::InitialTwin(twin) => {
+                Event::WritableProperties(WritablePropertyUpdate::pending_from_twin(&twin))
+            }
             Inbound::CloudMessage(message) => Event::CloudMessage(message),
             Inbound::Disconnected(reason) => Event::Disconnected(reason),
         })
@@ -192,7 +229,10 @@ impl Device {
     ///
     /// [`Error::Timeout`] when the connection task does not finish in time.
     pub async fn close(&self) -> Result<()> {
-        let result = match self.call(|reply| Request::Close { reply }, "the connection to close").await {
+        let result = match self
+            .call(|reply| Request::Close { reply }, "the connection to close")
+            .await
+        {
             Err(Error::Closed) => Ok(()),
             other => other,
         };
@@ -204,18 +244,32 @@ impl Device {
     }
 
     async fn patch_reported(&self, patch: serde_json::Value) -> Result<u64> {
-        self.call(|reply| Request::PatchReported { patch, reply }, "the reported-property acknowledgement").await
+        self.call(
+            |reply| Request::PatchReported { patch, reply },
+            "the reported-property acknowledgement",
+        )
+        .await
     }
 
     /// Sends a request to the connection task and waits for its answer.
-    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Request, what: &'static str) -> Result<T> {
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T>>) -> Request,
+        what: &'static str,
+    ) -> Result<T> {
         let (reply, answer) = oneshot::channel();
         let timeout = self.inner.operation_timeout;
         let work = async {
-            self.inner.requests.send(make(reply)).await.map_err(|_| Error::Closed)?;
+            self.inner
+                .requests
+                .send(make(reply))
+                .await
+                .map_err(|_| Error::Closed)?;
             answer.await.map_err(|_| Error::Closed)?
         };
-        tokio::time::timeout(timeout, work).await.unwrap_or(Err(Error::Timeout(timeout, what)))
+        tokio::time::timeout(timeout, work)
+            .await
+            .unwrap_or(Err(Error::Timeout(timeout, what)))
     }
 }
 

@@ -65,7 +65,11 @@ impl fmt::Debug for ProvisioningClient {
 impl ProvisioningClient {
     /// A client for `registration_id` under `id_scope`, on the global endpoint, trusting the
     /// system's roots, with a 60 s overall timeout.
-    pub fn new(id_scope: impl Into<String>, registration_id: impl Into<String>, credentials: Credentials) -> Self {
+    pub fn new(
+        id_scope: impl Into<String>,
+        registration_id: impl Into<String>,
+        credentials: Credentials,
+    ) -> Self {
         ProvisioningClient {
             id_scope: id_scope.into(),
             registration_id: registration_id.into(),
@@ -152,13 +156,20 @@ impl ProvisioningClient {
         let mut payload = match self.payload.clone() {
             Some(Value::Object(map)) => map,
             Some(Value::Null) | None => serde_json::Map::new(),
-            Some(_) => return Err(Error::Config("the registration payload must be a JSON object".into())),
+            Some(_) => {
+                return Err(Error::Config(
+                    "the registration payload must be a JSON object".into(),
+                ))
+            }
         };
         if let Some(model_id) = &self.model_id {
             payload.insert("modelId".into(), Value::String(model_id.clone()));
         }
         let mut body = serde_json::Map::new();
-        body.insert("registrationId".into(), Value::String(self.registration_id.clone()));
+        body.insert(
+            "registrationId".into(),
+            Value::String(self.registration_id.clone()),
+        );
         if !payload.is_empty() {
             body.insert("payload".into(), Value::Object(payload));
         }
@@ -168,9 +179,14 @@ impl ProvisioningClient {
 
 fn validate_id(what: &str, id: &str) -> Result<()> {
     if id.is_empty() || id.len() > 128 {
-        return Err(Error::Config(format!("the {what} must be 1 to 128 characters")));
+        return Err(Error::Config(format!(
+            "the {what} must be 1 to 128 characters"
+        )));
     }
-    if id.chars().any(|c| c == '/' || c == '+' || c == '#' || c.is_whitespace() || c.is_control()) {
+    if id
+        .chars()
+        .any(|c| c == '/' || c == '+' || c == '#' || c.is_whitespace() || c.is_control())
+    {
         return Err(Error::Config(format!("the {what} `{id}` contains a character MQTT topics cannot carry (`/`, `+`, `#` or white space)")));
     }
     Ok(())
@@ -238,8 +254,13 @@ struct ErrorBody {
 #[derive(Debug, PartialEq)]
 enum Next {
     Done(Registration),
-    Poll { operation_id: String, after: Duration },
-    Retry { after: Duration },
+    Poll {
+        operation_id: String,
+        after: Duration,
+    },
+    Retry {
+        after: Duration,
+    },
 }
 
 /// Default wait when DPS sends no `retry-after` (Python and Node use 2 s).
@@ -247,7 +268,9 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(2);
 
 /// Interprets one DPS answer (status from the topic or HTTP status, JSON body).
 fn interpret(status: u16, retry_after: Option<u64>, body: &[u8]) -> Result<Next> {
-    let after = retry_after.map(Duration::from_secs).unwrap_or(DEFAULT_RETRY_AFTER);
+    let after = retry_after
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_RETRY_AFTER);
     match status {
         200..=299 => {
             let op: OperationStatus = serde_json::from_slice(body)
@@ -255,10 +278,14 @@ fn interpret(status: u16, retry_after: Option<u64>, body: &[u8]) -> Result<Next>
             match op.status.as_str() {
                 "assigned" => {
                     let state = op.registration_state.ok_or_else(|| {
-                        Error::Serialization("DPS answered `assigned` without a registrationState".into())
+                        Error::Serialization(
+                            "DPS answered `assigned` without a registrationState".into(),
+                        )
                     })?;
                     let hub = state.assigned_hub.ok_or_else(|| {
-                        Error::Serialization("DPS answered `assigned` without an assignedHub".into())
+                        Error::Serialization(
+                            "DPS answered `assigned` without an assignedHub".into(),
+                        )
                     })?;
                     let (assigned_hub, hub_port) = parse_endpoint(&hub, MQTT_TLS_PORT)?;
                     Ok(Next::Done(Registration {
@@ -271,16 +298,25 @@ fn interpret(status: u16, retry_after: Option<u64>, body: &[u8]) -> Result<Next>
                 }
                 "assigning" | "unassigned" => {
                     if op.operation_id.is_empty() {
-                        return Err(Error::Serialization("DPS answered `assigning` without an operationId".into()));
+                        return Err(Error::Serialization(
+                            "DPS answered `assigning` without an operationId".into(),
+                        ));
                     }
-                    Ok(Next::Poll { operation_id: op.operation_id, after })
+                    Ok(Next::Poll {
+                        operation_id: op.operation_id,
+                        after,
+                    })
                 }
                 other => {
                     let (error_code, message) = op
                         .registration_state
                         .map(|s| (s.error_code, s.error_message.unwrap_or_default()))
                         .unwrap_or_default();
-                    Err(Error::RegistrationFailed { status: other.to_owned(), error_code, message })
+                    Err(Error::RegistrationFailed {
+                        status: other.to_owned(),
+                        error_code,
+                        message,
+                    })
                 }
             }
         }
@@ -312,9 +348,13 @@ mod tests {
 
     #[test]
     fn request_body_carries_model_and_payload() {
-        let creds = Credentials::device_key("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
+        let creds =
+            Credentials::device_key("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
         let client = ProvisioningClient::new("scope", "dev", creds.clone());
-        assert_eq!(client.request_body().unwrap(), serde_json::json!({"registrationId": "dev"}));
+        assert_eq!(
+            client.request_body().unwrap(),
+            serde_json::json!({"registrationId": "dev"})
+        );
         let client = client
             .with_model_id("dtmi:com:example:Thermostat;1")
             .with_payload(serde_json::json!({"iotcGateway": {"iotcGatewayId": "gw"}}));
@@ -331,7 +371,10 @@ mod tests {
         let assigning = br#"{"operationId":"4.d0a6","status":"assigning"}"#;
         assert_eq!(
             interpret(202, Some(3), assigning).unwrap(),
-            Next::Poll { operation_id: "4.d0a6".into(), after: Duration::from_secs(3) }
+            Next::Poll {
+                operation_id: "4.d0a6".into(),
+                after: Duration::from_secs(3)
+            }
         );
         let assigned = br#"{"operationId":"4.d0a6","status":"assigned","registrationState":{"x509":{},"registrationId":"thermostat-01","assignedHub":"contoso.azure-devices.net","deviceId":"thermostat-01","status":"assigned","substatus":"initialAssignment","payload":{}}}"#;
         match interpret(200, None, assigned).unwrap() {
@@ -344,20 +387,50 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let local = br#"{"operationId":"x","status":"assigned","registrationState":{"assignedHub":"localhost:4711","deviceId":"d"}}"#;
-        assert!(matches!(interpret(200, None, local).unwrap(), Next::Done(Registration { hub_port: 4711, .. })));
+        assert!(matches!(
+            interpret(200, None, local).unwrap(),
+            Next::Done(Registration { hub_port: 4711, .. })
+        ));
         let failed = br#"{"operationId":"x","status":"failed","registrationState":{"errorCode":400207,"errorMessage":"Custom allocation failed with status code: 400"}}"#;
         assert!(matches!(
             interpret(200, None, failed),
-            Err(Error::RegistrationFailed { error_code: Some(400207), .. })
+            Err(Error::RegistrationFailed {
+                error_code: Some(400207),
+                ..
+            })
         ));
-        assert!(matches!(interpret(200, None, br#"{"status":"disabled","operationId":""}"#), Err(Error::RegistrationFailed { .. })));
+        assert!(matches!(
+            interpret(200, None, br#"{"status":"disabled","operationId":""}"#),
+            Err(Error::RegistrationFailed { .. })
+        ));
         let unauthorized = br#"{"errorCode":401002,"trackingId":"t","message":"Invalid certificate.","timestampUtc":"2020-04-10T05:24:22Z"}"#;
-        assert!(matches!(interpret(401, None, unauthorized), Err(Error::Unauthorized(m)) if m.contains("401002")));
-        assert!(matches!(interpret(404, None, b"{}"), Err(Error::NotFound(_))));
-        assert!(matches!(interpret(400, None, b"oops"), Err(Error::Rejected { status: 400, .. })));
-        assert_eq!(interpret(429, Some(7), b"").unwrap(), Next::Retry { after: Duration::from_secs(7) });
-        assert_eq!(interpret(503, None, b"").unwrap(), Next::Retry { after: DEFAULT_RETRY_AFTER });
-        assert!(matches!(interpret(200, None, b"not json"), Err(Error::Serialization(_))));
+        assert!(
+            matches!(interpret(401, None, unauthorized), Err(Error::Unauthorized(m)) if m.contains("401002"))
+        );
+        assert!(matches!(
+            interpret(404, None, b"{}"),
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            interpret(400, None, b"oops"),
+            Err(Error::Rejected { status: 400, .. })
+        ));
+        assert_eq!(
+            interpret(429, Some(7), b"").unwrap(),
+            Next::Retry {
+                after: Duration::from_secs(7)
+            }
+        );
+        assert_eq!(
+            interpret(503, None, b"").unwrap(),
+            Next::Retry {
+                after: DEFAULT_RETRY_AFTER
+            }
+        );
+        assert!(matches!(
+            interpret(200, None, b"not json"),
+            Err(Error::Serialization(_))
+        ));
     }
 
     #[test]

@@ -17,14 +17,22 @@ const MAX_RETRIES: u32 = 3;
 /// DPS tokens only need to outlive the registration.
 const DPS_TOKEN_TTL: Duration = Duration::from_secs(3600);
 
-pub(super) async fn register(client: &ProvisioningClient, host: &str, port: u16, body: Value) -> Result<Registration> {
+pub(super) async fn register(
+    client: &ProvisioningClient,
+    host: &str,
+    port: u16,
+    body: Value,
+) -> Result<Registration> {
     let registration_id = &client.registration_id;
     let (password, tls) = match client.credentials.x509_identity() {
         Some(identity) => (None, client.tls.connector_with_identity(identity)?),
         None => {
-            let key = client.credentials.device_sas_key(registration_id).ok_or_else(|| {
-                Error::Config("the credentials hold neither a key nor a certificate".into())
-            })?;
+            let key = client
+                .credentials
+                .device_sas_key(registration_id)
+                .ok_or_else(|| {
+                    Error::Config("the credentials hold neither a key nor a certificate".into())
+                })?;
             let resource = dps_resource(&client.id_scope, registration_id);
             let token = SasToken::with_ttl(&resource, &key, DPS_TOKEN_TTL, Some("registration"));
             (Some(token.as_secret().clone()), client.tls.connector()?)
@@ -43,10 +51,14 @@ pub(super) async fn register(client: &ProvisioningClient, host: &str, port: u16,
         timeout: client.timeout,
     })
     .await?;
-    transport::subscribe(
+    // DPS answers only requests, so nothing can arrive before the SUBACK.
+    let _ = transport::subscribe(
         &mqtt,
         &mut eventloop,
-        vec![transport::filter(topics::DPS_RESPONSE_FILTER, QoS::AtLeastOnce)],
+        vec![transport::filter(
+            topics::DPS_RESPONSE_FILTER,
+            QoS::AtLeastOnce,
+        )],
         client.timeout,
     )
     .await?;
@@ -59,7 +71,10 @@ pub(super) async fn register(client: &ProvisioningClient, host: &str, port: u16,
     let result = loop {
         rid += 1;
         let (topic, payload) = match &operation_id {
-            None => (topics::dps_register_topic(&rid.to_string()), register_body.clone()),
+            None => (
+                topics::dps_register_topic(&rid.to_string()),
+                register_body.clone(),
+            ),
             Some(op) => (topics::dps_poll_topic(&rid.to_string(), op), Vec::new()),
         };
         mqtt.publish(topic, QoS::AtLeastOnce, false, payload)
@@ -67,10 +82,14 @@ pub(super) async fn register(client: &ProvisioningClient, host: &str, port: u16,
             .map_err(|e| Error::Connection(e.to_string()))?;
         let (status, retry_after, body) = loop {
             match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::Publish(p))) => match topics::parse_dps_response(&p.topic) {
-                    Some(r) if r.request_id == rid.to_string() => break (r.status, r.retry_after, p.payload),
-                    _ => debug!(topic = %p.topic, "ignoring a DPS message for another request"),
-                },
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    match topics::parse_dps_response(&p.topic) {
+                        Some(r) if r.request_id == rid.to_string() => {
+                            break (r.status, r.retry_after, p.payload)
+                        }
+                        _ => debug!(topic = %p.topic, "ignoring a DPS message for another request"),
+                    }
+                }
                 Ok(_) => {}
                 Err(e) => return Err(transport::connection_error(e)),
             }
@@ -78,7 +97,10 @@ pub(super) async fn register(client: &ProvisioningClient, host: &str, port: u16,
         debug!(status, ?retry_after, "DPS answered");
         match interpret(status, retry_after, &body) {
             Ok(Next::Done(registration)) => break Ok(registration),
-            Ok(Next::Poll { operation_id: op, after }) => {
+            Ok(Next::Poll {
+                operation_id: op,
+                after,
+            }) => {
                 operation_id = Some(op);
                 tokio::time::sleep(after).await;
             }
@@ -88,7 +110,10 @@ pub(super) async fn register(client: &ProvisioningClient, host: &str, port: u16,
                     break Err(if status == 429 {
                         Error::Throttled { retry_after: after }
                     } else {
-                        Error::Rejected { status, message: String::from_utf8_lossy(&body).into_owned() }
+                        Error::Rejected {
+                            status,
+                            message: String::from_utf8_lossy(&body).into_owned(),
+                        }
                     });
                 }
                 tokio::time::sleep(after).await;

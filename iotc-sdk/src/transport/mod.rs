@@ -111,7 +111,11 @@ pub(crate) enum Inbound {
 /// Splits `host` or `host:port` (IPv6 as `[addr]:port`) and applies `default_port`.
 pub(crate) fn parse_endpoint(endpoint: &str, default_port: u16) -> Result<(String, u16)> {
     let endpoint = endpoint.trim();
-    let bad = || Error::Config(format!("invalid endpoint `{endpoint}`: expected HOST or HOST:PORT"));
+    let bad = || {
+        Error::Config(format!(
+            "invalid endpoint `{endpoint}`: expected HOST or HOST:PORT"
+        ))
+    };
     if endpoint.is_empty() || endpoint.contains('/') {
         return Err(bad());
     }
@@ -140,11 +144,29 @@ mod tests {
 
     #[test]
     fn endpoints() {
-        assert_eq!(parse_endpoint("h.example", 8883).unwrap(), ("h.example".into(), 8883));
-        assert_eq!(parse_endpoint("localhost:1234", 8883).unwrap(), ("localhost".into(), 1234));
-        assert_eq!(parse_endpoint("[::1]:99", 8883).unwrap(), ("::1".into(), 99));
+        assert_eq!(
+            parse_endpoint("h.example", 8883).unwrap(),
+            ("h.example".into(), 8883)
+        );
+        assert_eq!(
+            parse_endpoint("localhost:1234", 8883).unwrap(),
+            ("localhost".into(), 1234)
+        );
+        assert_eq!(
+            parse_endpoint("[::1]:99", 8883).unwrap(),
+            ("::1".into(), 99)
+        );
         assert_eq!(parse_endpoint("[::1]", 8883).unwrap(), ("::1".into(), 8883));
-        for bad in ["", "h:", "h:x", "h:99999", "a:b:c", "mqtts://h", ":1", "[::1"] {
+        for bad in [
+            "",
+            "h:",
+            "h:x",
+            "h:99999",
+            "a:b:c",
+            "mqtts://h",
+            ":1",
+            "[::1",
+        ] {
             assert!(parse_endpoint(bad, 8883).is_err(), "{bad}");
         }
     }

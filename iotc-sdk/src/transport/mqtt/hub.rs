@@ -19,6 +19,8 @@ pub(crate) struct HubSession {
     eventloop: EventLoop,
     device_id: String,
     module_id: Option<String>,
+    /// Messages that arrived before the SUBACK, handled first by `run`.
+    early: Vec<Publish>,
 }
 
 /// Opens the connection: TLS, CONNECT with the SAS token or certificate, and the subscriptions
@@ -36,7 +38,11 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
     };
     let (password, tls) = match &config.auth {
         HubAuth::Key(key) => (
-            Some(SasToken::with_ttl(&resource, key, config.sas_ttl, None).as_secret().clone()),
+            Some(
+                SasToken::with_ttl(&resource, key, config.sas_ttl, None)
+                    .as_secret()
+                    .clone(),
+            ),
             config.tls.connector()?,
         ),
         HubAuth::Token(token) => (Some(token.as_secret().clone()), config.tls.connector()?),
@@ -65,15 +71,19 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
         super::filter(topics::DESIRED_FILTER, QoS::AtMostOnce),
     ];
     if config.module_id.is_none() {
-        filters.push(super::filter(topics::c2d_filter(&config.device_id), QoS::AtLeastOnce));
+        filters.push(super::filter(
+            topics::c2d_filter(&config.device_id),
+            QoS::AtLeastOnce,
+        ));
     }
-    super::subscribe(&client, &mut eventloop, filters, config.connect_timeout).await?;
+    let early = super::subscribe(&client, &mut eventloop, filters, config.connect_timeout).await?;
     info!(hub = %config.hub_host, device_id = %config.device_id, "connected to IoT hub");
     Ok(HubSession {
         client,
         eventloop,
         device_id: config.device_id.clone(),
         module_id: config.module_id.clone(),
+        early,
     })
 }
 
@@ -137,8 +147,15 @@ impl State {
 impl HubSession {
     /// Runs the connection until it is closed or breaks, serving `requests` and forwarding
     /// service traffic to `inbound`.
-    pub(crate) async fn run(mut self, mut requests: mpsc::Receiver<Request>, inbound: mpsc::Sender<Inbound>) {
+    pub(crate) async fn run(
+        mut self,
+        mut requests: mpsc::Receiver<Request>,
+        inbound: mpsc::Sender<Inbound>,
+    ) {
         let mut state = State::default();
+        for publish in std::mem::take(&mut self.early) {
+            self.on_publish(publish, &mut state, &inbound);
+        }
         let reason = loop {
             tokio::select! {
                 event = self.eventloop.poll() => match event {
@@ -177,7 +194,12 @@ impl HubSession {
     }
 
     /// Handles one rumqttc event; returns the end reason when the session is over.
-    fn on_event(&mut self, event: Event, state: &mut State, inbound: &mpsc::Sender<Inbound>) -> Option<String> {
+    fn on_event(
+        &mut self,
+        event: Event,
+        state: &mut State,
+        inbound: &mpsc::Sender<Inbound>,
+    ) -> Option<String> {
         match event {
             Event::Incoming(Packet::Publish(publish)) => self.on_publish(publish, state, inbound),
             Event::Incoming(Packet::PubAck(ack)) => {
@@ -210,7 +232,8 @@ impl HubSession {
     fn on_request(&mut self, request: Request, state: &mut State) {
         match request {
             Request::Telemetry { message, reply } => {
-                let topic = topics::telemetry_topic(&self.device_id, self.module_id.as_deref(), &message);
+                let topic =
+                    topics::telemetry_topic(&self.device_id, self.module_id.as_deref(), &message);
                 let payload = message.payload().to_vec();
                 self.publish(state, topic, QoS::AtLeastOnce, payload, Some(reply));
             }
@@ -218,7 +241,13 @@ impl HubSession {
                 let rid = state.rid();
                 state.twin.retain(|_, w| !w.is_abandoned());
                 state.twin.insert(rid.clone(), TwinWaiter::Get(reply));
-                self.publish(state, topics::twin_get_topic(&rid), QoS::AtMostOnce, Vec::new(), None);
+                self.publish(
+                    state,
+                    topics::twin_get_topic(&rid),
+                    QoS::AtMostOnce,
+                    Vec::new(),
+                    None,
+                );
             }
             Request::PatchReported { patch, reply } => {
                 let body = match serde_json::to_vec(&patch) {
@@ -231,9 +260,20 @@ impl HubSession {
                 let rid = state.rid();
                 state.twin.retain(|_, w| !w.is_abandoned());
                 state.twin.insert(rid.clone(), TwinWaiter::Patch(reply));
-                self.publish(state, topics::twin_patch_reported_topic(&rid), QoS::AtMostOnce, body, None);
+                self.publish(
+                    state,
+                    topics::twin_patch_reported_topic(&rid),
+                    QoS::AtMostOnce,
+                    body,
+                    None,
+                );
             }
-            Request::CommandResponse { request_id, status, payload, reply } => {
+            Request::CommandResponse {
+                request_id,
+                status,
+                payload,
+                reply,
+            } => {
                 let topic = topics::method_response_topic(status, &request_id);
                 self.publish(state, topic, QoS::AtMostOnce, payload, reply);
             }
@@ -289,7 +329,9 @@ impl HubSession {
                 TwinWaiter::Get(tx) => {
                     let result = match response.status {
                         200 => Twin::from_json(&publish.payload),
-                        429 => Err(Error::Throttled { retry_after: std::time::Duration::from_secs(1) }),
+                        429 => Err(Error::Throttled {
+                            retry_after: std::time::Duration::from_secs(1),
+                        }),
                         s => Err(failed(s)),
                     };
                     let _ = tx.send(result);
@@ -297,8 +339,12 @@ impl HubSession {
                 TwinWaiter::Patch(tx) => {
                     let result = match (response.status, response.version) {
                         (200..=299, Some(v)) => Ok(v),
-                        (200..=299, None) => Err(Error::Serialization("reported patch answer without $version".into())),
-                        (429, _) => Err(Error::Throttled { retry_after: std::time::Duration::from_secs(1) }),
+                        (200..=299, None) => Err(Error::Serialization(
+                            "reported patch answer without $version".into(),
+                        )),
+                        (429, _) => Err(Error::Throttled {
+                            retry_after: std::time::Duration::from_secs(1),
+                        }),
                         (s, _) => Err(failed(s)),
                     };
                     let _ = tx.send(result);
@@ -315,10 +361,19 @@ impl HubSession {
                 request_id: method.request_id,
                 payload: publish.payload.to_vec(),
             };
-            if let Err(mpsc::error::TrySendError::Full(Inbound::Command { request_id, name, .. })) = inbound.try_send(item) {
+            if let Err(mpsc::error::TrySendError::Full(Inbound::Command {
+                request_id, name, ..
+            })) = inbound.try_send(item)
+            {
                 warn!(command = %name, "event queue full: answering the command with 503");
                 let body = br#"{"error":"the device's event queue is full"}"#.to_vec();
-                self.publish(state, topics::method_response_topic(503, &request_id), QoS::AtMostOnce, body, None);
+                self.publish(
+                    state,
+                    topics::method_response_topic(503, &request_id),
+                    QoS::AtMostOnce,
+                    body,
+                    None,
+                );
             }
         } else if let Some(message) = topics::parse_c2d(topic, &publish.payload) {
             forward(inbound, Inbound::CloudMessage(message));
@@ -332,7 +387,10 @@ fn forward(inbound: &mpsc::Sender<Inbound>, item: Inbound) {
     match inbound.try_send(item) {
         Ok(()) => {}
         Err(mpsc::error::TrySendError::Full(item)) => {
-            warn!(?item, "event queue full: dropping an inbound event (read events with Device::next_event)");
+            warn!(
+                ?item,
+                "event queue full: dropping an inbound event (read events with Device::next_event)"
+            );
         }
         Err(mpsc::error::TrySendError::Closed(_)) => {}
     }

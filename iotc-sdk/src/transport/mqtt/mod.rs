@@ -6,8 +6,8 @@ pub(crate) mod topics;
 use std::time::Duration;
 
 use rumqttc::{
-    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS,
-    SubscribeFilter, SubscribeReasonCode, TlsConfiguration, Transport,
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet,
+    Publish, QoS, SubscribeFilter, SubscribeReasonCode, TlsConfiguration, Transport,
 };
 
 use crate::auth::Secret;
@@ -36,7 +36,9 @@ pub(crate) struct ConnectParams {
 /// Opens the TLS connection and waits for a successful CONNACK.
 pub(crate) async fn open(params: ConnectParams) -> Result<(AsyncClient, EventLoop)> {
     if params.client_id.is_empty() || params.client_id.starts_with(' ') {
-        return Err(Error::Config("the MQTT client id (device id) must not be empty".into()));
+        return Err(Error::Config(
+            "the MQTT client id (device id) must not be empty".into(),
+        ));
     }
     let mut options = MqttOptions::new(params.client_id, params.host, params.port);
     options
@@ -46,11 +48,15 @@ pub(crate) async fn open(params: ConnectParams) -> Result<(AsyncClient, EventLoo
         .set_request_channel_capacity(REQUEST_CAPACITY)
         .set_credentials(
             params.username,
-            params.password.as_ref().map(Secret::expose).unwrap_or_default(),
+            params
+                .password
+                .as_ref()
+                .map(Secret::expose)
+                .unwrap_or_default(),
         )
-        .set_transport(Transport::tls_with_config(TlsConfiguration::NativeConnector(
-            params.tls,
-        )));
+        .set_transport(Transport::tls_with_config(
+            TlsConfiguration::NativeConnector(params.tls),
+        ));
     let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
     let connack = tokio::time::timeout(params.timeout, async {
         loop {
@@ -69,25 +75,28 @@ pub(crate) async fn open(params: ConnectParams) -> Result<(AsyncClient, EventLoo
     }
 }
 
-/// Subscribes to `filters` in one SUBSCRIBE and waits for the SUBACK. Publishes that arrive
-/// meanwhile are handed to `on_publish`.
+/// Subscribes to `filters` in one SUBSCRIBE and waits for the SUBACK. A server may deliver
+/// matching messages before its SUBACK (queued cloud-to-device messages do); they are returned
+/// so the caller can handle them.
 pub(crate) async fn subscribe(
     client: &AsyncClient,
     eventloop: &mut EventLoop,
     filters: Vec<SubscribeFilter>,
     timeout: Duration,
-) -> Result<()> {
+) -> Result<Vec<Publish>> {
     let count = filters.len();
     client
         .subscribe_many(filters)
         .await
         .map_err(|e| Error::Connection(e.to_string()))?;
+    let mut early = Vec::new();
     let result = tokio::time::timeout(timeout, async {
         loop {
             match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::Publish(publish))) => early.push(publish),
                 Ok(Event::Incoming(Packet::SubAck(ack))) => {
                     if ack.return_codes.len() != count
-                        || ack.return_codes.iter().any(|c| *c == SubscribeReasonCode::Failure)
+                        || ack.return_codes.contains(&SubscribeReasonCode::Failure)
                     {
                         return Err(Error::Rejected {
                             status: 400,
@@ -102,7 +111,8 @@ pub(crate) async fn subscribe(
         }
     })
     .await;
-    result.unwrap_or(Err(Error::Timeout(timeout, "SUBACK")))
+    result.unwrap_or(Err(Error::Timeout(timeout, "SUBACK")))?;
+    Ok(early)
 }
 
 pub(crate) fn filter(path: impl Into<String>, qos: QoS) -> SubscribeFilter {

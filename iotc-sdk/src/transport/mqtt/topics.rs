@@ -73,7 +73,11 @@ pub(crate) fn c2d_filter(device_id: &str) -> String {
 }
 
 /// Telemetry topic with the message's property bag (protocol.md §4.4).
-pub(crate) fn telemetry_topic(device_id: &str, module_id: Option<&str>, message: &Message) -> String {
+pub(crate) fn telemetry_topic(
+    device_id: &str,
+    module_id: Option<&str>,
+    message: &Message,
+) -> String {
     let mut topic = match module_id {
         Some(module) => format!("devices/{device_id}/modules/{module}/messages/events/"),
         None => format!("devices/{device_id}/messages/events/"),
@@ -285,7 +289,10 @@ mod tests {
             telemetry_topic("thermostat-01", None, &m),
             "devices/thermostat-01/messages/events/%24.ct=application%2Fjson&%24.ce=utf-8"
         );
-        let m = m.with_component("thermostat1").with_message_id("a b").with_property("k&=", "v/1");
+        let m = m
+            .with_component("thermostat1")
+            .with_message_id("a b")
+            .with_property("k&=", "v/1");
         assert_eq!(
             telemetry_topic("tc-01", None, &m),
             "devices/tc-01/messages/events/%24.mid=a%20b&%24.ct=application%2Fjson&%24.ce=utf-8&%24.sub=thermostat1&k%26%3D=v%2F1"
@@ -298,12 +305,17 @@ mod tests {
 
     #[test]
     fn property_bag_round_trips_and_tolerates_forms() {
-        let m = Message::new("x").with_property("a=b", "c&d").with_property("e", "");
+        let m = Message::new("x")
+            .with_property("a=b", "c&d")
+            .with_property("e", "");
         let topic = telemetry_topic("d", None, &m);
         let bag = topic.strip_prefix("devices/d/messages/events/").unwrap();
         assert_eq!(
             parse_property_bag(bag),
-            vec![("a=b".into(), Some("c&d".into())), ("e".into(), Some(String::new()))]
+            vec![
+                ("a=b".into(), Some("c&d".into())),
+                ("e".into(), Some(String::new()))
+            ]
         );
         assert_eq!(
             parse_property_bag("?prop1&prop2=&prop3=a%20string/"),
@@ -329,7 +341,10 @@ mod tests {
         assert_eq!(msg.properties()[1], ("flag".to_owned(), None));
         assert_eq!(
             msg.system_properties(),
-            &[("to".to_owned(), "/devices/dev_c/messages/deviceBound".to_owned())]
+            &[(
+                "to".to_owned(),
+                "/devices/dev_c/messages/deviceBound".to_owned()
+            )]
         );
         assert!(parse_c2d("devices/x/messages/events/", b"").is_none());
     }
@@ -338,23 +353,44 @@ mod tests {
     fn parses_twin_method_and_dps_topics() {
         assert_eq!(
             parse_twin_response("$iothub/twin/res/204/?$rid=7&$version=12"),
-            Some(TwinResponse { status: 204, request_id: "7".into(), version: Some(12) })
+            Some(TwinResponse {
+                status: 204,
+                request_id: "7".into(),
+                version: Some(12)
+            })
         );
         assert_eq!(
             parse_twin_response("$iothub/twin/res/200/?$rid=abc"),
-            Some(TwinResponse { status: 200, request_id: "abc".into(), version: None })
+            Some(TwinResponse {
+                status: 200,
+                request_id: "abc".into(),
+                version: None
+            })
         );
-        assert_eq!(parse_desired_patch("$iothub/twin/PATCH/properties/desired/?$version=3"), Some(Some(3)));
+        assert_eq!(
+            parse_desired_patch("$iothub/twin/PATCH/properties/desired/?$version=3"),
+            Some(Some(3))
+        );
         assert_eq!(
             parse_method_request("$iothub/methods/POST/thermostat1*getMaxMinReport/?$rid=1f"),
-            Some(MethodRequest { name: "thermostat1*getMaxMinReport".into(), request_id: "1f".into() })
+            Some(MethodRequest {
+                name: "thermostat1*getMaxMinReport".into(),
+                request_id: "1f".into()
+            })
         );
         assert_eq!(
             parse_dps_response("$dps/registrations/res/202/?retry-after=3&$rid=1"),
-            Some(DpsResponse { status: 202, request_id: "1".into(), retry_after: Some(3) })
+            Some(DpsResponse {
+                status: 202,
+                request_id: "1".into(),
+                retry_after: Some(3)
+            })
         );
         assert_eq!(parse_dps_response("$dps/registrations/res/x/?$rid=1"), None);
-        assert_eq!(method_response_topic(200, "1f"), "$iothub/methods/res/200/?$rid=1f");
+        assert_eq!(
+            method_response_topic(200, "1f"),
+            "$iothub/methods/res/200/?$rid=1f"
+        );
         assert_eq!(
             dps_poll_topic("2", "4.d0a6:x"),
             "$dps/registrations/GET/iotdps-get-operationstatus/?$rid=2&operationId=4.d0a6%3Ax"

@@ -1,0 +1,96 @@
+//! `iotc-emulator`: run a local IoT Central (DPS + IoT hub over MQTT/TLS) with a REST service
+//! API. With no flags it picks free loopback ports and generates the ID scope and group key.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use iotc_emulator::{Emulator, EmulatorConfig};
+
+/// A local Azure IoT Central (DPS + IoT hub over MQTT 3.1.1/TLS) for offline development.
+#[derive(Debug, Parser)]
+#[command(name = "iotc-emulator", version)]
+struct Args {
+    /// DPS listener address (the hub shares it unless --hub-listen is given).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:0")]
+    dps_listen: SocketAddr,
+    /// Host name devices use for DPS (server certificate SAN).
+    #[arg(long, value_name = "NAME", default_value = "localhost")]
+    dps_hostname: String,
+    /// Separate hub listener address (use port 8883 for the official SDKs).
+    #[arg(long, value_name = "ADDR:PORT")]
+    hub_listen: Option<SocketAddr>,
+    /// Hub host name announced by DPS as assignedHub (plus ":port" unless the port is 8883).
+    #[arg(long, value_name = "NAME", default_value = "localhost")]
+    hub_hostname: String,
+    /// DPS ID scope (default: generated, 0ne + 8 hex digits).
+    #[arg(long, value_name = "SCOPE")]
+    id_scope: Option<String>,
+    /// Key (base64) of the SAS-IoT-Devices enrollment group (default: random 64 bytes).
+    #[arg(long, value_name = "BASE64")]
+    group_key: Option<String>,
+    /// Where to write the CA certificate PEM devices must trust (default: a file in the
+    /// temporary directory).
+    #[arg(long, value_name = "FILE")]
+    ca_cert_out: Option<PathBuf>,
+    /// REST service API address.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:0")]
+    service_listen: SocketAddr,
+    /// retry-after (seconds) DPS sends with 202 responses.
+    #[arg(long, value_name = "SECS", default_value_t = 1)]
+    dps_retry_after: u64,
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    if let Err(e) = run(Args::parse()).await {
+        eprintln!("iotc-emulator: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let emulator = Emulator::start(EmulatorConfig {
+        dps_listen: args.dps_listen,
+        hub_listen: args.hub_listen,
+        dps_hostname: args.dps_hostname,
+        hub_hostname: args.hub_hostname,
+        id_scope: args.id_scope,
+        group_key: args.group_key,
+        dps_retry_after: Duration::from_secs(args.dps_retry_after),
+        dps_polls_before_assign: 1,
+    })
+    .await?;
+    let ca_path = args.ca_cert_out.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!(
+            "iotc-emulator-{}-ca.pem",
+            emulator.dps_addr().port()
+        ))
+    });
+    std::fs::write(&ca_path, emulator.ca_cert_pem())?;
+    let service = iotc_emulator::service_http::serve(emulator.clone(), args.service_listen).await?;
+
+    println!("iotc-emulator is running (Ctrl-C to stop)");
+    println!("  DPS endpoint:   {}", emulator.dps_endpoint());
+    println!("  ID scope:       {}", emulator.id_scope());
+    println!("  Group key:      {}  (enrollment group SAS-IoT-Devices)", emulator.group_key());
+    println!("  Assigned hub:   {}", emulator.assigned_hub());
+    println!("  CA certificate: {}", ca_path.display());
+    println!("  Service API:    {}", service.url());
+    println!();
+    println!("  Device key for a registration id: base64(HMAC-SHA256(base64decode(group key), id))");
+    println!("  e.g. thermostat-01 -> {}", emulator.derive_device_key("thermostat-01"));
+
+    // Serve until the process is interrupted (Ctrl-C ends the process).
+    std::future::pending::<()>().await;
+    drop(service);
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! REST service API (plain HTTP, meant for loopback) over an [`Emulator`].
+//!
+//! Routes (bodies are JSON unless noted; errors are `{"errorCode": <hub code>, "message": …}`
+//! with the matching HTTP status):
+//!
+//! | Method | Path | Does |
+//! | --- | --- | --- |
+//! | `GET` | `/` | emulator info: DPS endpoint, ID scope, hub host, assigned hub |
+//! | `GET` | `/devices` | the device registry ([`DeviceInfo`](crate::DeviceInfo) list) |
+//! | `GET` | `/devices/{id}` | one device |
+//! | `GET` | `/registrations` | DPS registrations |
+//! | `GET` | `/devices/{id}/telemetry` | last 100 messages, body as JSON when possible |
+//! | `POST` | `/devices/{id}/messages/devicebound` | send C2D: raw body; headers `iothub-messageid`, `iothub-correlationid`, `content-type`, `content-encoding`, `iothub-app-{name}` |
+//! | `GET` | `/twins/{id}` | twin in the IoT hub service shape |
+//! | `PATCH` | `/twins/{id}` | `{"properties":{"desired":{…}}}` merge patch; answers the twin |
+//! | `POST` | `/twins/{id}/methods` | `{"methodName","payload","responseTimeoutInSeconds"}` → `{"status","payload"}` |
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+
+use crate::{C2dMessage, Emulator, EmulatorError, ServiceError, TelemetryMessage, Twin};
+
+/// A running REST server; dropping it stops the server.
+#[derive(Debug)]
+pub struct ServiceServer {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl ServiceServer {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://{addr}`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for ServiceServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Binds `addr` and serves the REST API for `emulator` (which it keeps alive) until the
+/// returned [`ServiceServer`] is dropped. There is no authentication: bind to loopback.
+///
+/// # Errors
+///
+/// [`EmulatorError::Io`] if the address cannot be bound.
+pub async fn serve(emulator: Emulator, addr: SocketAddr) -> Result<ServiceServer, EmulatorError> {
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "service API has no authentication and listens beyond loopback");
+    }
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let app = router(emulator);
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!(error = %e, "service API stopped");
+        }
+    });
+    tracing::info!(%addr, "service API listening");
+    Ok(ServiceServer { addr, task })
+}
+
+fn router(emulator: Emulator) -> Router {
+    Router::new()
+        .route("/", get(info))
+        .route("/devices", get(devices))
+        .route("/devices/{id}", get(device))
+        .route("/devices/{id}/telemetry", get(telemetry))
+        .route("/devices/{id}/messages/devicebound", post(send_c2d))
+        .route("/registrations", get(registrations))
+        .route("/twins/{id}", get(get_twin).patch(patch_twin))
+        .route("/twins/{id}/methods", post(invoke))
+        .with_state(emulator)
+}
+
+fn error(status: StatusCode, code: u32, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({"errorCode": code, "message": message.into()})),
+    )
+        .into_response()
+}
+
+fn service_error(e: &ServiceError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    error(status, e.error_code(), e.to_string())
+}
+
+fn not_found(id: &str) -> Response {
+    service_error(&ServiceError::DeviceNotFound(id.to_owned()))
+}
+
+async fn info(State(em): State<Emulator>) -> Response {
+    Json(json!({
+        "dpsEndpoint": em.dps_endpoint(),
+        "idScope": em.id_scope(),
+        "hubHostName": em.hub_hostname(),
+        "assignedHub": em.assigned_hub(),
+        "dpsAddress": em.dps_addr().to_string(),
+        "hubAddress": em.hub_addr().to_string(),
+    }))
+    .into_response()
+}
+
+async fn devices(State(em): State<Emulator>) -> Response {
+    Json(em.devices()).into_response()
+}
+
+async fn device(State(em): State<Emulator>, Path(id): Path<String>) -> Response {
+    match em.device(&id) {
+        Some(d) => Json(d).into_response(),
+        None => not_found(&id),
+    }
+}
+
+async fn registrations(State(em): State<Emulator>) -> Response {
+    Json(em.registrations()).into_response()
+}
+
+/// The JSON form of a telemetry message in `GET /devices/{id}/telemetry`.
+fn telemetry_json(m: &TelemetryMessage) -> Value {
+    let body = m
+        .body_json()
+        .unwrap_or_else(|| Value::String(String::from_utf8_lossy(&m.body).into_owned()));
+    json!({
+        "deviceId": m.device_id,
+        "component": m.component,
+        "enqueuedTime": crate::state::service_time(m.enqueued_time),
+        "systemProperties": m.system_properties,
+        "applicationProperties": m.application_properties,
+        "body": body,
+    })
+}
+
+async fn telemetry(State(em): State<Emulator>, Path(id): Path<String>) -> Response {
+    if em.twin(&id).is_none() {
+        return not_found(&id);
+    }
+    let list: Vec<Value> = em.recent_telemetry(&id).iter().map(telemetry_json).collect();
+    Json(list).into_response()
+}
+
+async fn send_c2d(
+    State(em): State<Emulator>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let mut properties = BTreeMap::new();
+    for (name, value) in &headers {
+        if let Some(prop) = name.as_str().strip_prefix("iothub-app-") {
+            if let Ok(v) = value.to_str() {
+                properties.insert(prop.to_owned(), v.to_owned());
+            }
+        }
+    }
+    let msg = C2dMessage {
+        body: body.to_vec(),
+        message_id: header("iothub-messageid"),
+        correlation_id: header("iothub-correlationid"),
+        content_type: header("content-type"),
+        content_encoding: header("content-encoding"),
+        properties,
+    };
+    match em.send_c2d(&id, msg).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => service_error(&e),
+    }
+}
+
+/// The IoT hub service twin shape.
+fn twin_json(t: &Twin) -> Value {
+    let dv = t.desired.get("$version").and_then(Value::as_u64).unwrap_or(0);
+    let rv = t.reported.get("$version").and_then(Value::as_u64).unwrap_or(0);
+    json!({
+        "deviceId": t.device_id,
+        "modelId": t.model_id.clone().unwrap_or_default(),
+        "version": dv + rv,
+        "status": "enabled",
+        "properties": {"desired": t.desired, "reported": t.reported},
+    })
+}
+
+async fn get_twin(State(em): State<Emulator>, Path(id): Path<String>) -> Response {
+    match em.twin(&id) {
+        Some(t) => Json(twin_json(&t)).into_response(),
+        None => not_found(&id),
+    }
+}
+
+async fn patch_twin(State(em): State<Emulator>, Path(id): Path<String>, body: Bytes) -> Response {
+    let Ok(value) = serde_json::from_slice::<Value>(&body) else {
+        return error(StatusCode::BAD_REQUEST, 400_004, "body is not JSON");
+    };
+    let Some(desired) = value.get("properties").and_then(|p| p.get("desired")) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            400_004,
+            "expected {\"properties\":{\"desired\":{…}}}",
+        );
+    };
+    match em.update_desired(&id, desired.clone()).await {
+        Ok(_) => match em.twin(&id) {
+            Some(t) => Json(twin_json(&t)).into_response(),
+            None => not_found(&id),
+        },
+        Err(e) => service_error(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MethodRequest {
+    method_name: String,
+    #[serde(default)]
+    payload: Value,
+    response_timeout_in_seconds: Option<u64>,
+}
+
+async fn invoke(State(em): State<Emulator>, Path(id): Path<String>, body: Bytes) -> Response {
+    let req: MethodRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, 400_004, format!("bad request: {e}")),
+    };
+    let secs = req.response_timeout_in_seconds.unwrap_or(30);
+    if !(5..=300).contains(&secs) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            400_004,
+            "responseTimeoutInSeconds must be between 5 and 300",
+        );
+    }
+    match em
+        .invoke_command(&id, &req.method_name, req.payload, Duration::from_secs(secs))
+        .await
+    {
+        Ok(r) => Json(json!({"status": r.status, "payload": r.payload})).into_response(),
+        Err(e) => service_error(&e),
+    }
+}

@@ -1,0 +1,66 @@
+use std::collections::BTreeMap;
+
+use iotc_emulator::C2dMessage;
+use iotc_sdk::Event;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn cloud_messages_arrive_with_their_properties() {
+    let emulator = emulator().await;
+    let device = connect(&emulator, "c2d-01").await;
+
+    let mut properties = BTreeMap::new();
+    properties.insert("method-name".to_owned(), "reboot".to_owned());
+    properties.insert("note".to_owned(), "a b&c=d".to_owned());
+    let message = C2dMessage {
+        body: b"{\"delay\":5}".to_vec(),
+        message_id: Some("c2d-1".into()),
+        correlation_id: Some("corr-1".into()),
+        content_type: Some("application/json".into()),
+        content_encoding: Some("utf-8".into()),
+        properties,
+    };
+    within("send c2d", emulator.send_c2d("c2d-01", message))
+        .await
+        .unwrap();
+    let Event::CloudMessage(received) = next_event(&device).await else {
+        panic!("expected a cloud message")
+    };
+    assert_eq!(received.body(), b"{\"delay\":5}");
+    assert_eq!(received.message_id(), Some("c2d-1"));
+    assert_eq!(received.correlation_id(), Some("corr-1"));
+    assert_eq!(received.content_type(), Some("application/json"));
+    assert_eq!(received.property("method-name"), Some("reboot"));
+    assert_eq!(received.property("note"), Some("a b&c=d"));
+    assert_eq!(
+        received.body_json::<serde_json::Value>().unwrap()["delay"],
+        5
+    );
+}
+
+#[tokio::test]
+async fn cloud_messages_sent_while_offline_are_delivered_on_connect() {
+    let emulator = emulator().await;
+    let device = connect(&emulator, "c2d-02").await;
+    within("close", device.close()).await.unwrap();
+    wait_disconnected(&emulator, "c2d-02").await;
+
+    within(
+        "send c2d",
+        emulator.send_c2d(
+            "c2d-02",
+            C2dMessage {
+                body: b"queued".to_vec(),
+                ..C2dMessage::default()
+            },
+        ),
+    )
+    .await
+    .unwrap();
+    let device = connect(&emulator, "c2d-02").await;
+    let Event::CloudMessage(received) = next_event(&device).await else {
+        panic!("expected a cloud message")
+    };
+    assert_eq!(received.body(), b"queued");
+}

@@ -1,0 +1,16 @@
+//! End-to-end tests over MQTT: the SDK against `iotc-emulator` over real loopback TLS sockets.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    unreachable_pub
+)]
+
+mod support;
+
+mod device_c2d;
+mod device_commands;
+mod device_properties;
+mod device_telemetry;
+mod provisioning_errors;
+mod provisioning_x509;
