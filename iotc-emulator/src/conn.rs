@@ -107,7 +107,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MqttIo<S> {
                 return Err(ConnError::Closed);
             }
         }
-        peek_protocol(&self.rbuf).ok_or_else(|| ConnError::Protocol("first packet is not CONNECT".into()))
+        peek_protocol(&self.rbuf)
+            .ok_or_else(|| ConnError::Protocol("first packet is not CONNECT".into()))
     }
 
     /// Writes and flushes one packet.
@@ -313,6 +314,9 @@ mod tests {
     fn keep_alive() {
         assert_eq!(keep_alive_timeout(0), None);
         assert_eq!(keep_alive_timeout(60), Some(Duration::from_secs(90)));
-        assert_eq!(keep_alive_timeout(3000), Some(Duration::from_millis(1_767_000)));
+        assert_eq!(
+            keep_alive_timeout(3000),
+            Some(Duration::from_millis(1_767_000))
+        );
     }
 }

@@ -53,7 +53,10 @@ fn authenticate(
         let parsed = sas::SasToken::parse(password).ok()?;
         if let Some(skn) = &parsed.skn {
             if !skn.eq_ignore_ascii_case("registration") {
-                tracing::info!(registration_id = reg, "DPS token with unexpected skn refused");
+                tracing::info!(
+                    registration_id = reg,
+                    "DPS token with unexpected skn refused"
+                );
                 return None;
             }
         }
@@ -72,7 +75,10 @@ fn authenticate(
     } else {
         let cert = cert?;
         if common_name(&cert.leaf).as_deref() != Some(reg) {
-            tracing::info!(registration_id = reg, "DPS client certificate CN does not match");
+            tracing::info!(
+                registration_id = reg,
+                "DPS client certificate CN does not match"
+            );
             return None;
         }
         let groups = shared.lock().x509_groups.clone();
@@ -131,8 +137,11 @@ pub(crate) async fn run(
         None
     };
     tracing::info!(%peer, registration_id = %reg, api_version = %username.api_version, "DPS client connected");
-    io.write_packet(&Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)))
-        .await?;
+    io.write_packet(&Packet::ConnAck(ConnAck::new(
+        ConnectReturnCode::Success,
+        false,
+    )))
+    .await?;
 
     let mut conn = DpsConn {
         shared: shared.clone(),
@@ -183,7 +192,8 @@ pub(crate) async fn run(
                 }
                 let response = conn.handle_publish(&p)?;
                 if p.qos == QoS::AtLeastOnce {
-                    io.write_packet(&Packet::PubAck(PubAck::new(p.pkid))).await?;
+                    io.write_packet(&Packet::PubAck(PubAck::new(p.pkid)))
+                        .await?;
                 }
                 if let Some(r) = response {
                     if conn.subscribed {
@@ -193,11 +203,7 @@ pub(crate) async fn run(
                     }
                 }
             }
-            other => {
-                return Err(ConnError::Protocol(format!(
-                    "unexpected packet {other:?}"
-                )))
-            }
+            other => return Err(ConnError::Protocol(format!("unexpected packet {other:?}"))),
         }
     }
 }
@@ -245,7 +251,10 @@ pub(crate) fn payload_model_id(payload: Option<&Value>) -> Option<String> {
     let p = payload?;
     p.get("modelId")
         .or_else(|| p.get("iotcModelId"))
-        .or_else(|| p.get("__iot:interfaces").and_then(|i| i.get("CapabilityModelId")))
+        .or_else(|| {
+            p.get("__iot:interfaces")
+                .and_then(|i| i.get("CapabilityModelId"))
+        })
         .and_then(Value::as_str)
         .map(str::to_owned)
 }
@@ -395,6 +404,7 @@ fn assign(
                 Device {
                     device_id: reg_id.to_owned(),
                     model_id,
+                    device_client_type: None,
                     auth,
                     enrollment_group: group.map(str::to_owned),
                     generation_id: format!("63{}", random_hex(8)),
@@ -466,8 +476,10 @@ mod tests {
             Some("dtmi:b;1")
         );
         assert_eq!(
-            payload_model_id(Some(&json!({"__iot:interfaces":{"CapabilityModelId":"urn:c:1"}})))
-                .as_deref(),
+            payload_model_id(Some(
+                &json!({"__iot:interfaces":{"CapabilityModelId":"urn:c:1"}})
+            ))
+            .as_deref(),
             Some("urn:c:1")
         );
         assert_eq!(payload_model_id(Some(&json!({}))), None);
@@ -477,7 +489,10 @@ mod tests {
     #[test]
     fn response_topics() {
         let p = response(202, "a b", Some(3), &json!({}));
-        assert_eq!(p.topic, "$dps/registrations/res/202/?$rid=a%20b&retry-after=3");
+        assert_eq!(
+            p.topic,
+            "$dps/registrations/res/202/?$rid=a%20b&retry-after=3"
+        );
         assert_eq!(p.qos, QoS::AtMostOnce);
     }
 }

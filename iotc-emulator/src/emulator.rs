@@ -237,7 +237,11 @@ impl Emulator {
 
     /// What a device passes as DPS endpoint: `{dps_hostname}:{port}`.
     pub fn dps_endpoint(&self) -> String {
-        format!("{}:{}", self.shared.settings.dps_hostname, self.dps_addr.port())
+        format!(
+            "{}:{}",
+            self.shared.settings.dps_hostname,
+            self.dps_addr.port()
+        )
     }
 
     /// The DPS host name (as configured).
@@ -409,11 +413,7 @@ impl Emulator {
     ///
     /// [`ServiceError::DeviceNotFound`], or [`ServiceError::InvalidRequest`] if the patch is not
     /// an object or breaks the twin limits (names without `.`/`$`/space, depth 10, 32 KB).
-    pub async fn update_desired(
-        &self,
-        device_id: &str,
-        patch: Value,
-    ) -> Result<u64, ServiceError> {
+    pub async fn update_desired(&self, device_id: &str, patch: Value) -> Result<u64, ServiceError> {
         let Value::Object(mut patch) = patch else {
             return Err(ServiceError::InvalidRequest(
                 "desired patch must be a JSON object".into(),
@@ -447,12 +447,17 @@ impl Emulator {
             patch.insert("$version".into(), Value::from(version));
             let body = Value::Object(patch).to_string();
             let topic = format!("$iothub/twin/PATCH/properties/desired/?$version={version}");
-            let _ = tx
-                .send(Outbound::Publish {
+            // Notifications are best effort (not stored for offline devices); a device whose
+            // outbound queue is full misses this one and must GET the twin.
+            if tx
+                .try_send(Outbound::Publish {
                     topic,
                     payload: Bytes::from(body.into_bytes()),
                 })
-                .await;
+                .is_err()
+            {
+                tracing::warn!(device_id, "desired property notification dropped");
+            }
         }
         Ok(version)
     }
@@ -512,20 +517,20 @@ impl Emulator {
         };
         let topic = format!("$iothub/methods/POST/{method_name}/?$rid={rid}");
         tracing::debug!(device_id, method_name, rid, "invoking direct method");
-        let sent = tx
-            .send(Outbound::Publish {
+        let exchange = async {
+            tx.send(Outbound::Publish {
                 topic,
                 payload: Bytes::from(body),
             })
-            .await;
-        let result = if sent.is_err() {
-            Err(ServiceError::DeviceNotOnline(device_id.to_owned()))
-        } else {
-            match tokio::time::timeout(timeout, reply_rx).await {
-                Ok(Ok(response)) => Ok(response),
-                Ok(Err(_)) => Err(ServiceError::DeviceNotOnline(device_id.to_owned())),
-                Err(_) => Err(ServiceError::Timeout),
-            }
+            .await
+            .map_err(|_| ServiceError::DeviceNotOnline(device_id.to_owned()))?;
+            reply_rx
+                .await
+                .map_err(|_| ServiceError::DeviceNotOnline(device_id.to_owned()))
+        };
+        let result = match tokio::time::timeout(timeout, exchange).await {
+            Ok(r) => r,
+            Err(_) => Err(ServiceError::Timeout),
         };
         self.shared.lock().methods.remove(&rid);
         result
@@ -575,10 +580,7 @@ impl Emulator {
             conn
         };
         if let Some((_, tx)) = deliver {
-            if tx
-                .try_send(Outbound::C2d { id, topic, payload })
-                .is_err()
-            {
+            if tx.try_send(Outbound::C2d { id, topic, payload }).is_err() {
                 // Connection busy or gone: leave it queued for the next delivery.
                 let mut state = self.shared.lock();
                 if let Some(device) = state.devices.get_mut(device_id) {
@@ -616,6 +618,7 @@ impl Emulator {
                 connected: d.conn.is_some(),
                 auth: d.auth_kind(),
                 enrollment_group: d.enrollment_group.clone(),
+                device_client_type: d.device_client_type.clone(),
             })
             .collect();
         out.sort_by(|a, b| a.device_id.cmp(&b.device_id));
@@ -624,7 +627,9 @@ impl Emulator {
 
     /// One device of the registry.
     pub fn device(&self, device_id: &str) -> Option<DeviceInfo> {
-        self.devices().into_iter().find(|d| d.device_id == device_id)
+        self.devices()
+            .into_iter()
+            .find(|d| d.device_id == device_id)
     }
 
     /// The DPS registrations, sorted by id.

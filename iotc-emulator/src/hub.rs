@@ -75,7 +75,10 @@ fn authenticate(
 ) -> Result<(AuthType, Option<i64>), &'static str> {
     let (auth, groups) = {
         let state = shared.lock();
-        let device = state.devices.get(device_id).ok_or("device not registered")?;
+        let device = state
+            .devices
+            .get(device_id)
+            .ok_or("device not registered")?;
         (device.auth.clone(), state.x509_groups.clone())
     };
     match auth {
@@ -198,21 +201,25 @@ pub(crate) async fn run(
     let registered = {
         let mut state = shared.lock();
         state.devices.get_mut(&device_id).map(|device| {
-        if connect.clean_session {
-            device.persistent_c2d = false;
-        }
-        let subs = Subs {
-            c2d: device.persistent_c2d,
-            ..Subs::default()
-        };
-        if let Some(old) = device.conn.replace(ConnEntry { conn_id, tx, subs }) {
-            tracing::info!(device_id, "closing previous connection of the device (400027)");
-            let _ = old.tx.try_send(Outbound::Close);
-        }
-        if let Some(m) = &username.model_id {
-            device.model_id = Some(m.clone());
-        }
-        subs.c2d
+            if connect.clean_session {
+                device.persistent_c2d = false;
+            }
+            let subs = Subs {
+                c2d: device.persistent_c2d,
+                ..Subs::default()
+            };
+            if let Some(old) = device.conn.replace(ConnEntry { conn_id, tx, subs }) {
+                tracing::info!(
+                    device_id,
+                    "closing previous connection of the device (400027)"
+                );
+                let _ = old.tx.try_send(Outbound::Close);
+            }
+            if let Some(m) = &username.model_id {
+                device.model_id = Some(m.clone());
+            }
+            device.device_client_type = username.device_client_type.clone();
+            subs.c2d
         })
     };
     let Some(c2d_subscribed) = registered else {
@@ -248,8 +255,11 @@ pub(crate) async fn run(
             .insert(format!("devices/{device_id}/messages/devicebound/#"));
     }
     let result = async {
-        io.write_packet(&Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)))
-            .await?;
+        io.write_packet(&Packet::ConnAck(ConnAck::new(
+            ConnectReturnCode::Success,
+            false,
+        )))
+        .await?;
         if c2d_subscribed {
             conn.deliver_pending_c2d(io).await?;
         }
@@ -322,7 +332,11 @@ impl HubConn {
         let token_deadline = expiry.map(|se| {
             let now = sas::now_secs();
             // Disconnect at expiry; a token accepted within the skew gets the skew.
-            let at = if se > now { se } else { se + sas::CLOCK_SKEW_SECS };
+            let at = if se > now {
+                se
+            } else {
+                se + sas::CLOCK_SKEW_SECS
+            };
             Instant::now() + Duration::from_secs(u64::try_from(at - now).unwrap_or(0))
         });
         let mut last_activity = Instant::now();
@@ -351,7 +365,8 @@ impl HubConn {
                 }
                 Event::Out(Some(Outbound::Close)) | Event::Out(None) => {
                     return Err(ConnError::Protocol(
-                        "replaced by a newer connection of the same device".into(),
+                        "closed by the hub (newer connection of the same device, or service request)"
+                            .into(),
                     ));
                 }
                 Event::Idle => return Err(ConnError::Protocol("keep-alive timeout".into())),
@@ -371,7 +386,8 @@ impl HubConn {
                 let mut new_c2d = false;
                 for f in &sub.filters {
                     let kind = classify_filter(&f.path, &self.device_id);
-                    let room = self.filters.contains(&f.path) || self.filters.len() < MAX_SUBSCRIPTIONS;
+                    let room =
+                        self.filters.contains(&f.path) || self.filters.len() < MAX_SUBSCRIPTIONS;
                     match kind {
                         Some(kind) if room => {
                             self.filters.insert(f.path.clone());
@@ -465,7 +481,11 @@ impl HubConn {
                 }
             };
             return self
-                .twin_response(io, format!("200/?$rid={}", wire::encode(&rid)), body.to_string())
+                .twin_response(
+                    io,
+                    format!("200/?$rid={}", wire::encode(&rid)),
+                    body.to_string(),
+                )
                 .await;
         }
         if path == "$iothub/twin/PATCH/properties/reported" {
@@ -495,7 +515,8 @@ impl HubConn {
 
     async fn puback(&self, io: &mut TlsIo, p: &Publish) -> Result<(), ConnError> {
         if p.qos == QoS::AtLeastOnce {
-            io.write_packet(&Packet::PubAck(PubAck::new(p.pkid))).await?;
+            io.write_packet(&Packet::PubAck(PubAck::new(p.pkid)))
+                .await?;
         }
         Ok(())
     }
@@ -529,10 +550,11 @@ impl HubConn {
         };
         merge::validate_patch(&patch).map_err(|m| (400, 400_004, m))?;
         let mut state = self.shared.lock();
-        let device = state
-            .devices
-            .get_mut(&self.device_id)
-            .ok_or((404, 404_001, "device not found".to_owned()))?;
+        let device = state.devices.get_mut(&self.device_id).ok_or((
+            404,
+            404_001,
+            "device not found".to_owned(),
+        ))?;
         let mut merged = device.reported.clone();
         merge::merge_patch(&mut merged, &patch);
         if merge::section_size(&merged) > merge::MAX_SECTION_BYTES {
@@ -611,10 +633,7 @@ impl HubConn {
             AuthType::Sas => "sas",
             AuthType::X509 => "x509",
         };
-        system.insert(
-            "iothub-connection-device-id".into(),
-            self.device_id.clone(),
-        );
+        system.insert("iothub-connection-device-id".into(), self.device_id.clone());
         system.insert(
             "iothub-connection-auth-method".into(),
             format!(r#"{{"scope":"device","type":"{auth_type}","issuer":"iothub"}}"#),
@@ -652,12 +671,19 @@ impl HubConn {
         let Some(bag) = telemetry_bag(&will.topic, &self.device_id) else {
             return;
         };
-        match self.telemetry(bag, will.message, will.retain, Some(("iothub-MessageType", "Will"))) {
+        match self.telemetry(
+            bag,
+            will.message,
+            will.retain,
+            Some(("iothub-MessageType", "Will")),
+        ) {
             Ok(msg) => {
                 tracing::info!(device_id = %self.device_id, "sending will message as telemetry");
                 self.publish_telemetry(msg);
             }
-            Err(e) => tracing::info!(device_id = %self.device_id, error = %e, "will message dropped"),
+            Err(e) => {
+                tracing::info!(device_id = %self.device_id, error = %e, "will message dropped")
+            }
         }
     }
 
@@ -734,9 +760,18 @@ mod tests {
             classify_filter("devices/+/messages/devicebound/#", "d1"),
             Some(Filter::C2d)
         );
-        assert_eq!(classify_filter("devices/d2/messages/devicebound/#", "d1"), None);
-        assert_eq!(classify_filter("$iothub/methods/POST/#", "d1"), Some(Filter::Methods));
-        assert_eq!(classify_filter("$iothub/twin/res/#", "d1"), Some(Filter::TwinRes));
+        assert_eq!(
+            classify_filter("devices/d2/messages/devicebound/#", "d1"),
+            None
+        );
+        assert_eq!(
+            classify_filter("$iothub/methods/POST/#", "d1"),
+            Some(Filter::Methods)
+        );
+        assert_eq!(
+            classify_filter("$iothub/twin/res/#", "d1"),
+            Some(Filter::TwinRes)
+        );
         assert_eq!(
             classify_filter("$iothub/twin/PATCH/properties/desired/#", "d1"),
             Some(Filter::Desired)
@@ -754,7 +789,10 @@ mod tests {
             Some("%24.ct=x")
         );
         assert_eq!(telemetry_bag("devices/d2/messages/events/", "d1"), None);
-        assert_eq!(telemetry_bag("devices/d1/modules/m/messages/events/", "d1"), None);
+        assert_eq!(
+            telemetry_bag("devices/d1/modules/m/messages/events/", "d1"),
+            None
+        );
         assert_eq!(telemetry_bag("devices/d1/messages/eventsx", "d1"), None);
     }
 }

@@ -81,13 +81,21 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!("iotc-emulator is running (Ctrl-C to stop)");
     println!("  DPS endpoint:   {}", emulator.dps_endpoint());
     println!("  ID scope:       {}", emulator.id_scope());
-    println!("  Group key:      {}  (enrollment group SAS-IoT-Devices)", emulator.group_key());
+    println!(
+        "  Group key:      {}  (enrollment group SAS-IoT-Devices)",
+        emulator.group_key()
+    );
     println!("  Assigned hub:   {}", emulator.assigned_hub());
     println!("  CA certificate: {}", ca_path.display());
     println!("  Service API:    {}", service.url());
     println!();
-    println!("  Device key for a registration id: base64(HMAC-SHA256(base64decode(group key), id))");
-    println!("  e.g. thermostat-01 -> {}", emulator.derive_device_key("thermostat-01"));
+    println!(
+        "  Device key for a registration id: base64(HMAC-SHA256(base64decode(group key), id))"
+    );
+    println!(
+        "  e.g. thermostat-01 -> {}",
+        emulator.derive_device_key("thermostat-01")
+    );
 
     // Serve until the process is interrupted (Ctrl-C ends the process).
     std::future::pending::<()>().await;

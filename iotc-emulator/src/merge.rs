@@ -79,7 +79,9 @@ pub(crate) fn validate_patch(patch: &Map<String, Value>) -> Result<(), String> {
 pub(crate) fn section_size(section: &Map<String, Value>) -> usize {
     let mut copy = section.clone();
     copy.remove("$version");
-    serde_json::to_vec(&copy).map(|v| v.len()).unwrap_or(usize::MAX)
+    serde_json::to_vec(&copy)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]
@@ -99,7 +101,9 @@ mod tests {
         let mut t = obj(json!({"a":1,"b":{"c":2,"d":3},"e":[1,2],"f":"x"}));
         merge_patch(
             &mut t,
-            &obj(json!({"a":null,"b":{"c":null,"g":{"h":1}},"e":[3],"f":{"i":null,"j":2},"k":{"l":null}})),
+            &obj(
+                json!({"a":null,"b":{"c":null,"g":{"h":1}},"e":[3],"f":{"i":null,"j":2},"k":{"l":null}}),
+            ),
         );
         assert_eq!(
             Value::Object(t),
@@ -112,7 +116,9 @@ mod tests {
         let mut t = obj(json!({"thermostat1":{"__t":"c","maxTempSinceLastReboot":20}}));
         merge_patch(
             &mut t,
-            &obj(json!({"thermostat1":{"__t":"c","targetTemperature":{"value":21.5,"ac":200,"av":2}}})),
+            &obj(
+                json!({"thermostat1":{"__t":"c","targetTemperature":{"value":21.5,"ac":200,"av":2}}}),
+            ),
         );
         assert_eq!(
             t["thermostat1"],

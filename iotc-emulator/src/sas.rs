@@ -119,8 +119,7 @@ impl SasToken {
         mac.update(self.raw_sr.as_bytes());
         mac.update(b"\n");
         mac.update(self.raw_se.as_bytes());
-        mac.verify_slice(&sig)
-            .map_err(|_| SasError::BadSignature)?;
+        mac.verify_slice(&sig).map_err(|_| SasError::BadSignature)?;
         if self.expiry.saturating_add(CLOCK_SKEW_SECS) < now {
             return Err(SasError::Expired);
         }
@@ -296,7 +295,12 @@ mod tests {
         )
         .is_ok());
         assert_eq!(
-            sign(&derived, "0ne00000A0A%2Fregistrations%2Fthermostat-01", 1_700_007_200).unwrap(),
+            sign(
+                &derived,
+                "0ne00000A0A%2Fregistrations%2Fthermostat-01",
+                1_700_007_200
+            )
+            .unwrap(),
             "sSZKO67yjgF44SaaSPILwq1dEoHFkP8rX3PjsZALdE8="
         );
     }

@@ -154,7 +154,11 @@ async fn telemetry(State(em): State<Emulator>, Path(id): Path<String>) -> Respon
     if em.twin(&id).is_none() {
         return not_found(&id);
     }
-    let list: Vec<Value> = em.recent_telemetry(&id).iter().map(telemetry_json).collect();
+    let list: Vec<Value> = em
+        .recent_telemetry(&id)
+        .iter()
+        .map(telemetry_json)
+        .collect();
     Json(list).into_response()
 }
 
@@ -194,8 +198,16 @@ async fn send_c2d(
 
 /// The IoT hub service twin shape.
 fn twin_json(t: &Twin) -> Value {
-    let dv = t.desired.get("$version").and_then(Value::as_u64).unwrap_or(0);
-    let rv = t.reported.get("$version").and_then(Value::as_u64).unwrap_or(0);
+    let dv = t
+        .desired
+        .get("$version")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let rv = t
+        .reported
+        .get("$version")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
     json!({
         "deviceId": t.device_id,
         "modelId": t.model_id.clone().unwrap_or_default(),
@@ -244,7 +256,13 @@ struct MethodRequest {
 async fn invoke(State(em): State<Emulator>, Path(id): Path<String>, body: Bytes) -> Response {
     let req: MethodRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, 400_004, format!("bad request: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                400_004,
+                format!("bad request: {e}"),
+            )
+        }
     };
     let secs = req.response_timeout_in_seconds.unwrap_or(30);
     if !(5..=300).contains(&secs) {
@@ -255,7 +273,12 @@ async fn invoke(State(em): State<Emulator>, Path(id): Path<String>, body: Bytes)
         );
     }
     match em
-        .invoke_command(&id, &req.method_name, req.payload, Duration::from_secs(secs))
+        .invoke_command(
+            &id,
+            &req.method_name,
+            req.payload,
+            Duration::from_secs(secs),
+        )
         .await
     {
         Ok(r) => Json(json!({"status": r.status, "payload": r.payload})).into_response(),

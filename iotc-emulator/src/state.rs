@@ -50,7 +50,7 @@ pub(crate) enum Outbound {
         topic: String,
         payload: Bytes,
     },
-    /// Close the connection (replaced by a newer connection of the same device).
+    /// Close the connection (replaced by a newer connection, or closed by the service).
     Close,
 }
 
@@ -94,6 +94,7 @@ pub(crate) struct PendingC2d {
 pub(crate) struct Device {
     pub(crate) device_id: String,
     pub(crate) model_id: Option<String>,
+    pub(crate) device_client_type: Option<String>,
     pub(crate) auth: DeviceAuth,
     pub(crate) enrollment_group: Option<String>,
     pub(crate) generation_id: String,
@@ -223,7 +224,9 @@ impl Shared {
 
     /// The template id a model id maps to.
     pub(crate) fn template_for(state: &State, model_id: Option<&str>) -> Option<String> {
-        model_id.filter(|m| state.templates.contains_key(*m)).map(str::to_owned)
+        model_id
+            .filter(|m| state.templates.contains_key(*m))
+            .map(str::to_owned)
     }
 }
 

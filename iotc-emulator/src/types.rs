@@ -166,6 +166,8 @@ pub struct DeviceInfo {
     pub auth: AuthKind,
     /// The enrollment group it was provisioned through (`None` for an individual enrollment).
     pub enrollment_group: Option<String>,
+    /// The `DeviceClientType` (SDK user agent) of its last hub connection.
+    pub device_client_type: Option<String>,
 }
 
 /// A DPS registration record.

@@ -177,9 +177,9 @@ pub(crate) fn split_topic_query(topic: &str) -> (&str, &str) {
 pub(crate) fn valid_method_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 1024
-        && name.bytes().all(|b| {
-            (0x21..=0x7e).contains(&b) && !b"$()<>@,;:\\\"/[]?={}".contains(&b)
-        })
+        && name
+            .bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && !b"$()<>@,;:\\\"/[]?={}".contains(&b))
 }
 
 #[cfg(test)]
@@ -269,14 +269,20 @@ mod tests {
     #[test]
     fn property_bags() {
         let b = decode_property_bag("%24.ct=application%2Fjson&%24.ce=utf-8&%24.sub=thermostat1");
-        assert_eq!(b.system.get("ct").map(String::as_str), Some("application/json"));
+        assert_eq!(
+            b.system.get("ct").map(String::as_str),
+            Some("application/json")
+        );
         assert_eq!(b.system.get("ce").map(String::as_str), Some("utf-8"));
         assert_eq!(b.system.get("sub").map(String::as_str), Some("thermostat1"));
         assert!(b.application.is_empty());
 
         let b = decode_property_bag("?$.mid=42&alert=high%20temp&flag&empty=/");
         assert_eq!(b.system.get("mid").map(String::as_str), Some("42"));
-        assert_eq!(b.application.get("alert").map(String::as_str), Some("high temp"));
+        assert_eq!(
+            b.application.get("alert").map(String::as_str),
+            Some("high temp")
+        );
         assert_eq!(b.application.get("flag").map(String::as_str), Some(""));
         assert_eq!(b.application.get("empty").map(String::as_str), Some(""));
 
@@ -303,7 +309,10 @@ mod tests {
             "%24.mid=m1&%24.to=%2Fdevices%2Fd1%2Fmessages%2FdeviceBound&method-name=reboot%20now"
         );
         let back = decode_property_bag(&s);
-        assert_eq!(back.system.get("to").map(String::as_str), Some("/devices/d1/messages/deviceBound"));
+        assert_eq!(
+            back.system.get("to").map(String::as_str),
+            Some("/devices/d1/messages/deviceBound")
+        );
     }
 
     #[test]

@@ -198,7 +198,12 @@ async fn refusals() {
 
         // Wrong key → CONNACK 5.
         let wrong = B64.encode([7u8; 32]);
-        let pass = sas_token(&format!("{scope}/registrations/{dev}"), &wrong, Some("registration"), 3600);
+        let pass = sas_token(
+            &format!("{scope}/registrations/{dev}"),
+            &wrong,
+            Some("registration"),
+            3600,
+        );
         let mut c = Client::connect(&emulator, dev, emulator.dps_addr().port(), &user, &pass);
         match c.connack().await {
             Err(ConnectionError::ConnectionRefused(code)) => {
@@ -208,27 +213,61 @@ async fn refusals() {
         }
 
         // Expired token → CONNACK 5.
-        let pass = sas_token(&format!("{scope}/registrations/{dev}"), &key, Some("registration"), -600);
+        let pass = sas_token(
+            &format!("{scope}/registrations/{dev}"),
+            &key,
+            Some("registration"),
+            -600,
+        );
         let mut c = Client::connect(&emulator, dev, emulator.dps_addr().port(), &user, &pass);
         assert!(matches!(
             c.connack().await,
-            Err(ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized))
+            Err(ConnectionError::ConnectionRefused(
+                ConnectReturnCode::NotAuthorized
+            ))
         ));
 
         // ClientId mismatch → CONNACK 2.
-        let pass = sas_token(&format!("{scope}/registrations/{dev}"), &key, Some("registration"), 3600);
-        let mut c = Client::connect(&emulator, "someone-else", emulator.dps_addr().port(), &user, &pass);
+        let pass = sas_token(
+            &format!("{scope}/registrations/{dev}"),
+            &key,
+            Some("registration"),
+            3600,
+        );
+        let mut c = Client::connect(
+            &emulator,
+            "someone-else",
+            emulator.dps_addr().port(),
+            &user,
+            &pass,
+        );
         assert!(matches!(
             c.connack().await,
-            Err(ConnectionError::ConnectionRefused(ConnectReturnCode::BadClientId))
+            Err(ConnectionError::ConnectionRefused(
+                ConnectReturnCode::BadClientId
+            ))
         ));
 
         // Unknown ID scope → connect accepted, register answered 404.
         let user404 = format!("0neNOPE/registrations/{dev}/api-version=2021-06-01");
-        let pass404 = sas_token(&format!("0neNOPE/registrations/{dev}"), &key, Some("registration"), 3600);
-        let mut c = Client::connect(&emulator, dev, emulator.dps_addr().port(), &user404, &pass404);
+        let pass404 = sas_token(
+            &format!("0neNOPE/registrations/{dev}"),
+            &key,
+            Some("registration"),
+            3600,
+        );
+        let mut c = Client::connect(
+            &emulator,
+            dev,
+            emulator.dps_addr().port(),
+            &user404,
+            &pass404,
+        );
         c.connack().await.unwrap();
-        c.client.subscribe("$dps/registrations/res/#", QoS::AtLeastOnce).await.unwrap();
+        c.client
+            .subscribe("$dps/registrations/res/#", QoS::AtLeastOnce)
+            .await
+            .unwrap();
         c.client
             .publish(
                 "$dps/registrations/PUT/iotdps-register/?$rid=9",
@@ -247,7 +286,9 @@ async fn refusals() {
         let mut hub = hub_client(&emulator, dev, &key, 3600);
         assert!(matches!(
             hub.connack().await,
-            Err(ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized))
+            Err(ConnectionError::ConnectionRefused(
+                ConnectReturnCode::NotAuthorized
+            ))
         ));
 
         // Individual enrollment wins over the group: the derived key no longer works.
@@ -256,7 +297,12 @@ async fn refusals() {
         let body = provision(&emulator, "dev-ind", &own).await;
         assert_eq!(body["status"], "assigned");
         assert!(body["registrationState"].get("symmetricKey").is_none());
-        let mut hub = hub_client(&emulator, "dev-ind", &emulator.derive_device_key("dev-ind"), 3600);
+        let mut hub = hub_client(
+            &emulator,
+            "dev-ind",
+            &emulator.derive_device_key("dev-ind"),
+            3600,
+        );
         assert!(hub.connack().await.is_err());
         let mut hub = hub_client(&emulator, "dev-ind", &own, 3600);
         hub.connack().await.unwrap();
@@ -273,7 +319,10 @@ async fn refusals() {
         // Unsupported filter → SUBACK failure.
         hub2.client.subscribe("#", QoS::AtLeastOnce).await.unwrap();
         let ack = hub2.suback().await;
-        assert_eq!(ack.return_codes, vec![rumqttc::SubscribeReasonCode::Failure]);
+        assert_eq!(
+            ack.return_codes,
+            vec![rumqttc::SubscribeReasonCode::Failure]
+        );
         // Not subscribed to methods → DeviceNotOnline.
         let err = emulator
             .invoke_command("dev-ind", "reboot", Value::Null, Duration::from_secs(1))
@@ -292,8 +341,14 @@ async fn c2d_queued_until_subscribed() {
         let dev = "queue-dev";
         let key = emulator.derive_device_key(dev);
         provision(&emulator, dev, &key).await;
-        emulator.send_c2d(dev, C2dMessage::new("one")).await.unwrap();
-        emulator.send_c2d(dev, C2dMessage::new("two")).await.unwrap();
+        emulator
+            .send_c2d(dev, C2dMessage::new("one"))
+            .await
+            .unwrap();
+        emulator
+            .send_c2d(dev, C2dMessage::new("two"))
+            .await
+            .unwrap();
         assert_eq!(emulator.pending_c2d(dev), 2);
         let mut hub = hub_client(&emulator, dev, &key, 3600);
         hub.connack().await.unwrap();
@@ -301,9 +356,104 @@ async fn c2d_queued_until_subscribed() {
             .subscribe("devices/+/messages/devicebound/#", QoS::AtLeastOnce)
             .await
             .unwrap();
-        let p1 = hub.publish_on("devices/queue-dev/messages/devicebound/").await;
-        let p2 = hub.publish_on("devices/queue-dev/messages/devicebound/").await;
-        assert_eq!((&p1.payload[..], &p2.payload[..]), (&b"one"[..], &b"two"[..]));
+        let p1 = hub
+            .publish_on("devices/queue-dev/messages/devicebound/")
+            .await;
+        let p2 = hub
+            .publish_on("devices/queue-dev/messages/devicebound/")
+            .await;
+        assert_eq!(
+            (&p1.payload[..], &p2.payload[..]),
+            (&b"one"[..], &b"two"[..])
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn separate_hub_listener() {
+    timeout(Duration::from_secs(60), async {
+        let emulator = iotc_emulator::Emulator::start(iotc_emulator::EmulatorConfig {
+            hub_listen: Some("127.0.0.1:0".parse().unwrap()),
+            dps_retry_after: Duration::ZERO,
+            dps_polls_before_assign: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        assert_ne!(emulator.dps_addr(), emulator.hub_addr());
+        let dev = "split-dev";
+        let key = emulator.derive_device_key(dev);
+        // provision() polls once; with 3 polls needed the first poll is still 202.
+        let scope = emulator.id_scope().to_owned();
+        let user = format!("{scope}/registrations/{dev}/api-version=2019-03-31");
+        let pass = sas_token(&format!("{scope}/registrations/{dev}"), &key, Some("registration"), 3600);
+        let mut dps = Client::connect(&emulator, dev, emulator.dps_addr().port(), &user, &pass);
+        dps.connack().await.unwrap();
+        dps.client.subscribe("$dps/registrations/res/#", QoS::AtMostOnce).await.unwrap();
+        dps.client
+            .publish(
+                "$dps/registrations/PUT/iotdps-register/?$rid=r",
+                QoS::AtMostOnce,
+                false,
+                json!({"registrationId": dev, "payload": null}).to_string(),
+            )
+            .await
+            .unwrap();
+        let p = dps.publish_on("$dps/registrations/res/202/").await;
+        let op = serde_json::from_slice::<Value>(&p.payload).unwrap()["operationId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // Unknown operation id → 404.
+        dps.client
+            .publish(
+                "$dps/registrations/GET/iotdps-get-operationstatus/?$rid=x&operationId=nope",
+                QoS::AtMostOnce,
+                false,
+                "",
+            )
+            .await
+            .unwrap();
+        let p = dps.publish_on("$dps/registrations/res/").await;
+        assert_eq!(p.topic, "$dps/registrations/res/404/?$rid=x");
+        let mut statuses = Vec::new();
+        for i in 0..3 {
+            dps.client
+                .publish(
+                    format!("$dps/registrations/GET/iotdps-get-operationstatus/?$rid={i}&operationId={op}"),
+                    QoS::AtLeastOnce,
+                    false,
+                    "",
+                )
+                .await
+                .unwrap();
+            let p = dps.publish_on("$dps/registrations/res/").await;
+            statuses.push(p.topic.split('/').nth(3).unwrap().to_owned());
+        }
+        assert_eq!(statuses, ["202", "202", "200"]);
+
+        // A hub username on the DPS-only listener is refused with CONNACK 4.
+        let host = emulator.hub_hostname().to_owned();
+        let hub_user = format!("{host}/{dev}/?api-version=2021-04-12");
+        let hub_pass = sas_token(&format!("{host}/devices/{dev}"), &key, None, 3600);
+        let mut wrong = Client::connect(&emulator, dev, emulator.dps_addr().port(), &hub_user, &hub_pass);
+        assert!(matches!(
+            wrong.connack().await,
+            Err(ConnectionError::ConnectionRefused(ConnectReturnCode::BadUserNamePassword))
+        ));
+        let mut hub = Client::connect(&emulator, dev, emulator.hub_addr().port(), &hub_user, &hub_pass);
+        hub.connack().await.unwrap();
+        // Missing api-version → CONNACK 4.
+        let mut bad = Client::connect(&emulator, dev, emulator.hub_addr().port(), &format!("{host}/{dev}/"), &hub_pass);
+        assert!(matches!(
+            bad.connack().await,
+            Err(ConnectionError::ConnectionRefused(ConnectReturnCode::BadUserNamePassword))
+        ));
+        // Dropping the emulator closes device connections.
+        drop(emulator);
+        hub.closed().await;
     })
     .await
     .unwrap();

@@ -25,7 +25,10 @@ fn make_ca(cn: &str) -> (String, Issuer<'static, KeyPair>) {
     dn.push(DnType::CommonName, cn);
     p.distinguished_name = dn;
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let cert = p.self_signed(&key).unwrap();
     (cert.pem(), Issuer::new(p, key))
 }
@@ -51,7 +54,14 @@ fn make_leaf(cn: &str, issuer: &Issuer<'static, KeyPair>) -> (Vec<u8>, String) {
 
 fn hub_x509(emulator: &iotc_emulator::Emulator, dev: &str, auth: (Vec<u8>, String)) -> Client {
     let user = format!("{}/{dev}/?api-version=2021-04-12", emulator.hub_hostname());
-    Client::connect_with(emulator, dev, emulator.hub_addr().port(), &user, None, Some(auth))
+    Client::connect_with(
+        emulator,
+        dev,
+        emulator.hub_addr().port(),
+        &user,
+        None,
+        Some(auth),
+    )
 }
 
 #[tokio::test]
@@ -59,7 +69,9 @@ async fn x509_group_provisions_and_connects() {
     timeout(Duration::from_secs(60), async {
         let emulator = start().await;
         let (ca_pem, issuer) = make_ca("group CA");
-        emulator.add_x509_enrollment_group("x509-group", &ca_pem).unwrap();
+        emulator
+            .add_x509_enrollment_group("x509-group", &ca_pem)
+            .unwrap();
         let leaf = make_leaf("cert-dev-01", &issuer);
 
         let body = provision_with(&emulator, "cert-dev-01", None, Some(leaf.clone())).await;
@@ -86,33 +98,46 @@ async fn x509_refusals() {
         let emulator = start().await;
         let (ca_pem, issuer) = make_ca("group CA");
         let (_, stranger) = make_ca("stranger CA");
-        emulator.add_x509_enrollment_group("x509-group", &ca_pem).unwrap();
+        emulator
+            .add_x509_enrollment_group("x509-group", &ca_pem)
+            .unwrap();
         let port = emulator.dps_addr().port();
         let user = |reg: &str| {
-            format!("{}/registrations/{reg}/api-version=2021-06-01", emulator.id_scope())
+            format!(
+                "{}/registrations/{reg}/api-version=2021-06-01",
+                emulator.id_scope()
+            )
         };
 
         // CN differs from the registration id.
         let leaf = make_leaf("other-name", &issuer);
-        let mut c = Client::connect_with(&emulator, "dev-a", port, &user("dev-a"), None, Some(leaf));
+        let mut c =
+            Client::connect_with(&emulator, "dev-a", port, &user("dev-a"), None, Some(leaf));
         assert!(matches!(
             c.connack().await,
-            Err(ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized))
+            Err(ConnectionError::ConnectionRefused(
+                ConnectReturnCode::NotAuthorized
+            ))
         ));
 
         // Signed by a CA that is not enrolled.
         let leaf = make_leaf("dev-b", &stranger);
-        let mut c = Client::connect_with(&emulator, "dev-b", port, &user("dev-b"), None, Some(leaf));
+        let mut c =
+            Client::connect_with(&emulator, "dev-b", port, &user("dev-b"), None, Some(leaf));
         assert!(matches!(
             c.connack().await,
-            Err(ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized))
+            Err(ConnectionError::ConnectionRefused(
+                ConnectReturnCode::NotAuthorized
+            ))
         ));
 
         // No certificate and no password.
         let mut c = Client::connect_with(&emulator, "dev-c", port, &user("dev-c"), None, None);
         assert!(matches!(
             c.connack().await,
-            Err(ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized))
+            Err(ConnectionError::ConnectionRefused(
+                ConnectReturnCode::NotAuthorized
+            ))
         ));
 
         // Provisioned device presenting another device's certificate on the hub.
@@ -122,7 +147,9 @@ async fn x509_refusals() {
         let mut hub = hub_x509(&emulator, "dev-d", wrong);
         assert!(matches!(
             hub.connack().await,
-            Err(ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized))
+            Err(ConnectionError::ConnectionRefused(
+                ConnectReturnCode::NotAuthorized
+            ))
         ));
     })
     .await

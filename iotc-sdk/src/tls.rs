@@ -12,7 +12,10 @@ use crate::auth::X509Identity;
 use crate::{Error, Result};
 
 /// Which roots a connection trusts.
-#[derive(Clone, Default)]
+///
+/// [`TlsConfig::default`] and [`TlsConfig::new`] return one process-wide configuration that
+/// trusts the system's roots, so devices that set nothing still share one connector.
+#[derive(Clone)]
 pub struct TlsConfig {
     inner: Arc<Inner>,
 }
@@ -33,8 +36,20 @@ impl fmt::Debug for TlsConfig {
     }
 }
 
+impl Default for TlsConfig {
+    fn default() -> Self {
+        static SYSTEM_ROOTS: OnceLock<TlsConfig> = OnceLock::new();
+        SYSTEM_ROOTS
+            .get_or_init(|| TlsConfig {
+                inner: Arc::new(Inner::default()),
+            })
+            .clone()
+    }
+}
+
 impl TlsConfig {
-    /// Trusts the system's roots (what a device talking to Azure needs).
+    /// Trusts the system's roots (what a device talking to Azure needs). Returns the shared
+    /// process-wide configuration.
     pub fn new() -> Self {
         TlsConfig::default()
     }
@@ -113,6 +128,14 @@ impl TlsConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_is_shared() {
+        assert!(Arc::ptr_eq(
+            &TlsConfig::new().inner,
+            &TlsConfig::default().inner
+        ));
+    }
 
     #[test]
     fn rejects_pem_without_certificates() {

@@ -46,7 +46,13 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn connect(emulator: &Emulator, client_id: &str, port: u16, user: &str, pass: &str) -> Client {
+    pub fn connect(
+        emulator: &Emulator,
+        client_id: &str,
+        port: u16,
+        user: &str,
+        pass: &str,
+    ) -> Client {
         Client::connect_with(emulator, client_id, port, user, Some(pass), None)
     }
 
@@ -93,9 +99,7 @@ impl Client {
     pub async fn publish_on(&mut self, prefix: &str) -> rumqttc::Publish {
         loop {
             match timeout(T, self.events.recv()).await.unwrap().unwrap() {
-                Ok(Event::Incoming(Packet::Publish(p))) if p.topic.starts_with(prefix) => {
-                    return p
-                }
+                Ok(Event::Incoming(Packet::Publish(p))) if p.topic.starts_with(prefix) => return p,
                 Ok(_) => {}
                 Err(e) => panic!("connection error while waiting for {prefix}: {e}"),
             }
@@ -126,7 +130,12 @@ impl Client {
 /// Provisions `reg` through DPS with a SAS token of `key`; returns the final `200` body.
 pub async fn provision(emulator: &Emulator, reg: &str, key: &str) -> Value {
     let scope = emulator.id_scope();
-    let pass = sas_token(&format!("{scope}/registrations/{reg}"), key, Some("registration"), 3600);
+    let pass = sas_token(
+        &format!("{scope}/registrations/{reg}"),
+        key,
+        Some("registration"),
+        3600,
+    );
     provision_with(emulator, reg, Some(&pass), None).await
 }
 
@@ -138,8 +147,16 @@ pub async fn provision_with(
     client_auth: Option<(Vec<u8>, String)>,
 ) -> Value {
     let scope = emulator.id_scope();
-    let user = format!("{scope}/registrations/{reg}/api-version=2021-06-01&ClientVersion=test%2F1.0");
-    let mut dps = Client::connect_with(emulator, reg, emulator.dps_addr().port(), &user, pass, client_auth);
+    let user =
+        format!("{scope}/registrations/{reg}/api-version=2021-06-01&ClientVersion=test%2F1.0");
+    let mut dps = Client::connect_with(
+        emulator,
+        reg,
+        emulator.dps_addr().port(),
+        &user,
+        pass,
+        client_auth,
+    );
     dps.connack().await.unwrap();
     dps.client
         .subscribe("$dps/registrations/res/#", QoS::AtLeastOnce)
@@ -194,4 +211,3 @@ pub fn hub_client(emulator: &Emulator, dev: &str, key: &str, ttl: i64) -> Client
     let pass = sas_token(&format!("{host}/devices/{dev}"), key, None, ttl);
     Client::connect(emulator, dev, emulator.hub_addr().port(), &user, &pass)
 }
-

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::mpsc;
-use tracing::info;
 
 use super::{Device, Inner};
 use crate::auth::{ConnectionCredential, ConnectionString, Credentials};
@@ -284,7 +283,6 @@ impl DeviceBuilder {
             client = client.with_payload(payload.clone());
         }
         let registration = client.register().await?;
-        info!(hub = %registration.assigned_hub, device_id = %registration.device_id, "registered with DPS");
         let hub_device_id = if registration.device_id.is_empty() {
             device_id.clone()
         } else {

@@ -126,3 +126,78 @@ impl Drop for Command {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn command(name: &str, payload: &[u8]) -> (Command, mpsc::Receiver<Request>) {
+        let (tx, rx) = mpsc::channel(4);
+        (
+            Command::new(tx, name.into(), "7".into(), payload.to_vec()),
+            rx,
+        )
+    }
+
+    #[test]
+    fn splits_component_at_the_first_star() {
+        let (c, _rx) = command("thermostat1*getMaxMinReport", b"");
+        assert_eq!(
+            (c.component(), c.name()),
+            (Some("thermostat1"), "getMaxMinReport")
+        );
+        assert_eq!(c.method_name(), "thermostat1*getMaxMinReport");
+        let (c, _rx) = command("reboot", b"");
+        assert_eq!((c.component(), c.name()), (None, "reboot"));
+        let (c, _rx) = command("a*b*c", b"");
+        assert_eq!((c.component(), c.name()), (Some("a"), "b*c"));
+    }
+
+    #[test]
+    fn payload_json_reports_bad_input() {
+        let (c, _rx) = command("x", b"\"2024-01-01T00:00:00Z\"");
+        assert_eq!(c.payload_json::<String>().unwrap(), "2024-01-01T00:00:00Z");
+        let (c, _rx) = command("x", b"{not json");
+        assert!(matches!(
+            c.payload_json::<String>(),
+            Err(Error::Serialization(_))
+        ));
+    }
+
+    #[test]
+    fn dropping_unanswered_answers_501() {
+        let (c, mut rx) = command("reboot", b"");
+        drop(c);
+        match rx.try_recv().unwrap() {
+            Request::CommandResponse {
+                request_id, status, ..
+            } => {
+                assert_eq!((request_id.as_str(), status), ("7", 501));
+            }
+            _ => panic!("expected a command response"),
+        }
+    }
+
+    #[tokio::test]
+    async fn responding_sends_one_response_only() {
+        let (c, mut rx) = command("reboot", b"");
+        let responder =
+            tokio::spawn(async move { c.respond(200, &serde_json::json!({"ok": true})).await });
+        match rx.recv().await.unwrap() {
+            Request::CommandResponse {
+                status,
+                payload,
+                reply,
+                ..
+            } => {
+                assert_eq!(status, 200);
+                assert_eq!(payload, br#"{"ok":true}"#);
+                reply.unwrap().send(Ok(())).unwrap();
+            }
+            _ => panic!("expected a command response"),
+        }
+        responder.await.unwrap().unwrap();
+        assert!(rx.try_recv().is_err(), "no 501 after a real answer");
+    }
+}

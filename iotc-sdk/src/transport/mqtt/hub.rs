@@ -387,8 +387,13 @@ fn forward(inbound: &mpsc::Sender<Inbound>, item: Inbound) {
     match inbound.try_send(item) {
         Ok(()) => {}
         Err(mpsc::error::TrySendError::Full(item)) => {
+            let kind = match item {
+                Inbound::DesiredPatch { .. } => "desired-property patch",
+                Inbound::CloudMessage(_) => "cloud-to-device message",
+                _ => "event",
+            };
             warn!(
-                ?item,
+                kind,
                 "event queue full: dropping an inbound event (read events with Device::next_event)"
             );
         }
