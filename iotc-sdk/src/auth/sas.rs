@@ -380,6 +380,24 @@ mod tests {
         SasKey::new(s).unwrap()
     }
 
+    /// The key preparation in `hmac_for_key` must equal the hmac crate's own, for keys shorter
+    /// than, equal to and longer than the SHA-256 block.
+    #[test]
+    fn key_preparation_matches_the_hmac_crate() {
+        for len in [0usize, 1, 16, 32, 63, 64, 65, 128, 300] {
+            let key: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let mut ours = hmac_for_key(&key);
+            let mut reference = <HmacSha256 as Mac>::new_from_slice(&key).unwrap();
+            ours.update(b"message");
+            reference.update(b"message");
+            assert_eq!(
+                ours.finalize().into_bytes(),
+                reference.finalize().into_bytes(),
+                "key length {len}"
+            );
+        }
+    }
+
     // ---- protocol.md 1.7 V1 ----
 
     #[test]
