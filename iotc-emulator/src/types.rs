@@ -7,6 +7,7 @@ use tokio::sync::broadcast;
 
 /// One device-to-cloud message as the hub received it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct TelemetryMessage {
     /// The sending device.
@@ -88,6 +89,7 @@ impl TelemetryReceiver {
 
 /// A device twin as the service sees it (tags are not emulated).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct Twin {
     /// The device id.
@@ -102,6 +104,7 @@ pub struct Twin {
 
 /// The device's answer to a direct method.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct MethodResponse {
     /// The status the device chose (`200` for success by convention).
@@ -150,6 +153,7 @@ pub enum AuthKind {
 
 /// A device in the hub registry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct DeviceInfo {
     /// The device id.
@@ -172,6 +176,7 @@ pub struct DeviceInfo {
 
 /// A DPS registration record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct RegistrationInfo {
     /// The registration id.

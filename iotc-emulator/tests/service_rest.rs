@@ -75,7 +75,7 @@ async fn rest_routes() {
         let (status, body) = http(addr, "GET", "/devices", &[], "").await;
         assert_eq!(status, 200);
         let devices = json_of(&body);
-        assert_eq!(devices[0]["device_id"], dev);
+        assert_eq!(devices[0]["deviceId"], dev);
         assert_eq!(devices[0]["connected"], true);
 
         let (status, body) = http(addr, "GET", "/registrations", &[], "").await;
