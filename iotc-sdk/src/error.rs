@@ -59,6 +59,16 @@ pub enum Error {
         message: String,
     },
 
+    /// The message is larger than IoT hub accepts (256 KB for telemetry, body and properties
+    /// together). Nothing was sent.
+    #[error("message of {size} bytes exceeds the {limit}-byte limit")]
+    TooLarge {
+        /// The size of the message (body plus encoded properties).
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+
     /// No answer arrived in time. The request may or may not have reached the service.
     #[error("timed out after {0:?} waiting for {1}")]
     Timeout(Duration, &'static str),

@@ -331,3 +331,60 @@ impl DeviceBuilder {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+    #[test]
+    fn debug_output_carries_no_key() {
+        let builder = DeviceBuilder::default()
+            .id_scope("0ne00000A0A")
+            .device_id("thermostat-01")
+            .credentials(Credentials::group_key(KEY).unwrap());
+        let text = format!("{builder:?}");
+        assert!(text.contains("thermostat-01"));
+        assert!(!text.contains(KEY) && !text.contains("MDEy"), "{text}");
+        let cs: ConnectionString = format!("HostName=h;DeviceId=d;SharedAccessKey={KEY}")
+            .parse()
+            .unwrap();
+        let text = format!("{:?}", DeviceBuilder::default().connection_string(cs));
+        assert!(!text.contains("MDEy"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn conflicting_or_missing_settings_are_config_errors() {
+        let creds = Credentials::device_key(KEY).unwrap();
+        let cs: ConnectionString = format!("HostName=h;DeviceId=d;SharedAccessKey={KEY}")
+            .parse()
+            .unwrap();
+        let cases = [
+            DeviceBuilder::default(),
+            DeviceBuilder::default()
+                .id_scope("s")
+                .connection_string(cs.clone()),
+            DeviceBuilder::default()
+                .connection_string(cs)
+                .credentials(creds.clone()),
+            DeviceBuilder::default()
+                .id_scope("s")
+                .credentials(creds.clone()),
+            DeviceBuilder::default().id_scope("s").device_id("d"),
+            DeviceBuilder::default()
+                .id_scope("s")
+                .device_id("d")
+                .credentials(creds)
+                .keep_alive(Duration::ZERO),
+        ];
+        for builder in cases {
+            let described = format!("{builder:?}");
+            assert!(
+                matches!(builder.connect().await, Err(Error::Config(_))),
+                "{described}"
+            );
+        }
+    }
+}

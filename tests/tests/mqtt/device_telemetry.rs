@@ -93,13 +93,29 @@ async fn raw_payloads_and_many_messages_in_flight() {
 }
 
 #[tokio::test]
-async fn oversized_telemetry_is_refused_locally_or_by_the_hub() {
+async fn oversized_telemetry_is_refused_before_sending_and_the_connection_lives_on() {
     let emulator = emulator().await;
+    let mut received = emulator.telemetry();
     let device = connect(&emulator, "telemetry-03").await;
     let result = within(
         "send",
         device.send_message(iotc_sdk::Message::new(vec![b'x'; 300 * 1024])),
     )
     .await;
-    assert!(result.is_err(), "a 300 KB message must not be accepted");
+    assert!(
+        matches!(
+            result,
+            Err(iotc_sdk::Error::TooLarge { limit: 262_144, .. })
+        ),
+        "{result:?}"
+    );
+    // Just under the limit still goes through, on the same connection.
+    let body = vec![b'y'; 256 * 1024 - 200];
+    within(
+        "send",
+        device.send_message(iotc_sdk::Message::new(body.clone())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(within("receive", received.recv()).await.unwrap().body, body);
 }

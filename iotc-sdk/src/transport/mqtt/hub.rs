@@ -234,6 +234,12 @@ impl HubSession {
             Request::Telemetry { message, reply } => {
                 let topic =
                     topics::telemetry_topic(&self.device_id, self.module_id.as_deref(), &message);
+                let size = topic.len() + message.payload().len();
+                if size > super::MAX_MESSAGE_SIZE {
+                    let limit = super::MAX_MESSAGE_SIZE;
+                    let _ = reply.send(Err(Error::TooLarge { size, limit }));
+                    return;
+                }
                 let payload = message.payload().to_vec();
                 self.publish(state, topic, QoS::AtLeastOnce, payload, Some(reply));
             }

@@ -13,6 +13,9 @@ use rumqttc::{
 use crate::auth::Secret;
 use crate::{Error, Result};
 
+/// IoT hub's limit for one device-to-cloud message: body plus properties (protocol.md §4.4).
+pub(crate) const MAX_MESSAGE_SIZE: usize = 256 * 1024;
+
 /// Largest packet accepted or sent: IoT hub's 256 KB message limit plus room for the topic.
 pub(crate) const MAX_PACKET_SIZE: usize = 256 * 1024 + 8 * 1024;
 
