@@ -42,6 +42,7 @@
 
 pub mod auth;
 pub mod device;
+mod dtmi;
 mod error;
 pub mod message;
 pub mod pnp;
@@ -51,6 +52,7 @@ pub mod transport;
 
 pub use auth::Credentials;
 pub use device::{Command, Device, DeviceBuilder, Event};
+pub use dtmi::Dtmi;
 pub use error::{Error, Result};
 pub use message::{CloudMessage, Message};
 pub use pnp::{WritableProperty, WritablePropertyUpdate};

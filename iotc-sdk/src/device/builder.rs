@@ -178,6 +178,9 @@ impl DeviceBuilder {
     /// [`ProvisioningClient::register`] and of the hub connection
     /// ([`Error::Unauthorized`], [`Error::Connection`], [`Error::Timeout`]).
     pub async fn connect(self) -> Result<Device> {
+        if let Some(model_id) = &self.model_id {
+            model_id.parse::<crate::Dtmi>()?;
+        }
         if self.keep_alive < Duration::from_secs(1) {
             return Err(Error::Config(
                 "keep_alive must be at least one second".into(),
@@ -373,6 +376,11 @@ mod tests {
                 .id_scope("s")
                 .credentials(creds.clone()),
             DeviceBuilder::default().id_scope("s").device_id("d"),
+            DeviceBuilder::default()
+                .id_scope("s")
+                .device_id("d")
+                .credentials(creds.clone())
+                .model_id("Thermostat"),
             DeviceBuilder::default()
                 .id_scope("s")
                 .device_id("d")

@@ -139,6 +139,9 @@ impl ProvisioningClient {
     pub async fn register(&self) -> Result<Registration> {
         validate_id("registration id", &self.registration_id)?;
         validate_id("ID scope", &self.id_scope)?;
+        if let Some(model_id) = &self.model_id {
+            model_id.parse::<crate::Dtmi>()?;
+        }
         let (host, port) = parse_endpoint(&self.endpoint, MQTT_TLS_PORT)?;
         let body = self.request_body()?;
         let work = async {
