@@ -1,7 +1,6 @@
 //! Device Provisioning Service (DPS): register a device under an ID scope and learn which IoT
 //! hub it is assigned to (protocol.md §2).
 
-#[cfg(feature = "mqtt")]
 mod mqtt;
 
 use std::fmt;

@@ -6,7 +6,6 @@
 //! through another. A transport is therefore one function that opens a connection and one
 //! `run` loop; MQTT is the first, AMQP and HTTPS plug in beside it behind the same requests.
 
-#[cfg(feature = "mqtt")]
 pub(crate) mod mqtt;
 
 use std::time::Duration;
