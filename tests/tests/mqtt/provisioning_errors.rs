@@ -133,3 +133,60 @@ async fn missing_settings_fail_before_any_io() {
         .await;
     assert!(matches!(result, Err(Error::Config(_))), "{result:?}");
 }
+
+#[tokio::test]
+async fn provisioning_polls_until_assigned_honouring_retry_after() {
+    let config = iotc_emulator::EmulatorConfig {
+        dps_retry_after: Duration::from_secs(1),
+        dps_polls_before_assign: 3,
+        ..iotc_emulator::EmulatorConfig::default()
+    };
+    let emulator = within("emulator", iotc_emulator::Emulator::start(config))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let registration = within(
+        "register",
+        ProvisioningClient::new(
+            emulator.id_scope(),
+            "prov-05",
+            Credentials::group_key(emulator.group_key()).unwrap(),
+        )
+        .with_endpoint(emulator.dps_endpoint())
+        .with_tls(tls(&emulator))
+        .register(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(registration.device_id, "prov-05");
+    // Three `assigning` answers, each asking for a 1 s wait: a client that did not wait
+    // would be done at once.
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "waited only {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_silent_dps_endpoint_is_a_timeout_not_a_hang() {
+    // Accepts TCP connections and never answers, not even the TLS handshake.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let creds = Credentials::device_key("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
+    let result = within(
+        "register",
+        ProvisioningClient::new("0ne00000A0A", "prov-06", creds)
+            .with_endpoint(format!("127.0.0.1:{port}"))
+            .with_timeout(Duration::from_secs(1))
+            .register(),
+    )
+    .await;
+    assert!(matches!(result, Err(Error::Timeout(..))), "{result:?}");
+}
