@@ -1,19 +1,36 @@
-//! Commands (direct methods) and their responses.
+//! Commands: direct methods (answered with a status and a body) and IoT Central's queued
+//! offline commands (cloud-to-device messages with a `method-name` property, no answer).
 
 use std::fmt;
 
 use serde::Serialize;
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::transport::Request;
 use crate::{Error, Result};
 
-/// A command the service invoked. Answer it with [`respond`](Command::respond); a command
-/// dropped without an answer is answered with status 501 so the caller is never left waiting.
+/// How a command arrived.
+#[derive(Debug)]
+enum Origin {
+    /// A direct method: the caller waits for the answer with this request id.
+    Direct { request_id: String },
+    /// An IoT Central offline command, queued as a cloud-to-device message: nobody waits for
+    /// an answer (protocol.md §7.5).
+    Queued,
+}
+
+/// A command the service invoked. Answer it with [`respond`](Command::respond); a direct
+/// command dropped without an answer is answered with status 501 so the caller is never left
+/// waiting.
+///
+/// Commands IoT Central queued while the device was offline arrive the same way
+/// ([`is_queued`](Command::is_queued) is true); their answers go nowhere, as with the official
+/// SDKs, so the same handler serves both.
 pub struct Command {
     requests: mpsc::Sender<Request>,
     name: String,
-    request_id: String,
+    origin: Origin,
     payload: Vec<u8>,
     answered: bool,
 }
@@ -22,7 +39,7 @@ impl fmt::Debug for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Command")
             .field("name", &self.name)
-            .field("request_id", &self.request_id)
+            .field("origin", &self.origin)
             .field("payload_len", &self.payload.len())
             .finish()
     }
@@ -38,9 +55,31 @@ impl Command {
         Command {
             requests,
             name,
-            request_id,
+            origin: Origin::Direct { request_id },
             payload,
             answered: false,
+        }
+    }
+
+    /// A queued (offline) command from a cloud-to-device message whose `method-name` property
+    /// is `method_name`. Older IoT Central libraries wrote `{prefix}:{command}`: the text after
+    /// the last `:` is the command.
+    pub(crate) fn queued(
+        requests: mpsc::Sender<Request>,
+        method_name: &str,
+        payload: Vec<u8>,
+    ) -> Self {
+        let name = method_name
+            .rsplit(':')
+            .next()
+            .unwrap_or(method_name)
+            .to_owned();
+        Command {
+            requests,
+            name,
+            origin: Origin::Queued,
+            payload,
+            answered: true,
         }
     }
 
@@ -62,21 +101,51 @@ impl Command {
         self.name.split_once('*').map(|(component, _)| component)
     }
 
-    /// The request payload bytes (JSON, or empty when the command has no request).
+    /// True for an IoT Central offline command that was queued as a cloud-to-device message;
+    /// such a command has no caller waiting for the answer.
+    pub fn is_queued(&self) -> bool {
+        matches!(self.origin, Origin::Queued)
+    }
+
+    /// The request payload bytes as received.
     pub fn payload(&self) -> &[u8] {
         &self.payload
     }
 
-    /// The request payload deserialized from JSON.
+    /// The request as JSON. Direct commands carry JSON (empty means `null`). Queued commands
+    /// carry the raw value: `@` for no request, a JSON value, or bare text such as
+    /// `sample string`, which becomes a JSON string.
     ///
     /// # Errors
     ///
-    /// [`Error::Serialization`] when the payload is not valid JSON for `T`.
-    pub fn payload_json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
-        Ok(serde_json::from_slice(&self.payload)?)
+    /// [`Error::Serialization`] when a direct command's payload is not JSON.
+    pub fn request_value(&self) -> Result<Value> {
+        let text = String::from_utf8_lossy(&self.payload);
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Ok(Value::Null);
+        }
+        match self.origin {
+            Origin::Direct { .. } => Ok(serde_json::from_str(trimmed)?),
+            Origin::Queued if trimmed == "@" => Ok(Value::Null),
+            Origin::Queued => {
+                Ok(serde_json::from_str(trimmed)
+                    .unwrap_or_else(|_| Value::String(text.into_owned())))
+            }
+        }
     }
 
-    /// Answers the command with `status` (200 for success) and `body` as JSON.
+    /// The request deserialized into `T` (see [`request_value`](Command::request_value)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Serialization`] when the request does not fit `T`.
+    pub fn payload_json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        Ok(serde_json::from_value(self.request_value()?)?)
+    }
+
+    /// Answers the command with `status` (200 for success) and `body` as JSON. For a queued
+    /// command this does nothing and succeeds: nobody waits for its answer.
     ///
     /// # Errors
     ///
@@ -98,9 +167,13 @@ impl Command {
 
     async fn send(&mut self, status: u16, payload: Vec<u8>) -> Result<()> {
         self.answered = true;
+        let Origin::Direct { request_id } = &self.origin else {
+            tracing::debug!(command = %self.name, status, "queued command handled; its answer goes nowhere");
+            return Ok(());
+        };
         let (reply, answer) = oneshot::channel();
         let request = Request::CommandResponse {
-            request_id: self.request_id.clone(),
+            request_id: request_id.clone(),
             status,
             payload,
             reply: Some(reply),
@@ -115,10 +188,13 @@ impl Command {
 
 impl Drop for Command {
     fn drop(&mut self) {
-        if !self.answered {
+        if self.answered {
+            return;
+        }
+        if let Origin::Direct { request_id } = &mut self.origin {
             tracing::warn!(command = %self.name, "command dropped without a response; answering 501");
             let _ = self.requests.try_send(Request::CommandResponse {
-                request_id: std::mem::take(&mut self.request_id),
+                request_id: std::mem::take(request_id),
                 status: 501,
                 payload: br#"{"error":"the device did not handle this command"}"#.to_vec(),
                 reply: None,
@@ -152,6 +228,31 @@ mod tests {
         assert_eq!((c.component(), c.name()), (None, "reboot"));
         let (c, _rx) = command("a*b*c", b"");
         assert_eq!((c.component(), c.name()), (Some("a"), "b*c"));
+    }
+
+    #[test]
+    fn queued_commands_take_raw_values_and_never_answer() {
+        let (tx, mut rx) = mpsc::channel(4);
+        let c = Command::queued(tx.clone(), "GenerateDiagnostics", b"@".to_vec());
+        assert!(c.is_queued());
+        assert_eq!(c.request_value().unwrap(), Value::Null);
+        let c = Command::queued(
+            tx.clone(),
+            "prefix:thermostat1*setMode",
+            b"sample string".to_vec(),
+        );
+        assert_eq!((c.component(), c.name()), (Some("thermostat1"), "setMode"));
+        assert_eq!(c.payload_json::<String>().unwrap(), "sample string");
+        let c = Command::queued(tx.clone(), "x", b"1.23".to_vec());
+        assert_eq!(c.payload_json::<f64>().unwrap(), 1.23);
+        let c = Command::queued(
+            tx,
+            "x",
+            br#"{"StartTime":"2021-01-05T08:00:00.000Z","Bank":2}"#.to_vec(),
+        );
+        assert_eq!(c.request_value().unwrap()["Bank"], 2);
+        drop(c);
+        assert!(rx.try_recv().is_err(), "queued commands are never answered");
     }
 
     #[test]

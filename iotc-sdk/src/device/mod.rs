@@ -217,7 +217,16 @@ impl Device {
             Inbound::InitialTwin(twin) => {
                 Event::WritableProperties(WritablePropertyUpdate::pending_from_twin(&twin))
             }
-            Inbound::CloudMessage(message) => Event::CloudMessage(message),
+            Inbound::CloudMessage(message) => {
+                match message.property("method-name").map(str::to_owned) {
+                    Some(method) => Event::Command(Command::queued(
+                        self.inner.requests.clone(),
+                        &method,
+                        message.payload,
+                    )),
+                    None => Event::CloudMessage(message),
+                }
+            }
             Inbound::Disconnected(reason) => Event::Disconnected(reason),
         })
     }
