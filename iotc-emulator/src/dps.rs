@@ -416,6 +416,7 @@ fn assign(
                     persistent_c2d: false,
                     c2d: Default::default(),
                     recent: Default::default(),
+                    unmodeled: Default::default(),
                 },
             );
         }

@@ -18,7 +18,7 @@ use crate::state::{
 };
 use crate::types::{
     C2dMessage, DeviceInfo, MethodResponse, RegistrationInfo, TelemetryMessage, TelemetryReceiver,
-    Twin,
+    Twin, UnmodeledData,
 };
 use crate::{merge, tls, wire, EmulatorError, ServiceError};
 
@@ -349,30 +349,33 @@ impl Emulator {
         Ok(())
     }
 
-    /// Adds a device template (a DTDL interface as JSON, or an array whose first element is
-    /// the interface). Devices whose model id equals its `@id` are assigned to it. Returns the
-    /// model id.
+    /// Adds a device template: a DTDL interface as JSON, or an array of interfaces (a
+    /// multi-component model with its component interfaces, as IoT Central imports them).
+    /// Devices whose model id equals the first interface's `@id` are assigned to it, and what
+    /// they send is checked against it (see [`Emulator::unmodeled`]). Returns that model id.
     ///
     /// # Errors
     ///
-    /// [`EmulatorError::InvalidConfig`] if the JSON has no string `@id`.
+    /// [`EmulatorError::InvalidConfig`] if the text is not JSON or an element is not an
+    /// interface with a string `@id`.
     pub fn add_template(&self, model_json: &str) -> Result<String, EmulatorError> {
         let value: Value = serde_json::from_str(model_json)
             .map_err(|e| EmulatorError::InvalidConfig(format!("template is not JSON: {e}")))?;
-        let root = match &value {
-            Value::Array(items) => items.first().cloned().unwrap_or(Value::Null),
-            v => v.clone(),
-        };
-        let id = root
-            .get("@id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| EmulatorError::InvalidConfig("template has no \"@id\"".into()))?
-            .to_owned();
+        let mut state = self.shared.lock();
+        crate::templates::add_document(&mut state.templates, &value)
+            .map_err(|e| EmulatorError::InvalidConfig(format!("invalid template: {e}")))
+    }
+
+    /// Data the device sent that its template does not describe (newest last, at most 100),
+    /// as IoT Central shows "unmodeled data": telemetry members, reported properties and
+    /// command responses that are not in the model or do not fit their schema.
+    pub fn unmodeled(&self, device_id: &str) -> Vec<UnmodeledData> {
         self.shared
             .lock()
-            .templates
-            .insert(id.clone(), model_json.to_owned());
-        Ok(id)
+            .devices
+            .get(device_id)
+            .map(|d| d.unmodeled.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// A new subscriber to every telemetry message received from now on.
@@ -532,7 +535,23 @@ impl Emulator {
             Ok(r) => r,
             Err(_) => Err(ServiceError::Timeout),
         };
-        self.shared.lock().methods.remove(&rid);
+        let mut state = self.shared.lock();
+        state.methods.remove(&rid);
+        if let Ok(response) = &result {
+            let state = &mut *state;
+            if let Some(device) = state.devices.get_mut(device_id) {
+                let checker = crate::templates::Checker::new(
+                    &state.templates,
+                    device.model_id.as_deref(),
+                    device_id,
+                );
+                if let Some(checker) = checker {
+                    let items =
+                        checker.command_response(method_name, response.status, &response.payload);
+                    device.record_unmodeled(items);
+                }
+            }
+        }
         result
     }
 

@@ -562,7 +562,19 @@ impl HubConn {
         }
         device.reported = merged;
         device.reported_version += 1;
-        Ok(device.reported_version)
+        let version = device.reported_version;
+        let state = &mut *state;
+        if let Some(device) = state.devices.get_mut(&self.device_id) {
+            let checker = crate::templates::Checker::new(
+                &state.templates,
+                device.model_id.as_deref(),
+                &self.device_id,
+            );
+            if let Some(items) = checker.map(|c| c.reported(&patch)) {
+                device.record_unmodeled(items);
+            }
+        }
+        Ok(version)
     }
 
     fn method_response(&self, status: &str, rid: &str, payload: &[u8]) {
@@ -657,11 +669,22 @@ impl HubConn {
     fn publish_telemetry(&self, msg: TelemetryMessage) {
         {
             let mut state = self.shared.lock();
+            let state = &mut *state;
             if let Some(device) = state.devices.get_mut(&self.device_id) {
                 if device.recent.len() >= crate::state::RECENT_TELEMETRY {
                     device.recent.pop_front();
                 }
                 device.recent.push_back(msg.clone());
+                let checker = crate::templates::Checker::new(
+                    &state.templates,
+                    device.model_id.as_deref(),
+                    &self.device_id,
+                );
+                if let Some(items) =
+                    checker.map(|c| c.telemetry(msg.component.as_deref(), &msg.body))
+                {
+                    device.record_unmodeled(items);
+                }
             }
         }
         let _ = self.shared.telemetry.send(msg);

@@ -50,6 +50,7 @@ mod merge;
 mod sas;
 pub mod service_http;
 mod state;
+mod templates;
 mod tls;
 mod types;
 mod wire;
@@ -58,5 +59,5 @@ pub use emulator::{Emulator, EmulatorConfig};
 pub use error::{EmulatorError, ServiceError};
 pub use types::{
     AuthKind, C2dMessage, DeviceInfo, MethodResponse, RegistrationInfo, TelemetryMessage,
-    TelemetryReceiver, Twin,
+    TelemetryReceiver, Twin, UnmodeledData, UnmodeledKind,
 };

@@ -84,6 +84,7 @@ fn router(emulator: Emulator) -> Router {
         .route("/devices", get(devices))
         .route("/devices/{id}", get(device))
         .route("/devices/{id}/telemetry", get(telemetry))
+        .route("/devices/{id}/unmodeled", get(unmodeled))
         .route("/devices/{id}/messages/devicebound", post(send_c2d))
         .route("/registrations", get(registrations))
         .route("/twins/{id}", get(get_twin).patch(patch_twin))
@@ -160,6 +161,13 @@ async fn telemetry(State(em): State<Emulator>, Path(id): Path<String>) -> Respon
         .map(telemetry_json)
         .collect();
     Json(list).into_response()
+}
+
+async fn unmodeled(State(em): State<Emulator>, Path(id): Path<String>) -> Response {
+    if em.twin(&id).is_none() {
+        return not_found(&id);
+    }
+    Json(em.unmodeled(&id)).into_response()
 }
 
 async fn send_c2d(

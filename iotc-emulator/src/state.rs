@@ -1,7 +1,7 @@
 //! Shared emulator state: enrollments, registrations, the device registry with twins, open
 //! connections, pending C2D messages and pending direct methods.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -107,6 +107,8 @@ pub(crate) struct Device {
     pub(crate) persistent_c2d: bool,
     pub(crate) c2d: VecDeque<PendingC2d>,
     pub(crate) recent: VecDeque<TelemetryMessage>,
+    /// Data that did not fit the device's template, newest last.
+    pub(crate) unmodeled: VecDeque<crate::types::UnmodeledData>,
 }
 
 impl Device {
@@ -127,6 +129,17 @@ impl Device {
         let mut m = self.reported.clone();
         m.insert("$version".into(), Value::from(self.reported_version));
         Value::Object(m)
+    }
+
+    /// Records data that did not fit the template (the newest `RECENT_TELEMETRY` items).
+    pub(crate) fn record_unmodeled(&mut self, items: Vec<crate::types::UnmodeledData>) {
+        for item in items {
+            tracing::info!(device_id = %item.device_id, kind = ?item.kind, name = %item.name, reason = %item.reason, "unmodeled data");
+            if self.unmodeled.len() >= RECENT_TELEMETRY {
+                self.unmodeled.pop_front();
+            }
+            self.unmodeled.push_back(item);
+        }
     }
 
     /// Drops expired C2D messages.
@@ -179,7 +192,8 @@ pub(crate) struct PendingMethod {
 pub(crate) struct State {
     pub(crate) individual: HashMap<String, String>,
     pub(crate) x509_groups: Vec<X509Group>,
-    pub(crate) templates: BTreeMap<String, String>,
+    /// Device-template interfaces by `@id`.
+    pub(crate) templates: crate::templates::Interfaces,
     pub(crate) registrations: HashMap<String, Registration>,
     pub(crate) devices: HashMap<String, Device>,
     pub(crate) methods: HashMap<String, PendingMethod>,

@@ -140,6 +140,43 @@ impl C2dMessage {
     }
 }
 
+/// What kind of data did not fit the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum UnmodeledKind {
+    /// A telemetry member (or a whole body that is not a JSON object).
+    Telemetry,
+    /// A reported property.
+    Property,
+    /// A successful command response.
+    CommandResponse,
+}
+
+/// Data a device sent that its device template does not describe: what IoT Central shows as
+/// "Unmodeled data". Only devices whose model id matches a template added with
+/// [`Emulator::add_template`](crate::Emulator::add_template) are checked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct UnmodeledData {
+    /// The device that sent it.
+    pub device_id: String,
+    /// Telemetry, property or command response.
+    pub kind: UnmodeledKind,
+    /// The component, if any.
+    pub component: Option<String>,
+    /// The telemetry, property or command name (empty when the whole message did not fit).
+    pub name: String,
+    /// The value as sent.
+    pub value: serde_json::Value,
+    /// Why it does not fit.
+    pub reason: String,
+    /// When it arrived.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: time::OffsetDateTime,
+}
+
 /// How a device authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -12,5 +12,6 @@ mod device_c2d;
 mod device_commands;
 mod device_properties;
 mod device_telemetry;
+mod device_templates;
 mod provisioning_errors;
 mod provisioning_x509;
