@@ -10,90 +10,21 @@
 //! `getMaxMinReport`, then exits. With `IOTC_ID_SCOPE`, `IOTC_DEVICE_ID` and
 //! `IOTC_DEVICE_KEY` or `IOTC_GROUP_KEY` set it connects to your application and runs until
 //! Ctrl-C (see `examples/src/lib.rs` for every variable).
+//!
+//! The device is typed by the model in `examples/src/models/thermostat.rs`: it can only send
+//! the model's telemetry and properties, and commands arrive as `ThermostatCommand`s.
 
 use std::time::Duration;
 
+use iotc_examples::models::{
+    MaxMinReport, Thermostat, ThermostatCommand, ThermostatProperties, ThermostatTelemetry,
+};
+use iotc_examples::sim::ThermostatSim;
 use iotc_examples::{init_logging, target, BoxError};
+use iotc_sdk::device::Response;
 use iotc_sdk::{Device, Event};
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::sync::watch;
-
-const MODEL_ID: &str = "dtmi:com:example:Thermostat;1";
-
-/// Telemetry of the Thermostat model.
-#[derive(Serialize)]
-struct Telemetry {
-    temperature: f64,
-}
-
-/// Read-only property of the Thermostat model.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Reported {
-    max_temp_since_last_reboot: f64,
-}
-
-/// Response of the `getMaxMinReport` command.
-#[derive(Serialize, Deserialize, Debug)]
-#[serde(rename_all = "camelCase")]
-struct MaxMinReport {
-    max_temp: f64,
-    min_temp: f64,
-    avg_temp: f64,
-    #[serde(with = "time::serde::rfc3339")]
-    start_time: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    end_time: OffsetDateTime,
-}
-
-/// The thermostat's own state.
-struct Thermostat {
-    temperature: f64,
-    target: Option<f64>,
-    readings: Vec<(OffsetDateTime, f64)>,
-}
-
-impl Thermostat {
-    fn new() -> Self {
-        Thermostat {
-            temperature: 21.0,
-            target: None,
-            readings: Vec::new(),
-        }
-    }
-
-    /// Moves the temperature half a degree toward the target (or wanders a little).
-    fn step(&mut self) -> f64 {
-        self.temperature = match self.target {
-            Some(target) if (target - self.temperature).abs() > 0.5 => {
-                self.temperature + 0.5 * (target - self.temperature).signum()
-            }
-            Some(target) => target,
-            None => self.temperature + 0.1 * ((self.readings.len() % 7) as f64 - 3.0),
-        };
-        self.readings
-            .push((OffsetDateTime::now_utc(), self.temperature));
-        self.temperature
-    }
-
-    fn max(&self) -> f64 {
-        self.readings.iter().map(|r| r.1).fold(f64::MIN, f64::max)
-    }
-
-    fn report(&self, since: OffsetDateTime) -> Option<MaxMinReport> {
-        let values: Vec<_> = self.readings.iter().filter(|r| r.0 >= since).collect();
-        let (first, last) = (values.first()?, values.last()?);
-        let temps = values.iter().map(|r| r.1);
-        Some(MaxMinReport {
-            max_temp: temps.clone().fold(f64::MIN, f64::max),
-            min_temp: temps.clone().fold(f64::MAX, f64::min),
-            avg_temp: temps.sum::<f64>() / values.len() as f64,
-            start_time: first.0,
-            end_time: last.0,
-        })
-    }
-}
 
 /// Runs the device: telemetry every `interval`, the max temperature as a reported property,
 /// writable `targetTemperature`, and the `getMaxMinReport` command, until `stop` turns true.
@@ -102,59 +33,53 @@ async fn run_device(
     interval: Duration,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), BoxError> {
-    let mut thermostat = Thermostat::new();
+    let thermostat = device.typed::<Thermostat>();
+    let mut sim = ThermostatSim::new(21.0);
     let mut ticker = tokio::time::interval(interval);
     loop {
         tokio::select! {
             _ = stop.changed() => return Ok(()),
             _ = ticker.tick() => {
-                let temperature = thermostat.step();
-                device.send_telemetry(&Telemetry { temperature }).await?;
+                let temperature = sim.step();
+                thermostat.send(&ThermostatTelemetry { temperature }).await?;
                 println!("-> telemetry      temperature = {temperature:.1} °C");
-                let max = thermostat.max();
-                if thermostat.readings.len() == 1 || temperature >= max {
-                    let version = device.report_properties(&Reported { max_temp_since_last_reboot: max }).await?;
+                let max = sim.max();
+                if sim.readings() == 1 || temperature >= max {
+                    let properties = ThermostatProperties { max_temp_since_last_reboot: max, ..Default::default() };
+                    let version = thermostat.report(&properties).await?;
                     println!("-> reported       maxTempSinceLastReboot = {max:.1} °C (twin reported $version {version})");
                 }
             }
             event = device.next_event() => match event {
                 Some(Event::WritableProperties(update)) => {
+                    let (status, description) = match thermostat.writable(&update) {
+                        Ok(ThermostatProperties { target_temperature: Some(target), .. }) => {
+                            println!("<- writable       targetTemperature = {target:.1} °C (desired $version {})", update.version());
+                            sim.set_target(target);
+                            (200, "Successfully updated target temperature".to_owned())
+                        }
+                        Ok(_) => (400, "not a writable property of the model".to_owned()),
+                        Err(e) => (400, format!("invalid value: {e}")),
+                    };
                     for property in update.properties() {
-                        if property.name() != "targetTemperature" {
-                            device.acknowledge(property, 400, Some("unknown property")).await?;
-                            continue;
-                        }
-                        match property.value_as::<f64>() {
-                            Ok(target) => {
-                                println!("<- writable       targetTemperature = {target:.1} °C (desired $version {})", property.version());
-                                thermostat.target = Some(target);
-                                device.acknowledge(property, 200, Some("Successfully updated target temperature")).await?;
-                                println!("-> acknowledged   targetTemperature ac=200 av={}", property.version());
-                            }
-                            Err(e) => {
-                                device.acknowledge(property, 400, Some(&format!("not a number: {e}"))).await?;
-                            }
-                        }
-                    }
-                }
-                Some(Event::Command(command)) if command.name() == "getMaxMinReport" => {
-                    let since = command
-                        .payload_json::<String>()
-                        .ok()
-                        .and_then(|s| OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339).ok())
-                        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-                    println!("<- command        getMaxMinReport(since = {since})");
-                    match thermostat.report(since) {
-                        Some(report) => {
-                            println!("-> response 200   max {:.1} min {:.1} avg {:.2}", report.max_temp, report.min_temp, report.avg_temp);
-                            command.respond(200, &report).await?;
-                        }
-                        None => command.respond(404, &serde_json::json!({"error": "no readings since then"})).await?,
+                        device.acknowledge(property, status, Some(&description)).await?;
+                        println!("-> acknowledged   {} ac={status} av={}", property.name(), property.version());
                     }
                 }
                 Some(Event::Command(command)) => {
-                    println!("<- command        {} (unknown: answering 404)", command.method_name());
-                    command.respond(404, &serde_json::json!({"error": "unknown command"})).await?;
+                    println!("<- command        {}", command.method_name());
+                    let report = |request: ThermostatCommand| match request {
+                        ThermostatCommand::GetMaxMinReport(since) => match sim.report(since) {
+                            Some(report) => {
+                                println!("-> response 200   max {:.1} min {:.1} avg {:.2}", report.max_temp, report.min_temp, report.avg_temp);
+                                Response::ok(&report)
+                            }
+                            None => Response::with_status(404, &serde_json::json!({"error": "no readings since then"})),
+                        },
+                    };
+                    command
+                        .handle(|request| std::future::ready(report(request)))
+                        .await?;
                 }
                 Some(Event::CloudMessage(message)) => {
                     println!("<- cloud message  {}", String::from_utf8_lossy(message.body()));
@@ -170,7 +95,7 @@ async fn run_device(
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     init_logging();
-    let target = target(MODEL_ID, "thermostat-01").await?;
+    let target = target::<Thermostat>("thermostat-01").await?;
     let embedded = target.emulator.is_some();
     if embedded {
         println!("No IoT Central credentials in the environment: using an embedded emulator.");
@@ -265,6 +190,14 @@ async fn demo(emulator: &iotc_emulator::Emulator, device_id: &str) -> Result<(),
     let report: MaxMinReport = serde_json::from_value(response.payload)?;
     if report.max_temp < report.min_temp {
         return Err("inconsistent report".into());
+    }
+    let unmodeled = emulator.unmodeled(device_id);
+    println!(
+        "   [service] data outside the Thermostat template: {}",
+        unmodeled.len()
+    );
+    if !unmodeled.is_empty() {
+        return Err(format!("the device sent unmodeled data: {unmodeled:?}").into());
     }
     Ok(())
 }

@@ -12,11 +12,14 @@
 //! | `IOTC_DPS_ENDPOINT` | DPS `host` or `host:port`; default `global.azure-devices-provisioning.net` |
 //! | `IOTC_TRUST_CA` | a PEM file of extra trusted root certificates |
 
+pub mod models;
+pub mod sim;
+
 use std::error::Error;
 
 use iotc_emulator::{Emulator, EmulatorConfig};
 use iotc_sdk::tls::TlsConfig;
-use iotc_sdk::{Credentials, DeviceBuilder};
+use iotc_sdk::{Credentials, DeviceBuilder, Interface};
 
 /// Boxed error for examples.
 pub type BoxError = Box<dyn Error + Send + Sync>;
@@ -29,16 +32,17 @@ pub struct Target {
     pub emulator: Option<Emulator>,
 }
 
-/// Reads the environment and prepares a builder for `model_id`; starts an emulator when
-/// `IOTC_ID_SCOPE` is not set.
+/// Reads the environment and prepares a builder for a device of model `I`; starts an emulator
+/// (which knows `I` as a device template) when `IOTC_ID_SCOPE` is not set.
 ///
 /// # Errors
 ///
 /// A missing companion variable, an unreadable CA file, or an emulator that cannot start.
-pub async fn target(model_id: &str, default_device_id: &str) -> Result<Target, BoxError> {
-    let builder = iotc_sdk::Device::builder().model_id(model_id);
+pub async fn target<I: Interface>(default_device_id: &str) -> Result<Target, BoxError> {
+    let builder = iotc_sdk::Device::builder().model::<I>();
     let Some(scope) = env("IOTC_ID_SCOPE") else {
         let emulator = Emulator::start(EmulatorConfig::default()).await?;
+        emulator.add_template(&iotc_sdk::model::export(&I::interfaces()))?;
         let builder = builder
             .id_scope(emulator.id_scope())
             .device_id(default_device_id)

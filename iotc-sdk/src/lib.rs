@@ -45,15 +45,25 @@ pub mod device;
 mod dtmi;
 mod error;
 pub mod message;
+pub mod model;
 pub mod pnp;
 pub mod provisioning;
 pub mod tls;
 pub mod transport;
+
+#[doc(hidden)]
+#[path = "model/private.rs"]
+pub mod _private;
 
 pub use auth::Credentials;
 pub use device::{Command, Device, DeviceBuilder, Event};
 pub use dtmi::Dtmi;
 pub use error::{Error, Result};
 pub use message::{CloudMessage, Message};
+pub use model::traits::{Interface, Telemetry};
+pub use model::{CommandParseError, Commands, ComponentRef, DtdlSchema, NoCommands, Properties};
 pub use pnp::{WritableProperty, WritablePropertyUpdate};
 pub use provisioning::{ProvisioningClient, Registration};
+
+#[cfg(feature = "derive")]
+pub use iotc_sdk_derive::{Commands, DtdlSchema, Interface, Properties, Telemetry};

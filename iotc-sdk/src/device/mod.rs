@@ -3,6 +3,7 @@
 
 mod builder;
 mod command;
+mod typed;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use tokio::task::JoinHandle;
 
 pub use builder::DeviceBuilder;
 pub use command::Command;
+pub use typed::{Response, TypedComponent};
 
 use crate::message::{CloudMessage, Message};
 use crate::pnp::{self, Twin, WritableProperty, WritablePropertyUpdate};

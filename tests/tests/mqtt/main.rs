@@ -13,5 +13,6 @@ mod device_commands;
 mod device_properties;
 mod device_telemetry;
 mod device_templates;
+mod device_typed;
 mod provisioning_errors;
 mod provisioning_x509;

@@ -1,0 +1,18 @@
+//! DTDL models generated from Rust types with the derives, checked against Microsoft's official
+//! models (copies in `official/`) and, when it is installed, by Microsoft's DTDL parser
+//! (`scripts/dtdl-validator`).
+//!
+//! * `semantic`: the semantic comparator (and its own tests);
+//! * `semantic_equality`: the example models (`iotc_examples::models`) vs the official JSON;
+//! * `rich`: richer official models expressed in Rust in this crate, compared the same way,
+//!   each with its documented exclusion list;
+//! * `typed_api`: the example models as device APIs (wire names, command parsing);
+//! * `validator`: every generated model through the DTDL parser in strict mode.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod official;
+mod rich;
+mod semantic;
+mod semantic_equality;
+mod typed_api;
+mod validator;
