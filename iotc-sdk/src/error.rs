@@ -93,6 +93,18 @@ pub enum Error {
     /// The device handle was closed, or its connection task has ended.
     #[error("the device connection is closed")]
     Closed,
+
+    /// The offline queue is full (see [`OfflineQueue`](crate::device::OfflineQueue)).
+    #[error("the offline queue is full")]
+    QueueFull,
+
+    /// [`Device::close`](crate::Device::close) could not deliver everything queued: these
+    /// telemetry messages were not sent.
+    #[error("closed with {messages} telemetry messages unsent")]
+    Unsent {
+        /// How many messages were not sent.
+        messages: usize,
+    },
 }
 
 impl Error {

@@ -48,6 +48,7 @@ pub mod message;
 pub mod model;
 pub mod pnp;
 pub mod provisioning;
+pub mod retry;
 pub mod tls;
 pub mod transport;
 

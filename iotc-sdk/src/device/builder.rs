@@ -1,15 +1,19 @@
 //! [`DeviceBuilder`]: everything a device needs to connect, with documented defaults.
 
+use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::state::{ConnectionState, StatePublisher};
+use super::supervisor::{OfflineQueue, Route, Supervisor};
 use super::{Device, Inner};
 use crate::auth::{ConnectionCredential, ConnectionString, Credentials};
-use crate::pnp::WritablePropertyUpdate;
 use crate::provisioning::{ProvisioningClient, GLOBAL_ENDPOINT, MQTT_TLS_PORT};
+use crate::retry::{ExponentialBackoff, RetryPolicy};
 use crate::tls::TlsConfig;
 use crate::transport::{self, HubAuth, HubConfig, Inbound, Protocol, Request};
 use crate::{Error, Result};
@@ -39,6 +43,9 @@ pub struct DeviceBuilder {
     connect_timeout: Duration,
     sas_token_ttl: Duration,
     event_capacity: usize,
+    retry_policy: Arc<dyn RetryPolicy>,
+    offline_queue: OfflineQueue,
+    auto_message_ids: bool,
 }
 
 impl fmt::Debug for DeviceBuilder {
@@ -70,6 +77,9 @@ impl Default for DeviceBuilder {
             connect_timeout: Duration::from_secs(30),
             sas_token_ttl: Duration::from_secs(3600),
             event_capacity: 128,
+            retry_policy: Arc::new(ExponentialBackoff::default()),
+            offline_queue: OfflineQueue::default(),
+            auto_message_ids: true,
         }
     }
 }
@@ -168,6 +178,28 @@ impl DeviceBuilder {
         self
     }
 
+    /// How long to wait between reconnection attempts after the connection is lost. Default:
+    /// [`ExponentialBackoff::default`] (1 s doubling to 60 s, ±20 % jitter, for ever). Fatal
+    /// errors (unauthorized, not found) stop the retries whatever the policy.
+    pub fn retry_policy(mut self, policy: impl RetryPolicy + 'static) -> Self {
+        self.retry_policy = Arc::new(policy);
+        self
+    }
+
+    /// Where requests wait while the device is disconnected. Default: 1000 requests, senders
+    /// wait when it is full.
+    pub fn offline_queue(mut self, queue: OfflineQueue) -> Self {
+        self.offline_queue = queue;
+        self
+    }
+
+    /// Whether telemetry without a message id gets a unique one (default true), so that a
+    /// message sent twice across a reconnection can be recognized.
+    pub fn auto_message_ids(mut self, enabled: bool) -> Self {
+        self.auto_message_ids = enabled;
+        self
+    }
+
     /// Provisions the device (unless a connection string was given), connects to its hub,
     /// subscribes, and reads the twin. Writable properties set while the device was offline
     /// arrive as the first [`Event::WritableProperties`](crate::Event::WritableProperties).
@@ -187,45 +219,55 @@ impl DeviceBuilder {
             ));
         }
         let tls = self.tls.clone().unwrap_or_default();
-        let hub = match (&self.connection_string, &self.id_scope) {
+        let (hub, route) = match (&self.connection_string, &self.id_scope) {
             (Some(_), Some(_)) => {
                 return Err(Error::Config(
                     "give either a connection string or an ID scope, not both".into(),
                 ))
             }
-            (Some(cs), None) => self.hub_from_connection_string(cs, tls)?,
-            (None, Some(scope)) => self.provision(scope, tls).await?,
+            (Some(cs), None) => (self.hub_from_connection_string(cs, tls)?, Route::Direct),
+            (None, Some(scope)) => {
+                let (hub, client) = self.provision(scope, tls).await?;
+                (hub, Route::Dps(Box::new(client)))
+            }
             (None, None) => return Err(Error::Config(
                 "an ID scope (with device id and credentials) or a connection string is required"
                     .into(),
             )),
         };
+        // The first connection is not retried: a wrong key or an unreachable hub is reported
+        // at once. Later losses are the supervisor's to recover from.
         let session = match self.protocol {
             Protocol::Mqtt => transport::mqtt::hub::connect(&hub).await?,
         };
         let (requests_tx, requests_rx) = mpsc::channel::<Request>(self.event_capacity.max(16));
         let (inbound_tx, inbound_rx) = mpsc::channel::<Inbound>(self.event_capacity);
-        let task = tokio::spawn(session.run(requests_rx, inbound_tx.clone()));
-        let device = Device {
-            inner: std::sync::Arc::new(Inner {
+        let state = Arc::new(StatePublisher::new(ConnectionState::Connected));
+        let supervisor = Supervisor {
+            hub: hub.clone(),
+            route,
+            policy: self.retry_policy.clone(),
+            requests: requests_rx,
+            inbound: inbound_tx,
+            state: state.clone(),
+            backlog: VecDeque::new(),
+            queue: self.offline_queue,
+            flush_timeout: self.operation_timeout,
+        };
+        let task = tokio::spawn(supervisor.run(session));
+        Ok(Device {
+            inner: Arc::new(Inner {
                 requests: requests_tx,
                 events: tokio::sync::Mutex::new(inbound_rx),
                 device_id: hub.device_id.clone(),
                 hub_host: hub.hub_host.clone(),
                 model_id: self.model_id.clone(),
                 operation_timeout: self.operation_timeout,
+                auto_message_ids: self.auto_message_ids,
+                state,
                 task: std::sync::Mutex::new(Some(task)),
             }),
-        };
-        // Plug and Play start-up: desired properties set while offline become the first event.
-        let twin = device.get_twin().await?;
-        if !WritablePropertyUpdate::pending_from_twin(&twin)
-            .properties()
-            .is_empty()
-        {
-            let _ = inbound_tx.try_send(Inbound::InitialTwin(twin));
-        }
-        Ok(device)
+        })
     }
 
     fn hub_from_connection_string(
@@ -265,7 +307,11 @@ impl DeviceBuilder {
         ))
     }
 
-    async fn provision(&self, scope: &str, tls: TlsConfig) -> Result<HubConfig> {
+    async fn provision(
+        &self,
+        scope: &str,
+        tls: TlsConfig,
+    ) -> Result<(HubConfig, ProvisioningClient)> {
         let device_id = self
             .device_id
             .clone()
@@ -297,7 +343,7 @@ impl DeviceBuilder {
                 Error::Config("the credentials hold neither a key nor a certificate".into())
             })?),
         };
-        Ok(self.hub_config(
+        let hub = self.hub_config(
             registration.assigned_hub.clone(),
             registration.assigned_hub.clone(),
             registration.hub_port,
@@ -305,7 +351,8 @@ impl DeviceBuilder {
             None,
             auth,
             tls,
-        ))
+        );
+        Ok((hub, client))
     }
 
     #[allow(clippy::too_many_arguments)]

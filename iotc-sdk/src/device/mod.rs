@@ -3,6 +3,8 @@
 
 mod builder;
 mod command;
+mod state;
+mod supervisor;
 mod typed;
 
 use std::sync::Arc;
@@ -14,6 +16,8 @@ use tokio::task::JoinHandle;
 
 pub use builder::DeviceBuilder;
 pub use command::Command;
+pub use state::{ConnectionState, StateChanges};
+pub use supervisor::{OfflineQueue, Overflow};
 pub use typed::{Response, TypedComponent};
 
 use crate::message::{CloudMessage, Message};
@@ -32,7 +36,9 @@ pub enum Event {
     WritableProperties(WritablePropertyUpdate),
     /// A cloud-to-device message.
     CloudMessage(CloudMessage),
-    /// The connection ended; the reason says why. No more events follow.
+    /// The connection is closed for good because reconnecting failed (a fatal error, or the
+    /// retry policy gave up); the reason says why. No more events follow. Passing
+    /// disconnections are not events: watch [`Device::state_changes`] for them.
     Disconnected(String),
 }
 
@@ -54,6 +60,8 @@ struct Inner {
     hub_host: String,
     model_id: Option<String>,
     operation_timeout: Duration,
+    auto_message_ids: bool,
+    state: Arc<state::StatePublisher>,
     task: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -107,7 +115,18 @@ impl Device {
     /// # Errors
     ///
     /// As [`send_telemetry`](Self::send_telemetry).
+    ///
+    /// While the device is disconnected the message waits in the offline queue and goes out
+    /// after the reconnection; delivery is at least once. Unless turned off with
+    /// [`DeviceBuilder::auto_message_ids`], a message without an id gets a unique one, so the
+    /// service side can recognize a duplicate. On [`Error::Timeout`] the message may still be
+    /// delivered later.
     pub async fn send_message(&self, message: Message) -> Result<()> {
+        let message = if self.inner.auto_message_ids && message.message_id().is_none() {
+            message.with_message_id(new_message_id())
+        } else {
+            message
+        };
         self.call(
             |reply| Request::Telemetry { message, reply },
             "the telemetry acknowledgement",
@@ -233,20 +252,44 @@ impl Device {
         })
     }
 
-    /// Closes the connection (MQTT DISCONNECT) and waits until it is closed. Other clones
-    /// see [`Error::Closed`] afterwards.
+    /// The connection's current state.
+    pub fn connection_state(&self) -> ConnectionState {
+        self.inner.state.current()
+    }
+
+    /// Every connection-state transition from now on, in order: connected, disconnected,
+    /// reconnecting (attempt, delay), renewing, closed.
+    pub fn state_changes(&self) -> StateChanges {
+        self.inner.state.subscribe()
+    }
+
+    /// Closes the connection: sends what waits in the offline queue (for up to the operation
+    /// timeout), disconnects cleanly, and waits until it is closed. Other clones see
+    /// [`Error::Closed`] afterwards.
     ///
     /// # Errors
     ///
+    /// [`Error::Unsent`] with the number of telemetry messages that could not be delivered;
     /// [`Error::Timeout`] when the connection task does not finish in time.
     pub async fn close(&self) -> Result<()> {
-        let result = match self
-            .call(|reply| Request::Close { reply }, "the connection to close")
-            .await
-        {
-            Err(Error::Closed) => Ok(()),
-            other => other,
+        // The flush may take the operation timeout; the disconnect a little more.
+        let limit = self.inner.operation_timeout * 2 + Duration::from_secs(5);
+        let (reply, answer) = oneshot::channel();
+        let work = async {
+            if self
+                .inner
+                .requests
+                .send(Request::Close { reply })
+                .await
+                .is_err()
+            {
+                return Ok(()); // already closed
+            }
+            answer.await.unwrap_or(Ok(()))
         };
+        let result = tokio::time::timeout(limit, work)
+            .await
+            .unwrap_or(Err(Error::Timeout(limit, "the connection to close")));
         let task = self.inner.task.lock().map(|mut t| t.take()).unwrap_or(None);
         if let Some(task) = task {
             let _ = tokio::time::timeout(self.inner.operation_timeout, task).await;
@@ -282,6 +325,11 @@ impl Device {
             .await
             .unwrap_or(Err(Error::Timeout(timeout, what)))
     }
+}
+
+/// A message id unique enough to recognize duplicates: 128 random bits, in hex.
+fn new_message_id() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
 }
 
 #[cfg(test)]

@@ -16,3 +16,4 @@ mod device_templates;
 mod device_typed;
 mod provisioning_errors;
 mod provisioning_x509;
+mod reliability;

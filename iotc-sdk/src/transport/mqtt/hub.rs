@@ -1,15 +1,17 @@
 //! The IoT hub MQTT connection task (protocol.md §4).
 
 use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, Publish, QoS};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::topics;
 use crate::auth::{hub_device_resource, hub_module_resource, SasToken};
-use crate::pnp::Twin;
+use crate::pnp::{Twin, WritablePropertyUpdate};
 use crate::transport::{HubAuth, HubConfig, Inbound, Request};
 use crate::{Error, Result};
 
@@ -19,8 +21,13 @@ pub(crate) struct HubSession {
     eventloop: EventLoop,
     device_id: String,
     module_id: Option<String>,
-    /// Messages that arrived before the SUBACK, handled first by `run`.
+    /// Messages that arrived while connecting, handled first by `run`.
     early: Vec<Publish>,
+    /// The twin read while connecting.
+    twin: Option<Twin>,
+    /// When the SAS token this connection presented expires (unix seconds), if the SDK signed
+    /// it and can therefore renew it.
+    token_expiry: Option<u64>,
 }
 
 /// Opens the connection: TLS, CONNECT with the SAS token or certificate, and the subscriptions
@@ -36,15 +43,13 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
         Some(module) => hub_module_resource(&config.hub_host, &config.device_id, module),
         None => hub_device_resource(&config.hub_host, &config.device_id),
     };
+    let mut token_expiry = None;
     let (password, tls) = match &config.auth {
-        HubAuth::Key(key) => (
-            Some(
-                SasToken::with_ttl(&resource, key, config.sas_ttl, None)
-                    .as_secret()
-                    .clone(),
-            ),
-            config.tls.connector()?,
-        ),
+        HubAuth::Key(key) => {
+            let token = SasToken::with_ttl(&resource, key, config.sas_ttl, None);
+            token_expiry = Some(token.expiry_unix());
+            (Some(token.as_secret().clone()), config.tls.connector()?)
+        }
         HubAuth::Token(token) => (Some(token.as_secret().clone()), config.tls.connector()?),
         HubAuth::X509(identity) => (None, config.tls.connector_with_identity(identity)?),
     };
@@ -76,7 +81,9 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
             QoS::AtLeastOnce,
         ));
     }
-    let early = super::subscribe(&client, &mut eventloop, filters, config.connect_timeout).await?;
+    let mut early =
+        super::subscribe(&client, &mut eventloop, filters, config.connect_timeout).await?;
+    let twin = read_twin(&client, &mut eventloop, &mut early, config.connect_timeout).await?;
     info!(hub = %config.hub_host, device_id = %config.device_id, "connected to IoT hub");
     Ok(HubSession {
         client,
@@ -84,44 +91,125 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
         device_id: config.device_id.clone(),
         module_id: config.module_id.clone(),
         early,
+        twin: Some(twin),
+        token_expiry,
     })
 }
 
-/// What a twin request is waiting for.
-enum TwinWaiter {
-    Get(oneshot::Sender<Result<Twin>>),
-    Patch(oneshot::Sender<Result<u64>>),
+/// The `$rid` of the twin read at connect; requests of the session count from 1.
+const CONNECT_TWIN_RID: &str = "0";
+
+/// Reads the twin as part of connecting (the Plug and Play reconnection flow: subscribe, then
+/// read the twin, then apply only newer patches). Other publishes are kept in `early`.
+async fn read_twin(
+    client: &AsyncClient,
+    eventloop: &mut EventLoop,
+    early: &mut Vec<Publish>,
+    timeout: Duration,
+) -> Result<Twin> {
+    client
+        .publish(
+            topics::twin_get_topic(CONNECT_TWIN_RID),
+            QoS::AtMostOnce,
+            false,
+            Vec::new(),
+        )
+        .await
+        .map_err(|e| Error::Connection(e.to_string()))?;
+    let read = async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    match topics::parse_twin_response(&publish.topic) {
+                        Some(r) if r.request_id == CONNECT_TWIN_RID => {
+                            return match r.status {
+                                200 => Twin::from_json(&publish.payload),
+                                429 => Err(Error::Throttled {
+                                    retry_after: Duration::from_secs(1),
+                                }),
+                                status => Err(Error::Rejected {
+                                    status,
+                                    message: String::from_utf8_lossy(&publish.payload).into_owned(),
+                                }),
+                            };
+                        }
+                        _ => early.push(publish),
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => return Err(super::connection_error(e)),
+            }
+        }
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or(Err(Error::Timeout(timeout, "the twin at connect")))
 }
 
-impl TwinWaiter {
-    fn fail(self, error: Error) {
-        match self {
-            TwinWaiter::Get(tx) => drop(tx.send(Err(error))),
-            TwinWaiter::Patch(tx) => drop(tx.send(Err(error))),
-        }
-    }
+/// How a session ended.
+pub(crate) struct SessionEnd {
+    pub(crate) reason: EndReason,
+    /// Set when the application asked to close: the answer to send once closed.
+    pub(crate) close: Option<oneshot::Sender<Result<()>>>,
+}
 
-    fn is_abandoned(&self) -> bool {
-        match self {
-            TwinWaiter::Get(tx) => tx.is_closed(),
-            TwinWaiter::Patch(tx) => tx.is_closed(),
-        }
-    }
+/// Why a session ended.
+pub(crate) enum EndReason {
+    /// Closed on the application's request (backlog flushed, or the flush timed out).
+    Closed,
+    /// Every handle was dropped.
+    Dropped,
+    /// Disconnected cleanly to reconnect with a fresh SAS token.
+    Renew,
+    /// The connection broke.
+    Lost(Error),
+}
+
+/// What the session works on, owned by the connection supervisor and lent to each session so
+/// that nothing is lost between connections.
+pub(crate) struct SessionIo<'a> {
+    /// Requests from the device handles.
+    pub(crate) requests: &'a mut mpsc::Receiver<Request>,
+    /// Requests waiting for a connection, oldest first; unfinished ones come back here.
+    pub(crate) backlog: &'a mut VecDeque<Request>,
+    /// Service traffic for the application.
+    pub(crate) inbound: &'a mpsc::Sender<Inbound>,
+    /// When to reconnect with a fresh SAS token.
+    pub(crate) renew_at: Option<Instant>,
+    /// How long a close or a renewal waits for what is in flight.
+    pub(crate) flush_timeout: Duration,
+}
+
+/// A request handed to rumqttc, kept until it is done so it can go out again on the next
+/// connection if this one breaks.
+struct Tracked {
+    seq: u64,
+    request: Request,
+}
+
+/// Why the session is winding down.
+enum Drain {
+    Close(oneshot::Sender<Result<()>>),
+    Renew,
+    Dropped,
 }
 
 /// Book-keeping of the running session.
 #[derive(Default)]
 struct State {
-    /// Replies for publishes handed to rumqttc, in order, until rumqttc assigns their packet id.
-    unsent: VecDeque<Option<oneshot::Sender<Result<()>>>>,
+    /// Publishes handed to rumqttc, in order, until rumqttc writes them. `None` for publishes
+    /// that need nothing kept (twin requests live in `twin`).
+    unsent: VecDeque<Option<Tracked>>,
     /// QoS 1 telemetry waiting for its PUBACK, by packet id.
-    unacked: HashMap<u16, oneshot::Sender<Result<()>>>,
+    unacked: HashMap<u16, Tracked>,
     /// Twin requests by `$rid`.
-    twin: HashMap<String, TwinWaiter>,
+    twin: HashMap<String, Tracked>,
     /// Requests handed to rumqttc that it has not yet written.
     queued: usize,
     next_rid: u64,
-    close: Option<oneshot::Sender<Result<()>>>,
+    next_seq: u64,
+    drain: Option<(Drain, Instant)>,
+    disconnecting: bool,
 }
 
 impl State {
@@ -130,100 +218,206 @@ impl State {
         self.next_rid.to_string()
     }
 
-    fn fail_all(&mut self, reason: &str) {
-        let err = || Error::Connection(reason.to_owned());
-        for tx in self.unsent.drain(..).flatten() {
-            let _ = tx.send(Err(err()));
+    fn track(&mut self, request: Request) -> Tracked {
+        self.next_seq += 1;
+        Tracked {
+            seq: self.next_seq,
+            request,
         }
-        for (_, tx) in self.unacked.drain() {
-            let _ = tx.send(Err(err()));
-        }
-        for (_, waiter) in self.twin.drain() {
-            waiter.fail(err());
-        }
+    }
+
+    fn in_flight(&self) -> bool {
+        !self.unsent.is_empty() || !self.unacked.is_empty() || !self.twin.is_empty()
+    }
+
+    /// New requests from the handles are taken only while the session is open.
+    fn accepts_requests(&self) -> bool {
+        self.drain.is_none()
+    }
+
+    /// The backlog is fed while open, and while flushing for a close.
+    fn accepts_backlog(&self) -> bool {
+        matches!(self.drain, None | Some((Drain::Close(_), _)))
+    }
+
+    /// Everything still to do, in the order it was asked for.
+    fn unfinished(&mut self) -> Vec<Request> {
+        let mut all: Vec<Tracked> = self.unsent.drain(..).flatten().collect();
+        all.extend(self.unacked.drain().map(|(_, t)| t));
+        all.extend(self.twin.drain().map(|(_, t)| t));
+        all.sort_by_key(|t| t.seq);
+        all.into_iter()
+            .map(|t| t.request)
+            // Replies nobody waits for any more are dropped, except telemetry (delivery is
+            // at least once, whether or not the sender still waits).
+            .filter(|r| match r {
+                Request::Telemetry { .. } => true,
+                Request::GetTwin { reply } => !reply.is_closed(),
+                Request::PatchReported { reply, .. } => !reply.is_closed(),
+                Request::CommandResponse { .. } => true,
+                Request::Close { .. } => false,
+            })
+            .collect()
     }
 }
 
 impl HubSession {
-    /// Runs the connection until it is closed or breaks, serving `requests` and forwarding
-    /// service traffic to `inbound`.
-    pub(crate) async fn run(
-        mut self,
-        mut requests: mpsc::Receiver<Request>,
-        inbound: mpsc::Sender<Inbound>,
-    ) {
+    /// When to renew the SAS token: after 80 % of its remaining lifetime (protocol.md §9.3).
+    pub(crate) fn renew_at(&self) -> Option<Instant> {
+        let expiry = self.token_expiry?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        let remaining = (expiry as f64 - now).max(0.0);
+        Some(Instant::now() + Duration::from_secs_f64(remaining * 0.8))
+    }
+
+    /// Runs the connection until it is closed, renewed or lost, feeding it the backlog and the
+    /// handles' requests and forwarding service traffic to `inbound`. What was not finished
+    /// goes back to the front of the backlog.
+    pub(crate) async fn run(mut self, io: SessionIo<'_>) -> SessionEnd {
         let mut state = State::default();
-        for publish in std::mem::take(&mut self.early) {
-            self.on_publish(publish, &mut state, &inbound);
+        // Plug and Play: desired properties set while the device was away come first; patches
+        // that arrived while connecting and that the twin already holds are dropped.
+        let seen_version = self.twin.as_ref().map_or(0, Twin::desired_version);
+        if let Some(twin) = self.twin.take() {
+            if !WritablePropertyUpdate::pending_from_twin(&twin)
+                .properties()
+                .is_empty()
+            {
+                forward(io.inbound, Inbound::InitialTwin(twin));
+            }
         }
+        for publish in std::mem::take(&mut self.early) {
+            if let Some(version) = topics::parse_desired_patch(&publish.topic) {
+                let version = version.or_else(|| {
+                    serde_json::from_slice::<Value>(&publish.payload)
+                        .ok()?
+                        .get("$version")?
+                        .as_u64()
+                });
+                if version.is_some_and(|v| v <= seen_version) {
+                    continue;
+                }
+            }
+            self.on_publish(publish, &mut state, io.inbound);
+        }
+
+        let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
+        let renew_at = io.renew_at.unwrap_or(far);
         let reason = loop {
+            while state.queued < super::REQUEST_CAPACITY && state.accepts_backlog() {
+                let Some(request) = io.backlog.pop_front() else {
+                    break;
+                };
+                self.on_request(request, &mut state);
+            }
+            if let Some((_, deadline)) = &state.drain {
+                let flushed =
+                    !state.in_flight() && (io.backlog.is_empty() || !state.accepts_backlog());
+                if !state.disconnecting && (flushed || Instant::now() >= *deadline) {
+                    state.disconnecting = true;
+                    let _ = self.client.try_disconnect();
+                    state.queued += 1;
+                }
+            }
+            let drain_deadline = state.drain.as_ref().map_or(far, |(_, d)| *d);
             tokio::select! {
                 event = self.eventloop.poll() => match event {
                     Ok(event) => {
-                        if let Some(done) = self.on_event(event, &mut state, &inbound) {
-                            break done;
+                        if let Some(reason) = self.on_event(event, &mut state, io.inbound) {
+                            break reason;
                         }
                     }
-                    Err(e) => break super::connection_error(e).to_string(),
+                    Err(e) => break EndReason::Lost(super::connection_error(e)),
                 },
-                request = requests.recv(), if state.queued < super::REQUEST_CAPACITY && state.close.is_none() => match request {
-                    Some(request) => self.on_request(request, &mut state),
-                    None => {
-                        // Every handle is gone: disconnect politely.
-                        let _ = self.client.try_disconnect();
-                        state.queued += 1;
-                        state.close = None;
-                        // Drive the eventloop until the DISCONNECT is written.
-                        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
-                            while let Ok(event) = self.eventloop.poll().await {
-                                if matches!(event, Event::Outgoing(Outgoing::Disconnect)) { break; }
-                            }
-                        }).await;
-                        break "all device handles dropped".to_owned();
+                request = io.requests.recv(), if state.queued < super::REQUEST_CAPACITY && state.accepts_requests() => match request {
+                    Some(Request::Close { reply }) => {
+                        state.drain = Some((Drain::Close(reply), Instant::now() + io.flush_timeout));
                     }
+                    Some(request) => self.on_request(request, &mut state),
+                    None => state.drain = Some((Drain::Dropped, Instant::now())),
                 },
+                _ = tokio::time::sleep_until(renew_at), if state.drain.is_none() && io.renew_at.is_some() => {
+                    debug!(device_id = %self.device_id, "SAS token due for renewal: draining");
+                    state.drain = Some((Drain::Renew, Instant::now() + io.flush_timeout));
+                }
+                _ = tokio::time::sleep_until(drain_deadline), if state.drain.is_some() && !state.disconnecting => {}
             }
         };
-        info!(device_id = %self.device_id, %reason, "IoT hub connection ended");
-        state.fail_all(&reason);
-        if let Some(close) = state.close.take() {
-            let _ = close.send(Ok(()));
-        } else {
-            let _ = inbound.try_send(Inbound::Disconnected(reason));
+        let unfinished = state.unfinished();
+        for request in unfinished.into_iter().rev() {
+            io.backlog.push_front(request);
         }
+        let (reason, close) = match (reason, state.drain.take()) {
+            (EndReason::Closed, Some((Drain::Close(reply), _))) => (EndReason::Closed, Some(reply)),
+            (EndReason::Closed, Some((Drain::Renew, _))) => (EndReason::Renew, None),
+            (EndReason::Closed, Some((Drain::Dropped, _))) => (EndReason::Dropped, None),
+            (EndReason::Closed, None) => (
+                EndReason::Lost(Error::Connection("disconnected".into())),
+                None,
+            ),
+            (reason, Some((Drain::Close(reply), _))) => (reason, Some(reply)),
+            (reason, _) => (reason, None),
+        };
+        match &reason {
+            EndReason::Lost(e) => {
+                info!(device_id = %self.device_id, error = %e, "IoT hub connection lost")
+            }
+            EndReason::Renew => {
+                debug!(device_id = %self.device_id, "disconnected to renew the SAS token")
+            }
+            EndReason::Closed | EndReason::Dropped => {
+                info!(device_id = %self.device_id, "IoT hub connection closed")
+            }
+        }
+        SessionEnd { reason, close }
     }
 
-    /// Handles one rumqttc event; returns the end reason when the session is over.
+    /// Handles one rumqttc event; returns why the session ends, when it does.
     fn on_event(
         &mut self,
         event: Event,
         state: &mut State,
         inbound: &mpsc::Sender<Inbound>,
-    ) -> Option<String> {
+    ) -> Option<EndReason> {
         match event {
             Event::Incoming(Packet::Publish(publish)) => self.on_publish(publish, state, inbound),
             Event::Incoming(Packet::PubAck(ack)) => {
-                if let Some(tx) = state.unacked.remove(&ack.pkid) {
-                    let _ = tx.send(Ok(()));
+                if let Some(Tracked {
+                    request: Request::Telemetry { reply, .. },
+                    ..
+                }) = state.unacked.remove(&ack.pkid)
+                {
+                    let _ = reply.send(Ok(()));
                 }
             }
-            Event::Incoming(Packet::Disconnect) => return Some("the hub sent DISCONNECT".into()),
+            Event::Incoming(Packet::Disconnect) => {
+                return Some(EndReason::Lost(Error::Connection(
+                    "the hub sent DISCONNECT".into(),
+                )));
+            }
             Event::Outgoing(Outgoing::Publish(pkid)) => {
                 state.queued = state.queued.saturating_sub(1);
-                if let Some(Some(tx)) = state.unsent.pop_front() {
-                    if pkid == 0 {
-                        let _ = tx.send(Ok(()));
-                    } else {
-                        state.unacked.insert(pkid, tx);
+                if let Some(Some(tracked)) = state.unsent.pop_front() {
+                    match tracked.request {
+                        Request::Telemetry { .. } if pkid != 0 => {
+                            state.unacked.insert(pkid, tracked);
+                        }
+                        Request::CommandResponse {
+                            reply: Some(reply), ..
+                        } => {
+                            let _ = reply.send(Ok(()));
+                        }
+                        _ => {}
                     }
                 }
             }
             Event::Outgoing(Outgoing::Subscribe(_) | Outgoing::Unsubscribe(_)) => {
                 state.queued = state.queued.saturating_sub(1);
             }
-            Event::Outgoing(Outgoing::Disconnect) => {
-                return Some("closed by the device".into());
-            }
+            Event::Outgoing(Outgoing::Disconnect) => return Some(EndReason::Closed),
             _ => {}
         }
         None
@@ -241,12 +435,16 @@ impl HubSession {
                     return;
                 }
                 let payload = message.payload().to_vec();
-                self.publish(state, topic, QoS::AtLeastOnce, payload, Some(reply));
+                let tracked = state.track(Request::Telemetry { message, reply });
+                self.publish(state, topic, QoS::AtLeastOnce, payload, Some(tracked));
             }
             Request::GetTwin { reply } => {
+                if reply.is_closed() {
+                    return;
+                }
                 let rid = state.rid();
-                state.twin.retain(|_, w| !w.is_abandoned());
-                state.twin.insert(rid.clone(), TwinWaiter::Get(reply));
+                let tracked = state.track(Request::GetTwin { reply });
+                state.twin.insert(rid.clone(), tracked);
                 self.publish(
                     state,
                     topics::twin_get_topic(&rid),
@@ -264,8 +462,8 @@ impl HubSession {
                     }
                 };
                 let rid = state.rid();
-                state.twin.retain(|_, w| !w.is_abandoned());
-                state.twin.insert(rid.clone(), TwinWaiter::Patch(reply));
+                let tracked = state.track(Request::PatchReported { patch, reply });
+                state.twin.insert(rid.clone(), tracked);
                 self.publish(
                     state,
                     topics::twin_patch_reported_topic(&rid),
@@ -281,18 +479,18 @@ impl HubSession {
                 reply,
             } => {
                 let topic = topics::method_response_topic(status, &request_id);
-                self.publish(state, topic, QoS::AtMostOnce, payload, reply);
+                let body = payload.clone();
+                let tracked = state.track(Request::CommandResponse {
+                    request_id,
+                    status,
+                    payload,
+                    reply,
+                });
+                self.publish(state, topic, QoS::AtMostOnce, body, Some(tracked));
             }
             Request::Close { reply } => {
-                state.close = Some(reply);
-                match self.client.try_disconnect() {
-                    Ok(()) => state.queued += 1,
-                    Err(e) => {
-                        if let Some(tx) = state.close.take() {
-                            let _ = tx.send(Err(Error::Connection(e.to_string())));
-                        }
-                    }
-                }
+                // Only reached from the backlog (a close queued while disconnected).
+                state.drain = Some((Drain::Close(reply), Instant::now()));
             }
         }
     }
@@ -303,18 +501,18 @@ impl HubSession {
         topic: String,
         qos: QoS,
         payload: Vec<u8>,
-        reply: Option<oneshot::Sender<Result<()>>>,
+        tracked: Option<Tracked>,
     ) {
         match self.client.try_publish(topic, qos, false, payload) {
             Ok(()) => {
                 state.queued += 1;
-                state.unsent.push_back(reply);
+                state.unsent.push_back(tracked);
             }
             Err(e) => {
                 // Cannot happen while `queued` stays under the channel capacity; report it anyway.
                 warn!(error = %e, "could not queue an MQTT publish");
-                if let Some(tx) = reply {
-                    let _ = tx.send(Err(Error::Connection(e.to_string())));
+                if let Some(tracked) = tracked {
+                    fail(tracked.request, Error::Connection(e.to_string()));
                 }
             }
         }
@@ -323,38 +521,38 @@ impl HubSession {
     fn on_publish(&mut self, publish: Publish, state: &mut State, inbound: &mpsc::Sender<Inbound>) {
         let topic = publish.topic.as_str();
         if let Some(response) = topics::parse_twin_response(topic) {
-            let Some(waiter) = state.twin.remove(&response.request_id) else {
+            let Some(tracked) = state.twin.remove(&response.request_id) else {
                 debug!(rid = %response.request_id, "twin response for an unknown request");
                 return;
             };
-            let failed = |status: u16| Error::Rejected {
-                status,
-                message: String::from_utf8_lossy(&publish.payload).into_owned(),
+            let failed = |status: u16| match status {
+                429 => Error::Throttled {
+                    retry_after: Duration::from_secs(1),
+                },
+                status => Error::Rejected {
+                    status,
+                    message: String::from_utf8_lossy(&publish.payload).into_owned(),
+                },
             };
-            match waiter {
-                TwinWaiter::Get(tx) => {
+            match tracked.request {
+                Request::GetTwin { reply } => {
                     let result = match response.status {
                         200 => Twin::from_json(&publish.payload),
-                        429 => Err(Error::Throttled {
-                            retry_after: std::time::Duration::from_secs(1),
-                        }),
                         s => Err(failed(s)),
                     };
-                    let _ = tx.send(result);
+                    let _ = reply.send(result);
                 }
-                TwinWaiter::Patch(tx) => {
+                Request::PatchReported { reply, .. } => {
                     let result = match (response.status, response.version) {
                         (200..=299, Some(v)) => Ok(v),
                         (200..=299, None) => Err(Error::Serialization(
                             "reported patch answer without $version".into(),
                         )),
-                        (429, _) => Err(Error::Throttled {
-                            retry_after: std::time::Duration::from_secs(1),
-                        }),
                         (s, _) => Err(failed(s)),
                     };
-                    let _ = tx.send(result);
+                    let _ = reply.send(result);
                 }
+                _ => {}
             }
         } else if let Some(version) = topics::parse_desired_patch(topic) {
             match serde_json::from_slice::<Value>(&publish.payload) {
@@ -386,6 +584,20 @@ impl HubSession {
         } else {
             warn!(%topic, "publish on an unexpected topic; ignored");
         }
+    }
+}
+
+/// Answers a request that cannot be carried out.
+pub(crate) fn fail(request: Request, error: Error) {
+    match request {
+        Request::Telemetry { reply, .. } => drop(reply.send(Err(error))),
+        Request::GetTwin { reply } => drop(reply.send(Err(error))),
+        Request::PatchReported { reply, .. } => drop(reply.send(Err(error))),
+        Request::CommandResponse {
+            reply: Some(reply), ..
+        } => drop(reply.send(Err(error))),
+        Request::CommandResponse { reply: None, .. } => {}
+        Request::Close { reply } => drop(reply.send(Err(error))),
     }
 }
 

@@ -1,0 +1,258 @@
+//! The connection supervisor: one task per device that owns the connection across its whole
+//! life. It runs a hub session, and when the session ends it reconnects (with the retry
+//! policy's backoff), renews the SAS token, re-provisions when the hub refuses the device, keeps
+//! requests made while disconnected in the offline queue, and publishes every state change.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::state::{ConnectionState, StatePublisher};
+use crate::provisioning::ProvisioningClient;
+use crate::retry::RetryPolicy;
+use crate::transport::mqtt::hub::{self, EndReason, HubSession, SessionIo};
+use crate::transport::{HubConfig, Inbound, Request};
+use crate::{Error, Result};
+
+/// What to do when the offline queue is full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Overflow {
+    /// Stop taking requests: senders wait (up to their operation timeout) for room.
+    #[default]
+    Wait,
+    /// Drop the oldest queued telemetry; its sender gets [`Error::QueueFull`].
+    DropOldest,
+    /// Refuse the new request with [`Error::QueueFull`].
+    Error,
+}
+
+/// How requests wait while the device is disconnected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OfflineQueue {
+    /// How many requests may wait. Default 1000.
+    pub capacity: usize,
+    /// What happens when it is full. Default [`Overflow::Wait`].
+    pub overflow: Overflow,
+}
+
+impl Default for OfflineQueue {
+    fn default() -> Self {
+        OfflineQueue {
+            capacity: 1000,
+            overflow: Overflow::Wait,
+        }
+    }
+}
+
+/// How the device finds its hub again.
+pub(crate) enum Route {
+    /// A fixed hub (connection string).
+    Direct,
+    /// Through DPS, which may assign another hub.
+    Dps(Box<ProvisioningClient>),
+}
+
+pub(crate) struct Supervisor {
+    pub(crate) hub: HubConfig,
+    pub(crate) route: Route,
+    pub(crate) policy: Arc<dyn RetryPolicy>,
+    pub(crate) requests: mpsc::Receiver<Request>,
+    pub(crate) inbound: mpsc::Sender<Inbound>,
+    pub(crate) state: Arc<StatePublisher>,
+    pub(crate) backlog: VecDeque<Request>,
+    pub(crate) queue: OfflineQueue,
+    pub(crate) flush_timeout: Duration,
+}
+
+/// Consecutive "unauthorized" answers tolerated while reconnecting (a hub that refuses a
+/// device for a moment, as IoT hub's `InvokeAuthError` fault does) before giving up.
+const MAX_AUTH_FAILURES: u32 = 3;
+
+impl Supervisor {
+    pub(crate) async fn run(mut self, mut session: HubSession) {
+        loop {
+            if !self.state.current().is_connected() {
+                self.state.set(ConnectionState::Connected);
+            }
+            let renew_at = session.renew_at();
+            let end = session
+                .run(SessionIo {
+                    requests: &mut self.requests,
+                    backlog: &mut self.backlog,
+                    inbound: &self.inbound,
+                    renew_at,
+                    flush_timeout: self.flush_timeout,
+                })
+                .await;
+            if let Some(reply) = end.close {
+                self.finish_close(reply);
+                return;
+            }
+            let error = match end.reason {
+                EndReason::Closed | EndReason::Dropped => {
+                    self.fail_backlog();
+                    self.state.set(ConnectionState::Closed { reason: None });
+                    return;
+                }
+                EndReason::Renew => {
+                    self.state.set(ConnectionState::Renewing);
+                    match self.connect(false).await {
+                        Ok(next) => {
+                            session = next;
+                            continue;
+                        }
+                        Err(e) => e,
+                    }
+                }
+                EndReason::Lost(e) => {
+                    self.state.set(ConnectionState::Disconnected {
+                        reason: e.to_string(),
+                    });
+                    e
+                }
+            };
+            match self.reconnect(error).await {
+                Some(next) => session = next,
+                None => return,
+            }
+        }
+    }
+
+    /// Retries until connected (`Some`), or until the policy gives up or the application
+    /// closes (`None`; the state is then `Closed`).
+    async fn reconnect(&mut self, mut error: Error) -> Option<HubSession> {
+        let mut auth_failures = 0;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut reprovision = false;
+            let delay = if error.is_unauthorized() && auth_failures < MAX_AUTH_FAILURES {
+                // The hub refused the device: find it again through DPS (IoT Central may have
+                // moved it), then retry a few times with the normal backoff.
+                auth_failures += 1;
+                reprovision = matches!(self.route, Route::Dps(_));
+                self.policy
+                    .next_delay(attempt, &Error::Connection(error.to_string()))
+            } else {
+                if !error.is_unauthorized() {
+                    auth_failures = 0;
+                }
+                self.policy.next_delay(attempt, &error)
+            };
+            let Some(delay) = delay else {
+                self.give_up(&error);
+                return None;
+            };
+            self.state
+                .set(ConnectionState::Reconnecting { attempt, delay });
+            if !self.wait(delay).await {
+                return None;
+            }
+            match self.connect(reprovision).await {
+                Ok(session) => return Some(session),
+                Err(e) => {
+                    tracing::info!(attempt, error = %e, "reconnection failed");
+                    error = e;
+                }
+            }
+        }
+    }
+
+    async fn connect(&mut self, reprovision: bool) -> Result<HubSession> {
+        if reprovision {
+            if let Route::Dps(client) = &self.route {
+                let registration = client.register().await?;
+                self.hub.hub_host.clone_from(&registration.assigned_hub);
+                self.hub.connect_host.clone_from(&registration.assigned_hub);
+                self.hub.port = registration.hub_port;
+                if !registration.device_id.is_empty() {
+                    self.hub.device_id = registration.device_id;
+                }
+            }
+        }
+        hub::connect(&self.hub).await
+    }
+
+    /// Waits `delay`, queueing requests meanwhile. False when the application closed (or
+    /// dropped every handle) during the wait.
+    async fn wait(&mut self, delay: Duration) -> bool {
+        let deadline = Instant::now() + delay;
+        loop {
+            let room =
+                self.backlog.len() < self.queue.capacity || self.queue.overflow != Overflow::Wait;
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return true,
+                request = self.requests.recv(), if room => match request {
+                    None => {
+                        self.fail_backlog();
+                        self.state.set(ConnectionState::Closed { reason: None });
+                        return false;
+                    }
+                    Some(Request::Close { reply }) => {
+                        self.finish_close(reply);
+                        return false;
+                    }
+                    Some(request) => self.enqueue(request),
+                },
+            }
+        }
+    }
+
+    fn enqueue(&mut self, request: Request) {
+        if self.backlog.len() >= self.queue.capacity {
+            match self.queue.overflow {
+                Overflow::Error => return hub::fail(request, Error::QueueFull),
+                Overflow::DropOldest | Overflow::Wait => {
+                    let oldest = self
+                        .backlog
+                        .iter()
+                        .position(|r| matches!(r, Request::Telemetry { .. }));
+                    match oldest.and_then(|i| self.backlog.remove(i)) {
+                        Some(dropped) => hub::fail(dropped, Error::QueueFull),
+                        None => return hub::fail(request, Error::QueueFull),
+                    }
+                }
+            }
+        }
+        self.backlog.push_back(request);
+    }
+
+    /// Closes for good on the application's request: whatever is still queued is reported.
+    fn finish_close(&mut self, reply: oneshot::Sender<Result<()>>) {
+        let unsent = self.fail_backlog();
+        self.state.set(ConnectionState::Closed { reason: None });
+        let _ = reply.send(if unsent == 0 {
+            Ok(())
+        } else {
+            Err(Error::Unsent { messages: unsent })
+        });
+    }
+
+    fn give_up(&mut self, error: &Error) {
+        let reason = format!("gave up reconnecting: {error}");
+        self.fail_backlog();
+        self.state.set(ConnectionState::Closed {
+            reason: Some(reason.clone()),
+        });
+        let _ = self.inbound.try_send(Inbound::Disconnected(reason));
+    }
+
+    /// Fails every queued request (and those still in the channel); returns how many
+    /// telemetry messages were never sent.
+    fn fail_backlog(&mut self) -> usize {
+        self.requests.close();
+        let mut unsent = 0;
+        let channel = std::iter::from_fn(|| self.requests.try_recv().ok()).collect::<Vec<_>>();
+        for request in self.backlog.drain(..).chain(channel) {
+            if matches!(request, Request::Telemetry { .. }) {
+                unsent += 1;
+            }
+            hub::fail(request, Error::Closed);
+        }
+        unsent
+    }
+}

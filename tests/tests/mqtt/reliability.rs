@@ -1,0 +1,329 @@
+//! A connection that loses nothing: reconnection, the offline queue, token renewal, and the
+//! chaos run.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use iotc_sdk::device::{ConnectionState, StateChanges};
+use iotc_sdk::retry::ExponentialBackoff;
+use iotc_sdk::{DeviceBuilder, Event, Message};
+use serde_json::json;
+
+use crate::support::*;
+
+/// Fast retries, so tests do not wait seconds for a reconnection.
+fn fast_retries() -> ExponentialBackoff {
+    ExponentialBackoff {
+        base: Duration::from_millis(50),
+        max_delay: Duration::from_millis(200),
+        max_attempts: None,
+        jitter: 0.2,
+    }
+}
+
+fn resilient(emulator: &iotc_emulator::Emulator, device_id: &str) -> DeviceBuilder {
+    builder(emulator, device_id).retry_policy(fast_retries())
+}
+
+/// Waits until a state matching `wanted` arrives; returns every state seen on the way.
+async fn until(
+    changes: &mut StateChanges,
+    wanted: impl Fn(&ConnectionState) -> bool,
+) -> Vec<ConnectionState> {
+    let mut seen = Vec::new();
+    within("state change", async {
+        while let Some(state) = changes.next().await {
+            let done = wanted(&state);
+            seen.push(state);
+            if done {
+                return;
+            }
+        }
+        panic!("state changes ended: {seen:?}");
+    })
+    .await;
+    seen
+}
+
+#[tokio::test]
+async fn a_dropped_connection_comes_back_and_everything_works_again() {
+    let emulator = emulator().await;
+    let device = within("connect", resilient(&emulator, "rel-01").connect())
+        .await
+        .unwrap();
+    let mut changes = device.state_changes();
+    assert!(device.connection_state().is_connected());
+
+    assert!(emulator.disconnect_device("rel-01"));
+    let seen = until(&mut changes, ConnectionState::is_connected).await;
+    assert!(
+        matches!(seen[0], ConnectionState::Disconnected { .. }),
+        "{seen:?}"
+    );
+    assert!(
+        matches!(seen[1], ConnectionState::Reconnecting { attempt: 1, .. }),
+        "{seen:?}"
+    );
+
+    // Every primitive works on the new connection.
+    let mut received = emulator.telemetry();
+    within("send", device.send_telemetry(&json!({"n": 1})))
+        .await
+        .unwrap();
+    assert_eq!(
+        within("receive", received.recv()).await.unwrap().device_id,
+        "rel-01"
+    );
+    within("report", device.report_properties(&json!({"p": 1})))
+        .await
+        .unwrap();
+    let responder = {
+        let device = device.clone();
+        tokio::spawn(async move {
+            loop {
+                match device.next_event().await {
+                    Some(Event::Command(command)) => {
+                        return command.respond(200, &json!({"ok": true})).await.unwrap()
+                    }
+                    Some(_) => continue,
+                    None => panic!("events ended"),
+                }
+            }
+        })
+    };
+    let response = within(
+        "invoke",
+        emulator.invoke_command("rel-01", "ping", json!({}), Duration::from_secs(5)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status, 200);
+    within("responder", responder).await.unwrap();
+
+    within("close", device.close()).await.unwrap();
+    let seen = until(&mut changes, ConnectionState::is_closed).await;
+    assert_eq!(seen.last(), Some(&ConnectionState::Closed { reason: None }));
+}
+
+#[tokio::test]
+async fn desired_properties_set_while_disconnected_arrive_after_the_reconnection() {
+    let emulator = emulator().await;
+    let slow = ExponentialBackoff {
+        base: Duration::from_millis(600),
+        jitter: 0.0,
+        ..fast_retries()
+    };
+    let device = within(
+        "connect",
+        builder(&emulator, "rel-02").retry_policy(slow).connect(),
+    )
+    .await
+    .unwrap();
+    let mut changes = device.state_changes();
+    emulator.disconnect_device("rel-02");
+    until(&mut changes, |s| {
+        matches!(s, ConnectionState::Reconnecting { .. })
+    })
+    .await;
+    // The device is away: this patch is never pushed to it.
+    let version = within(
+        "patch",
+        emulator.update_desired("rel-02", json!({"targetTemperature": 23.0})),
+    )
+    .await
+    .unwrap();
+    until(&mut changes, ConnectionState::is_connected).await;
+    let Event::WritableProperties(update) = next_event(&device).await else {
+        panic!("expected writable properties")
+    };
+    assert!(update.is_initial());
+    assert_eq!(update.version(), version);
+    assert_eq!(
+        update.get("targetTemperature").unwrap().value(),
+        &json!(23.0)
+    );
+}
+
+#[tokio::test]
+async fn telemetry_sent_while_disconnected_is_delivered_in_order_after_the_reconnection() {
+    let emulator = emulator().await;
+    let slow = ExponentialBackoff {
+        base: Duration::from_millis(800),
+        jitter: 0.0,
+        ..fast_retries()
+    };
+    let device = within(
+        "connect",
+        builder(&emulator, "rel-03").retry_policy(slow).connect(),
+    )
+    .await
+    .unwrap();
+    let mut changes = device.state_changes();
+    let mut received = emulator.telemetry();
+    emulator.disconnect_device("rel-03");
+    until(&mut changes, |s| {
+        matches!(s, ConnectionState::Reconnecting { .. })
+    })
+    .await;
+
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let device = device.clone();
+        sends.spawn(async move {
+            // Staggered, so the order of queueing is the order of i.
+            tokio::time::sleep(Duration::from_millis(5 * i)).await;
+            device
+                .send_message(Message::json(&json!({"i": i})).unwrap())
+                .await
+        });
+    }
+    while let Some(result) = within("sends", sends.join_next()).await {
+        result.unwrap().unwrap();
+    }
+    let mut order = Vec::new();
+    for _ in 0..20 {
+        let message = within("receive", received.recv()).await.unwrap();
+        order.push(message.body_json().unwrap()["i"].as_u64().unwrap());
+    }
+    assert_eq!(
+        order,
+        (0..20).collect::<Vec<_>>(),
+        "queued telemetry keeps its order"
+    );
+}
+
+#[tokio::test]
+async fn sas_tokens_are_renewed_before_they_expire() {
+    let emulator = emulator().await;
+    let device = within(
+        "connect",
+        resilient(&emulator, "rel-04")
+            .sas_token_ttl(Duration::from_secs(3))
+            .connect(),
+    )
+    .await
+    .unwrap();
+    let mut changes = device.state_changes();
+    let mut received = emulator.telemetry();
+    // About three token lifetimes, a message every 100 ms: not one may fail.
+    let mut sent = 0;
+    let started = tokio::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(9) {
+        within(
+            "send",
+            device.send_message(Message::json(&json!({"n": sent})).unwrap()),
+        )
+        .await
+        .unwrap();
+        within("report", device.report_properties(&json!({"n": sent})))
+            .await
+            .unwrap();
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut renewals = 0;
+    while let Ok(Some(state)) =
+        tokio::time::timeout(Duration::from_millis(10), changes.next()).await
+    {
+        if state == ConnectionState::Renewing {
+            renewals += 1;
+        }
+        assert!(
+            !matches!(state, ConnectionState::Disconnected { .. }),
+            "token expiry must not cut the connection: {state:?}"
+        );
+    }
+    assert!(
+        renewals >= 2,
+        "expected at least two renewals in 9 s with 3 s tokens, saw {renewals}"
+    );
+    let mut count = 0;
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(200), received.recv()).await
+    {
+        count += 1;
+    }
+    assert_eq!(count, sent, "every message arrived exactly once");
+}
+
+#[tokio::test]
+async fn chaos_every_message_arrives_through_random_disconnects() {
+    const MESSAGES: u64 = 20_000;
+    const CONCURRENCY: u64 = 100;
+    let emulator = emulator().await;
+    let device = within(
+        "connect",
+        resilient(&emulator, "chaos-01")
+            .operation_timeout(Duration::from_secs(60))
+            .connect(),
+    )
+    .await
+    .unwrap();
+    let mut received = emulator.telemetry();
+
+    // The service side: count every message id, drop the connection every 100–400 ms.
+    let collector = tokio::spawn(async move {
+        let mut seen: HashMap<u64, u32> = HashMap::new();
+        while (seen.len() as u64) < MESSAGES {
+            match tokio::time::timeout(Duration::from_secs(60), received.recv()).await {
+                Ok(Some(message)) => {
+                    let n = message.body_json().unwrap()["n"].as_u64().unwrap();
+                    *seen.entry(n).or_default() += 1;
+                }
+                _ => break,
+            }
+        }
+        seen
+    });
+    let chaos = {
+        let emulator = emulator.clone();
+        tokio::spawn(async move {
+            let mut drops = 0u32;
+            loop {
+                tokio::time::sleep(Duration::from_millis(fastrand::u64(100..400))).await;
+                if emulator.disconnect_device("chaos-01") {
+                    drops += 1;
+                }
+                if drops >= 1000 {
+                    return drops;
+                }
+            }
+        })
+    };
+    let mut senders = tokio::task::JoinSet::new();
+    for worker in 0..CONCURRENCY {
+        let device = device.clone();
+        senders.spawn(async move {
+            let mut n = worker;
+            while n < MESSAGES {
+                device
+                    .send_message(Message::json(&json!({"n": n})).unwrap())
+                    .await
+                    .unwrap();
+                n += CONCURRENCY;
+            }
+        });
+    }
+    while let Some(result) = tokio::time::timeout(Duration::from_secs(240), senders.join_next())
+        .await
+        .expect("chaos run finished")
+    {
+        result.unwrap();
+    }
+    chaos.abort();
+    let seen = within("collector", collector).await.unwrap();
+    let missing: Vec<_> = (0..MESSAGES)
+        .filter(|n| !seen.contains_key(n))
+        .take(10)
+        .collect();
+    assert!(missing.is_empty(), "lost messages, e.g. {missing:?}");
+    let duplicates: u32 = seen.values().map(|c| c - 1).sum();
+    println!("chaos: {MESSAGES} messages, {duplicates} duplicates recognized by message id");
+    // The twin ends consistent after all that.
+    within("report", device.report_properties(&json!({"done": true})))
+        .await
+        .unwrap();
+    assert_eq!(
+        emulator.twin("chaos-01").unwrap().reported["done"],
+        json!(true)
+    );
+}
