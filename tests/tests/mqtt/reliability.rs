@@ -327,3 +327,87 @@ async fn chaos_every_message_arrives_through_random_disconnects() {
         json!(true)
     );
 }
+
+#[tokio::test]
+async fn a_full_offline_queue_refuses_or_drops_by_policy_and_close_reports_what_is_unsent() {
+    use iotc_sdk::device::{OfflineQueue, Overflow};
+    let emulator = emulator().await;
+    let slow = ExponentialBackoff {
+        base: Duration::from_secs(30),
+        jitter: 0.0,
+        ..fast_retries()
+    };
+    let queue = OfflineQueue {
+        capacity: 5,
+        overflow: Overflow::Error,
+    };
+    let device = within(
+        "connect",
+        builder(&emulator, "rel-05")
+            .retry_policy(slow)
+            .offline_queue(queue)
+            .connect(),
+    )
+    .await
+    .unwrap();
+    let mut changes = device.state_changes();
+    emulator.disconnect_device("rel-05");
+    until(&mut changes, |s| {
+        matches!(s, ConnectionState::Reconnecting { .. })
+    })
+    .await;
+
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let device = device.clone();
+        sends.spawn(async move {
+            device
+                .send_message(Message::json(&json!({"i": i})).unwrap())
+                .await
+        });
+    }
+    // Three do not fit: refused at once.
+    let mut refused = 0;
+    for _ in 0..3 {
+        match within("refusals", sends.join_next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Err(iotc_sdk::Error::QueueFull) => refused += 1,
+            other => panic!("expected QueueFull, got {other:?}"),
+        }
+    }
+    assert_eq!(refused, 3);
+    // Closing while five wait: they are reported, and their senders see the close.
+    let result = within("close", device.close()).await;
+    assert!(
+        matches!(result, Err(iotc_sdk::Error::Unsent { messages: 5 })),
+        "{result:?}"
+    );
+    while let Some(result) = within("queued sends", sends.join_next()).await {
+        assert!(matches!(result.unwrap(), Err(iotc_sdk::Error::Closed)));
+    }
+    assert!(device.connection_state().is_closed());
+}
+
+#[tokio::test]
+async fn a_refused_first_connect_is_one_attempt_not_a_storm() {
+    let emulator = emulator().await;
+    let wrong =
+        iotc_sdk::Credentials::device_key("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
+    let started = tokio::time::Instant::now();
+    let result = within(
+        "connect",
+        resilient(&emulator, "rel-06").credentials(wrong).connect(),
+    )
+    .await;
+    assert!(
+        matches!(result, Err(iotc_sdk::Error::Unauthorized(_))),
+        "{result:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "no retries on a refused key"
+    );
+}
