@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::durable::Store;
 use super::state::{ConnectionState, StatePublisher};
 use super::supervisor::{OfflineQueue, Route, Supervisor};
 use super::{Device, Inner};
@@ -240,6 +241,19 @@ impl DeviceBuilder {
         let session = match self.protocol {
             Protocol::Mqtt => transport::mqtt::hub::connect(&hub).await?,
         };
+        // A durable queue hands over what the last run could not send.
+        let mut backlog = VecDeque::new();
+        let store = match &self.offline_queue.durable {
+            Some(path) => {
+                let (store, restored) = Store::open(path)?;
+                backlog.extend(restored.into_iter().map(|message| Request::Telemetry {
+                    message,
+                    reply: tokio::sync::oneshot::channel().0,
+                }));
+                Some(store)
+            }
+            None => None,
+        };
         let (requests_tx, requests_rx) = mpsc::channel::<Request>(self.event_capacity.max(16));
         let (inbound_tx, inbound_rx) = mpsc::channel::<Inbound>(self.event_capacity);
         let state = Arc::new(StatePublisher::new(ConnectionState::Connected));
@@ -250,8 +264,9 @@ impl DeviceBuilder {
             requests: requests_rx,
             inbound: inbound_tx,
             state: state.clone(),
-            backlog: VecDeque::new(),
-            queue: self.offline_queue,
+            backlog,
+            queue: self.offline_queue.clone(),
+            store,
             flush_timeout: self.operation_timeout,
         };
         let task = tokio::spawn(supervisor.run(session));

@@ -3,6 +3,7 @@
 
 mod builder;
 mod command;
+pub(crate) mod durable;
 mod state;
 mod supervisor;
 mod typed;

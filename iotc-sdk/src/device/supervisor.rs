@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::durable::Store;
 use super::state::{ConnectionState, StatePublisher};
 use crate::provisioning::ProvisioningClient;
 use crate::retry::RetryPolicy;
@@ -31,12 +32,16 @@ pub enum Overflow {
 }
 
 /// How requests wait while the device is disconnected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OfflineQueue {
     /// How many requests may wait. Default 1000.
     pub capacity: usize,
     /// What happens when it is full. Default [`Overflow::Wait`].
     pub overflow: Overflow,
+    /// A file that mirrors the queued telemetry, so that a process restart does not lose it:
+    /// the next [`connect`](crate::DeviceBuilder::connect) with the same file sends what the
+    /// last run could not. Default `None` (in memory only).
+    pub durable: Option<std::path::PathBuf>,
 }
 
 impl Default for OfflineQueue {
@@ -44,6 +49,7 @@ impl Default for OfflineQueue {
         OfflineQueue {
             capacity: 1000,
             overflow: Overflow::Wait,
+            durable: None,
         }
     }
 }
@@ -65,6 +71,7 @@ pub(crate) struct Supervisor {
     pub(crate) state: Arc<StatePublisher>,
     pub(crate) backlog: VecDeque<Request>,
     pub(crate) queue: OfflineQueue,
+    pub(crate) store: Option<Store>,
     pub(crate) flush_timeout: Duration,
 }
 
@@ -86,8 +93,12 @@ impl Supervisor {
                     inbound: &self.inbound,
                     renew_at,
                     flush_timeout: self.flush_timeout,
+                    store: self.store.as_mut(),
                 })
                 .await;
+            if let Some(store) = &mut self.store {
+                store.save(&self.backlog);
+            }
             if let Some(reply) = end.close {
                 self.finish_close(reply);
                 return;
@@ -196,7 +207,12 @@ impl Supervisor {
                         self.finish_close(reply);
                         return false;
                     }
-                    Some(request) => self.enqueue(request),
+                    Some(request) => {
+                        self.enqueue(request);
+                        if let Some(store) = &mut self.store {
+                            store.save(&self.backlog);
+                        }
+                    }
                 },
             }
         }
@@ -243,11 +259,19 @@ impl Supervisor {
 
     /// Fails every queued request (and those still in the channel); returns how many
     /// telemetry messages were never sent.
+    /// A durable queue keeps the telemetry for the next run.
     fn fail_backlog(&mut self) -> usize {
         self.requests.close();
         let mut unsent = 0;
-        let channel = std::iter::from_fn(|| self.requests.try_recv().ok()).collect::<Vec<_>>();
-        for request in self.backlog.drain(..).chain(channel) {
+        while let Ok(request) = self.requests.try_recv() {
+            if !matches!(request, Request::Close { .. }) {
+                self.backlog.push_back(request);
+            }
+        }
+        if let Some(store) = &mut self.store {
+            store.save(&self.backlog);
+        }
+        for request in self.backlog.drain(..) {
             if matches!(request, Request::Telemetry { .. }) {
                 unsent += 1;
             }

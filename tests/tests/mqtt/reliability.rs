@@ -340,6 +340,7 @@ async fn a_full_offline_queue_refuses_or_drops_by_policy_and_close_reports_what_
     let queue = OfflineQueue {
         capacity: 5,
         overflow: Overflow::Error,
+        durable: None,
     };
     let device = within(
         "connect",
@@ -410,4 +411,89 @@ async fn a_refused_first_connect_is_one_attempt_not_a_storm() {
         started.elapsed() < Duration::from_secs(5),
         "no retries on a refused key"
     );
+}
+
+#[tokio::test]
+async fn a_durable_queue_survives_a_restart() {
+    use iotc_sdk::device::OfflineQueue;
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rel-07.queue");
+    let queue = OfflineQueue {
+        durable: Some(file.clone()),
+        ..OfflineQueue::default()
+    };
+    let slow = ExponentialBackoff {
+        base: Duration::from_secs(30),
+        jitter: 0.0,
+        ..fast_retries()
+    };
+
+    // First run: the connection drops, five messages queue up, the process "stops" (close).
+    let device = within(
+        "connect",
+        builder(&emulator, "rel-07")
+            .retry_policy(slow)
+            .offline_queue(queue.clone())
+            .connect(),
+    )
+    .await
+    .unwrap();
+    let mut changes = device.state_changes();
+    emulator.disconnect_device("rel-07");
+    until(&mut changes, |s| {
+        matches!(s, ConnectionState::Reconnecting { .. })
+    })
+    .await;
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..5 {
+        let device = device.clone();
+        sends.spawn(async move {
+            device
+                .send_message(
+                    Message::json(&json!({"i": i}))
+                        .unwrap()
+                        .with_message_id(format!("m{i}")),
+                )
+                .await
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let result = within("close", device.close()).await;
+    assert!(
+        matches!(result, Err(iotc_sdk::Error::Unsent { messages: 5 })),
+        "{result:?}"
+    );
+    while within("sends", sends.join_next()).await.is_some() {}
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap().lines().count(),
+        5,
+        "the queue is on disk"
+    );
+
+    // Second run with the same file: the messages go out, with their ids, and the file goes.
+    let mut received = emulator.telemetry();
+    let device = within(
+        "connect",
+        builder(&emulator, "rel-07").offline_queue(queue).connect(),
+    )
+    .await
+    .unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(
+            within("receive", received.recv())
+                .await
+                .unwrap()
+                .message_id()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(ids, ["m0", "m1", "m2", "m3", "m4"]);
+    eventually("the queue file is removed", || {
+        (!file.exists()).then_some(())
+    })
+    .await;
+    within("close", device.close()).await.unwrap();
 }

@@ -178,6 +178,8 @@ pub(crate) struct SessionIo<'a> {
     pub(crate) renew_at: Option<Instant>,
     /// How long a close or a renewal waits for what is in flight.
     pub(crate) flush_timeout: Duration,
+    /// The durable offline queue, cleared once everything it held is delivered.
+    pub(crate) store: Option<&'a mut crate::device::durable::Store>,
 }
 
 /// A request handed to rumqttc, kept until it is done so it can go out again on the next
@@ -276,7 +278,7 @@ impl HubSession {
     /// Runs the connection until it is closed, renewed or lost, feeding it the backlog and the
     /// handles' requests and forwarding service traffic to `inbound`. What was not finished
     /// goes back to the front of the backlog.
-    pub(crate) async fn run(mut self, io: SessionIo<'_>) -> SessionEnd {
+    pub(crate) async fn run(mut self, mut io: SessionIo<'_>) -> SessionEnd {
         let mut state = State::default();
         // Plug and Play: desired properties set while the device was away come first; patches
         // that arrived while connecting and that the twin already holds are dropped.
@@ -312,6 +314,15 @@ impl HubSession {
                     break;
                 };
                 self.on_request(request, &mut state);
+            }
+            if let Some(store) = io.store.as_deref_mut() {
+                if store.is_dirty()
+                    && io.backlog.is_empty()
+                    && state.unacked.is_empty()
+                    && state.unsent.is_empty()
+                {
+                    store.clear();
+                }
             }
             if let Some((_, deadline)) = &state.drain {
                 let flushed =
