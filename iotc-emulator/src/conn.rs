@@ -19,8 +19,8 @@ use crate::wire;
 
 /// Largest packet accepted: 256 KB telemetry plus topic, properties and framing.
 pub(crate) const MAX_PACKET: usize = 256 * 1024 + 16 * 1024;
-/// Time allowed for the TLS handshake and the CONNECT packet.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Time allowed for one packet write (a peer that stops reading is dropped).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Which services a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +37,11 @@ pub(crate) enum ConnError {
     Closed,
     /// Socket or TLS error.
     Io(std::io::Error),
-    /// The peer broke the protocol; the connection is dropped.
+    /// The peer broke the protocol, or the hub closes the connection; closed gracefully
+    /// (TLS close_notify, then FIN).
     Protocol(String),
+    /// The hub cuts the connection abruptly (fault injection): TCP reset, no TLS close_notify.
+    Abort(String),
 }
 
 impl std::fmt::Display for ConnError {
@@ -47,6 +50,7 @@ impl std::fmt::Display for ConnError {
             ConnError::Closed => f.write_str("closed by peer"),
             ConnError::Io(e) => write!(f, "I/O error: {e}"),
             ConnError::Protocol(m) => write!(f, "protocol violation: {m}"),
+            ConnError::Abort(m) => write!(f, "aborted: {m}"),
         }
     }
 }
@@ -97,6 +101,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MqttIo<S> {
     /// level, without consuming anything (to answer CONNACK 1 to non-3.1.1 clients).
     async fn peek_connect_level(&mut self) -> Result<(String, u8), ConnError> {
         loop {
+            // Garbage is refused as soon as its first byte cannot start a CONNECT.
+            if self.rbuf.first().is_some_and(|b| b >> 4 != 1) {
+                return Err(ConnError::Protocol("first packet is not CONNECT".into()));
+            }
             match mqttbytes::check(self.rbuf.iter(), MAX_PACKET) {
                 Ok(_) => break,
                 Err(mqttbytes::Error::InsufficientBytes(_)) => {}
@@ -117,8 +125,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MqttIo<S> {
         packet
             .write(&mut self.wbuf, usize::MAX)
             .map_err(|e| ConnError::Protocol(format!("encode: {e}")))?;
-        self.stream.write_all(&self.wbuf).await?;
-        self.stream.flush().await?;
+        let write = async {
+            self.stream.write_all(&self.wbuf).await?;
+            self.stream.flush().await
+        };
+        match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(ConnError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "peer does not read",
+                )))
+            }
+        }
         if self.wbuf.capacity() > 64 * 1024 {
             self.wbuf = BytesMut::with_capacity(1024);
         }
@@ -180,7 +199,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, role: Role
 }
 
 async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, role: Role) {
-    let setup = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+    let setup = tokio::time::timeout(shared.settings.handshake_timeout, async {
         let ssl = Ssl::new(shared.acceptor.context())
             .map_err(|e| ConnError::Protocol(format!("tls: {e}")))?;
         let mut stream =
@@ -222,7 +241,7 @@ async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, role: Rol
             return;
         }
         Err(_) => {
-            tracing::debug!(%peer, "connection setup timed out");
+            tracing::info!(%peer, timeout = ?shared.settings.handshake_timeout, "no complete CONNECT within the handshake timeout; closing");
             return;
         }
     };
@@ -256,6 +275,11 @@ async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, role: Rol
     };
     match result {
         Ok(()) | Err(ConnError::Closed) => tracing::debug!(%peer, "connection closed"),
+        Err(ConnError::Abort(reason)) => {
+            tracing::info!(%peer, reason, "connection cut");
+            io.abort();
+            return;
+        }
         Err(e) => tracing::info!(%peer, error = %e, "connection dropped"),
     }
     io.shutdown().await;
@@ -291,6 +315,16 @@ pub(crate) fn keep_alive_timeout(keep_alive: u16) -> Option<Duration> {
 
 /// The TLS stream type of device connections.
 pub(crate) type TlsIo = MqttIo<SslStream<TcpStream>>;
+
+impl TlsIo {
+    /// Prepares an abortive close: dropping the stream then sends a TCP reset (no TLS
+    /// close_notify, no FIN), like a connection cut by the network.
+    pub(crate) fn abort(&self) {
+        // A zero linger does not block on close (the reason `set_linger` is deprecated).
+        #[allow(deprecated)]
+        let _ = self.stream.get_ref().set_linger(Some(Duration::ZERO));
+    }
+}
 
 #[cfg(test)]
 mod tests {

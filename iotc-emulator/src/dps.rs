@@ -110,6 +110,7 @@ pub(crate) async fn run(
         return Ok(());
     };
     let reg = username.registration_id.clone();
+    shared.lock().faults.count_dps_attempt(&reg);
     if connect.client_id != reg {
         tracing::info!(%peer, registration_id = %reg, "DPS ClientId does not match the username");
         refuse(io, ConnectReturnCode::BadClientId).await;
@@ -268,6 +269,24 @@ impl DpsConn {
         let is_register = path == REGISTER_TOPIC;
         if !is_register && path != POLL_TOPIC {
             return Err(ConnError::Protocol(format!("unknown DPS topic {path}")));
+        }
+        let throttled = self
+            .shared
+            .lock()
+            .faults
+            .throttled(std::time::Instant::now());
+        if let Some((_, retry_after)) = throttled {
+            tracing::info!(registration_id = %self.reg, "DPS request throttled (429)");
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            return Ok(Some(response(
+                429,
+                &rid,
+                Some(secs),
+                &error_body(
+                    429_001,
+                    "Operations are being throttled for this tenant (fault injection).",
+                ),
+            )));
         }
         let Some(auth) = self.auth.clone() else {
             let msg = format!("ID scope {} not found", self.scope);

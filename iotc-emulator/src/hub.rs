@@ -1,9 +1,9 @@
 //! The IoT hub over MQTT (protocol.md 4).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use rumqttc::mqttbytes::v4::{
@@ -12,11 +12,13 @@ use rumqttc::mqttbytes::v4::{
 };
 use rumqttc::mqttbytes::QoS;
 use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::conn::{keep_alive_timeout, password, refuse, ConnError, TlsIo};
 use crate::dps::min_qos1;
+use crate::fault::{self, ConnectFault, DeviceFault, FaultKind, FaultRequest, OpFault};
 use crate::merge;
 use crate::sas;
 use crate::state::{ConnEntry, DeviceAuth, Outbound, Shared, Subs, OUTBOUND_CAPACITY};
@@ -150,6 +152,10 @@ pub(crate) async fn run(
         .login
         .as_ref()
         .and_then(|l| wire::parse_hub_username(&l.username));
+    let counted_id = username
+        .as_ref()
+        .map_or(connect.client_id.as_str(), |u| u.device_id.as_str());
+    shared.lock().faults.count_hub_attempt(counted_id);
     let Some(username) = username else {
         tracing::info!(%peer, "hub CONNECT with unparsable username");
         refuse(io, ConnectReturnCode::BadUserNamePassword).await;
@@ -170,6 +176,22 @@ pub(crate) async fn run(
         return Ok(());
     }
     let device_id = username.device_id.clone();
+    // Injected faults come first, as from a busy or faulted front end.
+    let now = std::time::Instant::now();
+    let injected = shared.lock().faults.hub_connect(&device_id, now);
+    match injected {
+        Some(ConnectFault::Refuse(code, reason)) => {
+            tracing::info!(%peer, device_id, reason, connack = code.connack_code(), "hub CONNECT refused (fault injection)");
+            refuse(io, code.return_code()).await;
+            return Ok(());
+        }
+        Some(ConnectFault::Cut) => {
+            return Err(ConnError::Abort(format!(
+                "KillTcp fault of {device_id} in force: CONNECT cut"
+            )));
+        }
+        None => {}
+    }
     if !host_matches(shared, &username.host) {
         tracing::info!(%peer, device_id, host = %username.host, "hub CONNECT for another host");
         refuse(io, ConnectReturnCode::NotAuthorized).await;
@@ -193,6 +215,24 @@ pub(crate) async fn run(
             refuse(io, ConnectReturnCode::NotAuthorized).await;
             return Ok(());
         }
+    };
+    // When was this token first presented (for expire_tokens_after)?
+    let token_first_seen = match auth_type {
+        AuthType::Sas => {
+            let hash: [u8; 32] = Sha256::digest(password(&connect).as_bytes()).into();
+            let (first, max_age) = {
+                let mut state = shared.lock();
+                let first = state.faults.token_seen(&device_id, hash, now);
+                (first, state.faults.token_max_age(&device_id))
+            };
+            if max_age.is_some_and(|m| now >= fault::deadline(first, m)) {
+                tracing::info!(%peer, device_id, "hub CONNECT refused: SAS token expired (expire_tokens_after)");
+                refuse(io, ConnectReturnCode::NotAuthorized).await;
+                return Ok(());
+            }
+            Some(first)
+        }
+        AuthType::X509 => None,
     };
 
     // Register the connection, closing any previous one of the same device.
@@ -249,6 +289,10 @@ pub(crate) async fn run(
         twin_res: false,
         inflight: HashMap::new(),
         next_pkid: 0,
+        real_expiry: expiry.map(expiry_instant),
+        token_first_seen,
+        delayed: BTreeMap::new(),
+        delayed_seq: 0,
     };
     if c2d_subscribed {
         conn.filters
@@ -263,7 +307,7 @@ pub(crate) async fn run(
         if c2d_subscribed {
             conn.deliver_pending_c2d(io).await?;
         }
-        conn.run_loop(io, &mut rx, connect.keep_alive, expiry).await
+        conn.run_loop(io, &mut rx, connect.keep_alive).await
     }
     .await;
 
@@ -299,12 +343,71 @@ fn telemetry_bag<'a>(topic: &'a str, device_id: &str) -> Option<&'a str> {
     rest.strip_prefix("messages/events/")
 }
 
+/// The instant a connection's token expires: its `se` (to the sub-second, against the system
+/// clock) when that is still ahead, or `se` + the 5-minute skew for a token accepted within the
+/// skew.
+fn expiry_instant(se: i64) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    let now_unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let se = Duration::from_secs(u64::try_from(se).unwrap_or(0));
+    let at = if se > now_unix {
+        se
+    } else {
+        se + Duration::from_secs(sas::CLOCK_SKEW_SECS.unsigned_abs())
+    };
+    fault::deadline(now, at.saturating_sub(now_unix))
+}
+
+/// Starts a disconnecting fault a device asked for: at `start`, closes the device's current
+/// connection, unless the fault was replaced or cleared meanwhile.
+async fn start_fault(shared: Arc<Shared>, device_id: String, id: u64, start: std::time::Instant) {
+    let mut shutdown = shared.shutdown.clone();
+    tokio::select! {
+        _ = tokio::time::sleep_until(Instant::from_std(start)) => {}
+        _ = shutdown.changed() => return,
+    }
+    let target = {
+        let state = shared.lock();
+        match state.faults.device_fault(&device_id, id) {
+            Some(f) => state
+                .devices
+                .get(&device_id)
+                .and_then(|d| d.conn.as_ref())
+                .map(|c| (c.tx.clone(), f.abrupt, f.kind)),
+            None => None,
+        }
+    };
+    match target {
+        Some((tx, abrupt, kind)) => {
+            tracing::info!(
+                device_id,
+                fault = kind.name(),
+                abrupt,
+                "fault injection: closing the connection"
+            );
+            let _ = tx.send(Outbound::Kill { abrupt }).await;
+        }
+        None => {
+            tracing::debug!(
+                device_id,
+                "fault injection started with no connection to close"
+            );
+        }
+    }
+}
+
 /// A device-to-service event in the loop.
 enum Event {
     Packet(Result<Packet, ConnError>),
     Out(Option<Outbound>),
     Idle,
     TokenExpired,
+    /// Held-back packets are due.
+    Delayed,
+    /// Fault rules changed (`false`: the notifier is gone).
+    FaultsChanged(bool),
 }
 
 struct HubConn {
@@ -318,35 +421,58 @@ struct HubConn {
     /// C2D packet id → queue id.
     inflight: HashMap<u16, u64>,
     next_pkid: u16,
+    /// When the SAS token expires by its `se` (`None` for X.509).
+    real_expiry: Option<std::time::Instant>,
+    /// When the SAS token was first presented (for `expire_tokens_after`).
+    token_first_seen: Option<std::time::Instant>,
+    /// Packets held back (`delay_acks`, throttling), by due time and sequence.
+    delayed: BTreeMap<(std::time::Instant, u64), Packet>,
+    delayed_seq: u64,
 }
 
 impl HubConn {
+    /// When the connection must close for its token: the real expiry or the
+    /// `expire_tokens_after` age, whichever comes first.
+    fn token_deadline(&self) -> Option<Instant> {
+        let by_age = self.token_first_seen.and_then(|first| {
+            self.shared
+                .lock()
+                .faults
+                .token_max_age(&self.device_id)
+                .map(|m| fault::deadline(first, m))
+        });
+        [self.real_expiry, by_age]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(Instant::from_std)
+    }
+
     async fn run_loop(
         &mut self,
         io: &mut TlsIo,
         rx: &mut mpsc::Receiver<Outbound>,
         keep_alive: u16,
-        expiry: Option<i64>,
     ) -> Result<(), ConnError> {
         let idle = keep_alive_timeout(keep_alive);
-        let token_deadline = expiry.map(|se| {
-            let now = sas::now_secs();
-            // Disconnect at expiry; a token accepted within the skew gets the skew.
-            let at = if se > now {
-                se
-            } else {
-                se + sas::CLOCK_SKEW_SECS
-            };
-            Instant::now() + Duration::from_secs(u64::try_from(at - now).unwrap_or(0))
-        });
+        let mut epoch = self.shared.fault_epoch.subscribe();
+        let mut epoch_open = true;
+        let mut token_deadline = self.token_deadline();
         let mut last_activity = Instant::now();
         loop {
             let idle_deadline = idle.map(|d| last_activity + d);
+            let next_delayed = self
+                .delayed
+                .keys()
+                .next()
+                .map(|(t, _)| Instant::from_std(*t));
             let event = tokio::select! {
                 p = io.read_packet() => Event::Packet(p),
                 o = rx.recv() => Event::Out(o),
                 _ = sleep_until_opt(idle_deadline) => Event::Idle,
                 _ = sleep_until_opt(token_deadline) => Event::TokenExpired,
+                _ = sleep_until_opt(next_delayed) => Event::Delayed,
+                r = epoch.changed(), if epoch_open => Event::FaultsChanged(r.is_ok()),
             };
             match event {
                 Event::Packet(p) => {
@@ -363,6 +489,13 @@ impl HubConn {
                 Event::Out(Some(Outbound::C2d { id, topic, payload })) => {
                     self.write_c2d(io, id, topic, payload).await?;
                 }
+                Event::Out(Some(Outbound::Kill { abrupt })) => {
+                    return Err(if abrupt {
+                        ConnError::Abort("fault injection: connection cut".into())
+                    } else {
+                        ConnError::Protocol("fault injection: graceful shutdown".into())
+                    });
+                }
                 Event::Out(Some(Outbound::Close)) | Event::Out(None) => {
                     return Err(ConnError::Protocol(
                         "closed by the hub (newer connection of the same device, or service request)"
@@ -374,7 +507,88 @@ impl HubConn {
                     tracing::info!(device_id = %self.device_id, "SAS token expired (401003); closing");
                     return Err(ConnError::Protocol("SAS token expired".into()));
                 }
+                Event::Delayed => {
+                    let now = std::time::Instant::now();
+                    while let Some(entry) = self.delayed.first_entry() {
+                        if entry.key().0 > now {
+                            break;
+                        }
+                        let packet = entry.remove();
+                        io.write_packet(&packet).await?;
+                    }
+                }
+                Event::FaultsChanged(open) => {
+                    epoch_open = open;
+                    token_deadline = self.token_deadline();
+                }
             }
+        }
+    }
+
+    /// Writes `packet` now, or holds it back until `due`.
+    async fn send_at(
+        &mut self,
+        io: &mut TlsIo,
+        packet: Packet,
+        due: Option<std::time::Instant>,
+    ) -> Result<(), ConnError> {
+        match due {
+            Some(t) if t > std::time::Instant::now() => {
+                self.delayed_seq += 1;
+                self.delayed.insert((t, self.delayed_seq), packet);
+                Ok(())
+            }
+            _ => io.write_packet(&packet).await,
+        }
+    }
+
+    /// When acknowledgements sent now are due (`delay_acks`), `None` for at once.
+    fn ack_due(&self, now: std::time::Instant) -> Option<std::time::Instant> {
+        self.shared
+            .lock()
+            .faults
+            .ack_delay(&self.device_id)
+            .map(|d| fault::deadline(now, d))
+    }
+
+    /// Records a fault the device asked for. Returns `true` when the request's PUBACK is
+    /// withheld: over MQTT a disconnecting fault cuts the connection before acknowledging its
+    /// own request (fault-injection.md).
+    fn request_fault(&self, request: FaultRequest) -> bool {
+        let FaultRequest {
+            kind,
+            abrupt,
+            delay,
+            duration,
+        } = request;
+        if kind == FaultKind::Amqp {
+            tracing::info!(device_id = %self.device_id, "AMQP fault requested on an MQTT connection: nothing to break");
+            return false;
+        }
+        let start = fault::deadline(std::time::Instant::now(), delay);
+        let fault = DeviceFault {
+            id: self.shared.next_id(),
+            kind,
+            abrupt,
+            start,
+            end: fault::deadline(start, duration),
+        };
+        tracing::info!(device_id = %self.device_id, fault = kind.name(), ?delay, ?duration, abrupt, "fault injection requested");
+        let id = fault.id;
+        self.shared
+            .lock()
+            .faults
+            .set_device_fault(&self.device_id, fault);
+        if kind.disconnects() {
+            tokio::spawn(start_fault(
+                self.shared.clone(),
+                self.device_id.clone(),
+                id,
+                start,
+            ));
+            true
+        } else {
+            false
         }
     }
 
@@ -463,47 +677,83 @@ impl HubConn {
             return Err(ConnError::Protocol("QoS 2 publish".into()));
         }
         tracing::debug!(device_id = %self.device_id, topic = %p.topic, len = p.payload.len(), "hub publish");
+        let now = std::time::Instant::now();
         if let Some(bag) = telemetry_bag(&p.topic, &self.device_id) {
+            let (op_fault, throttled) = {
+                let state = self.shared.lock();
+                (
+                    state.faults.op_fault(&self.device_id, now),
+                    state.faults.throttled(now),
+                )
+            };
+            if let Some(f) = op_fault {
+                // MQTT 3.1.1 PUBACKs carry no status: a refused message drops the connection
+                // (protocol.md 4.8).
+                let (status, code, _) = f.twin_error();
+                return Err(ConnError::Protocol(format!(
+                    "telemetry refused with {status} ({code}) during an injected fault"
+                )));
+            }
             let msg = self.telemetry(bag, p.payload.clone(), p.retain, None)?;
+            let request = fault::parse_request(&msg.application_properties);
             self.publish_telemetry(msg);
-            return self.puback(io, &p).await;
+            let withheld = match request {
+                Some(Ok(request)) => self.request_fault(request),
+                Some(Err(reason)) => {
+                    tracing::warn!(device_id = %self.device_id, reason, "fault-injection request ignored");
+                    false
+                }
+                None => false,
+            };
+            if withheld {
+                return Ok(());
+            }
+            return self
+                .ack_telemetry(io, &p, throttled.map(|(until, _)| until))
+                .await;
         }
         let (path, query) = wire::split_topic_query(&p.topic);
         let query = wire::parse_query(query);
         let rid = wire::query_value(&query, "$rid").unwrap_or_default();
-        if path == "$iothub/twin/GET" {
-            self.puback(io, &p).await?;
-            let body = {
+        let twin_get = path == "$iothub/twin/GET";
+        if twin_get || path == "$iothub/twin/PATCH/properties/reported" {
+            let due = self.ack_due(now);
+            self.puback_at(io, &p, due).await?;
+            let rid = wire::encode(&rid);
+            let failure = {
                 let state = self.shared.lock();
-                match state.devices.get(&self.device_id) {
+                state
+                    .faults
+                    .op_fault(&self.device_id, now)
+                    .or_else(|| state.faults.throttled(now).map(|_| OpFault::Throttled))
+            };
+            let (status, body) = if let Some(f) = failure {
+                let (status, code, message) = f.twin_error();
+                (
+                    format!("{status}/?$rid={rid}"),
+                    json!({"errorCode": code, "message": message}).to_string(),
+                )
+            } else if twin_get {
+                let state = self.shared.lock();
+                let body = match state.devices.get(&self.device_id) {
                     Some(d) => json!({"desired": d.desired_json(), "reported": d.reported_json()}),
                     None => return Err(ConnError::Protocol("device deleted".into())),
+                };
+                (format!("200/?$rid={rid}"), body.to_string())
+            } else {
+                match self.patch_reported(&p.payload) {
+                    Ok(version) => (format!("204/?$rid={rid}&$version={version}"), String::new()),
+                    Err((status, code, message)) => (
+                        format!("{status}/?$rid={rid}"),
+                        json!({"errorCode": code, "message": message}).to_string(),
+                    ),
                 }
             };
-            return self
-                .twin_response(
-                    io,
-                    format!("200/?$rid={}", wire::encode(&rid)),
-                    body.to_string(),
-                )
-                .await;
-        }
-        if path == "$iothub/twin/PATCH/properties/reported" {
-            self.puback(io, &p).await?;
-            let (status, body) = match self.patch_reported(&p.payload) {
-                Ok(version) => (
-                    format!("204/?$rid={}&$version={version}", wire::encode(&rid)),
-                    String::new(),
-                ),
-                Err((status, code, message)) => (
-                    format!("{status}/?$rid={}", wire::encode(&rid)),
-                    json!({"errorCode": code, "message": message}).to_string(),
-                ),
-            };
-            return self.twin_response(io, status, body).await;
+            return self.twin_response(io, status, body, due).await;
         }
         if let Some(status) = path.strip_prefix("$iothub/methods/res/") {
-            self.puback(io, &p).await?;
+            let due = self.ack_due(now);
+            self.puback_at(io, &p, due).await?;
             self.method_response(status, &rid, &p.payload);
             return Ok(());
         }
@@ -513,31 +763,64 @@ impl HubConn {
         )))
     }
 
-    async fn puback(&self, io: &mut TlsIo, p: &Publish) -> Result<(), ConnError> {
+    /// PUBACK of a QoS 1 publish, now or at `due`.
+    async fn puback_at(
+        &mut self,
+        io: &mut TlsIo,
+        p: &Publish,
+        due: Option<std::time::Instant>,
+    ) -> Result<(), ConnError> {
         if p.qos == QoS::AtLeastOnce {
-            io.write_packet(&Packet::PubAck(PubAck::new(p.pkid)))
+            self.send_at(io, Packet::PubAck(PubAck::new(p.pkid)), due)
                 .await?;
         }
         Ok(())
     }
 
+    /// PUBACK of a telemetry message: dropped (`drop_acks`), delayed (`delay_acks`) or held
+    /// until the service throttle ends (`throttled_until`).
+    async fn ack_telemetry(
+        &mut self,
+        io: &mut TlsIo,
+        p: &Publish,
+        throttled_until: Option<std::time::Instant>,
+    ) -> Result<(), ConnError> {
+        if p.qos != QoS::AtLeastOnce {
+            return Ok(());
+        }
+        let now = std::time::Instant::now();
+        let (delay, dropped) = {
+            let mut state = self.shared.lock();
+            (
+                state.faults.ack_delay(&self.device_id),
+                state.faults.take_ack_drop(&self.device_id),
+            )
+        };
+        if dropped {
+            tracing::info!(device_id = %self.device_id, pkid = p.pkid, "telemetry PUBACK dropped (drop_acks)");
+            return Ok(());
+        }
+        let due = [delay.map(|d| fault::deadline(now, d)), throttled_until]
+            .into_iter()
+            .flatten()
+            .max();
+        self.puback_at(io, p, due).await
+    }
+
     async fn twin_response(
-        &self,
+        &mut self,
         io: &mut TlsIo,
         status_and_query: String,
         body: String,
+        due: Option<std::time::Instant>,
     ) -> Result<(), ConnError> {
         if !self.twin_res {
             tracing::debug!(device_id = %self.device_id, "twin response dropped: {TWIN_RES_FILTER} not subscribed");
             return Ok(());
         }
         let topic = format!("$iothub/twin/res/{status_and_query}");
-        io.write_packet(&Packet::Publish(Publish::new(
-            topic,
-            QoS::AtMostOnce,
-            body.into_bytes(),
-        )))
-        .await
+        let packet = Packet::Publish(Publish::new(topic, QoS::AtMostOnce, body.into_bytes()));
+        self.send_at(io, packet, due).await
     }
 
     /// Applies a reported patch; `Err((status, errorCode, message))` on failure.

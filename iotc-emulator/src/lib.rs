@@ -36,15 +36,27 @@
 //! - **Enrollments.** The default SAS group `SAS-IoT-Devices` (key [`Emulator::group_key`],
 //!   device keys derived per registration id), individual SAS enrollments and X.509 groups.
 //!   A device must be provisioned through DPS before the hub accepts it.
+//! - **Fault injection.** Devices can ask for faults the way IoT hub's fault-injection hook
+//!   does (telemetry with `AzIoTHub_FaultOperationType` and friends: `KillTcp`,
+//!   `ShutDownMqtt`, `InvokeThrottling`, `InvokeMaxMessageQuota`, `InvokeAuthError`; the AMQP
+//!   types do nothing on MQTT). Tests inject faults from the service side:
+//!   [`Emulator::disconnect_device`], [`Emulator::refuse_connections`],
+//!   [`Emulator::throttle`], [`Emulator::expire_tokens_after`], [`Emulator::delay_acks`],
+//!   [`Emulator::drop_acks`], [`Emulator::clear_faults`], and count connection attempts with
+//!   [`Emulator::connection_attempts`] / [`Emulator::dps_attempts`]. All fault state belongs
+//!   to one emulator. Details: `docs/emulator.md`, section "Fault injection".
+//! - **Hostile clients.** A connection must complete its CONNECT within
+//!   [`EmulatorConfig::handshake_timeout`] (default 15 s) or it is closed; garbage, half-open
+//!   and slow-loris connections do not disturb other devices.
 //! - **Not emulated (yet):** AMQP, HTTPS and WebSocket transports, modules/IoT Edge, shared
-//!   access policies (`skn` on hub tokens), fault injection beyond
-//!   [`Emulator::disconnect_device`].
+//!   access policies (`skn` on hub tokens).
 #![warn(missing_docs)]
 
 mod conn;
 mod dps;
 mod emulator;
 mod error;
+mod fault;
 mod hub;
 mod merge;
 mod sas;
@@ -57,6 +69,7 @@ mod wire;
 
 pub use emulator::{Emulator, EmulatorConfig};
 pub use error::{EmulatorError, ServiceError};
+pub use fault::RefuseCode;
 pub use types::{
     AuthKind, C2dMessage, DeviceInfo, MethodResponse, RegistrationInfo, TelemetryMessage,
     TelemetryReceiver, Twin, UnmodeledData, UnmodeledKind,

@@ -67,6 +67,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         group_key: args.group_key,
         dps_retry_after: Duration::from_secs(args.dps_retry_after),
         dps_polls_before_assign: 1,
+        ..EmulatorConfig::default()
     })
     .await?;
     let ca_path = args.ca_cert_out.unwrap_or_else(|| {

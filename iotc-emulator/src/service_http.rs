@@ -14,6 +14,21 @@
 //! | `GET` | `/twins/{id}` | twin in the IoT hub service shape |
 //! | `PATCH` | `/twins/{id}` | `{"properties":{"desired":{…}}}` merge patch; answers the twin |
 //! | `POST` | `/twins/{id}/methods` | `{"methodName","payload","responseTimeoutInSeconds"}` → `{"status","payload"}` |
+//!
+//! Fault injection (the [`Emulator`] methods of the same names; durations in milliseconds;
+//! `204` on success, `400` + `400004` for a bad body):
+//!
+//! | Method | Path | Does |
+//! | --- | --- | --- |
+//! | `POST` | `/faults/devices/{id}/disconnect` | [`disconnect_device`](Emulator::disconnect_device) → `{"disconnected": bool}` |
+//! | `POST` | `/faults/refuse-connections` | `{"deviceId"?: "…", "code": 3 \| 5 \| "serverUnavailable" \| "notAuthorized", "durationMs"}`: [`refuse_connections`](Emulator::refuse_connections) (no `deviceId`: every device) |
+//! | `POST` | `/faults/throttle` | `{"durationMs", "retryAfterMs"}`: [`throttle`](Emulator::throttle) |
+//! | `POST` | `/faults/expire-tokens` | `{"deviceId"?: "…", "maxAgeMs"}`: [`expire_tokens_after`](Emulator::expire_tokens_after) |
+//! | `POST` | `/faults/devices/{id}/delay-acks` | `{"delayMs"}`: [`delay_acks`](Emulator::delay_acks) (0 removes) |
+//! | `POST` | `/faults/devices/{id}/drop-acks` | `{"count"}`: [`drop_acks`](Emulator::drop_acks) |
+//! | `GET` | `/faults/devices/{id}/connection-attempts` | `{"deviceId","attempts"}`: [`connection_attempts`](Emulator::connection_attempts) |
+//! | `GET` | `/faults/registrations/{id}/dps-attempts` | `{"registrationId","attempts"}`: [`dps_attempts`](Emulator::dps_attempts) |
+//! | `DELETE` | `/faults` | [`clear_faults`](Emulator::clear_faults) |
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -23,13 +38,15 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
-use crate::{C2dMessage, Emulator, EmulatorError, ServiceError, TelemetryMessage, Twin};
+use crate::{
+    C2dMessage, Emulator, EmulatorError, RefuseCode, ServiceError, TelemetryMessage, Twin,
+};
 
 /// A running REST server; dropping it stops the server.
 #[derive(Debug)]
@@ -89,6 +106,21 @@ fn router(emulator: Emulator) -> Router {
         .route("/registrations", get(registrations))
         .route("/twins/{id}", get(get_twin).patch(patch_twin))
         .route("/twins/{id}/methods", post(invoke))
+        .route("/faults", delete(clear_faults))
+        .route("/faults/devices/{id}/disconnect", post(fault_disconnect))
+        .route("/faults/refuse-connections", post(fault_refuse))
+        .route("/faults/throttle", post(fault_throttle))
+        .route("/faults/expire-tokens", post(fault_expire_tokens))
+        .route("/faults/devices/{id}/delay-acks", post(fault_delay_acks))
+        .route("/faults/devices/{id}/drop-acks", post(fault_drop_acks))
+        .route(
+            "/faults/devices/{id}/connection-attempts",
+            get(fault_connection_attempts),
+        )
+        .route(
+            "/faults/registrations/{id}/dps-attempts",
+            get(fault_dps_attempts),
+        )
         .with_state(emulator)
 }
 
@@ -291,5 +323,187 @@ async fn invoke(State(em): State<Emulator>, Path(id): Path<String>, body: Bytes)
     {
         Ok(r) => Json(json!({"status": r.status, "payload": r.payload})).into_response(),
         Err(e) => service_error(&e),
+    }
+}
+
+/// Parses a JSON request body.
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
+    serde_json::from_slice(body)
+}
+
+/// The `400` answer to a body that does not parse.
+fn bad_body(e: &serde_json::Error) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        400_004,
+        format!("bad request: {e}"),
+    )
+}
+
+async fn clear_faults(State(em): State<Emulator>) -> Response {
+    em.clear_faults();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn fault_disconnect(State(em): State<Emulator>, Path(id): Path<String>) -> Response {
+    Json(json!({"disconnected": em.disconnect_device(&id)})).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RefuseRequest {
+    device_id: Option<String>,
+    code: Value,
+    duration_ms: u64,
+}
+
+/// `3`, `5`, `"serverUnavailable"` or `"notAuthorized"` (any case).
+fn refuse_code(v: &Value) -> Option<RefuseCode> {
+    match v {
+        Value::Number(n) => n
+            .as_u64()
+            .and_then(|c| u8::try_from(c).ok())
+            .and_then(RefuseCode::from_connack_code),
+        Value::String(s) if s.eq_ignore_ascii_case("serverUnavailable") => {
+            Some(RefuseCode::ServerUnavailable)
+        }
+        Value::String(s) if s.eq_ignore_ascii_case("notAuthorized") => {
+            Some(RefuseCode::NotAuthorized)
+        }
+        _ => None,
+    }
+}
+
+async fn fault_refuse(State(em): State<Emulator>, body: Bytes) -> Response {
+    let req: RefuseRequest = match parse_body(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_body(&e),
+    };
+    let Some(code) = refuse_code(&req.code) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            400_004,
+            "code must be 3, 5, \"serverUnavailable\" or \"notAuthorized\"",
+        );
+    };
+    em.refuse_connections(
+        req.device_id.as_deref(),
+        code,
+        Duration::from_millis(req.duration_ms),
+    );
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ThrottleRequest {
+    duration_ms: u64,
+    #[serde(default)]
+    retry_after_ms: u64,
+}
+
+async fn fault_throttle(State(em): State<Emulator>, body: Bytes) -> Response {
+    match parse_body::<ThrottleRequest>(&body) {
+        Ok(req) => {
+            em.throttle(
+                Duration::from_millis(req.duration_ms),
+                Duration::from_millis(req.retry_after_ms),
+            );
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => bad_body(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ExpireTokensRequest {
+    device_id: Option<String>,
+    max_age_ms: u64,
+}
+
+async fn fault_expire_tokens(State(em): State<Emulator>, body: Bytes) -> Response {
+    match parse_body::<ExpireTokensRequest>(&body) {
+        Ok(req) => {
+            em.expire_tokens_after(
+                req.device_id.as_deref(),
+                Duration::from_millis(req.max_age_ms),
+            );
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => bad_body(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DelayAcksRequest {
+    delay_ms: u64,
+}
+
+async fn fault_delay_acks(
+    State(em): State<Emulator>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    match parse_body::<DelayAcksRequest>(&body) {
+        Ok(req) => {
+            em.delay_acks(&id, Duration::from_millis(req.delay_ms));
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => bad_body(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DropAcksRequest {
+    count: u64,
+}
+
+async fn fault_drop_acks(
+    State(em): State<Emulator>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    match parse_body::<DropAcksRequest>(&body) {
+        Ok(req) => {
+            em.drop_acks(&id, req.count);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => bad_body(&e),
+    }
+}
+
+async fn fault_connection_attempts(State(em): State<Emulator>, Path(id): Path<String>) -> Response {
+    let attempts = em.connection_attempts(&id);
+    Json(json!({"deviceId": id, "attempts": attempts})).into_response()
+}
+
+async fn fault_dps_attempts(State(em): State<Emulator>, Path(id): Path<String>) -> Response {
+    let attempts = em.dps_attempts(&id);
+    Json(json!({"registrationId": id, "attempts": attempts})).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuse_codes_from_json() {
+        assert_eq!(refuse_code(&json!(3)), Some(RefuseCode::ServerUnavailable));
+        assert_eq!(refuse_code(&json!(5)), Some(RefuseCode::NotAuthorized));
+        assert_eq!(
+            refuse_code(&json!("NotAuthorized")),
+            Some(RefuseCode::NotAuthorized)
+        );
+        assert_eq!(
+            refuse_code(&json!("serverunavailable")),
+            Some(RefuseCode::ServerUnavailable)
+        );
+        assert_eq!(refuse_code(&json!(4)), None);
+        assert_eq!(refuse_code(&json!(261)), None);
+        assert_eq!(refuse_code(&json!("busy")), None);
+        assert_eq!(refuse_code(&Value::Null), None);
     }
 }

@@ -37,6 +37,8 @@ pub(crate) struct Settings {
     pub(crate) assigned_hub: String,
     pub(crate) dps_retry_after_secs: u64,
     pub(crate) dps_polls_before_assign: u32,
+    /// Time allowed from TCP accept to a complete CONNECT (TLS handshake included).
+    pub(crate) handshake_timeout: Duration,
 }
 
 /// What the service side sends to a connection task.
@@ -52,6 +54,9 @@ pub(crate) enum Outbound {
     },
     /// Close the connection (replaced by a newer connection, or closed by the service).
     Close,
+    /// Close the connection for a fault: `abrupt` cuts TCP (RST, no TLS close_notify),
+    /// otherwise the close is graceful.
+    Kill { abrupt: bool },
 }
 
 /// Subscriptions of a hub connection that the service side needs to know about.
@@ -197,6 +202,8 @@ pub(crate) struct State {
     pub(crate) registrations: HashMap<String, Registration>,
     pub(crate) devices: HashMap<String, Device>,
     pub(crate) methods: HashMap<String, PendingMethod>,
+    /// Injected faults and connection counters.
+    pub(crate) faults: crate::fault::Faults,
 }
 
 /// Everything the listener and connection tasks share.
@@ -206,6 +213,8 @@ pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
     pub(crate) telemetry: broadcast::Sender<TelemetryMessage>,
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// Bumped whenever fault rules that open connections apply change (token max age).
+    pub(crate) fault_epoch: watch::Sender<u64>,
     counter: AtomicU64,
 }
 
@@ -222,8 +231,14 @@ impl Shared {
             state: Mutex::new(State::default()),
             telemetry,
             shutdown,
+            fault_epoch: watch::Sender::new(0),
             counter: AtomicU64::new(1),
         }
+    }
+
+    /// Tells open connections that fault rules changed.
+    pub(crate) fn faults_changed(&self) {
+        self.fault_epoch.send_modify(|e| *e = e.wrapping_add(1));
     }
 
     /// Locks the state (a poisoned lock is recovered: state stays usable).

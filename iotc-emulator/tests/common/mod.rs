@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: raw rumqttc clients, SAS tokens, DPS flow.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -13,6 +14,7 @@ use rumqttc::{
 };
 use serde_json::{json, Value};
 use sha2::Sha256;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
@@ -118,12 +120,67 @@ impl Client {
 
     /// Waits until the connection fails.
     pub async fn closed(&mut self) {
+        self.closed_with().await;
+    }
+
+    /// Waits until the connection fails; returns the error (`None` if the event loop ended
+    /// without one).
+    pub async fn closed_with(&mut self) -> Option<ConnectionError> {
         loop {
             match timeout(T, self.events.recv()).await.unwrap() {
                 Some(Ok(_)) => {}
-                Some(Err(_)) | None => return,
+                Some(Err(e)) => return Some(e),
+                None => return None,
             }
         }
+    }
+
+    /// Waits until the connection fails; panics if a PUBACK arrives first.
+    pub async fn closed_without_puback(&mut self) -> Option<ConnectionError> {
+        loop {
+            match timeout(T, self.events.recv()).await.unwrap() {
+                Some(Ok(Event::Incoming(Packet::PubAck(a)))) => {
+                    panic!("unexpected PUBACK {a:?} before the connection closed")
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Some(e),
+                None => return None,
+            }
+        }
+    }
+
+    /// Waits for the next PUBACK; returns its packet id.
+    pub async fn puback(&mut self) -> u16 {
+        loop {
+            match timeout(T, self.events.recv()).await.unwrap().unwrap() {
+                Ok(Event::Incoming(Packet::PubAck(a))) => return a.pkid,
+                Ok(_) => {}
+                Err(e) => panic!("connection error while waiting for PUBACK: {e}"),
+            }
+        }
+    }
+
+    /// Collects the incoming packets of the next `d` (the connection must stay up).
+    pub async fn incoming_for(&mut self, d: Duration) -> Vec<Packet> {
+        let end = tokio::time::Instant::now() + d;
+        let mut out = Vec::new();
+        loop {
+            match tokio::time::timeout_at(end, self.events.recv()).await {
+                Err(_) => return out,
+                Ok(Some(Ok(Event::Incoming(p)))) => out.push(p),
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(e))) => panic!("connection error: {e}"),
+                Ok(None) => panic!("event loop ended"),
+            }
+        }
+    }
+}
+
+/// The CONNACK refusal code of a connection error, if it is one.
+pub fn refused_with(e: &ConnectionError) -> Option<rumqttc::ConnectReturnCode> {
+    match e {
+        ConnectionError::ConnectionRefused(code) => Some(*code),
+        _ => None,
     }
 }
 
@@ -203,11 +260,118 @@ pub async fn start() -> Emulator {
 }
 
 pub fn hub_client(emulator: &Emulator, dev: &str, key: &str, ttl: i64) -> Client {
-    let host = emulator.hub_hostname().to_owned();
-    let user = format!(
-        "{host}/{dev}/?api-version=2021-04-12&model-id={}&DeviceClientType=test",
+    let pass = hub_pass(emulator, dev, key, ttl);
+    hub_client_with_pass(emulator, dev, &pass)
+}
+
+/// The hub username of `dev`.
+pub fn hub_user(emulator: &Emulator, dev: &str) -> String {
+    format!(
+        "{}/{dev}/?api-version=2021-04-12&model-id={}&DeviceClientType=test",
+        emulator.hub_hostname(),
         enc("dtmi:com:example:Thermostat;1")
+    )
+}
+
+/// A hub SAS token of `dev` valid for `ttl` seconds.
+pub fn hub_pass(emulator: &Emulator, dev: &str, key: &str, ttl: i64) -> String {
+    let host = emulator.hub_hostname();
+    sas_token(&format!("{host}/devices/{dev}"), key, None, ttl)
+}
+
+/// A hub client presenting exactly `pass`.
+pub fn hub_client_with_pass(emulator: &Emulator, dev: &str, pass: &str) -> Client {
+    let user = hub_user(emulator, dev);
+    Client::connect(emulator, dev, emulator.hub_addr().port(), &user, pass)
+}
+
+/// Starts an emulator with `config` (DPS `retry-after` 0 unless set).
+pub async fn start_with(config: EmulatorConfig) -> Emulator {
+    Emulator::start(config).await.unwrap()
+}
+
+/// Provisions `dev`, connects it to the hub and waits for the CONNACK; returns its key and
+/// the client.
+pub async fn connected(emulator: &Emulator, dev: &str) -> (String, Client) {
+    let key = emulator.derive_device_key(dev);
+    provision(emulator, dev, &key).await;
+    let mut hub = hub_client(emulator, dev, &key, 3600);
+    hub.connack().await.unwrap();
+    (key, hub)
+}
+
+/// Subscribes to the twin responses and waits for the SUBACK.
+pub async fn subscribe_twin(hub: &mut Client) {
+    hub.client
+        .subscribe("$iothub/twin/res/#", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    hub.suback().await;
+}
+
+/// Sends a twin GET with `rid` and returns the response topic status.
+pub async fn twin_get_status(hub: &mut Client, rid: &str) -> String {
+    hub.client
+        .publish(
+            format!("$iothub/twin/GET/?$rid={rid}"),
+            QoS::AtMostOnce,
+            false,
+            "",
+        )
+        .await
+        .unwrap();
+    let p = hub.publish_on("$iothub/twin/res/").await;
+    assert!(p.topic.ends_with(&format!("?$rid={rid}")), "{}", p.topic);
+    p.topic.split('/').nth(3).unwrap().to_owned()
+}
+
+/// Sends a QoS 1 telemetry message and waits for its PUBACK.
+pub async fn send_acked(hub: &mut Client, dev: &str, body: &str) {
+    hub.client
+        .publish(
+            format!("devices/{dev}/messages/events/"),
+            QoS::AtLeastOnce,
+            false,
+            body.to_owned(),
+        )
+        .await
+        .unwrap();
+    hub.puback().await;
+}
+
+/// The telemetry topic of a fault-injection request (fault-injection.md).
+pub fn fault_topic(dev: &str, kind: &str, reason: &str, delay: &str, duration: &str) -> String {
+    format!(
+        "devices/{dev}/messages/events/AzIoTHub_FaultOperationType={kind}&AzIoTHub_FaultOperationCloseReason={reason}&AzIoTHub_FaultOperationDelayInSecs={delay}&AzIoTHub_FaultOperationDurationInSecs={duration}"
+    )
+}
+
+/// Minimal HTTP/1.1 client: returns (status, body).
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
     );
-    let pass = sas_token(&format!("{host}/devices/{dev}"), key, None, ttl);
-    Client::connect(emulator, dev, emulator.hub_addr().port(), &user, &pass)
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let status = text[9..12].parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }
