@@ -31,6 +31,7 @@ pub struct Message {
     correlation_id: Option<String>,
     creation_time: Option<OffsetDateTime>,
     properties: Vec<(String, String)>,
+    at_most_once: bool,
 }
 
 impl Message {
@@ -94,6 +95,20 @@ impl Message {
     pub fn with_property(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.properties.push((name.into(), value.into()));
         self
+    }
+
+    /// Sends this message at most once (MQTT QoS 0): `send_message` returns once it is
+    /// written, and it is neither acknowledged by the hub nor sent again after a reconnection.
+    /// For readings that are worthless when late, and for IoT hub's fault-injection requests,
+    /// which must not be repeated.
+    pub fn at_most_once(mut self) -> Self {
+        self.at_most_once = true;
+        self
+    }
+
+    /// Whether the message is sent at most once (see [`Message::at_most_once`]).
+    pub fn is_at_most_once(&self) -> bool {
+        self.at_most_once
     }
 
     /// The payload bytes.

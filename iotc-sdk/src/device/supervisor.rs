@@ -75,9 +75,11 @@ pub(crate) struct Supervisor {
     pub(crate) flush_timeout: Duration,
 }
 
-/// Consecutive "unauthorized" answers tolerated while reconnecting (a hub that refuses a
-/// device for a moment, as IoT hub's `InvokeAuthError` fault does) before giving up.
-const MAX_AUTH_FAILURES: u32 = 3;
+/// How long "unauthorized" answers are tolerated while reconnecting before giving up. A hub
+/// may refuse a device for a moment (IoT Central moved it to another hub, or IoT hub's
+/// `InvokeAuthError` fault); a device whose key was revoked gives up after this, having retried
+/// only at the policy's pace.
+const AUTH_GRACE: Duration = Duration::from_secs(30);
 
 impl Supervisor {
     pub(crate) async fn run(mut self, mut session: HubSession) {
@@ -93,6 +95,7 @@ impl Supervisor {
                     inbound: &self.inbound,
                     renew_at,
                     flush_timeout: self.flush_timeout,
+                    ack_timeout: (self.flush_timeout / 2).max(Duration::from_secs(1)),
                     store: self.store.as_mut(),
                 })
                 .await;
@@ -136,22 +139,25 @@ impl Supervisor {
     /// Retries until connected (`Some`), or until the policy gives up or the application
     /// closes (`None`; the state is then `Closed`).
     async fn reconnect(&mut self, mut error: Error) -> Option<HubSession> {
-        let mut auth_failures = 0;
+        let mut refused_since: Option<Instant> = None;
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut reprovision = false;
-            let delay = if error.is_unauthorized() && auth_failures < MAX_AUTH_FAILURES {
-                // The hub refused the device: find it again through DPS (IoT Central may have
-                // moved it), then retry a few times with the normal backoff.
-                auth_failures += 1;
-                reprovision = matches!(self.route, Route::Dps(_));
-                self.policy
-                    .next_delay(attempt, &Error::Connection(error.to_string()))
-            } else {
-                if !error.is_unauthorized() {
-                    auth_failures = 0;
+            let delay = if error.is_unauthorized() {
+                // The first refusal sends the device back to DPS to find its hub again; later
+                // ones are retried with the normal backoff until the grace period is over.
+                let since = *refused_since.get_or_insert_with(|| {
+                    reprovision = matches!(self.route, Route::Dps(_));
+                    Instant::now()
+                });
+                if since.elapsed() < AUTH_GRACE {
+                    self.policy
+                        .next_delay(attempt, &Error::Connection(error.to_string()))
+                } else {
+                    None
                 }
+            } else {
                 self.policy.next_delay(attempt, &error)
             };
             let Some(delay) = delay else {

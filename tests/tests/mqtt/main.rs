@@ -14,6 +14,7 @@ mod device_properties;
 mod device_telemetry;
 mod device_templates;
 mod device_typed;
+mod faults;
 mod provisioning_errors;
 mod provisioning_x509;
 mod reliability;

@@ -411,6 +411,7 @@ async fn a_refused_first_connect_is_one_attempt_not_a_storm() {
         started.elapsed() < Duration::from_secs(5),
         "no retries on a refused key"
     );
+    assert_eq!(emulator.dps_attempts("rel-06"), 1, "exactly one attempt");
 }
 
 #[tokio::test]

@@ -178,6 +178,9 @@ pub(crate) struct SessionIo<'a> {
     pub(crate) renew_at: Option<Instant>,
     /// How long a close or a renewal waits for what is in flight.
     pub(crate) flush_timeout: Duration,
+    /// How long the hub may take to acknowledge telemetry before the connection is deemed
+    /// broken (the message then goes out again on a new connection).
+    pub(crate) ack_timeout: Duration,
     /// The durable offline queue, cleared once everything it held is delivered.
     pub(crate) store: Option<&'a mut crate::device::durable::Store>,
 }
@@ -203,7 +206,7 @@ struct State {
     /// that need nothing kept (twin requests live in `twin`).
     unsent: VecDeque<Option<Tracked>>,
     /// QoS 1 telemetry waiting for its PUBACK, by packet id.
-    unacked: HashMap<u16, Tracked>,
+    unacked: HashMap<u16, (Tracked, Instant)>,
     /// Twin requests by `$rid`.
     twin: HashMap<String, Tracked>,
     /// Requests handed to rumqttc that it has not yet written.
@@ -245,7 +248,7 @@ impl State {
     /// Everything still to do, in the order it was asked for.
     fn unfinished(&mut self) -> Vec<Request> {
         let mut all: Vec<Tracked> = self.unsent.drain(..).flatten().collect();
-        all.extend(self.unacked.drain().map(|(_, t)| t));
+        all.extend(self.unacked.drain().map(|(_, (t, _))| t));
         all.extend(self.twin.drain().map(|(_, t)| t));
         all.sort_by_key(|t| t.seq);
         all.into_iter()
@@ -334,6 +337,12 @@ impl HubSession {
                 }
             }
             let drain_deadline = state.drain.as_ref().map_or(far, |(_, d)| *d);
+            let ack_deadline = state
+                .unacked
+                .values()
+                .map(|(_, sent)| *sent)
+                .min()
+                .map_or(far, |t| t + io.ack_timeout);
             tokio::select! {
                 event = self.eventloop.poll() => match event {
                     Ok(event) => {
@@ -354,7 +363,13 @@ impl HubSession {
                     debug!(device_id = %self.device_id, "SAS token due for renewal: draining");
                     state.drain = Some((Drain::Renew, Instant::now() + io.flush_timeout));
                 }
-                _ = tokio::time::sleep_until(drain_deadline), if state.drain.is_some() && !state.disconnecting => {}
+                                _ = tokio::time::sleep_until(drain_deadline), if state.drain.is_some() && !state.disconnecting => {}
+                _ = tokio::time::sleep_until(ack_deadline), if !state.unacked.is_empty() => {
+                    if Instant::now() >= ack_deadline {
+                        warn!(device_id = %self.device_id, timeout = ?io.ack_timeout, "no PUBACK in time: reconnecting to send again");
+                        break EndReason::Lost(Error::Timeout(io.ack_timeout, "a PUBACK"));
+                    }
+                }
             }
         };
         let unfinished = state.unfinished();
@@ -396,10 +411,13 @@ impl HubSession {
         match event {
             Event::Incoming(Packet::Publish(publish)) => self.on_publish(publish, state, inbound),
             Event::Incoming(Packet::PubAck(ack)) => {
-                if let Some(Tracked {
-                    request: Request::Telemetry { reply, .. },
-                    ..
-                }) = state.unacked.remove(&ack.pkid)
+                if let Some((
+                    Tracked {
+                        request: Request::Telemetry { reply, .. },
+                        ..
+                    },
+                    _,
+                )) = state.unacked.remove(&ack.pkid)
                 {
                     let _ = reply.send(Ok(()));
                 }
@@ -414,7 +432,10 @@ impl HubSession {
                 if let Some(Some(tracked)) = state.unsent.pop_front() {
                     match tracked.request {
                         Request::Telemetry { .. } if pkid != 0 => {
-                            state.unacked.insert(pkid, tracked);
+                            state.unacked.insert(pkid, (tracked, Instant::now()));
+                        }
+                        Request::Telemetry { reply, .. } => {
+                            let _ = reply.send(Ok(()));
                         }
                         Request::CommandResponse {
                             reply: Some(reply), ..
@@ -446,8 +467,13 @@ impl HubSession {
                     return;
                 }
                 let payload = message.payload().to_vec();
+                let qos = if message.is_at_most_once() {
+                    QoS::AtMostOnce
+                } else {
+                    QoS::AtLeastOnce
+                };
                 let tracked = state.track(Request::Telemetry { message, reply });
-                self.publish(state, topic, QoS::AtLeastOnce, payload, Some(tracked));
+                self.publish(state, topic, qos, payload, Some(tracked));
             }
             Request::GetTwin { reply } => {
                 if reply.is_closed() {
