@@ -112,23 +112,29 @@ impl Command {
         &self.payload
     }
 
-    /// The request as JSON. Direct commands carry JSON (empty means `null`). Queued commands
+    /// The request as JSON. Direct commands carry JSON (empty or white space means `null`),
+    /// read exactly as [`Commands::parse`](crate::Commands::parse) reads it. Queued commands
     /// carry the raw value: `@` for no request, a JSON value, or bare text such as
     /// `sample string`, which becomes a JSON string.
     ///
     /// # Errors
     ///
-    /// [`Error::Serialization`] when a direct command's payload is not JSON.
+    /// [`Error::Serialization`] when a direct command's payload is not JSON (invalid UTF-8
+    /// included).
     pub fn request_value(&self) -> Result<Value> {
-        let text = String::from_utf8_lossy(&self.payload);
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
-            return Ok(Value::Null);
-        }
         match self.origin {
-            Origin::Direct { .. } => Ok(serde_json::from_str(trimmed)?),
-            Origin::Queued if trimmed == "@" => Ok(Value::Null),
+            // From the bytes, not a lossy string: invalid UTF-8 is not JSON and must not turn
+            // into U+FFFD inside the request (found by fuzzing, fuzz/regressions/command_payload).
+            Origin::Direct { .. } if self.payload.iter().all(u8::is_ascii_whitespace) => {
+                Ok(Value::Null)
+            }
+            Origin::Direct { .. } => Ok(serde_json::from_slice(&self.payload)?),
             Origin::Queued => {
+                let text = String::from_utf8_lossy(&self.payload);
+                let trimmed = text.trim();
+                if trimmed.is_empty() || trimmed == "@" {
+                    return Ok(Value::Null);
+                }
                 Ok(serde_json::from_str(trimmed)
                     .unwrap_or_else(|_| Value::String(text.into_owned())))
             }
@@ -264,6 +270,29 @@ mod tests {
             c.payload_json::<String>(),
             Err(Error::Serialization(_))
         ));
+    }
+
+    /// Fuzzing (fuzz/regressions/command_payload/invalid-utf8-in-json-string): a direct
+    /// command's JSON string holding the byte 0x99 was read as `"2021-01-05T\u{FFFD}8:…"`
+    /// instead of being refused as not JSON; white space JSON does not allow was trimmed away.
+    #[test]
+    fn direct_command_payload_with_invalid_utf8_is_not_json() {
+        let (c, _rx) = command("thermostat1*getMa", b"\"2021-01-05T\x998:00:00.000Z\"");
+        assert!(matches!(c.request_value(), Err(Error::Serialization(_))));
+        assert!(c.payload_json::<String>().is_err());
+        // Only JSON's own white space around the value, as `Commands::parse` reads it.
+        let (c, _rx) = command("x", b"1\x0b");
+        assert!(c.request_value().is_err());
+        let (c, _rx) = command("x", "1\u{a0}".as_bytes());
+        assert!(c.request_value().is_err());
+        let (c, _rx) = command("x", b" \t\r\n1 \n");
+        assert_eq!(c.request_value().unwrap(), Value::from(1));
+        let (c, _rx) = command("x", b" \n\x0c");
+        assert_eq!(c.request_value().unwrap(), Value::Null);
+        // Queued commands keep carrying bare text, invalid UTF-8 included.
+        let (tx, _rx) = mpsc::channel(1);
+        let c = Command::queued(tx, "x", b"a\x99b".to_vec());
+        assert_eq!(c.request_value().unwrap(), Value::from("a\u{FFFD}b"));
     }
 
     #[test]

@@ -254,7 +254,7 @@ struct ErrorBody {
 
 /// What the client does after one DPS answer.
 #[derive(Debug, PartialEq)]
-enum Next {
+pub(crate) enum Next {
     Done(Registration),
     Poll {
         operation_id: String,
@@ -269,7 +269,7 @@ enum Next {
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(2);
 
 /// Interprets one DPS answer (status from the topic or HTTP status, JSON body).
-fn interpret(status: u16, retry_after: Option<u64>, body: &[u8]) -> Result<Next> {
+pub(crate) fn interpret(status: u16, retry_after: Option<u64>, body: &[u8]) -> Result<Next> {
     let after = retry_after
         .map(Duration::from_secs)
         .unwrap_or(DEFAULT_RETRY_AFTER);
@@ -289,7 +289,7 @@ fn interpret(status: u16, retry_after: Option<u64>, body: &[u8]) -> Result<Next>
                             "DPS answered `assigned` without an assignedHub".into(),
                         )
                     })?;
-                    let (assigned_hub, hub_port) = parse_endpoint(&hub, MQTT_TLS_PORT)?;
+                    let (assigned_hub, hub_port) = parse_assigned_hub(&hub)?;
                     Ok(Next::Done(Registration {
                         assigned_hub,
                         hub_port,
@@ -341,6 +341,29 @@ fn interpret(status: u16, retry_after: Option<u64>, body: &[u8]) -> Result<Next>
             })
         }
     }
+}
+
+/// Splits DPS's `assignedHub` (`host` or `host:port`, protocol.md §2.4) and checks that it can
+/// be connected to: a host name or IP address (ASCII letters, digits, `-`, `.`, `_`, and `:`
+/// inside an IPv6 address) and a port other than 0. The hub name goes into the TLS server
+/// name, the MQTT username, the SAS audience and the logs, so nothing else is let through
+/// (found by fuzzing, fuzz/regressions/dps_response).
+fn parse_assigned_hub(hub: &str) -> Result<(String, u16)> {
+    let valid = |(host, port): &(String, u16)| {
+        !host.is_empty()
+            && *port != 0
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ':'))
+    };
+    parse_endpoint(hub, MQTT_TLS_PORT)
+        .ok()
+        .filter(valid)
+        .ok_or_else(|| {
+            Error::Serialization(format!(
+                "DPS answered `assigned` with an invalid assignedHub {hub:?}"
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -433,6 +456,55 @@ mod tests {
             interpret(200, None, b"not json"),
             Err(Error::Serialization(_))
         ));
+    }
+
+    /// Fuzzing (fuzz/regressions/dps_response/control-char-in-assigned-hub): an `assignedHub`
+    /// holding a DEL character and a comma was accepted as the hub to connect to; so were an
+    /// empty host (`[]`), white space and port 0.
+    #[test]
+    fn assigned_hub_must_be_a_host_name() {
+        let answer = |hub: &str| {
+            let body = serde_json::json!({"operationId": "x", "status": "assigned",
+                "registrationState": {"assignedHub": hub, "deviceId": "d"}});
+            interpret(200, None, &serde_json::to_vec(&body).unwrap())
+        };
+        for bad in [
+            "l\u{7f}calh,ost:4711",
+            "[]",
+            "[]:4711",
+            "h:0",
+            "a b.azure-devices.net",
+            "[a b]:1",
+            "hub\n.azure-devices.net",
+            "",
+        ] {
+            match answer(bad) {
+                Err(Error::Serialization(m)) => assert!(m.contains("assignedHub"), "{m}"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        for (good, host, port) in [
+            (
+                "contoso.azure-devices.net",
+                "contoso.azure-devices.net",
+                8883,
+            ),
+            ("localhost:4711", "localhost", 4711),
+            ("[::1]:4711", "::1", 4711),
+            ("127.0.0.1", "127.0.0.1", 8883),
+            (
+                "iotc-1_a.azure-devices.net",
+                "iotc-1_a.azure-devices.net",
+                8883,
+            ),
+        ] {
+            match answer(good) {
+                Ok(Next::Done(r)) => {
+                    assert_eq!((r.assigned_hub.as_str(), r.hub_port), (host, port))
+                }
+                other => panic!("{good:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]

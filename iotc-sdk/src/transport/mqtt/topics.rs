@@ -107,7 +107,14 @@ pub(crate) fn telemetry_topic(
     if let Some(v) = message.component() {
         push(&mut topic, "%24.sub", v);
     }
-    if let Some(t) = message.creation_time() {
+    // `$.ctime` is the creation time in UTC (`iothub-creation-time-utc`, protocol.md §4.4).
+    // Formatting the caller's offset dropped the property silently when the offset had
+    // seconds, which RFC 3339 cannot write (found by fuzzing, fuzz/regressions/telemetry_topic).
+    // Only instants outside the years 0000 to 9999 have no RFC 3339 form and are left out.
+    if let Some(t) = message
+        .creation_time()
+        .and_then(|t| t.checked_to_offset(time::UtcOffset::UTC))
+    {
         if let Ok(s) = t.format(&time::format_description::well_known::Rfc3339) {
             push(&mut topic, "%24.ctime", &s);
         }
@@ -301,6 +308,28 @@ mod tests {
             telemetry_topic("gw", Some("filter"), &Message::new("x")),
             "devices/gw/modules/filter/messages/events/"
         );
+    }
+
+    /// Fuzzing (fuzz/regressions/telemetry_topic/ctime-offset-with-seconds): a creation time
+    /// with the offset +12:29:32 has no RFC 3339 form in that offset, and `$.ctime` vanished
+    /// from the topic; other offsets were sent as local time although `$.ctime` is UTC.
+    #[test]
+    fn ctime_is_sent_in_utc_whatever_the_offset() {
+        use time::macros::datetime;
+        let m =
+            Message::new("x").with_creation_time(datetime!(1970-01-27 9:47:56.722927616 +12:29:32));
+        assert_eq!(
+            telemetry_topic("d", None, &m),
+            "devices/d/messages/events/%24.ctime=1970-01-26T21%3A18%3A24.722927616Z"
+        );
+        let m = Message::new("x").with_creation_time(datetime!(2024-05-01 10:00 +02:00));
+        assert_eq!(
+            telemetry_topic("d", None, &m),
+            "devices/d/messages/events/%24.ctime=2024-05-01T08%3A00%3A00Z"
+        );
+        // Year 10000 in UTC: no RFC 3339 form, no `$.ctime` (and no panic).
+        let m = Message::new("x").with_creation_time(datetime!(9999-12-31 23:00 -02:00));
+        assert_eq!(telemetry_topic("d", None, &m), "devices/d/messages/events/");
     }
 
     #[test]
