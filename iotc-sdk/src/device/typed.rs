@@ -196,18 +196,20 @@ impl Command {
     /// [`CommandParseError::Unknown`] when `C` has no such command,
     /// [`CommandParseError::InvalidRequest`] when the request does not fit.
     pub fn parse<C: Commands>(&self) -> std::result::Result<C, CommandParseError> {
-        let value = self
-            .request_value()
-            .map_err(|e| CommandParseError::InvalidRequest {
-                command: self.name().to_owned(),
-                message: e.to_string(),
-            })?;
-        let payload = match value {
+        // A direct command's payload is JSON already: hand it over as it came, so that an
+        // unknown command is "unknown" whatever its payload, and the derived parser sees the
+        // bytes exactly (duplicate keys included). Queued commands carry raw values first
+        // turned into JSON.
+        if !self.is_queued() {
+            return C::parse(self.name(), self.payload());
+        }
+        let invalid = |message: String| CommandParseError::InvalidRequest {
+            command: self.name().to_owned(),
+            message,
+        };
+        let payload = match self.request_value().map_err(|e| invalid(e.to_string()))? {
             Value::Null => Vec::new(),
-            v => serde_json::to_vec(&v).map_err(|e| CommandParseError::InvalidRequest {
-                command: self.name().to_owned(),
-                message: e.to_string(),
-            })?,
+            v => serde_json::to_vec(&v).map_err(|e| invalid(e.to_string()))?,
         };
         C::parse(self.name(), &payload)
     }

@@ -125,12 +125,16 @@ pub(crate) fn parse_endpoint(endpoint: &str, default_port: u16) -> Result<(Strin
             None if after.is_empty() => default_port,
             None => return Err(bad()),
         };
+        if host.is_empty() || port == 0 {
+            return Err(bad());
+        }
         return Ok((host.to_owned(), port));
     }
     match endpoint.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') && !host.is_empty() => {
-            Ok((host.to_owned(), port.parse().map_err(|_| bad())?))
-        }
+        Some((host, port)) if !host.contains(':') && !host.is_empty() => match port.parse() {
+            Ok(0) | Err(_) => Err(bad()),
+            Ok(port) => Ok((host.to_owned(), port)),
+        },
         Some(_) => Err(bad()),
         None => Ok((endpoint.to_owned(), default_port)),
     }
@@ -157,6 +161,10 @@ mod tests {
         );
         assert_eq!(parse_endpoint("[::1]", 8883).unwrap(), ("::1".into(), 8883));
         for bad in [
+            "[]",
+            "[]:1",
+            "h:0",
+            "[::1]:0",
             "",
             "h:",
             "h:x",
