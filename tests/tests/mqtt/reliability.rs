@@ -459,7 +459,14 @@ async fn a_durable_queue_survives_a_restart() {
                 .await
         });
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Wait until all five are queued (the durable file mirrors the queue), then stop.
+    eventually("five messages queued", || {
+        let lines = std::fs::read_to_string(&file)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        (lines == 5).then_some(())
+    })
+    .await;
     let result = within("close", device.close()).await;
     assert!(
         matches!(result, Err(iotc_sdk::Error::Unsent { messages: 5 })),
