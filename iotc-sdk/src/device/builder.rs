@@ -16,6 +16,7 @@ use crate::auth::{ConnectionCredential, ConnectionString, Credentials};
 use crate::provisioning::{ProvisioningClient, GLOBAL_ENDPOINT, MQTT_TLS_PORT};
 use crate::retry::{ExponentialBackoff, RetryPolicy};
 use crate::tls::TlsConfig;
+use crate::transport::session::Session;
 use crate::transport::{self, HubAuth, HubConfig, Inbound, Protocol, Request};
 use crate::{Error, Result};
 
@@ -238,9 +239,7 @@ impl DeviceBuilder {
         };
         // The first connection is not retried: a wrong key or an unreachable hub is reported
         // at once. Later losses are the supervisor's to recover from.
-        let session = match self.protocol {
-            Protocol::Mqtt => transport::mqtt::hub::connect(&hub).await?,
-        };
+        let session = Session::connect(&hub).await?;
         // A durable queue hands over what the last run could not send.
         let mut backlog = VecDeque::new();
         let store = match &self.offline_queue.durable {
@@ -382,6 +381,7 @@ impl DeviceBuilder {
         tls: TlsConfig,
     ) -> HubConfig {
         HubConfig {
+            protocol: self.protocol,
             hub_host,
             connect_host,
             port,

@@ -14,7 +14,7 @@ use super::durable::Store;
 use super::state::{ConnectionState, StatePublisher};
 use crate::provisioning::ProvisioningClient;
 use crate::retry::RetryPolicy;
-use crate::transport::mqtt::hub::{self, EndReason, HubSession, SessionIo};
+use crate::transport::session::{fail, EndReason, Session, SessionIo};
 use crate::transport::{HubConfig, Inbound, Request};
 use crate::{Error, Result};
 
@@ -82,7 +82,7 @@ pub(crate) struct Supervisor {
 const AUTH_GRACE: Duration = Duration::from_secs(30);
 
 impl Supervisor {
-    pub(crate) async fn run(mut self, mut session: HubSession) {
+    pub(crate) async fn run(mut self, mut session: Session) {
         loop {
             if !self.state.current().is_connected() {
                 self.state.set(ConnectionState::Connected);
@@ -138,7 +138,7 @@ impl Supervisor {
 
     /// Retries until connected (`Some`), or until the policy gives up or the application
     /// closes (`None`; the state is then `Closed`).
-    async fn reconnect(&mut self, mut error: Error) -> Option<HubSession> {
+    async fn reconnect(&mut self, mut error: Error) -> Option<Session> {
         let mut refused_since: Option<Instant> = None;
         let mut attempt = 0;
         loop {
@@ -179,7 +179,7 @@ impl Supervisor {
         }
     }
 
-    async fn connect(&mut self, reprovision: bool) -> Result<HubSession> {
+    async fn connect(&mut self, reprovision: bool) -> Result<Session> {
         if reprovision {
             if let Route::Dps(client) = &self.route {
                 let registration = client.register().await?;
@@ -191,7 +191,7 @@ impl Supervisor {
                 }
             }
         }
-        hub::connect(&self.hub).await
+        Session::connect(&self.hub).await
     }
 
     /// Waits `delay`, queueing requests meanwhile. False when the application closed (or
@@ -227,15 +227,15 @@ impl Supervisor {
     fn enqueue(&mut self, request: Request) {
         if self.backlog.len() >= self.queue.capacity {
             match self.queue.overflow {
-                Overflow::Error => return hub::fail(request, Error::QueueFull),
+                Overflow::Error => return fail(request, Error::QueueFull),
                 Overflow::DropOldest | Overflow::Wait => {
                     let oldest = self
                         .backlog
                         .iter()
                         .position(|r| matches!(r, Request::Telemetry { .. }));
                     match oldest.and_then(|i| self.backlog.remove(i)) {
-                        Some(dropped) => hub::fail(dropped, Error::QueueFull),
-                        None => return hub::fail(request, Error::QueueFull),
+                        Some(dropped) => fail(dropped, Error::QueueFull),
+                        None => return fail(request, Error::QueueFull),
                     }
                 }
             }
@@ -281,7 +281,7 @@ impl Supervisor {
             if matches!(request, Request::Telemetry { .. }) {
                 unsent += 1;
             }
-            hub::fail(request, Error::Closed);
+            fail(request, Error::Closed);
         }
         unsent
     }

@@ -7,6 +7,7 @@
 //! `run` loop; MQTT is the first, AMQP and HTTPS plug in beside it behind the same requests.
 
 pub(crate) mod mqtt;
+pub(crate) mod session;
 
 use std::time::Duration;
 
@@ -51,6 +52,8 @@ pub(crate) enum HubAuth {
 /// Everything a transport needs to open a hub connection.
 #[derive(Clone)]
 pub(crate) struct HubConfig {
+    /// The transport to connect with.
+    pub(crate) protocol: Protocol,
     /// The hub host name used in the username and the SAS audience.
     pub(crate) hub_host: String,
     /// Where to open the TCP connection (normally the hub host, or an edge gateway).

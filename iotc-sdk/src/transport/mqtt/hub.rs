@@ -12,6 +12,7 @@ use tracing::{debug, info, warn};
 use super::topics;
 use crate::auth::{hub_device_resource, hub_module_resource, SasToken};
 use crate::pnp::{Twin, WritablePropertyUpdate};
+use crate::transport::session::{fail, forward, EndReason, SessionEnd, SessionIo};
 use crate::transport::{HubAuth, HubConfig, Inbound, Request};
 use crate::{Error, Result};
 
@@ -146,45 +147,6 @@ async fn read_twin(
         .unwrap_or(Err(Error::Timeout(timeout, "the twin at connect")))
 }
 
-/// How a session ended.
-pub(crate) struct SessionEnd {
-    pub(crate) reason: EndReason,
-    /// Set when the application asked to close: the answer to send once closed.
-    pub(crate) close: Option<oneshot::Sender<Result<()>>>,
-}
-
-/// Why a session ended.
-pub(crate) enum EndReason {
-    /// Closed on the application's request (backlog flushed, or the flush timed out).
-    Closed,
-    /// Every handle was dropped.
-    Dropped,
-    /// Disconnected cleanly to reconnect with a fresh SAS token.
-    Renew,
-    /// The connection broke.
-    Lost(Error),
-}
-
-/// What the session works on, owned by the connection supervisor and lent to each session so
-/// that nothing is lost between connections.
-pub(crate) struct SessionIo<'a> {
-    /// Requests from the device handles.
-    pub(crate) requests: &'a mut mpsc::Receiver<Request>,
-    /// Requests waiting for a connection, oldest first; unfinished ones come back here.
-    pub(crate) backlog: &'a mut VecDeque<Request>,
-    /// Service traffic for the application.
-    pub(crate) inbound: &'a mpsc::Sender<Inbound>,
-    /// When to reconnect with a fresh SAS token.
-    pub(crate) renew_at: Option<Instant>,
-    /// How long a close or a renewal waits for what is in flight.
-    pub(crate) flush_timeout: Duration,
-    /// How long the hub may take to acknowledge telemetry before the connection is deemed
-    /// broken (the message then goes out again on a new connection).
-    pub(crate) ack_timeout: Duration,
-    /// The durable offline queue, cleared once everything it held is delivered.
-    pub(crate) store: Option<&'a mut crate::device::durable::Store>,
-}
-
 /// A request handed to rumqttc, kept until it is done so it can go out again on the next
 /// connection if this one breaks.
 struct Tracked {
@@ -267,15 +229,9 @@ impl State {
 }
 
 impl HubSession {
-    /// When to renew the SAS token: after 80 % of its remaining lifetime (protocol.md §9.3).
+    /// When to renew the SAS token (see [`renew_at`](crate::transport::session::renew_at)).
     pub(crate) fn renew_at(&self) -> Option<Instant> {
-        let expiry = self.token_expiry?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs_f64();
-        let remaining = (expiry as f64 - now).max(0.0);
-        Some(Instant::now() + Duration::from_secs_f64(remaining * 0.8))
+        self.token_expiry.map(crate::transport::session::renew_at)
     }
 
     /// Runs the connection until it is closed, renewed or lost, feeding it the backlog and the
@@ -621,37 +577,5 @@ impl HubSession {
         } else {
             warn!(%topic, "publish on an unexpected topic; ignored");
         }
-    }
-}
-
-/// Answers a request that cannot be carried out.
-pub(crate) fn fail(request: Request, error: Error) {
-    match request {
-        Request::Telemetry { reply, .. } => drop(reply.send(Err(error))),
-        Request::GetTwin { reply } => drop(reply.send(Err(error))),
-        Request::PatchReported { reply, .. } => drop(reply.send(Err(error))),
-        Request::CommandResponse {
-            reply: Some(reply), ..
-        } => drop(reply.send(Err(error))),
-        Request::CommandResponse { reply: None, .. } => {}
-        Request::Close { reply } => drop(reply.send(Err(error))),
-    }
-}
-
-fn forward(inbound: &mpsc::Sender<Inbound>, item: Inbound) {
-    match inbound.try_send(item) {
-        Ok(()) => {}
-        Err(mpsc::error::TrySendError::Full(item)) => {
-            let kind = match item {
-                Inbound::DesiredPatch { .. } => "desired-property patch",
-                Inbound::CloudMessage(_) => "cloud-to-device message",
-                _ => "event",
-            };
-            warn!(
-                kind,
-                "event queue full: dropping an inbound event (read events with Device::next_event)"
-            );
-        }
-        Err(mpsc::error::TrySendError::Closed(_)) => {}
     }
 }
