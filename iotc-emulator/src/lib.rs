@@ -55,6 +55,7 @@
 mod conn;
 mod device_ops;
 mod dps;
+mod dps_ops;
 mod emulator;
 mod error;
 mod fault;
