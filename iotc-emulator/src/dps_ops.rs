@@ -105,6 +105,17 @@ pub(crate) fn payload_model_id(payload: Option<&Value>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The gateway a DPS payload attaches the device to (`iotcGateway.iotcGatewayId`, protocol.md
+/// 7.5).
+pub(crate) fn payload_gateway_id(payload: Option<&Value>) -> Option<String> {
+    payload?
+        .get("iotcGateway")?
+        .get("iotcGatewayId")?
+        .as_str()
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+}
+
 /// A DPS reply: status, `retry-after` seconds and JSON body (protocol.md 2.4).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct DpsReply {
@@ -272,6 +283,7 @@ fn assign(
     reg.etag = base64_etag();
     let body = assigned_body(shared, reg);
     let model_id = payload_model_id(reg.payload.as_ref());
+    let gateway_id = payload_gateway_id(reg.payload.as_ref());
     let auth = reg.auth.clone();
     tracing::info!(registration_id = reg_id, assigned_hub = %shared.settings.assigned_hub, "device assigned");
     match state.devices.get_mut(reg_id) {
@@ -280,6 +292,9 @@ fn assign(
             device.enrollment_group = group.map(str::to_owned);
             if model_id.is_some() {
                 device.model_id = model_id;
+            }
+            if gateway_id.is_some() {
+                device.gateway_id = gateway_id;
             }
         }
         None => {
@@ -291,6 +306,7 @@ fn assign(
                     device_client_type: None,
                     auth,
                     enrollment_group: group.map(str::to_owned),
+                    gateway_id,
                     generation_id: format!("63{}", random_hex(8)),
                     desired: serde_json::Map::new(),
                     desired_version: 1,
@@ -369,5 +385,17 @@ mod tests {
         );
         assert_eq!(payload_model_id(Some(&json!({}))), None);
         assert_eq!(payload_model_id(None), None);
+    }
+
+    #[test]
+    fn gateway_id_from_payload() {
+        let payload = json!({"modelId": "dtmi:a;1", "iotcGateway": {"iotcGatewayId": "gw-1"}});
+        assert_eq!(payload_gateway_id(Some(&payload)).as_deref(), Some("gw-1"));
+        assert_eq!(payload_gateway_id(Some(&json!({"iotcGateway": {}}))), None);
+        assert_eq!(
+            payload_gateway_id(Some(&json!({"iotcGateway": {"iotcGatewayId": ""}}))),
+            None
+        );
+        assert_eq!(payload_gateway_id(None), None);
     }
 }
