@@ -113,9 +113,10 @@ pub(crate) fn authenticate(
             if token.skn.is_some() {
                 return Err("shared access policies are not emulated");
             }
+            let path = crate::state::identity_resource(device_id);
             let resources = [
-                format!("{}/devices/{device_id}", shared.settings.hub_hostname),
-                format!("{host}/devices/{device_id}"),
+                format!("{}/{path}", shared.settings.hub_hostname),
+                format!("{host}/{path}"),
             ];
             let refs = [resources[0].as_str(), resources[1].as_str()];
             let expiry = match sas::validate(password, &key, &refs, sas::now_secs()) {
@@ -321,11 +322,20 @@ pub(crate) fn telemetry(
         .get(device_id)
         .map(|d| d.generation_id.clone())
         .unwrap_or_default();
+    let (device_id, module_id) = crate::state::split_identity(device_id);
     system.insert("iothub-connection-device-id".into(), device_id.to_owned());
+    if let Some(m) = module_id {
+        system.insert("iothub-connection-module-id".into(), m.to_owned());
+    }
     system.insert(
         "iothub-connection-auth-method".into(),
         format!(
-            r#"{{"scope":"device","type":"{}","issuer":"iothub"}}"#,
+            r#"{{"scope":"{}","type":"{}","issuer":"iothub"}}"#,
+            if module_id.is_some() {
+                "module"
+            } else {
+                "device"
+            },
             auth_type.name()
         ),
     );
@@ -336,7 +346,7 @@ pub(crate) fn telemetry(
     );
     Ok(TelemetryMessage {
         device_id: device_id.to_owned(),
-        module_id: None,
+        module_id: module_id.map(str::to_owned),
         component: system.get("sub").cloned(),
         body: body.to_vec(),
         system_properties: system,

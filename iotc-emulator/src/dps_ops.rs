@@ -307,6 +307,7 @@ fn assign(
                     auth,
                     enrollment_group: group.map(str::to_owned),
                     gateway_id,
+                    parent: None,
                     generation_id: format!("63{}", random_hex(8)),
                     desired: serde_json::Map::new(),
                     desired_version: 1,

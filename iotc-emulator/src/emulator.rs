@@ -56,6 +56,9 @@ pub struct EmulatorConfig {
     /// connections, slow-loris clients). Default 15 s; must not be zero. Tests of those cases
     /// use a few hundred milliseconds.
     pub handshake_timeout: Duration,
+    /// Edge-hub mode: an edge device with module identities, routes and the workload API
+    /// (see [`EdgeConfig`](crate::EdgeConfig)). Default `None`.
+    pub edge: Option<crate::EdgeConfig>,
 }
 
 impl Default for EmulatorConfig {
@@ -70,6 +73,7 @@ impl Default for EmulatorConfig {
             dps_retry_after: Duration::from_secs(1),
             dps_polls_before_assign: 1,
             handshake_timeout: Duration::from_secs(15),
+            edge: None,
         }
     }
 }
@@ -181,6 +185,19 @@ impl Emulator {
             ));
         }
 
+        let edge = match &config.edge {
+            Some(edge) => {
+                if edge.device_id.is_empty() || edge.device_id.contains('/') {
+                    return Err(EmulatorError::InvalidConfig(format!(
+                        "invalid edge device id {:?}",
+                        edge.device_id
+                    )));
+                }
+                Some(crate::edge::EdgeSettings::from_config(edge)?)
+            }
+            None => None,
+        };
+
         let dps_listener = TcpListener::bind(config.dps_listen).await?;
         let dps_addr = dps_listener.local_addr()?;
         let hub_listener = match config.hub_listen {
@@ -223,6 +240,8 @@ impl Emulator {
             dps_retry_after_secs: retry.as_secs() + u64::from(retry.subsec_nanos() > 0),
             dps_polls_before_assign: config.dps_polls_before_assign,
             handshake_timeout: config.handshake_timeout,
+            edge,
+            workload_socket: config.edge.as_ref().and_then(|e| e.workload_socket.clone()),
         };
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let shared = Arc::new(Shared::new(settings, server_tls.acceptor, shutdown_rx));
@@ -237,7 +256,7 @@ impl Emulator {
             }
         }
         tracing::info!(%dps_addr, %hub_addr, id_scope = %shared.settings.id_scope, "iotc-emulator started");
-        Ok(Emulator {
+        let emulator = Emulator {
             shared,
             dps_addr,
             hub_addr,
@@ -245,7 +264,20 @@ impl Emulator {
             _guard: Arc::new(Guard {
                 shutdown: shutdown_tx,
             }),
-        })
+        };
+        if let Some(edge) = &config.edge {
+            emulator.register_device(&edge.device_id, None)?;
+            if let Some(path) = &edge.workload_socket {
+                crate::workload::serve(
+                    emulator.shared.clone(),
+                    path,
+                    edge.device_id.clone(),
+                    emulator.ca_pem.clone(),
+                )
+                .await?;
+            }
+        }
+        Ok(emulator)
     }
 
     /// What a device passes as DPS endpoint: `{dps_hostname}:{port}`.
@@ -641,6 +673,7 @@ impl Emulator {
         let mut out: Vec<DeviceInfo> = state
             .devices
             .values()
+            .filter(|d| !d.device_id.contains('/'))
             .map(|d| DeviceInfo {
                 device_id: d.device_id.clone(),
                 model_id: d.model_id.clone(),
@@ -804,5 +837,211 @@ impl Emulator {
     pub fn clear_faults(&self) {
         self.shared.lock().faults.clear();
         self.shared.faults_changed();
+    }
+}
+
+/// Edge-hub mode: module identities, leaf devices and the module side of the service API.
+impl Emulator {
+    /// The edge device id of the edge-hub mode, if configured.
+    pub fn edge_device_id(&self) -> Option<&str> {
+        self.shared
+            .settings
+            .edge
+            .as_ref()
+            .map(|e| e.device_id.as_str())
+    }
+
+    /// Registers a device identity directly in the hub registry (no DPS), its key derived from
+    /// the group key; an existing identity is kept. Returns its key (base64).
+    fn register_device(&self, key: &str, parent: Option<&str>) -> Result<String, EmulatorError> {
+        let (device_id, _) = crate::state::split_identity(key);
+        let mut state = self.shared.lock();
+        let device = state
+            .devices
+            .entry(key.to_owned())
+            .or_insert_with(|| crate::state::Device {
+                device_id: key.to_owned(),
+                model_id: None,
+                device_client_type: None,
+                auth: crate::state::DeviceAuth::Sas {
+                    key: if key.contains('/') {
+                        // Module keys are random, like the keys IoT hub generates.
+                        let mut bytes = [0u8; 32];
+                        let _ = openssl::rand::rand_bytes(&mut bytes);
+                        B64.encode(bytes)
+                    } else {
+                        crate::sas::derive_device_key(&self.shared.settings.group_key, device_id)
+                            .unwrap_or_default()
+                    },
+                },
+                enrollment_group: None,
+                gateway_id: None,
+                parent: None,
+                generation_id: format!("63{}", crate::state::random_hex(8)),
+                desired: serde_json::Map::new(),
+                desired_version: 1,
+                reported: serde_json::Map::new(),
+                reported_version: 1,
+                conn: None,
+                persistent_c2d: false,
+                c2d: Default::default(),
+                recent: Default::default(),
+                unmodeled: Default::default(),
+            });
+        if parent.is_some() {
+            device.parent = parent.map(str::to_owned);
+        }
+        match &device.auth {
+            crate::state::DeviceAuth::Sas { key } => Ok(key.clone()),
+            crate::state::DeviceAuth::X509 { .. } => Err(EmulatorError::InvalidConfig(format!(
+                "{key} authenticates with X.509; only SAS identities can be used here"
+            ))),
+        }
+    }
+
+    fn check_id(what: &str, id: &str) -> Result<(), EmulatorError> {
+        if id.is_empty() || id.contains('/') || id.contains(char::is_whitespace) {
+            return Err(EmulatorError::InvalidConfig(format!(
+                "invalid {what} {id:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Adds module identity `module_id` of device `device_id` (IoT hub's module identities;
+    /// the device is registered too if it is not yet) and returns the module's key (base64).
+    /// Adding an existing module returns its key. Modules connect over MQTT with ClientId
+    /// `{device}/{module}` and a SAS token for `{hub}/devices/{device}/modules/{module}`, signed
+    /// with this key (or, for the edge device's modules, through the workload API).
+    ///
+    /// # Errors
+    ///
+    /// [`EmulatorError::InvalidConfig`] for an empty id or one with `/` or white space.
+    pub fn add_module(&self, device_id: &str, module_id: &str) -> Result<String, EmulatorError> {
+        Self::check_id("device id", device_id)?;
+        Self::check_id("module id", module_id)?;
+        self.register_device(device_id, None)?;
+        self.register_device(
+            &crate::state::identity_key(device_id, Some(module_id)),
+            None,
+        )
+    }
+
+    /// The generation id of a module identity (`IOTEDGE_MODULEGENERATIONID`), `None` if the
+    /// module does not exist.
+    pub fn module_generation_id(&self, device_id: &str, module_id: &str) -> Option<String> {
+        self.shared
+            .lock()
+            .devices
+            .get(&crate::state::identity_key(device_id, Some(module_id)))
+            .map(|d| d.generation_id.clone())
+    }
+
+    /// Registers `device_id` as a leaf device of the edge device (its key derived from the
+    /// group key, like a device of the default enrollment group; a device provisioned through
+    /// DPS before keeps its identity) and returns its key (base64). A leaf device connects to
+    /// the hub listener with its own identity (a connection string with `GatewayHostName`);
+    /// its messages take the edge routes.
+    ///
+    /// # Errors
+    ///
+    /// [`EmulatorError::InvalidConfig`] without the edge-hub mode, for an invalid id, or for a
+    /// device that authenticates with X.509.
+    pub fn add_leaf_device(&self, device_id: &str) -> Result<String, EmulatorError> {
+        Self::check_id("device id", device_id)?;
+        let edge = self
+            .edge_device_id()
+            .ok_or_else(|| {
+                EmulatorError::InvalidConfig("the edge-hub mode is not configured".into())
+            })?
+            .to_owned();
+        if edge == device_id {
+            return Err(EmulatorError::InvalidConfig(
+                "the edge device cannot be its own leaf device".into(),
+            ));
+        }
+        self.register_device(device_id, Some(&edge))
+    }
+
+    /// The `IOTEDGE_*` environment the IoT Edge runtime would give `module_id` of the edge
+    /// device: workload URI (`unix://{socket}`), device, module and generation ids, hub host,
+    /// gateway host (`{hub host}:{port}` — the emulator's hub does not listen on 8883), API
+    /// version and auth scheme. Empty without the edge-hub mode or a workload socket, or for
+    /// an unknown module.
+    pub fn edge_environment(&self, module_id: &str) -> Vec<(String, String)> {
+        let (Some(edge), Some(socket)) = (self.edge_device_id(), self.workload_socket()) else {
+            return Vec::new();
+        };
+        let Some(generation) = self.module_generation_id(edge, module_id) else {
+            return Vec::new();
+        };
+        [
+            (
+                "IOTEDGE_WORKLOADURI",
+                format!("unix://{}", socket.display()),
+            ),
+            ("IOTEDGE_DEVICEID", edge.to_owned()),
+            ("IOTEDGE_MODULEID", module_id.to_owned()),
+            ("IOTEDGE_MODULEGENERATIONID", generation),
+            ("IOTEDGE_IOTHUBHOSTNAME", self.hub_hostname().to_owned()),
+            (
+                "IOTEDGE_GATEWAYHOSTNAME",
+                format!("{}:{}", self.hub_hostname(), self.hub_addr.port()),
+            ),
+            ("IOTEDGE_APIVERSION", "2020-07-07".to_owned()),
+            ("IOTEDGE_AUTHSCHEME", "sasToken".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    fn workload_socket(&self) -> Option<std::path::PathBuf> {
+        self.shared.settings.workload_socket.clone()
+    }
+
+    /// A module's twin, `None` if the module does not exist.
+    pub fn module_twin(&self, device_id: &str, module_id: &str) -> Option<Twin> {
+        let mut twin = self.twin(&crate::state::identity_key(device_id, Some(module_id)))?;
+        twin.device_id = device_id.to_owned();
+        Some(twin)
+    }
+
+    /// Updates a module's desired properties, as [`update_desired`](Self::update_desired)
+    /// does a device's.
+    ///
+    /// # Errors
+    ///
+    /// As [`update_desired`](Self::update_desired).
+    pub async fn update_module_desired(
+        &self,
+        device_id: &str,
+        module_id: &str,
+        patch: Value,
+    ) -> Result<u64, ServiceError> {
+        self.update_desired(
+            &crate::state::identity_key(device_id, Some(module_id)),
+            patch,
+        )
+        .await
+    }
+
+    /// Invokes a direct method of a module, as [`invoke_command`](Self::invoke_command) does
+    /// a device's (the module answers on the same `$iothub/methods/…` topics).
+    ///
+    /// # Errors
+    ///
+    /// As [`invoke_command`](Self::invoke_command).
+    pub async fn invoke_module_command(
+        &self,
+        device_id: &str,
+        module_id: &str,
+        method_name: &str,
+        payload: Value,
+        timeout: Duration,
+    ) -> Result<MethodResponse, ServiceError> {
+        let key = crate::state::identity_key(device_id, Some(module_id));
+        self.invoke_command(&key, method_name, payload, timeout)
+            .await
     }
 }

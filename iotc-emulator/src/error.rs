@@ -16,6 +16,9 @@ pub enum EmulatorError {
     /// A configuration value or argument is invalid (for example a key that is not base64).
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    /// An edge route is malformed or uses what the emulator does not support.
+    #[error(transparent)]
+    Route(#[from] crate::RouteError),
 }
 
 /// Errors of the service-side operations (twin update, command invoke, C2D send), mirroring the

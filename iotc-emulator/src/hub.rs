@@ -37,6 +37,8 @@ enum Filter {
     Methods,
     TwinRes,
     Desired,
+    /// Module inputs: `devices/{d}/modules/{m}/inputs/#` or `devices/{d}/modules/{m}/#`.
+    Inputs,
 }
 
 fn classify_filter(filter: &str, device_id: &str) -> Option<Filter> {
@@ -47,6 +49,11 @@ fn classify_filter(filter: &str, device_id: &str) -> Option<Filter> {
         _ => {}
     }
     let rest = filter.strip_prefix("devices/")?;
+    if let (d, Some(m)) = crate::state::split_identity(device_id) {
+        let rest = rest.strip_prefix(d)?.strip_prefix("/modules/")?;
+        let rest = rest.strip_prefix(m)?;
+        return matches!(rest, "/inputs/#" | "/#").then_some(Filter::Inputs);
+    }
     let (dev, rest) = rest.split_once('/')?;
     if (dev == device_id || dev == "+") && rest == "messages/devicebound/#" {
         Some(Filter::C2d)
@@ -90,7 +97,8 @@ pub(crate) async fn run(
         refuse(io, ConnectReturnCode::BadClientId).await;
         return Ok(());
     }
-    let device_id = username.device_id.clone();
+    // The registry key: `{device}` or `{device}/{module}` for a module identity.
+    let device_id = crate::state::identity_key(&username.device_id, username.module_id.as_deref());
     // Injected faults come first, as from a busy or faulted front end.
     let now = std::time::Instant::now();
     let injected = shared.lock().faults.hub_connect(&device_id, now);
@@ -109,11 +117,6 @@ pub(crate) async fn run(
     }
     if !host_matches(shared, &username.host) {
         tracing::info!(%peer, device_id, host = %username.host, "hub CONNECT for another host");
-        refuse(io, ConnectReturnCode::NotAuthorized).await;
-        return Ok(());
-    }
-    if username.module_id.is_some() {
-        tracing::info!(%peer, device_id, "module identities are not emulated");
         refuse(io, ConnectReturnCode::NotAuthorized).await;
         return Ok(());
     }
@@ -170,6 +173,7 @@ pub(crate) async fn run(
         filters: BTreeSet::new(),
         twin_res: false,
         inflight: HashMap::new(),
+        inputs_inflight: BTreeSet::new(),
         next_pkid: 0,
         delayed: BTreeMap::new(),
         delayed_seq: 0,
@@ -202,13 +206,24 @@ pub(crate) async fn run(
     result
 }
 
-/// The property bag of a telemetry topic of `device_id`, `None` if the topic is not one.
+/// The property bag of a telemetry topic of `device_id` (a registry key: `{d}` or `{d}/{m}`,
+/// whose topic is `devices/{d}/modules/{m}/messages/events/…`), `None` if the topic is not one.
 fn telemetry_bag<'a>(topic: &'a str, device_id: &str) -> Option<&'a str> {
     let rest = topic.strip_prefix("devices/")?;
-    let (dev, rest) = rest.split_once('/')?;
-    if dev != device_id {
-        return None;
-    }
+    let rest = match crate::state::split_identity(device_id) {
+        (d, Some(m)) => rest
+            .strip_prefix(d)?
+            .strip_prefix("/modules/")?
+            .strip_prefix(m)?
+            .strip_prefix('/')?,
+        (d, None) => {
+            let (dev, rest) = rest.split_once('/')?;
+            if dev != d {
+                return None;
+            }
+            rest
+        }
+    };
     if rest == "messages/events" {
         return Some("");
     }
@@ -275,6 +290,8 @@ struct HubConn {
     twin_res: bool,
     /// C2D packet id → queue id.
     inflight: HashMap<u16, u64>,
+    /// Packet ids of module-input messages waiting for their PUBACK.
+    inputs_inflight: BTreeSet<u16>,
     next_pkid: u16,
     /// Packets held back (`delay_acks`, throttling), by due time and sequence.
     delayed: BTreeMap<(std::time::Instant, u64), Packet>,
@@ -335,6 +352,9 @@ impl HubConn {
                 }
                 Event::Out(Some(Outbound::C2d { id, message })) => {
                     self.write_c2d(io, id, &message).await?;
+                }
+                Event::Out(Some(Outbound::Input { input, message })) => {
+                    self.write_input(io, &input, &message).await?;
                 }
                 Event::Out(Some(Outbound::Kill { abrupt })) => {
                     return Err(if abrupt {
@@ -455,7 +475,7 @@ impl HubConn {
                             match kind {
                                 Filter::C2d => new_c2d = true,
                                 Filter::TwinRes => self.twin_res = true,
-                                Filter::Methods | Filter::Desired => {}
+                                Filter::Methods | Filter::Desired | Filter::Inputs => {}
                             }
                             codes.push(SubscribeReasonCode::Success(min_qos1(f.qos)));
                         }
@@ -486,6 +506,7 @@ impl HubConn {
                     .await
             }
             Packet::PubAck(ack) => {
+                self.inputs_inflight.remove(&ack.pkid);
                 if let Some(id) = self.inflight.remove(&ack.pkid) {
                     device_ops::complete_c2d(&self.shared, &self.device_id, id);
                 }
@@ -504,6 +525,7 @@ impl HubConn {
                 Some(Filter::C2d) => subs.c2d = true,
                 Some(Filter::Methods) => subs.methods = true,
                 Some(Filter::Desired) => subs.desired = true,
+                Some(Filter::Inputs) => subs.inputs = true,
                 _ => {}
             }
         }
@@ -540,7 +562,7 @@ impl HubConn {
             }
             let msg = self.telemetry(bag, p.payload.clone(), p.retain, None)?;
             let request = fault::parse_request(&msg.application_properties);
-            device_ops::publish_telemetry(&self.shared, msg);
+            crate::edge::route_telemetry(&self.shared, msg);
             let withheld = match request {
                 Some(Ok(request)) => self.request_fault(request),
                 Some(Err(reason)) => {
@@ -722,7 +744,10 @@ impl HubConn {
     fn alloc_pkid(&mut self) -> u16 {
         loop {
             self.next_pkid = self.next_pkid.wrapping_add(1);
-            if self.next_pkid != 0 && !self.inflight.contains_key(&self.next_pkid) {
+            if self.next_pkid != 0
+                && !self.inflight.contains_key(&self.next_pkid)
+                && !self.inputs_inflight.contains(&self.next_pkid)
+            {
                 return self.next_pkid;
             }
         }
@@ -743,6 +768,28 @@ impl HubConn {
         let mut p = Publish::new(topic, QoS::AtLeastOnce, message.body.clone());
         p.pkid = pkid;
         tracing::debug!(device_id = %self.device_id, pkid, "delivering C2D message");
+        io.write_packet(&Packet::Publish(p)).await
+    }
+
+    /// Delivers a message routed to input `input` of this module (QoS 1, protocol.md 8.4).
+    async fn write_input(
+        &mut self,
+        io: &mut TlsIo,
+        input: &str,
+        message: &TelemetryMessage,
+    ) -> Result<(), ConnError> {
+        let (d, Some(m)) = crate::state::split_identity(&self.device_id) else {
+            return Ok(());
+        };
+        let topic = format!(
+            "devices/{d}/modules/{m}/inputs/{}/{}",
+            wire::encode(input),
+            crate::edge::input_bag(message)
+        );
+        let pkid = self.alloc_pkid();
+        self.inputs_inflight.insert(pkid);
+        let mut p = Publish::new(topic, QoS::AtLeastOnce, message.body.clone());
+        p.pkid = pkid;
         io.write_packet(&Packet::Publish(p)).await
     }
 
@@ -793,6 +840,20 @@ mod tests {
             Some(Filter::Desired)
         );
         assert_eq!(classify_filter("#", "d1"), None);
+        assert_eq!(
+            classify_filter("devices/e/modules/m/inputs/#", "e/m"),
+            Some(Filter::Inputs)
+        );
+        assert_eq!(
+            classify_filter("devices/e/modules/m/#", "e/m"),
+            Some(Filter::Inputs)
+        );
+        assert_eq!(classify_filter("devices/e/modules/x/inputs/#", "e/m"), None);
+        assert_eq!(
+            classify_filter("devices/e/messages/devicebound/#", "e/m"),
+            None
+        );
+        assert_eq!(classify_filter("devices/e/modules/m/inputs/#", "e"), None);
         assert_eq!(classify_filter("$iothub/methods/POST/reboot", "d1"), None);
     }
 
@@ -810,5 +871,14 @@ mod tests {
             None
         );
         assert_eq!(telemetry_bag("devices/d1/messages/eventsx", "d1"), None);
+        assert_eq!(
+            telemetry_bag("devices/e/modules/m/messages/events/%24.on=avg/", "e/m"),
+            Some("%24.on=avg/")
+        );
+        assert_eq!(telemetry_bag("devices/e/messages/events/", "e/m"), None);
+        assert_eq!(
+            telemetry_bag("devices/e/modules/mx/messages/events/", "e/m"),
+            None
+        );
     }
 }

@@ -48,7 +48,10 @@
 //! - **Hostile clients.** A connection must complete its CONNECT within
 //!   [`EmulatorConfig::handshake_timeout`] (default 15 s) or it is closed; garbage, half-open
 //!   and slow-loris connections do not disturb other devices.
-//! - **Not emulated (yet):** AMQP, HTTPS and WebSocket transports, modules/IoT Edge, shared
+//! - **Edge-hub mode** ([`EdgeConfig`]): module identities ([`Emulator::add_module`]), leaf
+//!   devices ([`Emulator::add_leaf_device`]), routes from module outputs and leaf devices to
+//!   module inputs and `$upstream`, and the IoT Edge workload API on a Unix socket, over MQTT.
+//! - **Not emulated (yet):** AMQP, HTTPS and WebSocket transports, modules over AMQP, shared
 //!   access policies (`skn` on hub tokens).
 #![warn(missing_docs)]
 
@@ -56,11 +59,13 @@ mod conn;
 mod device_ops;
 mod dps;
 mod dps_ops;
+mod edge;
 mod emulator;
 mod error;
 mod fault;
 mod hub;
 mod merge;
+mod routes;
 mod sas;
 pub mod service_http;
 mod state;
@@ -68,10 +73,13 @@ mod templates;
 mod tls;
 mod types;
 mod wire;
+mod workload;
 
+pub use edge::EdgeConfig;
 pub use emulator::{Emulator, EmulatorConfig};
 pub use error::{EmulatorError, ServiceError};
 pub use fault::RefuseCode;
+pub use routes::RouteError;
 pub use types::{
     AuthKind, C2dMessage, DeviceInfo, MethodResponse, RegistrationInfo, TelemetryMessage,
     TelemetryReceiver, Twin, UnmodeledData, UnmodeledKind,

@@ -39,6 +39,10 @@ pub(crate) struct Settings {
     pub(crate) dps_polls_before_assign: u32,
     /// Time allowed from TCP accept to a complete CONNECT (TLS handshake included).
     pub(crate) handshake_timeout: Duration,
+    /// Edge-hub mode: the edge device and its routes.
+    pub(crate) edge: Option<crate::edge::EdgeSettings>,
+    /// Where the workload API listens (edge-hub mode).
+    pub(crate) workload_socket: Option<std::path::PathBuf>,
 }
 
 /// What the service side sends to a device's connection task, whatever its transport.
@@ -61,6 +65,11 @@ pub(crate) enum Outbound {
     /// Close the connection for a fault: `abrupt` cuts TCP (RST, no TLS close_notify),
     /// otherwise the close is graceful.
     Kill { abrupt: bool },
+    /// A message routed to input `input` of this module (edge-hub mode).
+    Input {
+        input: String,
+        message: Arc<TelemetryMessage>,
+    },
 }
 
 /// Subscriptions of a hub connection that the service side needs to know about.
@@ -69,6 +78,8 @@ pub(crate) struct Subs {
     pub(crate) c2d: bool,
     pub(crate) methods: bool,
     pub(crate) desired: bool,
+    /// Module inputs (`devices/{d}/modules/{m}/inputs/#`).
+    pub(crate) inputs: bool,
 }
 
 /// An open hub connection of a device.
@@ -99,9 +110,11 @@ pub(crate) struct PendingC2d {
     pub(crate) sent_on: Option<u64>,
 }
 
-/// A device in the hub registry.
+/// A device or module identity in the hub registry.
 #[derive(Debug)]
 pub(crate) struct Device {
+    /// The registry key: the device id, or `{device id}/{module id}` for a module identity
+    /// (see [`identity_key`]).
     pub(crate) device_id: String,
     pub(crate) model_id: Option<String>,
     pub(crate) device_client_type: Option<String>,
@@ -109,6 +122,8 @@ pub(crate) struct Device {
     pub(crate) enrollment_group: Option<String>,
     /// The gateway this device is a downstream device of.
     pub(crate) gateway_id: Option<String>,
+    /// The edge device this leaf device is a child of (edge-hub mode).
+    pub(crate) parent: Option<String>,
     pub(crate) generation_id: String,
     pub(crate) desired: Map<String, Value>,
     pub(crate) desired_version: u64,
@@ -263,6 +278,32 @@ impl Shared {
         model_id
             .filter(|m| state.templates.contains_key(*m))
             .map(str::to_owned)
+    }
+}
+
+/// The registry key of a device (`{device}`) or of a module (`{device}/{module}`). Device
+/// and module ids cannot contain `/`, so the key is unambiguous.
+pub(crate) fn identity_key(device_id: &str, module_id: Option<&str>) -> String {
+    match module_id {
+        Some(m) => format!("{device_id}/{m}"),
+        None => device_id.to_owned(),
+    }
+}
+
+/// Splits a registry key into device id and module id.
+pub(crate) fn split_identity(key: &str) -> (&str, Option<&str>) {
+    match key.split_once('/') {
+        Some((d, m)) => (d, Some(m)),
+        None => (key, None),
+    }
+}
+
+/// The resource path of an identity in SAS audiences: `devices/{d}` or
+/// `devices/{d}/modules/{m}` (protocol.md 1.4).
+pub(crate) fn identity_resource(key: &str) -> String {
+    match split_identity(key) {
+        (d, Some(m)) => format!("devices/{d}/modules/{m}"),
+        (d, None) => format!("devices/{d}"),
     }
 }
 

@@ -12,7 +12,8 @@ use tokio::sync::broadcast;
 pub struct TelemetryMessage {
     /// The sending device.
     pub device_id: String,
-    /// The sending module (always `None`: modules are not emulated yet).
+    /// The sending module, for a module identity's message (stamped
+    /// `iothub-connection-module-id`).
     pub module_id: Option<String>,
     /// The PnP component (`$.sub`), if any.
     pub component: Option<String>,
