@@ -23,6 +23,10 @@ pub enum Error {
     #[error(transparent)]
     Credentials(#[from] CredentialError),
 
+    /// The IoT Edge module environment is missing or invalid. Nothing was sent.
+    #[error(transparent)]
+    Edge(#[from] crate::edge::EdgeError),
+
     /// The service refused the credentials (bad key, expired token, unknown device,
     /// certificate not trusted). Retrying with the same credentials will not help.
     #[error("unauthorized: {0}")]

@@ -43,6 +43,7 @@
 pub mod auth;
 pub mod device;
 mod dtmi;
+pub mod edge;
 mod error;
 mod fuzzing;
 pub mod gateway;

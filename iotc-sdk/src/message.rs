@@ -32,6 +32,7 @@ pub struct Message {
     creation_time: Option<OffsetDateTime>,
     properties: Vec<(String, String)>,
     at_most_once: bool,
+    output: Option<String>,
 }
 
 impl Message {
@@ -95,6 +96,18 @@ impl Message {
     pub fn with_property(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.properties.push((name.into(), value.into()));
         self
+    }
+
+    /// Sends the message on a named output of an IoT Edge module (`$.on`); the edge hub's
+    /// routes decide where it goes. See also [`Device::send_to_output`](crate::Device::send_to_output).
+    pub fn with_output(mut self, output: impl Into<String>) -> Self {
+        self.output = Some(output.into());
+        self
+    }
+
+    /// The module output the message is sent on, if any.
+    pub fn output(&self) -> Option<&str> {
+        self.output.as_deref()
     }
 
     /// Sends this message at most once (MQTT QoS 0): `send_message` returns once it is

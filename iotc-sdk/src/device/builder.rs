@@ -13,6 +13,7 @@ use super::state::{ConnectionState, StatePublisher};
 use super::supervisor::{OfflineQueue, Route, Supervisor};
 use super::{Device, Inner};
 use crate::auth::{ConnectionCredential, ConnectionString, Credentials};
+use crate::edge::{EdgeEnvironment, EdgeKind, WorkloadClient};
 use crate::provisioning::{ProvisioningClient, GLOBAL_ENDPOINT, MQTT_TLS_PORT};
 use crate::retry::{ExponentialBackoff, RetryPolicy};
 use crate::tls::TlsConfig;
@@ -48,6 +49,7 @@ pub struct DeviceBuilder {
     retry_policy: Arc<dyn RetryPolicy>,
     pub(crate) offline_queue: OfflineQueue,
     auto_message_ids: bool,
+    edge: Option<EdgeEnvironment>,
 }
 
 impl fmt::Debug for DeviceBuilder {
@@ -82,11 +84,32 @@ impl Default for DeviceBuilder {
             retry_policy: Arc::new(ExponentialBackoff::default()),
             offline_queue: OfflineQueue::default(),
             auto_message_ids: true,
+            edge: None,
         }
     }
 }
 
 impl DeviceBuilder {
+    /// A builder for the IoT Edge module the process environment describes (the `IOTEDGE_*`
+    /// variables, or the `EdgeHubConnectionString` developer fallback; see
+    /// [`EdgeEnvironment::from_vars`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Edge`] when the environment is missing or invalid.
+    pub fn from_edge_environment() -> Result<DeviceBuilder> {
+        Ok(DeviceBuilder::default().edge_environment(EdgeEnvironment::from_env()?))
+    }
+
+    /// Connects as the IoT Edge module `env` describes: to the edge hub, with tokens signed by
+    /// the workload API and the edge CA from its trust bundle (or, for the developer fallback,
+    /// the module connection string's key and CA file). Replaces any ID scope, connection
+    /// string, credentials and TLS settings. MQTT only.
+    pub fn edge_environment(mut self, env: EdgeEnvironment) -> Self {
+        self.edge = Some(env);
+        self
+    }
+
     /// The DPS ID scope of the IoT Central application (Permissions → Device connection groups).
     pub fn id_scope(mut self, id_scope: impl Into<String>) -> Self {
         self.id_scope = Some(id_scope.into());
@@ -221,7 +244,9 @@ impl DeviceBuilder {
             ));
         }
         let tls = self.tls.clone().unwrap_or_default();
-        let (hub, route) = match (&self.connection_string, &self.id_scope) {
+        let (hub, route) = match (&self.edge, &self.connection_string, &self.id_scope) {
+            (Some(env), _, _) => (self.hub_from_edge(env).await?, Route::Direct),
+            (None, cs, scope) => match (cs, scope) {
             (Some(_), Some(_)) => {
                 return Err(Error::Config(
                     "give either a connection string or an ID scope, not both".into(),
@@ -236,6 +261,7 @@ impl DeviceBuilder {
                 "an ID scope (with device id and credentials) or a connection string is required"
                     .into(),
             )),
+            },
         };
         // The first connection is not retried: a wrong key or an unreachable hub is reported
         // at once. Later losses are the supervisor's to recover from.
@@ -274,6 +300,7 @@ impl DeviceBuilder {
                 requests: requests_tx,
                 events: tokio::sync::Mutex::new(inbound_rx),
                 device_id: hub.device_id.clone(),
+                module_id: hub.module_id.clone(),
                 hub_host: hub.hub_host.clone(),
                 model_id: self.model_id.clone(),
                 operation_timeout: self.operation_timeout,
@@ -282,6 +309,49 @@ impl DeviceBuilder {
                 task: std::sync::Mutex::new(Some(task)),
             }),
         })
+    }
+
+    /// The edge hub connection of an IoT Edge module.
+    async fn hub_from_edge(&self, env: &EdgeEnvironment) -> Result<HubConfig> {
+        if self.protocol != Protocol::Mqtt {
+            return Err(Error::Config(
+                "IoT Edge modules connect over MQTT only (AMQP modules are not built yet)".into(),
+            ));
+        }
+        match &env.kind {
+            EdgeKind::Workload(settings) => {
+                let workload = WorkloadClient::new(settings.clone());
+                let tls = TlsConfig::with_pinned_roots_pem(&workload.trust_bundle().await?)?;
+                let (connect_host, port) =
+                    transport::parse_endpoint(&settings.gateway_host, MQTT_TLS_PORT)?;
+                Ok(self.hub_config(
+                    settings.hub_host.clone(),
+                    connect_host,
+                    port,
+                    settings.device_id.clone(),
+                    Some(settings.module_id.clone()),
+                    HubAuth::Workload(Arc::new(workload)),
+                    tls,
+                ))
+            }
+            EdgeKind::ConnectionString {
+                connection_string,
+                ca_file,
+            } => {
+                let pem = std::fs::read(ca_file).map_err(|e| {
+                    Error::Config(format!(
+                        "cannot read the edge CA file {}: {e}",
+                        ca_file.display()
+                    ))
+                })?;
+                let tls = TlsConfig::with_pinned_roots_pem(&pem)?;
+                let builder = DeviceBuilder {
+                    credentials: None,
+                    ..self.clone()
+                };
+                builder.hub_from_connection_string(connection_string, tls)
+            }
+        }
     }
 
     fn hub_from_connection_string(

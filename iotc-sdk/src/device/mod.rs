@@ -35,8 +35,18 @@ pub enum Event {
     /// Writable properties the cloud set; apply them and acknowledge each with
     /// [`Device::acknowledge`].
     WritableProperties(WritablePropertyUpdate),
-    /// A cloud-to-device message.
+    /// A cloud-to-device message (devices only: IoT hub has no cloud-to-device messages for
+    /// modules).
     CloudMessage(CloudMessage),
+    /// A message on an input of an IoT Edge module, routed there by the edge hub from a leaf
+    /// device or another module's output. The sender's device and module ids are the system
+    /// properties `cdid` and `cmid` ([`CloudMessage::system_properties`]).
+    InputMessage {
+        /// The input's name.
+        input: String,
+        /// The message.
+        message: CloudMessage,
+    },
     /// The connection is closed for good because reconnecting failed (a fatal error, or the
     /// retry policy gave up); the reason says why. No more events follow. Passing
     /// disconnections are not events: watch [`Device::state_changes`] for them.
@@ -58,6 +68,7 @@ struct Inner {
     requests: mpsc::Sender<Request>,
     events: tokio::sync::Mutex<mpsc::Receiver<Inbound>>,
     device_id: String,
+    module_id: Option<String>,
     hub_host: String,
     model_id: Option<String>,
     operation_timeout: Duration,
@@ -72,9 +83,24 @@ impl Device {
         DeviceBuilder::default()
     }
 
+    /// Starts configuring an IoT Edge module from the process environment (see
+    /// [`DeviceBuilder::from_edge_environment`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Edge`] when the environment is missing or invalid.
+    pub fn from_edge_environment() -> Result<DeviceBuilder> {
+        DeviceBuilder::from_edge_environment()
+    }
+
     /// The hub device id.
     pub fn device_id(&self) -> &str {
         &self.inner.device_id
+    }
+
+    /// The module id, when this is a module identity (an IoT Edge module).
+    pub fn module_id(&self) -> Option<&str> {
+        self.inner.module_id.as_deref()
     }
 
     /// The host name of the IoT hub the device is connected to.
@@ -133,6 +159,23 @@ impl Device {
             "the telemetry acknowledgement",
         )
         .await
+    }
+
+    /// Sends a message on output `output` of this IoT Edge module (`$.on`); the edge hub's
+    /// routes take it to another module's input or upstream. Waits until the edge hub has
+    /// accepted it, as [`send_message`](Self::send_message) does.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when this is not a module identity; otherwise as
+    /// [`send_telemetry`](Self::send_telemetry).
+    pub async fn send_to_output(&self, output: &str, message: Message) -> Result<()> {
+        if self.inner.module_id.is_none() {
+            return Err(Error::Config(
+                "module outputs belong to module identities (IoT Edge modules), not devices".into(),
+            ));
+        }
+        self.send_message(message.with_output(output)).await
     }
 
     /// Reports properties (a JSON object: `{"maxTempSinceLastReboot": 30.0}`) on the default
@@ -249,6 +292,7 @@ impl Device {
                     None => Event::CloudMessage(message),
                 }
             }
+            Inbound::InputMessage { input, message } => Event::InputMessage { input, message },
             Inbound::Disconnected(reason) => Event::Disconnected(reason),
         })
     }

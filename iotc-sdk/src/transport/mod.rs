@@ -47,6 +47,8 @@ pub(crate) enum HubAuth {
     Token(SasToken),
     /// A TLS client certificate.
     X509(X509Identity),
+    /// Tokens signed by the IoT Edge workload API (a module of an edge device).
+    Workload(std::sync::Arc<crate::edge::WorkloadClient>),
 }
 
 /// Everything a transport needs to open a hub connection.
@@ -107,6 +109,11 @@ pub(crate) enum Inbound {
     },
     InitialTwin(Twin),
     CloudMessage(CloudMessage),
+    /// A message on a module input (IoT Edge).
+    InputMessage {
+        input: String,
+        message: CloudMessage,
+    },
     Disconnected(String),
 }
 

@@ -52,6 +52,11 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
             (Some(token.as_secret().clone()), config.tls.connector()?)
         }
         HubAuth::Token(token) => (Some(token.as_secret().clone()), config.tls.connector()?),
+        HubAuth::Workload(workload) => {
+            let token = workload.token(&resource, config.sas_ttl).await?;
+            token_expiry = Some(token.expiry_unix());
+            (Some(token.as_secret().clone()), config.tls.connector()?)
+        }
         HubAuth::X509(identity) => (None, config.tls.connector_with_identity(identity)?),
     };
     let client_id = match &config.module_id {
@@ -76,11 +81,16 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
         super::filter(topics::TWIN_RESPONSE_FILTER, QoS::AtMostOnce),
         super::filter(topics::DESIRED_FILTER, QoS::AtMostOnce),
     ];
-    if config.module_id.is_none() {
-        filters.push(super::filter(
+    match &config.module_id {
+        None => filters.push(super::filter(
             topics::c2d_filter(&config.device_id),
             QoS::AtLeastOnce,
-        ));
+        )),
+        // Modules have no C2D; they receive on their inputs (IoT Edge).
+        Some(module) => filters.push(super::filter(
+            topics::inputs_filter(&config.device_id, module),
+            QoS::AtLeastOnce,
+        )),
     }
     let mut early =
         super::subscribe(&client, &mut eventloop, filters, config.connect_timeout).await?;
@@ -572,6 +582,8 @@ impl HubSession {
                     None,
                 );
             }
+        } else if let Some((input, message)) = topics::parse_input(topic, &publish.payload) {
+            forward(inbound, Inbound::InputMessage { input, message });
         } else if let Some(message) = topics::parse_c2d(topic, &publish.payload) {
             forward(inbound, Inbound::CloudMessage(message));
         } else {

@@ -107,6 +107,9 @@ pub(crate) fn telemetry_topic(
     if let Some(v) = message.component() {
         push(&mut topic, "%24.sub", v);
     }
+    if let Some(v) = message.output() {
+        push(&mut topic, "%24.on", v);
+    }
     // `$.ctime` is the creation time in UTC (`iothub-creation-time-utc`, protocol.md §4.4).
     // Formatting the caller's offset dropped the property silently when the offset had
     // seconds, which RFC 3339 cannot write (found by fuzzing, fuzz/regressions/telemetry_topic).
@@ -146,11 +149,34 @@ fn query_value<'a>(pairs: &'a [(String, Option<String>)], key: &str) -> Option<&
         .and_then(|(_, v)| v.as_deref())
 }
 
+/// The module input subscription filter (IoT Edge, protocol.md 8.4).
+pub(crate) fn inputs_filter(device_id: &str, module_id: &str) -> String {
+    format!("devices/{device_id}/modules/{module_id}/inputs/#")
+}
+
+/// Parses a module input publish (`devices/{d}/modules/{m}/inputs/{input}/{bag}`) into the
+/// input name and a [`CloudMessage`] (the sender is in the system properties `cdid`/`cmid`).
+pub(crate) fn parse_input(topic: &str, payload: &[u8]) -> Option<(String, CloudMessage)> {
+    let rest = topic.strip_prefix("devices/")?;
+    let (_, rest) = rest.split_once("/modules/")?;
+    let (_, rest) = rest.split_once("/inputs/")?;
+    let (input, bag) = rest.split_once('/').unwrap_or((rest, ""));
+    if input.is_empty() {
+        return None;
+    }
+    Some((decode(input), parse_message(bag, payload)))
+}
+
 /// Parses a C2D publish (`devices/{id}/messages/devicebound/{bag}`) into a [`CloudMessage`].
 pub(crate) fn parse_c2d(topic: &str, payload: &[u8]) -> Option<CloudMessage> {
     let rest = topic.strip_prefix("devices/")?;
     let (_, bag) = rest.split_once("/messages/devicebound")?;
     let bag = bag.strip_prefix('/').unwrap_or(bag);
+    Some(parse_message(bag, payload))
+}
+
+/// A message from its property bag (system properties `$.…`, then application ones) and body.
+fn parse_message(bag: &str, payload: &[u8]) -> CloudMessage {
     let mut message = CloudMessage {
         payload: payload.to_vec(),
         ..CloudMessage::default()
@@ -170,7 +196,7 @@ pub(crate) fn parse_c2d(topic: &str, payload: &[u8]) -> Option<CloudMessage> {
             None => message.properties.push((key, value)),
         }
     }
-    Some(message)
+    message
 }
 
 /// A parsed `$iothub/twin/res/{status}/?$rid={rid}[&$version={v}]`.
@@ -354,6 +380,38 @@ mod tests {
                 ("prop3".into(), Some("a string".into()))
             ]
         );
+    }
+
+    #[test]
+    fn module_outputs_and_inputs() {
+        let m = Message::new("x").with_output("avg");
+        assert_eq!(
+            telemetry_topic("edge", Some("agg"), &m),
+            "devices/edge/modules/agg/messages/events/%24.on=avg"
+        );
+        assert_eq!(
+            inputs_filter("edge", "agg"),
+            "devices/edge/modules/agg/inputs/#"
+        );
+        let (input, msg) = parse_input(
+            "devices/TestEdgeDevice/modules/TestModule/inputs/TestInput/%24.cdid=TestEdgeDevice&%24.cmid=SenderModule&%24.ct=application%2Fjson&k=v",
+            b"{}",
+        )
+        .unwrap();
+        assert_eq!(input, "TestInput");
+        assert_eq!(msg.content_type(), Some("application/json"));
+        assert_eq!(msg.property("k"), Some("v"));
+        assert_eq!(
+            msg.system_properties(),
+            &[
+                ("cdid".to_owned(), "TestEdgeDevice".to_owned()),
+                ("cmid".to_owned(), "SenderModule".to_owned())
+            ]
+        );
+        let (input, msg) = parse_input("devices/e/modules/m/inputs/in1", b"").unwrap();
+        assert_eq!((input.as_str(), msg.properties().len()), ("in1", 0));
+        assert!(parse_input("devices/e/modules/m/inputs/", b"").is_none());
+        assert!(parse_input("devices/e/messages/devicebound/x", b"").is_none());
     }
 
     #[test]
