@@ -12,6 +12,7 @@
 //! | `IOTC_DPS_ENDPOINT` | DPS `host` or `host:port`; default `global.azure-devices-provisioning.net` |
 //! | `IOTC_TRUST_CA` | a PEM file of extra trusted root certificates |
 
+pub mod edge;
 pub mod models;
 pub mod sim;
 

@@ -818,8 +818,8 @@ impl Emulator {
     }
 
     /// The number of CONNECT packets the hub has seen for `device_id` (the device id of the
-    /// username, or the ClientId when the username is unusable), accepted or refused, since the
-    /// emulator started. Not reset by [`clear_faults`](Self::clear_faults).
+    /// username, `{device}/{module}` for a module, or the ClientId when the username is
+    /// unusable), accepted or refused, since the emulator started. Not reset by [`clear_faults`](Self::clear_faults).
     pub fn connection_attempts(&self, device_id: &str) -> u64 {
         self.shared.lock().faults.hub_attempts(device_id)
     }

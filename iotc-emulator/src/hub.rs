@@ -74,10 +74,11 @@ pub(crate) async fn run(
         .login
         .as_ref()
         .and_then(|l| wire::parse_hub_username(&l.username));
-    let counted_id = username
-        .as_ref()
-        .map_or(connect.client_id.as_str(), |u| u.device_id.as_str());
-    shared.lock().faults.count_hub_attempt(counted_id);
+    // Counted per identity: `{device}`, or `{device}/{module}` for a module.
+    let counted_id = username.as_ref().map_or(connect.client_id.clone(), |u| {
+        crate::state::identity_key(&u.device_id, u.module_id.as_deref())
+    });
+    shared.lock().faults.count_hub_attempt(&counted_id);
     let Some(username) = username else {
         tracing::info!(%peer, "hub CONNECT with unparsable username");
         refuse(io, ConnectReturnCode::BadUserNamePassword).await;

@@ -14,6 +14,7 @@ mod device_properties;
 mod device_telemetry;
 mod device_templates;
 mod device_typed;
+mod edge;
 mod faults;
 mod gateway;
 mod provisioning_errors;
