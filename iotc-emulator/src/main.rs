@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use iotc_emulator::{Emulator, EmulatorConfig};
+use iotc_emulator::{EdgeConfig, Emulator, EmulatorConfig};
 
 /// A local Azure IoT Central (DPS + IoT hub over MQTT 3.1.1/TLS) for offline development.
 #[derive(Debug, Parser)]
@@ -40,6 +40,24 @@ struct Args {
     /// retry-after (seconds) DPS sends with 202 responses.
     #[arg(long, value_name = "SECS", default_value_t = 1)]
     dps_retry_after: u64,
+    /// Edge-hub mode: the edge device's id (its modules and leaf devices take the routes).
+    #[arg(long, value_name = "ID")]
+    edge_device: Option<String>,
+    /// Edge-hub mode: an edge route (repeatable), e.g.
+    /// 'FROM /messages/modules/m/outputs/o INTO $upstream'. None: everything $upstream.
+    #[arg(long = "route", value_name = "ROUTE", requires = "edge_device")]
+    routes: Vec<String>,
+    /// Edge-hub mode: serve the IoT Edge workload API on this Unix socket.
+    #[arg(long, value_name = "PATH", requires = "edge_device")]
+    workload_socket: Option<PathBuf>,
+    /// Edge-hub mode: module identities of the edge device to create (repeatable); their
+    /// IOTEDGE_* environment is printed.
+    #[arg(long = "module", value_name = "ID", requires = "edge_device")]
+    modules: Vec<String>,
+    /// Edge-hub mode: leaf devices of the edge device to register (repeatable); their keys are
+    /// printed.
+    #[arg(long = "leaf-device", value_name = "ID", requires = "edge_device")]
+    leaf_devices: Vec<String>,
 }
 
 #[tokio::main]
@@ -58,6 +76,8 @@ async fn main() {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let modules = args.modules.clone();
+    let leaf_devices = args.leaf_devices.clone();
     let emulator = Emulator::start(EmulatorConfig {
         dps_listen: args.dps_listen,
         hub_listen: args.hub_listen,
@@ -67,6 +87,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         group_key: args.group_key,
         dps_retry_after: Duration::from_secs(args.dps_retry_after),
         dps_polls_before_assign: 1,
+        edge: args.edge_device.map(|device_id| EdgeConfig {
+            device_id,
+            routes: args.routes,
+            workload_socket: args.workload_socket,
+        }),
         ..EmulatorConfig::default()
     })
     .await?;
@@ -97,6 +122,22 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         "  e.g. thermostat-01 -> {}",
         emulator.derive_device_key("thermostat-01")
     );
+
+    if let Some(edge) = emulator.edge_device_id() {
+        println!();
+        println!("  Edge device:    {edge}");
+        for module in &modules {
+            let key = emulator.add_module(edge, module)?;
+            println!("  Module {module}: key {key}");
+            for (name, value) in emulator.edge_environment(module) {
+                println!("    {name}={value}");
+            }
+        }
+        for leaf in &leaf_devices {
+            let key = emulator.add_leaf_device(leaf)?;
+            println!("  Leaf device {leaf}: key {key}");
+        }
+    }
 
     // Serve until the process is interrupted (Ctrl-C ends the process).
     std::future::pending::<()>().await;
