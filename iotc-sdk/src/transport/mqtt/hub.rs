@@ -169,6 +169,10 @@ struct State {
     unsent: VecDeque<Option<Tracked>>,
     /// QoS 1 telemetry waiting for its PUBACK, by packet id.
     unacked: HashMap<u16, (Tracked, Instant)>,
+    /// The packet id, sequence number and send time of every publish put in `unacked`, in send
+    /// order. Acknowledged entries are skipped lazily at the front, so the oldest unacknowledged
+    /// publish is found in amortized constant time.
+    sent: VecDeque<(u16, u64, Instant)>,
     /// Twin requests by `$rid`.
     twin: HashMap<String, Tracked>,
     /// Requests handed to rumqttc that it has not yet written.
@@ -193,6 +197,20 @@ impl State {
         }
     }
 
+    /// When the oldest unacknowledged publish was sent.
+    fn oldest_unacked(&mut self) -> Option<Instant> {
+        while let Some(&(pkid, seq, sent)) = self.sent.front() {
+            match self.unacked.get(&pkid) {
+                // A packet id is reused once acknowledged: the sequence number tells them apart.
+                Some((tracked, _)) if tracked.seq == seq => return Some(sent),
+                _ => {
+                    self.sent.pop_front();
+                }
+            }
+        }
+        None
+    }
+
     fn in_flight(&self) -> bool {
         !self.unsent.is_empty() || !self.unacked.is_empty() || !self.twin.is_empty()
     }
@@ -211,6 +229,7 @@ impl State {
     fn unfinished(&mut self) -> Vec<Request> {
         let mut all: Vec<Tracked> = self.unsent.drain(..).flatten().collect();
         all.extend(self.unacked.drain().map(|(_, (t, _))| t));
+        self.sent.clear();
         all.extend(self.twin.drain().map(|(_, t)| t));
         all.sort_by_key(|t| t.seq);
         all.into_iter()
@@ -266,7 +285,13 @@ impl HubSession {
         }
 
         let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
-        let renew_at = io.renew_at.unwrap_or(far);
+        // The timers are created once. A deadline that moved is applied with `reset`; the ack
+        // timer is only moved earlier here, and moved later when it fires early (the oldest
+        // unacknowledged publish only ever gets younger, so a stale deadline is early, never late).
+        let renew = tokio::time::sleep_until(io.renew_at.unwrap_or(far));
+        let drain_timer = tokio::time::sleep_until(far);
+        let ack_timer = tokio::time::sleep_until(far);
+        tokio::pin!(renew, drain_timer, ack_timer);
         let reason = loop {
             while state.queued < super::REQUEST_CAPACITY && state.accepts_backlog() {
                 let Some(request) = io.backlog.pop_front() else {
@@ -291,14 +316,16 @@ impl HubSession {
                     let _ = self.client.try_disconnect();
                     state.queued += 1;
                 }
+                if drain_timer.deadline() != *deadline {
+                    drain_timer.as_mut().reset(*deadline);
+                }
             }
-            let drain_deadline = state.drain.as_ref().map_or(far, |(_, d)| *d);
-            let ack_deadline = state
-                .unacked
-                .values()
-                .map(|(_, sent)| *sent)
-                .min()
-                .map_or(far, |t| t + io.ack_timeout);
+            let ack_deadline = state.oldest_unacked().map(|t| t + io.ack_timeout);
+            if let Some(deadline) = ack_deadline {
+                if deadline < ack_timer.deadline() {
+                    ack_timer.as_mut().reset(deadline);
+                }
+            }
             tokio::select! {
                 event = self.eventloop.poll() => match event {
                     Ok(event) => {
@@ -315,15 +342,18 @@ impl HubSession {
                     Some(request) => self.on_request(request, &mut state),
                     None => state.drain = Some((Drain::Dropped, Instant::now())),
                 },
-                _ = tokio::time::sleep_until(renew_at), if state.drain.is_none() && io.renew_at.is_some() => {
+                _ = &mut renew, if state.drain.is_none() && io.renew_at.is_some() => {
                     debug!(device_id = %self.device_id, "SAS token due for renewal: draining");
                     state.drain = Some((Drain::Renew, Instant::now() + io.flush_timeout));
                 }
-                                _ = tokio::time::sleep_until(drain_deadline), if state.drain.is_some() && !state.disconnecting => {}
-                _ = tokio::time::sleep_until(ack_deadline), if !state.unacked.is_empty() => {
-                    if Instant::now() >= ack_deadline {
-                        warn!(device_id = %self.device_id, timeout = ?io.ack_timeout, "no PUBACK in time: reconnecting to send again");
-                        break EndReason::Lost(Error::Timeout(io.ack_timeout, "a PUBACK"));
+                _ = &mut drain_timer, if state.drain.is_some() && !state.disconnecting => {}
+                _ = &mut ack_timer, if ack_deadline.is_some() => {
+                    match ack_deadline {
+                        Some(deadline) if Instant::now() < deadline => ack_timer.as_mut().reset(deadline),
+                        _ => {
+                            warn!(device_id = %self.device_id, timeout = ?io.ack_timeout, "no PUBACK in time: reconnecting to send again");
+                            break EndReason::Lost(Error::Timeout(io.ack_timeout, "a PUBACK"));
+                        }
                     }
                 }
             }
@@ -388,7 +418,9 @@ impl HubSession {
                 if let Some(Some(tracked)) = state.unsent.pop_front() {
                     match tracked.request {
                         Request::Telemetry { .. } if pkid != 0 => {
-                            state.unacked.insert(pkid, (tracked, Instant::now()));
+                            let now = Instant::now();
+                            state.sent.push_back((pkid, tracked.seq, now));
+                            state.unacked.insert(pkid, (tracked, now));
                         }
                         Request::Telemetry { reply, .. } => {
                             let _ = reply.send(Ok(()));
