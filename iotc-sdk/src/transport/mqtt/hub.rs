@@ -1,8 +1,10 @@
 //! The IoT hub MQTT connection task (protocol.md §4).
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
+use bytes::Bytes;
 use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, Publish, QoS};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -21,7 +23,8 @@ pub(crate) struct HubSession {
     client: AsyncClient,
     eventloop: EventLoop,
     device_id: String,
-    module_id: Option<String>,
+    /// `devices/{id}[/modules/{module}]/messages/events/`, built once.
+    telemetry_prefix: String,
     /// Messages that arrived while connecting, handled first by `run`.
     early: Vec<Publish>,
     /// The twin read while connecting.
@@ -90,7 +93,7 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
         client,
         eventloop,
         device_id: config.device_id.clone(),
-        module_id: config.module_id.clone(),
+        telemetry_prefix: topics::telemetry_prefix(&config.device_id, config.module_id.as_deref()),
         early,
         twin: Some(twin),
         token_expiry,
@@ -154,6 +157,31 @@ struct Tracked {
     request: Request,
 }
 
+/// Hashes the `u16` packet ids of `unacked` with one multiplication instead of SipHash: rumqttc
+/// chooses the ids, so there are no chosen collisions to defend against.
+#[derive(Default)]
+struct PacketIdHasher(u64);
+
+/// 2^64 divided by the golden ratio.
+const FIBONACCI: u64 = 0x9E37_79B9_7F4A_7C15;
+
+impl Hasher for PacketIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(FIBONACCI);
+        }
+    }
+
+    fn write_u16(&mut self, id: u16) {
+        // Fibonacci hashing: spreads the id over the high bits, which hashbrown's tags use.
+        self.0 = u64::from(id).wrapping_mul(FIBONACCI);
+    }
+}
+
 /// Why the session is winding down.
 enum Drain {
     Close(oneshot::Sender<Result<()>>),
@@ -168,7 +196,7 @@ struct State {
     /// that need nothing kept (twin requests live in `twin`).
     unsent: VecDeque<Option<Tracked>>,
     /// QoS 1 telemetry waiting for its PUBACK, by packet id.
-    unacked: HashMap<u16, (Tracked, Instant)>,
+    unacked: HashMap<u16, (Tracked, Instant), BuildHasherDefault<PacketIdHasher>>,
     /// The packet id, sequence number and send time of every publish put in `unacked`, in send
     /// order. Acknowledged entries are skipped lazily at the front, so the oldest unacknowledged
     /// publish is found in amortized constant time.
@@ -335,13 +363,20 @@ impl HubSession {
                     }
                     Err(e) => break EndReason::Lost(super::connection_error(e)),
                 },
-                request = io.requests.recv(), if state.queued < super::REQUEST_CAPACITY && state.accepts_requests() => match request {
-                    Some(Request::Close { reply }) => {
-                        state.drain = Some((Drain::Close(reply), Instant::now() + io.flush_timeout));
+                request = io.requests.recv(), if state.queued < super::REQUEST_CAPACITY && state.accepts_requests() => {
+                    self.on_handle_request(request, &mut state, io.flush_timeout);
+                    // Take what else is queued now, so that rumqttc's poll (and its TLS read
+                    // attempt) is set up once per batch rather than once per request.
+                    while state.queued < super::REQUEST_CAPACITY && state.accepts_requests() {
+                        match io.requests.try_recv() {
+                            Ok(request) => self.on_handle_request(Some(request), &mut state, io.flush_timeout),
+                            Err(mpsc::error::TryRecvError::Empty) => break,
+                            Err(mpsc::error::TryRecvError::Disconnected) => {
+                                self.on_handle_request(None, &mut state, io.flush_timeout);
+                            }
+                        }
                     }
-                    Some(request) => self.on_request(request, &mut state),
-                    None => state.drain = Some((Drain::Dropped, Instant::now())),
-                },
+                }
                 _ = &mut renew, if state.drain.is_none() && io.renew_at.is_some() => {
                     debug!(device_id = %self.device_id, "SAS token due for renewal: draining");
                     state.drain = Some((Drain::Renew, Instant::now() + io.flush_timeout));
@@ -443,18 +478,33 @@ impl HubSession {
         None
     }
 
+    /// A request from the handles; `None` when every handle is gone.
+    fn on_handle_request(
+        &mut self,
+        request: Option<Request>,
+        state: &mut State,
+        flush_timeout: Duration,
+    ) {
+        match request {
+            Some(Request::Close { reply }) => {
+                state.drain = Some((Drain::Close(reply), Instant::now() + flush_timeout));
+            }
+            Some(request) => self.on_request(request, state),
+            None => state.drain = Some((Drain::Dropped, Instant::now())),
+        }
+    }
+
     fn on_request(&mut self, request: Request, state: &mut State) {
         match request {
             Request::Telemetry { message, reply } => {
-                let topic =
-                    topics::telemetry_topic(&self.device_id, self.module_id.as_deref(), &message);
+                let topic = topics::telemetry_topic(&self.telemetry_prefix, &message);
                 let size = topic.len() + message.payload().len();
                 if size > super::MAX_MESSAGE_SIZE {
                     let limit = super::MAX_MESSAGE_SIZE;
                     let _ = reply.send(Err(Error::TooLarge { size, limit }));
                     return;
                 }
-                let payload = message.payload().to_vec();
+                let payload = message.payload_bytes().clone();
                 let qos = if message.is_at_most_once() {
                     QoS::AtMostOnce
                 } else {
@@ -474,7 +524,7 @@ impl HubSession {
                     state,
                     topics::twin_get_topic(&rid),
                     QoS::AtMostOnce,
-                    Vec::new(),
+                    Bytes::new(),
                     None,
                 );
             }
@@ -493,7 +543,7 @@ impl HubSession {
                     state,
                     topics::twin_patch_reported_topic(&rid),
                     QoS::AtMostOnce,
-                    body,
+                    body.into(),
                     None,
                 );
             }
@@ -504,7 +554,7 @@ impl HubSession {
                 reply,
             } => {
                 let topic = topics::method_response_topic(status, &request_id);
-                let body = payload.clone();
+                let body = Bytes::from(payload.clone());
                 let tracked = state.track(Request::CommandResponse {
                     request_id,
                     status,
@@ -525,10 +575,10 @@ impl HubSession {
         state: &mut State,
         topic: String,
         qos: QoS,
-        payload: Vec<u8>,
+        payload: Bytes,
         tracked: Option<Tracked>,
     ) {
-        match self.client.try_publish(topic, qos, false, payload) {
+        match super::try_publish_bytes(&self.client, topic, qos, payload) {
             Ok(()) => {
                 state.queued += 1;
                 state.unsent.push_back(tracked);
@@ -537,7 +587,7 @@ impl HubSession {
                 // Cannot happen while `queued` stays under the channel capacity; report it anyway.
                 warn!(error = %e, "could not queue an MQTT publish");
                 if let Some(tracked) = tracked {
-                    fail(tracked.request, Error::Connection(e.to_string()));
+                    fail(tracked.request, e);
                 }
             }
         }
@@ -595,7 +645,7 @@ impl HubSession {
             })) = inbound.try_send(item)
             {
                 warn!(command = %name, "event queue full: answering the command with 503");
-                let body = br#"{"error":"the device's event queue is full"}"#.to_vec();
+                let body = Bytes::from_static(br#"{"error":"the device's event queue is full"}"#);
                 self.publish(
                     state,
                     topics::method_response_topic(503, &request_id),
