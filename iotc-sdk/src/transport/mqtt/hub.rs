@@ -19,7 +19,14 @@ use crate::transport::{HubAuth, HubConfig, Inbound, Request};
 use crate::{Error, Result};
 
 /// A connected, subscribed hub session, ready to [`run`](HubSession::run).
-pub(crate) struct HubSession {
+///
+/// Boxed: the session is moved into the supervisor's future and from there into `run`'s, and
+/// every such future of an idle device holds it for the device's whole life. A pointer is
+/// moved instead of the connection (about a kilobyte, most of it rumqttc's state).
+pub(crate) struct HubSession(Box<Connection>);
+
+/// What a [`HubSession`] holds.
+struct Connection {
     client: AsyncClient,
     eventloop: EventLoop,
     device_id: String,
@@ -89,7 +96,7 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
         super::subscribe(&client, &mut eventloop, filters, config.connect_timeout).await?;
     let twin = read_twin(&client, &mut eventloop, &mut early, config.connect_timeout).await?;
     info!(hub = %config.hub_host, device_id = %config.device_id, "connected to IoT hub");
-    Ok(HubSession {
+    Ok(HubSession(Box::new(Connection {
         client,
         eventloop,
         device_id: config.device_id.clone(),
@@ -97,7 +104,7 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
         early,
         twin: Some(twin),
         token_expiry,
-    })
+    })))
 }
 
 /// The `$rid` of the twin read at connect; requests of the session count from 1.
@@ -278,13 +285,19 @@ impl State {
 impl HubSession {
     /// When to renew the SAS token (see [`renew_at`](crate::transport::session::renew_at)).
     pub(crate) fn renew_at(&self) -> Option<Instant> {
-        self.token_expiry.map(crate::transport::session::renew_at)
+        self.0.token_expiry.map(crate::transport::session::renew_at)
     }
 
     /// Runs the connection until it is closed, renewed or lost, feeding it the backlog and the
     /// handles' requests and forwarding service traffic to `inbound`. What was not finished
     /// goes back to the front of the backlog.
-    pub(crate) async fn run(mut self, mut io: SessionIo<'_>) -> SessionEnd {
+    pub(crate) async fn run(self, io: SessionIo<'_>) -> SessionEnd {
+        self.0.run(io).await
+    }
+}
+
+impl Connection {
+    async fn run(mut self: Box<Self>, mut io: SessionIo<'_>) -> SessionEnd {
         let mut state = State::default();
         // Plug and Play: desired properties set while the device was away come first; patches
         // that arrived while connecting and that the twin already holds are dropped.
