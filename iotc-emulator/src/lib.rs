@@ -53,7 +53,9 @@
 #![warn(missing_docs)]
 
 mod conn;
+mod device_ops;
 mod dps;
+mod dps_ops;
 mod emulator;
 mod error;
 mod fault;
