@@ -44,7 +44,8 @@ async fn run_device(
                 thermostat.send(&ThermostatTelemetry { temperature }).await?;
                 println!("-> telemetry      temperature = {temperature:.1} °C");
                 let max = sim.max();
-                if sim.readings() == 1 || temperature >= max {
+                let twin = device.protocol().supports_twin();
+                if twin && (sim.readings() == 1 || temperature >= max) {
                     let properties = ThermostatProperties { max_temp_since_last_reboot: max, ..Default::default() };
                     let version = thermostat.report(&properties).await?;
                     println!("-> reported       maxTempSinceLastReboot = {max:.1} °C (twin reported $version {version})");
@@ -100,13 +101,17 @@ async fn main() -> Result<(), BoxError> {
     if embedded {
         println!("No IoT Central credentials in the environment: using an embedded emulator.");
     }
-    println!("== provisioning through DPS and connecting to the assigned hub over MQTT/TLS");
+    println!("== provisioning through DPS and connecting to the assigned hub");
     let device = target.builder.connect().await?;
     println!(
-        "== connected as {} to {}",
+        "== connected as {} to {} over {}",
         device.device_id(),
-        device.hub_host()
+        device.hub_host(),
+        device.protocol()
     );
+    if !device.protocol().supports_twin() {
+        println!("   ({} has no twin and no direct commands: telemetry, cloud messages and queued commands only)", device.protocol());
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let interval = if embedded {
@@ -118,9 +123,15 @@ async fn main() -> Result<(), BoxError> {
 
     match target.emulator {
         Some(emulator) => {
-            let result =
-                tokio::time::timeout(Duration::from_secs(20), demo(&emulator, device.device_id()))
-                    .await;
+            let result = tokio::time::timeout(
+                Duration::from_secs(20),
+                demo(
+                    &emulator,
+                    device.device_id(),
+                    device.protocol().supports_twin(),
+                ),
+            )
+            .await;
             let _ = stop_tx.send(true);
             runner.await??;
             device.close().await?;
@@ -142,13 +153,21 @@ async fn main() -> Result<(), BoxError> {
 }
 
 /// The service side of the embedded demo, played through the emulator's service API.
-async fn demo(emulator: &iotc_emulator::Emulator, device_id: &str) -> Result<(), BoxError> {
+async fn demo(
+    emulator: &iotc_emulator::Emulator,
+    device_id: &str,
+    supports_twin: bool,
+) -> Result<(), BoxError> {
     let mut telemetry = emulator.telemetry();
     let first = telemetry.recv().await.ok_or("no telemetry arrived")?;
     println!(
         "   [service] received telemetry {}",
         String::from_utf8_lossy(&first.body)
     );
+    if !supports_twin {
+        println!("   [service] no twin on this transport: skipping the writable property and the command");
+        return Ok(());
+    }
 
     let version = emulator
         .update_desired(device_id, serde_json::json!({"targetTemperature": 25.0}))

@@ -11,6 +11,8 @@
 //! | `IOTC_GROUP_KEY` | the enrollment group's SAS key (the device key is derived from it) |
 //! | `IOTC_DPS_ENDPOINT` | DPS `host` or `host:port`; default `global.azure-devices-provisioning.net` |
 //! | `IOTC_TRUST_CA` | a PEM file of extra trusted root certificates |
+//! | `IOTC_TRANSPORT` | `mqtt` (default), `mqtt-ws` or `https` (see `docs/transports.md`) |
+//! | `IOTC_HTTPS_PORT` | the hub's HTTPS port when it is not 443 (an emulator binary on free ports) |
 
 pub mod models;
 pub mod sim;
@@ -19,6 +21,7 @@ use std::error::Error;
 
 use iotc_emulator::{Emulator, EmulatorConfig};
 use iotc_sdk::tls::TlsConfig;
+use iotc_sdk::transport::Protocol;
 use iotc_sdk::{Credentials, DeviceBuilder, Interface};
 
 /// Boxed error for examples.
@@ -39,15 +42,30 @@ pub struct Target {
 ///
 /// A missing companion variable, an unreadable CA file, or an emulator that cannot start.
 pub async fn target<I: Interface>(default_device_id: &str) -> Result<Target, BoxError> {
-    let builder = iotc_sdk::Device::builder().model::<I>();
+    let protocol: Protocol = match env("IOTC_TRANSPORT") {
+        Some(name) => name.parse()?,
+        None => Protocol::Mqtt,
+    };
+    let mut builder = iotc_sdk::Device::builder().model::<I>().protocol(protocol);
+    if let Some(port) = env("IOTC_HTTPS_PORT") {
+        builder = builder.https_port(
+            port.parse()
+                .map_err(|_| format!("IOTC_HTTPS_PORT is not a port: {port}"))?,
+        );
+    }
     let Some(scope) = env("IOTC_ID_SCOPE") else {
         let emulator = Emulator::start(EmulatorConfig::default()).await?;
         emulator.add_template(&iotc_sdk::model::export(&I::interfaces()))?;
+        let dps_endpoint = match protocol {
+            Protocol::Mqtt => emulator.dps_endpoint(),
+            _ => emulator.dps_https_endpoint(),
+        };
         let builder = builder
             .id_scope(emulator.id_scope())
             .device_id(default_device_id)
             .credentials(Credentials::group_key(emulator.group_key())?)
-            .dps_endpoint(emulator.dps_endpoint())
+            .dps_endpoint(dps_endpoint)
+            .https_port(emulator.https_addr().port())
             .tls(TlsConfig::with_pinned_roots_pem(
                 emulator.ca_cert_pem().as_bytes(),
             )?);

@@ -714,6 +714,7 @@ impl Emulator {
                 auth: d.auth_kind(),
                 enrollment_group: d.enrollment_group.clone(),
                 device_client_type: d.device_client_type.clone(),
+                pending_c2d: d.c2d.len(),
             })
             .collect();
         out.sort_by(|a, b| a.device_id.cmp(&b.device_id));

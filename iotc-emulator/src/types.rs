@@ -209,6 +209,8 @@ pub struct DeviceInfo {
     pub enrollment_group: Option<String>,
     /// The `DeviceClientType` (SDK user agent) of its last hub connection.
     pub device_client_type: Option<String>,
+    /// Cloud-to-device messages queued for it and not yet completed or rejected.
+    pub pending_c2d: usize,
 }
 
 /// A DPS registration record.
