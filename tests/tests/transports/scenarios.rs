@@ -173,7 +173,11 @@ pub async fn c2d_settlement(protocol: Protocol) {
     assert_eq!(again.body(), b"first");
     assert_ne!(again.lock_token(), first.lock_token());
     // The old lock is gone: settling with it is refused with 412.
-    let stale = within("stale complete", device.settle(&first, Settlement::Complete)).await;
+    let stale = within(
+        "stale complete",
+        device.settle(&first, Settlement::Complete),
+    )
+    .await;
     assert!(
         matches!(stale, Err(Error::Rejected { status: 412, .. })),
         "{stale:?}"
@@ -280,7 +284,12 @@ pub async fn commands(protocol: Protocol) {
     };
     let response = within(
         "invoke",
-        emulator.invoke_command(&device_id, "reboot", json!({"delay": 1}), Duration::from_secs(5)),
+        emulator.invoke_command(
+            &device_id,
+            "reboot",
+            json!({"delay": 1}),
+            Duration::from_secs(5),
+        ),
     )
     .await
     .unwrap();
@@ -334,7 +343,9 @@ pub async fn file_upload(protocol: Protocol) {
     .unwrap();
     let blob_name = format!("{device_id}/logs/today.bin");
     assert_eq!(uploaded.blob_name, blob_name);
-    let blob = emulator.uploaded_file(&blob_name).expect("the blob is stored");
+    let blob = emulator
+        .uploaded_file(&blob_name)
+        .expect("the blob is stored");
     assert_eq!(blob.device_id, device_id);
     assert_eq!(blob.size, content.len());
     assert_eq!(blob.content, content);
