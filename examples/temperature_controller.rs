@@ -158,7 +158,8 @@ async fn main() -> Result<(), BoxError> {
     run_single_device(target, run_device, demo).await
 }
 
-async fn demo(emulator: &iotc_emulator::Emulator, device_id: &str) -> Result<(), BoxError> {
+async fn demo(emulator: &iotc_emulator::Emulator, device: &Device) -> Result<(), BoxError> {
+    let device_id = device.device_id();
     let mut telemetry = emulator.telemetry();
     telemetry.recv().await.ok_or("no telemetry arrived")?;
     let patch = serde_json::json!({"thermostat1": {"__t": "c", "targetTemperature": 26.0}});

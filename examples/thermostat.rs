@@ -44,7 +44,8 @@ async fn run_device(
                 thermostat.send(&ThermostatTelemetry { temperature }).await?;
                 println!("-> telemetry      temperature = {temperature:.1} °C");
                 let max = sim.max();
-                if sim.readings() == 1 || temperature >= max {
+                let twin = device.protocol().supports_twin();
+                if twin && (sim.readings() == 1 || temperature >= max) {
                     let properties = ThermostatProperties { max_temp_since_last_reboot: max, ..Default::default() };
                     let version = thermostat.report(&properties).await?;
                     println!("-> reported       maxTempSinceLastReboot = {max:.1} °C (twin reported $version {version})");
@@ -100,13 +101,19 @@ async fn main() -> Result<(), BoxError> {
 }
 
 /// The service side of the embedded demo, played through the emulator's service API.
-async fn demo(emulator: &iotc_emulator::Emulator, device_id: &str) -> Result<(), BoxError> {
+async fn demo(emulator: &iotc_emulator::Emulator, device: &Device) -> Result<(), BoxError> {
+    let device_id = device.device_id();
+    let supports_twin = device.protocol().supports_twin();
     let mut telemetry = emulator.telemetry();
     let first = telemetry.recv().await.ok_or("no telemetry arrived")?;
     println!(
         "   [service] received telemetry {}",
         String::from_utf8_lossy(&first.body)
     );
+    if !supports_twin {
+        println!("   [service] no twin on this transport: skipping the writable property and the command");
+        return Ok(());
+    }
 
     let version = emulator
         .update_desired(device_id, serde_json::json!({"targetTemperature": 25.0}))

@@ -59,6 +59,8 @@ mod dps_ops;
 mod emulator;
 mod error;
 mod fault;
+mod files;
+mod https;
 mod hub;
 mod merge;
 mod sas;
@@ -73,6 +75,6 @@ pub use emulator::{Emulator, EmulatorConfig};
 pub use error::{EmulatorError, ServiceError};
 pub use fault::RefuseCode;
 pub use types::{
-    AuthKind, C2dMessage, DeviceInfo, MethodResponse, RegistrationInfo, TelemetryMessage,
-    TelemetryReceiver, Twin, UnmodeledData, UnmodeledKind,
+    AuthKind, C2dMessage, DeviceInfo, FileUploadNotification, MethodResponse, RegistrationInfo,
+    TelemetryMessage, TelemetryReceiver, Twin, UnmodeledData, UnmodeledKind, UploadedBlob,
 };

@@ -165,9 +165,17 @@ impl Message {
 }
 
 /// A cloud-to-device message received from IoT hub.
+///
+/// Over MQTT the hub counts a message as delivered (completed) as soon as the SDK acknowledges
+/// it. Over HTTPS the application settles each one with
+/// [`Device::settle`](crate::Device::settle): complete, abandon (deliver again) or reject (dead
+/// letter); a message left unsettled is delivered again once the hub's lock expires (1 minute).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CloudMessage {
     pub(crate) payload: Vec<u8>,
+    /// The lock token to settle the message with (transports with settlement); `None` when
+    /// the transport completed the message on receipt (MQTT).
+    pub(crate) lock_token: Option<String>,
     pub(crate) message_id: Option<String>,
     pub(crate) correlation_id: Option<String>,
     pub(crate) content_type: Option<String>,
@@ -221,11 +229,42 @@ impl CloudMessage {
         &self.properties
     }
 
+    /// The lock token the hub gave this delivery, on transports where the application settles
+    /// messages (HTTPS); `None` when the message was completed on receipt (MQTT).
+    pub fn lock_token(&self) -> Option<&str> {
+        self.lock_token.as_deref()
+    }
+
     /// The value of the application property `name`; `None` when it is absent or has no value.
     pub fn property(&self, name: &str) -> Option<&str> {
         self.properties
             .iter()
             .find(|(k, _)| k == name)
             .and_then(|(_, v)| v.as_deref())
+    }
+}
+
+/// How the application settles a cloud-to-device message (see
+/// [`Device::settle`](crate::Device::settle)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Settlement {
+    /// Done with it: the hub removes it from the device's queue (and sends positive feedback
+    /// when the sender asked for it).
+    Complete,
+    /// Put it back: the hub delivers it again (until its maximum delivery count).
+    Abandon,
+    /// Refuse it: the hub dead-letters it (and sends negative feedback when asked).
+    Reject,
+}
+
+impl Settlement {
+    /// The settlement's name, as used in errors and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Settlement::Complete => "complete",
+            Settlement::Abandon => "abandon",
+            Settlement::Reject => "reject",
+        }
     }
 }

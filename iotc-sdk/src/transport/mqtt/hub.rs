@@ -55,15 +55,16 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
         None => hub_device_resource(&config.hub_host, &config.device_id),
     };
     let mut token_expiry = None;
-    let (password, tls) = match &config.auth {
+    let (password, identity) = match &config.auth {
         HubAuth::Key(key) => {
             let token = SasToken::with_ttl(&resource, key, config.sas_ttl, None);
             token_expiry = Some(token.expiry_unix());
-            (Some(token.as_secret().clone()), config.tls.connector()?)
+            (Some(token.as_secret().clone()), None)
         }
-        HubAuth::Token(token) => (Some(token.as_secret().clone()), config.tls.connector()?),
-        HubAuth::X509(identity) => (None, config.tls.connector_with_identity(identity)?),
+        HubAuth::Token(token) => (Some(token.as_secret().clone()), None),
+        HubAuth::X509(identity) => (None, Some(identity)),
     };
+    let transport = super::MqttTransport::new(config.protocol, &config.tls, identity)?;
     let client_id = match &config.module_id {
         Some(module) => format!("{}/{module}", config.device_id),
         None => config.device_id.clone(),
@@ -75,7 +76,7 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
         client_id,
         username,
         password,
-        tls,
+        transport,
         keep_alive: config.keep_alive,
         clean_session: false,
         timeout: config.connect_timeout,
@@ -277,6 +278,8 @@ impl State {
                 Request::PatchReported { reply, .. } => !reply.is_closed(),
                 Request::CommandResponse { .. } => true,
                 Request::Close { .. } => false,
+                // Never sent to MQTT sessions (no batch request, no settlement).
+                Request::TelemetryBatch { .. } | Request::Settle { .. } => false,
             })
             .collect()
     }
@@ -575,6 +578,15 @@ impl Connection {
                     reply,
                 });
                 self.publish(state, topic, QoS::AtMostOnce, body, Some(tracked));
+            }
+            Request::TelemetryBatch { reply, .. } => {
+                let _ = reply.send(Err(
+                    crate::transport::Protocol::Mqtt.unsupported("a batch request")
+                ));
+            }
+            Request::Settle { reply, .. } => {
+                let _ = reply.send(Err(crate::transport::Protocol::Mqtt
+                    .unsupported("settling a cloud-to-device message")));
             }
             Request::Close { reply } => {
                 // Only reached from the backlog (a close queued while disconnected).

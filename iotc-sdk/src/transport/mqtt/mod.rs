@@ -1,4 +1,5 @@
-//! MQTT 3.1.1 over TLS, on rumqttc, for DPS ([`crate::provisioning`]) and IoT hub ([`hub`]).
+//! MQTT 3.1.1 over TLS or WebSockets, on rumqttc, for DPS ([`crate::provisioning`]) and IoT
+//! hub ([`hub`]).
 
 pub(crate) mod hub;
 pub(crate) mod topics;
@@ -13,7 +14,9 @@ use rumqttc::{
     Publish, QoS, SubscribeFilter, SubscribeReasonCode, TlsConfiguration, Transport,
 };
 
-use crate::auth::Secret;
+use crate::auth::{Secret, X509Identity};
+use crate::tls::TlsConfig;
+use crate::transport::{Protocol, WEBSOCKET_PATH};
 use crate::{Error, Result};
 
 /// IoT hub's limit for one device-to-cloud message: body plus properties (protocol.md §4.4).
@@ -33,20 +36,63 @@ pub(crate) struct ConnectParams {
     pub(crate) username: String,
     /// The SAS token; `None` for X.509 (the certificate is in the TLS connector).
     pub(crate) password: Option<Secret>,
-    pub(crate) tls: native_tls::TlsConnector,
+    pub(crate) transport: MqttTransport,
     pub(crate) keep_alive: Duration,
     pub(crate) clean_session: bool,
     pub(crate) timeout: Duration,
 }
 
-/// Opens the TLS connection and waits for a successful CONNACK.
+/// How the MQTT bytes travel.
+pub(crate) enum MqttTransport {
+    /// TLS on the MQTT port, with the shared native-tls connector.
+    Tls(native_tls::TlsConnector),
+    /// A WebSocket (`wss://…/$iothub/websocket`, subprotocol `mqtt`) over rustls: rumqttc's
+    /// WebSocket transport cannot use a native-tls connector.
+    WebSocket(std::sync::Arc<rustls::ClientConfig>),
+}
+
+impl MqttTransport {
+    /// The transport for `protocol` with the roots of `tls`, presenting `identity` if given.
+    pub(crate) fn new(
+        protocol: Protocol,
+        tls: &TlsConfig,
+        identity: Option<&X509Identity>,
+    ) -> Result<Self> {
+        match protocol {
+            Protocol::MqttWs => Ok(MqttTransport::WebSocket(tls.rustls_config(identity)?)),
+            _ => Ok(MqttTransport::Tls(match identity {
+                Some(identity) => tls.connector_with_identity(identity)?,
+                None => tls.connector()?,
+            })),
+        }
+    }
+}
+
+/// Opens the connection and waits for a successful CONNACK.
 pub(crate) async fn open(params: ConnectParams) -> Result<(AsyncClient, EventLoop)> {
     if params.client_id.is_empty() || params.client_id.starts_with(' ') {
         return Err(Error::Config(
             "the MQTT client id (device id) must not be empty".into(),
         ));
     }
-    let mut options = MqttOptions::new(params.client_id, params.host, params.port);
+    let (broker, transport) = match params.transport {
+        MqttTransport::Tls(connector) => (
+            params.host,
+            Transport::tls_with_config(TlsConfiguration::NativeConnector(connector)),
+        ),
+        MqttTransport::WebSocket(config) => {
+            let host = if params.host.contains(':') {
+                format!("[{}]", params.host)
+            } else {
+                params.host
+            };
+            (
+                format!("wss://{host}:{}{WEBSOCKET_PATH}", params.port),
+                Transport::Wss(TlsConfiguration::Rustls(config)),
+            )
+        }
+    };
+    let mut options = MqttOptions::new(params.client_id, broker, params.port);
     options
         .set_keep_alive(params.keep_alive.max(Duration::from_secs(1)))
         .set_clean_session(params.clean_session)
@@ -60,9 +106,7 @@ pub(crate) async fn open(params: ConnectParams) -> Result<(AsyncClient, EventLoo
                 .map(Secret::expose)
                 .unwrap_or_default(),
         )
-        .set_transport(Transport::tls_with_config(
-            TlsConfiguration::NativeConnector(params.tls),
-        ));
+        .set_transport(transport);
     let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
     let connack = tokio::time::timeout(params.timeout, async {
         loop {
@@ -168,6 +212,7 @@ pub(crate) fn connection_error(error: ConnectionError) -> Error {
             other => Error::Connection(format!("connection refused: {other:?}")),
         },
         ConnectionError::Tls(e) => Error::Connection(format!("TLS: {e}")),
+        ConnectionError::Websocket(e) => Error::Connection(format!("WebSocket: {e}")),
         ConnectionError::Io(e) => Error::Connection(format!("I/O: {e}")),
         other => Error::Connection(other.to_string()),
     }
