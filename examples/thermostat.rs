@@ -20,7 +20,7 @@ use iotc_examples::models::{
     MaxMinReport, Thermostat, ThermostatCommand, ThermostatProperties, ThermostatTelemetry,
 };
 use iotc_examples::sim::ThermostatSim;
-use iotc_examples::{init_logging, target, BoxError};
+use iotc_examples::{init_logging, run_single_device, target, BoxError};
 use iotc_sdk::device::Response;
 use iotc_sdk::{Device, Event};
 use time::OffsetDateTime;
@@ -44,7 +44,8 @@ async fn run_device(
                 thermostat.send(&ThermostatTelemetry { temperature }).await?;
                 println!("-> telemetry      temperature = {temperature:.1} °C");
                 let max = sim.max();
-                if sim.readings() == 1 || temperature >= max {
+                let twin = device.protocol().supports_twin();
+                if twin && (sim.readings() == 1 || temperature >= max) {
                     let properties = ThermostatProperties { max_temp_since_last_reboot: max, ..Default::default() };
                     let version = thermostat.report(&properties).await?;
                     println!("-> reported       maxTempSinceLastReboot = {max:.1} °C (twin reported $version {version})");
@@ -96,59 +97,23 @@ async fn run_device(
 async fn main() -> Result<(), BoxError> {
     init_logging();
     let target = target::<Thermostat>("thermostat-01").await?;
-    let embedded = target.emulator.is_some();
-    if embedded {
-        println!("No IoT Central credentials in the environment: using an embedded emulator.");
-    }
-    println!("== provisioning through DPS and connecting to the assigned hub over MQTT/TLS");
-    let device = target.builder.connect().await?;
-    println!(
-        "== connected as {} to {}",
-        device.device_id(),
-        device.hub_host()
-    );
-
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let interval = if embedded {
-        Duration::from_millis(700)
-    } else {
-        Duration::from_secs(5)
-    };
-    let runner = tokio::spawn(run_device(device.clone(), interval, stop_rx));
-
-    match target.emulator {
-        Some(emulator) => {
-            let result =
-                tokio::time::timeout(Duration::from_secs(20), demo(&emulator, device.device_id()))
-                    .await;
-            let _ = stop_tx.send(true);
-            runner.await??;
-            device.close().await?;
-            result.map_err(|_| "the scripted demo did not finish in 20 s")??;
-            println!("== demo complete: device closed cleanly");
-        }
-        None => {
-            println!("== running; press Ctrl-C to stop");
-            tokio::select! {
-                signal = tokio::signal::ctrl_c() => signal?,
-                result = runner => return result?,
-            }
-            let _ = stop_tx.send(true);
-            device.close().await?;
-            println!("== disconnected");
-        }
-    }
-    Ok(())
+    run_single_device(target, run_device, demo).await
 }
 
 /// The service side of the embedded demo, played through the emulator's service API.
-async fn demo(emulator: &iotc_emulator::Emulator, device_id: &str) -> Result<(), BoxError> {
+async fn demo(emulator: &iotc_emulator::Emulator, device: &Device) -> Result<(), BoxError> {
+    let device_id = device.device_id();
+    let supports_twin = device.protocol().supports_twin();
     let mut telemetry = emulator.telemetry();
     let first = telemetry.recv().await.ok_or("no telemetry arrived")?;
     println!(
         "   [service] received telemetry {}",
         String::from_utf8_lossy(&first.body)
     );
+    if !supports_twin {
+        println!("   [service] no twin on this transport: skipping the writable property and the command");
+        return Ok(());
+    }
 
     let version = emulator
         .update_desired(device_id, serde_json::json!({"targetTemperature": 25.0}))

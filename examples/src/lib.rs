@@ -11,16 +11,23 @@
 //! | `IOTC_GROUP_KEY` | the enrollment group's SAS key (the device key is derived from it) |
 //! | `IOTC_DPS_ENDPOINT` | DPS `host` or `host:port`; default `global.azure-devices-provisioning.net` |
 //! | `IOTC_TRUST_CA` | a PEM file of extra trusted root certificates |
+//! | `IOTC_TRANSPORT` | `mqtt` (default), `mqtt-ws` or `https` (see `docs/transports.md`) |
+//! | `IOTC_HTTPS_PORT` | the hub's HTTPS port when it is not 443 (an emulator binary on free ports) |
 
 pub mod edge;
 pub mod models;
 pub mod sim;
 
 use std::error::Error;
+use std::future::Future;
+use std::ops::AsyncFnOnce;
+use std::time::Duration;
 
 use iotc_emulator::{Emulator, EmulatorConfig};
 use iotc_sdk::tls::TlsConfig;
-use iotc_sdk::{Credentials, DeviceBuilder, Interface};
+use iotc_sdk::transport::Protocol;
+use iotc_sdk::{Credentials, Device, DeviceBuilder, Interface};
+use tokio::sync::watch;
 
 /// Boxed error for examples.
 pub type BoxError = Box<dyn Error + Send + Sync>;
@@ -40,15 +47,30 @@ pub struct Target {
 ///
 /// A missing companion variable, an unreadable CA file, or an emulator that cannot start.
 pub async fn target<I: Interface>(default_device_id: &str) -> Result<Target, BoxError> {
-    let builder = iotc_sdk::Device::builder().model::<I>();
+    let protocol: Protocol = match env("IOTC_TRANSPORT") {
+        Some(name) => name.parse()?,
+        None => Protocol::Mqtt,
+    };
+    let mut builder = iotc_sdk::Device::builder().model::<I>().protocol(protocol);
+    if let Some(port) = env("IOTC_HTTPS_PORT") {
+        builder = builder.https_port(
+            port.parse()
+                .map_err(|_| format!("IOTC_HTTPS_PORT is not a port: {port}"))?,
+        );
+    }
     let Some(scope) = env("IOTC_ID_SCOPE") else {
         let emulator = Emulator::start(EmulatorConfig::default()).await?;
         emulator.add_template(&iotc_sdk::model::export(&I::interfaces()))?;
+        let dps_endpoint = match protocol {
+            Protocol::Mqtt => emulator.dps_endpoint(),
+            _ => emulator.dps_https_endpoint(),
+        };
         let builder = builder
             .id_scope(emulator.id_scope())
             .device_id(default_device_id)
             .credentials(Credentials::group_key(emulator.group_key())?)
-            .dps_endpoint(emulator.dps_endpoint())
+            .dps_endpoint(dps_endpoint)
+            .https_port(emulator.https_addr().port())
             .tls(TlsConfig::with_pinned_roots_pem(
                 emulator.ca_cert_pem().as_bytes(),
             )?);
@@ -93,4 +115,71 @@ pub fn init_logging() {
         .with_env_filter(filter)
         .with_target(false)
         .try_init();
+}
+
+/// Runs a single-device example: connects `target`'s device, runs `run_device` on its own task
+/// (with a send interval and a stop signal), and
+/// - against the embedded emulator: plays `demo` (the service side, given the emulator and the
+///   device; at most 20 s), then stops the device and closes it;
+/// - against a real application: runs until Ctrl-C (or until `run_device` fails), then closes.
+///
+/// # Errors
+///
+/// A failed connection, a failed device task or demo, or a demo that does not finish in time.
+pub async fn run_single_device<F, Fut>(
+    target: Target,
+    run_device: F,
+    demo: impl AsyncFnOnce(&Emulator, &Device) -> Result<(), BoxError>,
+) -> Result<(), BoxError>
+where
+    F: FnOnce(Device, Duration, watch::Receiver<bool>) -> Fut,
+    Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+{
+    let embedded = target.emulator.is_some();
+    if embedded {
+        println!("No IoT Central credentials in the environment: using an embedded emulator.");
+    }
+    println!("== provisioning through DPS and connecting to the assigned hub");
+    let device = target.builder.connect().await?;
+    println!(
+        "== connected as {} to {} over {}",
+        device.device_id(),
+        device.hub_host(),
+        device.protocol()
+    );
+    if !device.protocol().supports_twin() {
+        println!(
+            "   ({} has no twin and no direct commands: telemetry, cloud messages and queued commands only)",
+            device.protocol()
+        );
+    }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let interval = if embedded {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(5)
+    };
+    let runner = tokio::spawn(run_device(device.clone(), interval, stop_rx));
+    match target.emulator {
+        Some(emulator) => {
+            let result =
+                tokio::time::timeout(Duration::from_secs(20), demo(&emulator, &device)).await;
+            let _ = stop_tx.send(true);
+            runner.await??;
+            device.close().await?;
+            result.map_err(|_| "the scripted demo did not finish in 20 s")??;
+            println!("== demo complete: device closed cleanly");
+        }
+        None => {
+            println!("== running; press Ctrl-C to stop");
+            tokio::select! {
+                signal = tokio::signal::ctrl_c() => signal?,
+                result = runner => return result?,
+            }
+            let _ = stop_tx.send(true);
+            device.close().await?;
+            println!("== disconnected");
+        }
+    }
+    Ok(())
 }

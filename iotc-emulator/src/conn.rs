@@ -1,4 +1,5 @@
-//! Listeners, TLS handshake, MQTT framing (rumqttc's codec) and CONNECT dispatch to DPS or hub.
+//! Listeners, TLS handshake, MQTT framing (rumqttc's codec) and CONNECT dispatch to DPS or hub,
+//! on any byte stream (TLS on the MQTT port, or a WebSocket from [`crate::https`]).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -199,23 +200,69 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, role: Role
 }
 
 async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, role: Role) {
-    let setup = tokio::time::timeout(shared.settings.handshake_timeout, async {
-        let ssl = Ssl::new(shared.acceptor.context())
-            .map_err(|e| ConnError::Protocol(format!("tls: {e}")))?;
-        let mut stream =
-            SslStream::new(ssl, tcp).map_err(|e| ConnError::Protocol(format!("tls: {e}")))?;
-        Pin::new(&mut stream)
-            .accept()
-            .await
-            .map_err(|e| ConnError::Protocol(format!("TLS handshake: {e}")))?;
-        let cert = stream.ssl().peer_certificate().map(|leaf| PeerCert {
-            leaf,
-            chain: stream
-                .ssl()
-                .peer_cert_chain()
-                .map(|s| s.iter().map(|c| c.to_owned()).collect())
-                .unwrap_or_default(),
-        });
+    let deadline = tokio::time::Instant::now() + shared.settings.handshake_timeout;
+    let accepted = tokio::time::timeout_at(deadline, tls_accept(&shared, tcp)).await;
+    let (stream, cert) = match accepted {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(%peer, timeout = ?shared.settings.handshake_timeout, "no TLS handshake within the handshake timeout; closing");
+            return;
+        }
+    };
+    let assigned_hub = shared.settings.assigned_hub.clone();
+    serve_mqtt(
+        &shared,
+        Box::new(stream),
+        cert,
+        peer,
+        role,
+        deadline,
+        &assigned_hub,
+    )
+    .await;
+}
+
+/// The TLS handshake of a device connection, and the client certificate it presented.
+pub(crate) async fn tls_accept(
+    shared: &Shared,
+    tcp: TcpStream,
+) -> Result<(SslStream<TcpStream>, Option<PeerCert>), ConnError> {
+    let ssl = Ssl::new(shared.acceptor.context())
+        .map_err(|e| ConnError::Protocol(format!("tls: {e}")))?;
+    let mut stream =
+        SslStream::new(ssl, tcp).map_err(|e| ConnError::Protocol(format!("tls: {e}")))?;
+    Pin::new(&mut stream)
+        .accept()
+        .await
+        .map_err(|e| ConnError::Protocol(format!("TLS handshake: {e}")))?;
+    let cert = stream.ssl().peer_certificate().map(|leaf| PeerCert {
+        leaf,
+        chain: stream
+            .ssl()
+            .peer_cert_chain()
+            .map(|s| s.iter().map(|c| c.to_owned()).collect())
+            .unwrap_or_default(),
+    });
+    Ok((stream, cert))
+}
+
+/// Serves MQTT on an established byte stream (TLS on the MQTT port, or a WebSocket on the
+/// HTTPS port): the CONNECT must be complete by `deadline`; its username sends it to DPS or
+/// the hub. DPS announces `assigned_hub`, the hub endpoint of the listener the device used.
+pub(crate) async fn serve_mqtt(
+    shared: &Arc<Shared>,
+    stream: Box<dyn DeviceIo>,
+    cert: Option<PeerCert>,
+    peer: SocketAddr,
+    role: Role,
+    deadline: tokio::time::Instant,
+    assigned_hub: &str,
+) {
+    let setup = tokio::time::timeout_at(deadline, async {
         let mut io = MqttIo::new(stream);
         let (name, level) = io.peek_connect_level().await?;
         if name != "MQTT" || level != 4 {
@@ -229,12 +276,12 @@ async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, role: Rol
             return Err(ConnError::Protocol("unsupported protocol level".into()));
         }
         match io.read_packet().await? {
-            Packet::Connect(c) => Ok((io, c, cert)),
+            Packet::Connect(c) => Ok((io, c)),
             _ => Err(ConnError::Protocol("first packet is not CONNECT".into())),
         }
     })
     .await;
-    let (mut io, connect, cert) = match setup {
+    let (mut io, connect) = match setup {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "connection setup failed");
@@ -262,10 +309,10 @@ async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, role: Rol
     let is_dps = wire::parse_dps_username(&username).is_some();
     let result = match (is_dps, role) {
         (true, Role::Dps | Role::Both) => {
-            crate::dps::run(&shared, &mut io, connect, cert, peer).await
+            crate::dps::run(shared, &mut io, connect, cert, peer, assigned_hub).await
         }
         (false, Role::Hub | Role::Both) => {
-            crate::hub::run(&shared, &mut io, connect, cert, peer).await
+            crate::hub::run(shared, &mut io, connect, cert, peer).await
         }
         _ => {
             tracing::info!(%peer, ?role, "CONNECT username not valid on this endpoint");
@@ -313,16 +360,29 @@ pub(crate) fn keep_alive_timeout(keep_alive: u16) -> Option<Duration> {
     Some(Duration::from_millis(ms.min(1_767_000)))
 }
 
-/// The TLS stream type of device connections.
-pub(crate) type TlsIo = MqttIo<SslStream<TcpStream>>;
-
-impl TlsIo {
+/// A device's byte stream after TLS: the TLS stream itself, or a WebSocket carried in it.
+pub(crate) trait DeviceIo: AsyncRead + AsyncWrite + Unpin + Send {
     /// Prepares an abortive close: dropping the stream then sends a TCP reset (no TLS
-    /// close_notify, no FIN), like a connection cut by the network.
-    pub(crate) fn abort(&self) {
+    /// close_notify, no FIN), like a connection cut by the network. Streams that cannot reach
+    /// their socket close gracefully instead.
+    fn prepare_abort(&self) {}
+}
+
+impl DeviceIo for SslStream<TcpStream> {
+    fn prepare_abort(&self) {
         // A zero linger does not block on close (the reason `set_linger` is deprecated).
         #[allow(deprecated)]
-        let _ = self.stream.get_ref().set_linger(Some(Duration::ZERO));
+        let _ = self.get_ref().set_linger(Some(Duration::ZERO));
+    }
+}
+
+/// The MQTT stream type of device connections (TLS, or a WebSocket over TLS).
+pub(crate) type TlsIo = MqttIo<Box<dyn DeviceIo>>;
+
+impl TlsIo {
+    /// See [`DeviceIo::prepare_abort`].
+    pub(crate) fn abort(&self) {
+        self.stream.prepare_abort();
     }
 }
 

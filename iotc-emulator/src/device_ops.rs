@@ -494,7 +494,6 @@ pub(crate) fn complete_c2d(shared: &Shared, device_id: &str, id: u64) -> bool {
 }
 
 /// The device rejected a C2D message: it leaves the queue for good (IoT hub dead-letters it).
-#[allow(dead_code)] // settled by the AMQP and HTTPS front ends; MQTT only completes
 pub(crate) fn reject_c2d(shared: &Shared, device_id: &str, id: u64) -> bool {
     let removed = remove_c2d(shared, device_id, id);
     if removed {
@@ -504,7 +503,6 @@ pub(crate) fn reject_c2d(shared: &Shared, device_id: &str, id: u64) -> bool {
 }
 
 /// The device abandoned a C2D message: it stays queued and is delivered again.
-#[allow(dead_code)] // settled by the AMQP and HTTPS front ends; MQTT only completes
 pub(crate) fn abandon_c2d(shared: &Shared, device_id: &str, id: u64) -> bool {
     let mut state = shared.lock();
     let Some(m) = state
@@ -515,7 +513,58 @@ pub(crate) fn abandon_c2d(shared: &Shared, device_id: &str, id: u64) -> bool {
         return false;
     };
     m.sent_on = None;
+    m.lock = None;
     true
+}
+
+/// A C2D message handed out over HTTPS, locked until settled or until the lock ends.
+pub(crate) struct LockedC2d {
+    pub(crate) id: u64,
+    pub(crate) message: Arc<C2dMessage>,
+    pub(crate) lock_token: String,
+    pub(crate) delivery_count: u32,
+    /// When the message expires (its time to live).
+    pub(crate) expires: Instant,
+}
+
+/// HTTPS receive (protocol.md 6.3): locks the oldest queued message that is not locked (or
+/// whose lock ended) for `lock`, with a fresh lock token.
+pub(crate) fn lock_next_c2d(shared: &Shared, device_id: &str, lock: Duration) -> Option<LockedC2d> {
+    let token = crate::state::random_uuid();
+    let mut state = shared.lock();
+    let device = state.devices.get_mut(device_id)?;
+    let now = Instant::now();
+    device.expire_c2d(now);
+    let m = device
+        .c2d
+        .iter_mut()
+        .find(|m| m.lock.as_ref().is_none_or(|(_, until)| *until <= now))?;
+    m.lock = Some((token.clone(), now + lock));
+    m.delivery_count += 1;
+    Some(LockedC2d {
+        id: m.id,
+        message: m.message.clone(),
+        lock_token: token,
+        delivery_count: m.delivery_count,
+        expires: m.expires,
+    })
+}
+
+/// The queue id of the message locked with `lock_token`, while the lock holds.
+pub(crate) fn c2d_by_lock(shared: &Shared, device_id: &str, lock_token: &str) -> Option<u64> {
+    let state = shared.lock();
+    let now = Instant::now();
+    state
+        .devices
+        .get(device_id)?
+        .c2d
+        .iter()
+        .find(|m| {
+            m.lock
+                .as_ref()
+                .is_some_and(|(t, until)| t == lock_token && *until > now)
+        })
+        .map(|m| m.id)
 }
 
 fn remove_c2d(shared: &Shared, device_id: &str, id: u64) -> bool {

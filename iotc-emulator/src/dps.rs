@@ -27,6 +27,7 @@ pub(crate) async fn run(
     connect: Connect,
     cert: Option<PeerCert>,
     peer: SocketAddr,
+    assigned_hub: &str,
 ) -> Result<(), ConnError> {
     let username = connect
         .login
@@ -79,6 +80,7 @@ pub(crate) async fn run(
             auth,
         },
         subscribed: false,
+        assigned_hub: assigned_hub.to_owned(),
     };
     let timeout = keep_alive_timeout(connect.keep_alive);
     loop {
@@ -150,6 +152,8 @@ struct DpsConn {
     shared: Arc<Shared>,
     client: DpsClient,
     subscribed: bool,
+    /// The hub endpoint to announce: the one of the listener this connection came in on.
+    assigned_hub: String,
 }
 
 fn response(status: u16, rid: &str, retry_after: Option<u64>, body: &Value) -> Publish {
@@ -180,7 +184,10 @@ impl DpsConn {
             op = wire::query_value(&query, "operationId").unwrap_or_default();
             DpsRequest::Poll(&op)
         };
-        let reply = self.client.handle(&self.shared, request);
+        let reply = self
+            .client
+            .handle(&self.shared, request)
+            .announcing(&self.assigned_hub);
         Ok(Some(response(
             reply.status,
             &rid,

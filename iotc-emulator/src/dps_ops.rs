@@ -125,6 +125,21 @@ pub(crate) struct DpsReply {
 }
 
 impl DpsReply {
+    /// Announces `hub` as `assignedHub`: the hub endpoint of the listener the device used (a
+    /// device on the HTTPS port reaches the hub on the HTTPS port).
+    pub(crate) fn announcing(mut self, hub: &str) -> DpsReply {
+        if let Some(state) = self
+            .body
+            .get_mut("registrationState")
+            .and_then(Value::as_object_mut)
+        {
+            if state.contains_key("assignedHub") {
+                state.insert("assignedHub".into(), Value::String(hub.to_owned()));
+            }
+        }
+        self
+    }
+
     fn new(status: u16, retry_after: Option<u64>, body: Value) -> DpsReply {
         DpsReply {
             status,

@@ -59,6 +59,11 @@ pub struct EmulatorConfig {
     /// Edge-hub mode: an edge device with module identities, routes and the workload API
     /// (see [`EdgeConfig`](crate::EdgeConfig)). Default `None`.
     pub edge: Option<crate::EdgeConfig>,
+    /// Port of the HTTPS listener (device REST API, DPS REST, the file-upload blob store and
+    /// WebSockets on `/$iothub/websocket`), bound on the DPS and hub listen addresses.
+    /// `None` (default): 443 when the hub listens on 8883 (where the official SDKs expect
+    /// it), a free port otherwise.
+    pub https_port: Option<u16>,
 }
 
 impl Default for EmulatorConfig {
@@ -74,6 +79,7 @@ impl Default for EmulatorConfig {
             dps_polls_before_assign: 1,
             handshake_timeout: Duration::from_secs(15),
             edge: None,
+            https_port: None,
         }
     }
 }
@@ -112,6 +118,7 @@ pub struct Emulator {
     shared: Arc<Shared>,
     dps_addr: SocketAddr,
     hub_addr: SocketAddr,
+    https_addr: SocketAddr,
     ca_pem: Arc<str>,
     _guard: Arc<Guard>,
 }
@@ -209,6 +216,17 @@ impl Emulator {
             None => dps_addr,
         };
 
+        let https_port = config
+            .https_port
+            .unwrap_or(if hub_addr.port() == 8883 { 443 } else { 0 });
+        let first_https = TcpListener::bind(SocketAddr::new(dps_addr.ip(), https_port)).await?;
+        let https_addr = first_https.local_addr()?;
+        let mut https_listeners = vec![first_https];
+        if hub_addr.ip() != dps_addr.ip() {
+            https_listeners
+                .push(TcpListener::bind(SocketAddr::new(hub_addr.ip(), https_addr.port())).await?);
+        }
+
         let mut names = vec![
             "localhost".to_owned(),
             "127.0.0.1".to_owned(),
@@ -229,6 +247,11 @@ impl Emulator {
         } else {
             format!("{}:{hub_port}", config.hub_hostname)
         };
+        let https_assigned_hub = if https_addr.port() == 443 {
+            config.hub_hostname.clone()
+        } else {
+            format!("{}:{}", config.hub_hostname, https_addr.port())
+        };
         let retry = config.dps_retry_after;
         let settings = Settings {
             id_scope,
@@ -242,6 +265,7 @@ impl Emulator {
             handshake_timeout: config.handshake_timeout,
             edge,
             workload_socket: config.edge.as_ref().and_then(|e| e.workload_socket.clone()),
+            https_assigned_hub,
         };
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let shared = Arc::new(Shared::new(settings, server_tls.acceptor, shutdown_rx));
@@ -255,11 +279,15 @@ impl Emulator {
                 tokio::spawn(crate::conn::serve(shared.clone(), dps_listener, Role::Both));
             }
         }
-        tracing::info!(%dps_addr, %hub_addr, id_scope = %shared.settings.id_scope, "iotc-emulator started");
+        for listener in https_listeners {
+            tokio::spawn(crate::https::serve(shared.clone(), listener));
+        }
+        tracing::info!(%dps_addr, %hub_addr, %https_addr, id_scope = %shared.settings.id_scope, "iotc-emulator started");
         let emulator = Emulator {
             shared,
             dps_addr,
             hub_addr,
+            https_addr,
             ca_pem: server_tls.ca_pem.into(),
             _guard: Arc::new(Guard {
                 shutdown: shutdown_tx,
@@ -318,6 +346,42 @@ impl Emulator {
     /// The hub host name (without port).
     pub fn hub_hostname(&self) -> &str {
         &self.shared.settings.hub_hostname
+    }
+
+    /// The bound HTTPS listener address (device REST API, DPS REST, blob store, WebSockets).
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https_addr
+    }
+
+    /// What a device passes as DPS endpoint for HTTPS and WebSockets:
+    /// `{dps_hostname}:{https port}`.
+    pub fn dps_https_endpoint(&self) -> String {
+        format!(
+            "{}:{}",
+            self.shared.settings.dps_hostname,
+            self.https_addr.port()
+        )
+    }
+
+    /// The `assignedHub` DPS announces to devices that register on the HTTPS port (over
+    /// HTTPS or WebSockets): `{hub_hostname}:{https port}`, or the bare host name on 443.
+    pub fn https_assigned_hub(&self) -> &str {
+        &self.shared.settings.https_assigned_hub
+    }
+
+    /// Every blob devices stored through file upload, by name.
+    pub fn uploaded_files(&self) -> Vec<crate::UploadedBlob> {
+        self.shared.lock().files.blobs()
+    }
+
+    /// The blob `blob_name` (`{deviceId}/{name}`), if a device stored it.
+    pub fn uploaded_file(&self, blob_name: &str) -> Option<crate::UploadedBlob> {
+        self.shared.lock().files.blob(blob_name)
+    }
+
+    /// Every file-upload notification devices sent, oldest first.
+    pub fn file_upload_notifications(&self) -> Vec<crate::FileUploadNotification> {
+        self.shared.lock().files.notifications()
     }
 
     /// The `assignedHub` DPS announces: `{hub_hostname}:{port}`, or the bare host name when
@@ -638,6 +702,7 @@ impl Emulator {
                 expires: now + C2D_TTL,
                 delivery_count: u32::from(conn.is_some()),
                 sent_on: conn.as_ref().map(|(cid, _)| *cid),
+                lock: None,
             });
             conn
         };
@@ -683,6 +748,7 @@ impl Emulator {
                 enrollment_group: d.enrollment_group.clone(),
                 device_client_type: d.device_client_type.clone(),
                 gateway_id: d.gateway_id.clone(),
+                pending_c2d: d.c2d.len(),
             })
             .collect();
         out.sort_by(|a, b| a.device_id.cmp(&b.device_id));

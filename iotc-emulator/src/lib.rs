@@ -51,7 +51,7 @@
 //! - **Edge-hub mode** ([`EdgeConfig`]): module identities ([`Emulator::add_module`]), leaf
 //!   devices ([`Emulator::add_leaf_device`]), routes from module outputs and leaf devices to
 //!   module inputs and `$upstream`, and the IoT Edge workload API on a Unix socket, over MQTT.
-//! - **Not emulated (yet):** AMQP, HTTPS and WebSocket transports, modules over AMQP, shared
+//! - **Not emulated (yet):** AMQP (so no AMQP modules), routes for HTTPS leaf devices, shared
 //!   access policies (`skn` on hub tokens).
 #![warn(missing_docs)]
 
@@ -63,6 +63,8 @@ mod edge;
 mod emulator;
 mod error;
 mod fault;
+mod files;
+mod https;
 mod hub;
 mod merge;
 mod routes;
@@ -81,6 +83,6 @@ pub use error::{EmulatorError, ServiceError};
 pub use fault::RefuseCode;
 pub use routes::RouteError;
 pub use types::{
-    AuthKind, C2dMessage, DeviceInfo, MethodResponse, RegistrationInfo, TelemetryMessage,
-    TelemetryReceiver, Twin, UnmodeledData, UnmodeledKind,
+    AuthKind, C2dMessage, DeviceInfo, FileUploadNotification, MethodResponse, RegistrationInfo,
+    TelemetryMessage, TelemetryReceiver, Twin, UnmodeledData, UnmodeledKind, UploadedBlob,
 };

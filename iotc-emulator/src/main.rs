@@ -8,7 +8,8 @@ use std::time::Duration;
 use clap::Parser;
 use iotc_emulator::{EdgeConfig, Emulator, EmulatorConfig};
 
-/// A local Azure IoT Central (DPS + IoT hub over MQTT 3.1.1/TLS) for offline development.
+/// A local Azure IoT Central (DPS + IoT hub over MQTT 3.1.1/TLS, HTTPS and MQTT over
+/// WebSockets) for offline development.
 #[derive(Debug, Parser)]
 #[command(name = "iotc-emulator", version)]
 struct Args {
@@ -37,6 +38,11 @@ struct Args {
     /// REST service API address.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:0")]
     service_listen: SocketAddr,
+    /// HTTPS port (device REST API, DPS REST, file-upload blob store, MQTT over WebSockets on
+    /// /$iothub/websocket), on the DPS and hub listen addresses. Default: 443 when the hub
+    /// port is 8883, a free port otherwise.
+    #[arg(long, value_name = "PORT")]
+    https_port: Option<u16>,
     /// retry-after (seconds) DPS sends with 202 responses.
     #[arg(long, value_name = "SECS", default_value_t = 1)]
     dps_retry_after: u64,
@@ -92,6 +98,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             routes: args.routes,
             workload_socket: args.workload_socket,
         }),
+        https_port: args.https_port,
         ..EmulatorConfig::default()
     })
     .await?;
@@ -112,6 +119,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         emulator.group_key()
     );
     println!("  Assigned hub:   {}", emulator.assigned_hub());
+    println!(
+        "  HTTPS endpoint: {}  (DPS and hub REST, WebSockets on /$iothub/websocket)",
+        emulator.dps_https_endpoint()
+    );
     println!("  CA certificate: {}", ca_path.display());
     println!("  Service API:    {}", service.url());
     println!();

@@ -15,6 +15,9 @@
 //! | `GET` | `/twins/{id}` | twin in the IoT hub service shape |
 //! | `PATCH` | `/twins/{id}` | `{"properties":{"desired":{…}}}` merge patch; answers the twin |
 //! | `POST` | `/twins/{id}/methods` | `{"methodName","payload","responseTimeoutInSeconds"}` → `{"status","payload"}` |
+//! | `GET` | `/files` | blobs stored through file upload: `[{"blobName","containerName","deviceId","size","uploadedAt"}]` |
+//! | `GET` | `/files/{blobName}` | one blob's content (`application/octet-stream`) |
+//! | `GET` | `/files-notifications` | file-upload notifications: `[{"deviceId","correlationId","blobName","isSuccess","statusCode","statusDescription"}]` |
 //!
 //! Fault injection (the [`Emulator`] methods of the same names; durations in milliseconds;
 //! `204` on success, `400` + `400004` for a bad body):
@@ -106,6 +109,9 @@ fn router(emulator: Emulator) -> Router {
         .route("/devices/{id}/unmodeled", get(unmodeled))
         .route("/devices/{id}/messages/devicebound", post(send_c2d))
         .route("/registrations", get(registrations))
+        .route("/files", get(files))
+        .route("/files/{*name}", get(file))
+        .route("/files-notifications", get(file_notifications))
         .route("/twins/{id}", get(get_twin).patch(patch_twin))
         .route("/twins/{id}/methods", post(invoke))
         .route("/faults", delete(clear_faults))
@@ -151,6 +157,8 @@ async fn info(State(em): State<Emulator>) -> Response {
         "assignedHub": em.assigned_hub(),
         "dpsAddress": em.dps_addr().to_string(),
         "hubAddress": em.hub_addr().to_string(),
+        "httpsEndpoint": em.dps_https_endpoint(),
+        "httpsAssignedHub": em.https_assigned_hub(),
     }))
     .into_response()
 }
@@ -168,6 +176,29 @@ async fn device(State(em): State<Emulator>, Path(id): Path<String>) -> Response 
 
 async fn downstream(State(em): State<Emulator>, Path(id): Path<String>) -> Response {
     Json(em.downstream_devices(&id)).into_response()
+}
+
+async fn files(State(em): State<Emulator>) -> Response {
+    Json(em.uploaded_files()).into_response()
+}
+
+async fn file(State(em): State<Emulator>, Path(name): Path<String>) -> Response {
+    match em.uploaded_file(&name) {
+        Some(blob) => (
+            [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+            blob.content,
+        )
+            .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": "no such blob"})),
+        )
+            .into_response(),
+    }
+}
+
+async fn file_notifications(State(em): State<Emulator>) -> Response {
+    Json(em.file_upload_notifications()).into_response()
 }
 
 async fn registrations(State(em): State<Emulator>) -> Response {

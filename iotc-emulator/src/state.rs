@@ -43,6 +43,9 @@ pub(crate) struct Settings {
     pub(crate) edge: Option<crate::edge::EdgeSettings>,
     /// Where the workload API listens (edge-hub mode).
     pub(crate) workload_socket: Option<std::path::PathBuf>,
+    /// `assignedHub` announced to devices that register on the HTTPS port (HTTPS and
+    /// WebSockets reach the hub there too).
+    pub(crate) https_assigned_hub: String,
 }
 
 /// What the service side sends to a device's connection task, whatever its transport.
@@ -108,6 +111,8 @@ pub(crate) struct PendingC2d {
     pub(crate) delivery_count: u32,
     /// Connection it was last sent on (not sent again on the same connection).
     pub(crate) sent_on: Option<u64>,
+    /// HTTPS receive: the lock token it was handed out with and when the lock ends.
+    pub(crate) lock: Option<(String, Instant)>,
 }
 
 /// A device or module identity in the hub registry.
@@ -226,6 +231,8 @@ pub(crate) struct State {
     pub(crate) methods: HashMap<String, PendingMethod>,
     /// Injected faults and connection counters.
     pub(crate) faults: crate::fault::Faults,
+    /// File uploads under way, stored blobs and upload notifications.
+    pub(crate) files: crate::files::Files,
 }
 
 /// Everything the listener and connection tasks share.

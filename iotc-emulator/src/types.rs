@@ -213,6 +213,8 @@ pub struct DeviceInfo {
     /// The gateway this device is a downstream device of (DPS payload
     /// `iotcGateway.iotcGatewayId`), if any.
     pub gateway_id: Option<String>,
+    /// Cloud-to-device messages queued for it and not yet completed or rejected.
+    pub pending_c2d: usize,
 }
 
 /// A DPS registration record.
@@ -233,4 +235,44 @@ pub struct RegistrationInfo {
     /// The enrollment used: an enrollment group id (`SAS-IoT-Devices` for the default SAS
     /// group) or `individual`.
     pub enrollment: String,
+}
+
+/// A blob a device stored through IoT hub's file upload (protocol.md 6.4).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct UploadedBlob {
+    /// The blob name, `{deviceId}/{name the device asked for}`.
+    pub blob_name: String,
+    /// The storage container.
+    pub container_name: String,
+    /// The device that uploaded it.
+    pub device_id: String,
+    /// Its size in bytes.
+    pub size: usize,
+    /// Its content.
+    #[serde(skip)]
+    pub content: Vec<u8>,
+    /// When it was stored.
+    #[serde(with = "time::serde::rfc3339")]
+    pub uploaded_at: time::OffsetDateTime,
+}
+
+/// A device's file-upload completion notification (protocol.md 6.4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct FileUploadNotification {
+    /// The device that sent it.
+    pub device_id: String,
+    /// The upload's correlation id.
+    pub correlation_id: String,
+    /// The blob the upload was for.
+    pub blob_name: String,
+    /// Whether the device says the upload worked.
+    pub is_success: bool,
+    /// The status code the device reports.
+    pub status_code: i64,
+    /// The device's description.
+    pub status_description: String,
 }

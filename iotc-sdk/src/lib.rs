@@ -64,11 +64,12 @@ pub use device::{Command, Device, DeviceBuilder, Event};
 pub use dtmi::Dtmi;
 pub use error::{Error, Result};
 pub use fuzzing::__fuzz;
-pub use message::{CloudMessage, Message};
+pub use message::{CloudMessage, Message, Settlement};
 pub use model::traits::{Interface, Telemetry};
 pub use model::{CommandParseError, Commands, ComponentRef, DtdlSchema, NoCommands, Properties};
 pub use pnp::{WritableProperty, WritablePropertyUpdate};
 pub use provisioning::{ProvisioningClient, Registration};
+pub use transport::Protocol;
 
 #[cfg(feature = "derive")]
 pub use iotc_sdk_derive::{Commands, DtdlSchema, Interface, Properties, Telemetry};

@@ -1,6 +1,9 @@
 //! Messages: telemetry the device sends ([`Message`]) and cloud-to-device messages it receives
 //! ([`CloudMessage`]).
 
+use std::borrow::Cow;
+
+use bytes::Bytes;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -23,9 +26,12 @@ use crate::Result;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Message {
-    payload: Vec<u8>,
-    content_type: Option<String>,
-    content_encoding: Option<String>,
+    /// Shared, so that keeping the message for a resend and handing it to the transport does
+    /// not copy it.
+    payload: Bytes,
+    /// `Cow`: the constants [`Message::json`] sets are not allocated for every message.
+    content_type: Option<Cow<'static, str>>,
+    content_encoding: Option<Cow<'static, str>>,
     component: Option<String>,
     message_id: Option<String>,
     correlation_id: Option<String>,
@@ -39,7 +45,7 @@ impl Message {
     /// A message with the given raw payload and no properties.
     pub fn new(payload: impl Into<Vec<u8>>) -> Self {
         Message {
-            payload: payload.into(),
+            payload: Bytes::from(payload.into()),
             ..Message::default()
         }
     }
@@ -51,9 +57,10 @@ impl Message {
     ///
     /// [`Error::Serialization`](crate::Error::Serialization) when the value does not serialize.
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self> {
-        Ok(Message::new(serde_json::to_vec(value)?)
-            .with_content_type("application/json")
-            .with_content_encoding("utf-8"))
+        let mut message = Message::new(serde_json::to_vec(value)?);
+        message.content_type = Some(Cow::Borrowed("application/json"));
+        message.content_encoding = Some(Cow::Borrowed("utf-8"));
+        Ok(message)
     }
 
     /// Sets the Plug and Play component the telemetry belongs to (`$.sub`).
@@ -76,13 +83,13 @@ impl Message {
 
     /// Sets the content type (`$.ct`), such as `application/json`.
     pub fn with_content_type(mut self, content_type: impl Into<String>) -> Self {
-        self.content_type = Some(content_type.into());
+        self.content_type = Some(Cow::Owned(content_type.into()));
         self
     }
 
     /// Sets the content encoding (`$.ce`), such as `utf-8`.
     pub fn with_content_encoding(mut self, encoding: impl Into<String>) -> Self {
-        self.content_encoding = Some(encoding.into());
+        self.content_encoding = Some(Cow::Owned(encoding.into()));
         self
     }
 
@@ -129,6 +136,11 @@ impl Message {
         &self.payload
     }
 
+    /// The payload as a shared buffer (cloning it copies no bytes).
+    pub(crate) fn payload_bytes(&self) -> &Bytes {
+        &self.payload
+    }
+
     /// The component, if any.
     pub fn component(&self) -> Option<&str> {
         self.component.as_deref()
@@ -166,9 +178,17 @@ impl Message {
 }
 
 /// A cloud-to-device message received from IoT hub.
+///
+/// Over MQTT the hub counts a message as delivered (completed) as soon as the SDK acknowledges
+/// it. Over HTTPS the application settles each one with
+/// [`Device::settle`](crate::Device::settle): complete, abandon (deliver again) or reject (dead
+/// letter); a message left unsettled is delivered again once the hub's lock expires (1 minute).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CloudMessage {
     pub(crate) payload: Vec<u8>,
+    /// The lock token to settle the message with (transports with settlement); `None` when
+    /// the transport completed the message on receipt (MQTT).
+    pub(crate) lock_token: Option<String>,
     pub(crate) message_id: Option<String>,
     pub(crate) correlation_id: Option<String>,
     pub(crate) content_type: Option<String>,
@@ -222,11 +242,42 @@ impl CloudMessage {
         &self.properties
     }
 
+    /// The lock token the hub gave this delivery, on transports where the application settles
+    /// messages (HTTPS); `None` when the message was completed on receipt (MQTT).
+    pub fn lock_token(&self) -> Option<&str> {
+        self.lock_token.as_deref()
+    }
+
     /// The value of the application property `name`; `None` when it is absent or has no value.
     pub fn property(&self, name: &str) -> Option<&str> {
         self.properties
             .iter()
             .find(|(k, _)| k == name)
             .and_then(|(_, v)| v.as_deref())
+    }
+}
+
+/// How the application settles a cloud-to-device message (see
+/// [`Device::settle`](crate::Device::settle)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Settlement {
+    /// Done with it: the hub removes it from the device's queue (and sends positive feedback
+    /// when the sender asked for it).
+    Complete,
+    /// Put it back: the hub delivers it again (until its maximum delivery count).
+    Abandon,
+    /// Refuse it: the hub dead-letters it (and sends negative feedback when asked).
+    Reject,
+}
+
+impl Settlement {
+    /// The settlement's name, as used in errors and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Settlement::Complete => "complete",
+            Settlement::Abandon => "abandon",
+            Settlement::Reject => "reject",
+        }
     }
 }

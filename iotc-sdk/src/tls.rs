@@ -25,6 +25,9 @@ struct Inner {
     extra_roots: Vec<native_tls::Certificate>,
     only_extra_roots: bool,
     connector: OnceLock<native_tls::TlsConnector>,
+    /// The same roots for rustls, which MQTT over WebSockets needs (rumqttc's WebSocket
+    /// transport is built on rustls only).
+    rustls_roots: OnceLock<Arc<rustls::RootCertStore>>,
 }
 
 impl fmt::Debug for TlsConfig {
@@ -86,6 +89,7 @@ impl TlsConfig {
                 extra_roots,
                 only_extra_roots,
                 connector: OnceLock::new(),
+                rustls_roots: OnceLock::new(),
             }),
         })
     }
@@ -122,6 +126,59 @@ impl TlsConfig {
         builder
             .build()
             .map_err(|e| Error::Config(format!("cannot build the TLS connector: {e}")))
+    }
+}
+
+impl TlsConfig {
+    /// The trusted roots for rustls: the extra roots, plus the system's unless pinned.
+    fn rustls_roots(&self) -> Result<Arc<rustls::RootCertStore>> {
+        if let Some(roots) = self.inner.rustls_roots.get() {
+            return Ok(roots.clone());
+        }
+        let mut store = rustls::RootCertStore::empty();
+        if !self.inner.only_extra_roots {
+            let system = rustls_native_certs::load_native_certs();
+            store.add_parsable_certificates(system.certs);
+        }
+        for root in &self.inner.extra_roots {
+            let der = root
+                .to_der()
+                .map_err(|e| Error::Config(format!("cannot read a trusted CA certificate: {e}")))?;
+            store
+                .add(rustls::pki_types::CertificateDer::from(der))
+                .map_err(|e| Error::Config(format!("unusable trusted CA certificate: {e}")))?;
+        }
+        if store.is_empty() {
+            return Err(Error::Config("no trusted root certificate found".into()));
+        }
+        Ok(self
+            .inner
+            .rustls_roots
+            .get_or_init(|| Arc::new(store))
+            .clone())
+    }
+
+    /// A rustls client configuration with the same roots as [`connector`](Self::connector),
+    /// presenting `identity` when given (TLS 1.2 and 1.3, ring).
+    pub(crate) fn rustls_config(
+        &self,
+        identity: Option<&X509Identity>,
+    ) -> Result<Arc<rustls::ClientConfig>> {
+        let tls_err = |e: rustls::Error| Error::Config(format!("cannot set up TLS: {e}"));
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(tls_err)?
+        .with_root_certificates(self.rustls_roots()?);
+        let config = match identity {
+            None => builder.with_no_client_auth(),
+            Some(identity) => {
+                let (chain, key) = identity.to_rustls()?;
+                builder.with_client_auth_cert(chain, key).map_err(tls_err)?
+            }
+        };
+        Ok(Arc::new(config))
     }
 }
 

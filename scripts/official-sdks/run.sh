@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the OFFICIAL Azure IoT device SDKs (Node.js and Python), unchanged, against iotc-emulator:
 # provision through DPS with a group-derived key, connect to the assigned hub, telemetry, twin
-# get / reported / desired patch, direct method, C2D, close. Every step is also checked on the
+# get / reported / desired patch, direct method, C2D, close; then, as root (port 443), Node's
+# HTTP and MQTT-over-WebSockets transports (node/transports-check.js). Every step is also checked on the
 # service side through the emulator's REST API.
 #
 # Usage:   scripts/official-sdks/run.sh [node] [python]      (default: both)
@@ -31,6 +32,13 @@ ID_SCOPE=0ne0000CAFE
 GROUP_KEY='VDNUzZc1SUGjxv8mPTbAtriPWENdUZPjN5QSsHpm/nQJOxxnGEj7+zfk1qV+6fEsLNitxjywuZFh5J9TCeXFxQ=='
 HOST=localhost            # DPS host and hub host; resolves to 127.0.0.1; in the server cert SANs
 LISTEN=127.0.0.1:8883     # one shared listener: the CONNECT username tells DPS from hub
+# HTTPS and WebSockets: the SDKs use 443, which needs root; without it the emulator takes a free
+# port and the Node transports check (HTTP, MQTT over WebSockets) is skipped.
+if [ "$(id -u)" = 0 ] && ! (exec 3<>/dev/tcp/127.0.0.1/443) 2>/dev/null; then
+    HTTPS_PORT=443
+else
+    HTTPS_PORT=0
+fi
 
 SDKS=("$@")
 if [ ${#SDKS[@]} -eq 0 ]; then
@@ -122,6 +130,7 @@ RUST_LOG=${RUST_LOG:-info} "$BIN" \
     --ca-cert-out "$WORK/ca.pem" \
     --service-listen 127.0.0.1:0 \
     --dps-retry-after 3 \
+    --https-port "$HTTPS_PORT" \
     >"$WORK/emulator.out" 2>"$WORK/emulator.log" </dev/null &
 EMU_PID=$!
 
@@ -231,6 +240,14 @@ run_sdk() {
             NODE_EXTRA_CA_CERTS=$WORK/ca.pem IOTC_DEVICE_ID=node-sdk-device-01 \
                 timeout 240 node "$HERE/node/device-check.js"
             rc=$?
+            # HTTP and MQTT over WebSockets, on 443.
+            if [ "$rc" -eq 0 ] && [ "$HTTPS_PORT" = 443 ]; then
+                NODE_EXTRA_CA_CERTS=$WORK/ca.pem IOTC_DEVICE_ID=node-sdk-device \
+                    timeout 240 node "$HERE/node/transports-check.js"
+                rc=$?
+            elif [ "$rc" -eq 0 ]; then
+                log "node: HTTP and MQTT-WS checks skipped (port 443 needs root and must be free)"
+            fi
             ;;
         python)
             IOTC_DEVICE_ID=python-sdk-device-01 \

@@ -241,6 +241,28 @@ impl X509Identity {
     }
 }
 
+impl X509Identity {
+    /// The chain and key for rustls (used by MQTT over WebSockets).
+    pub(crate) fn to_rustls(
+        &self,
+    ) -> Result<
+        (
+            Vec<rustls::pki_types::CertificateDer<'static>>,
+            rustls::pki_types::PrivateKeyDer<'static>,
+        ),
+        CredentialError,
+    > {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain = CertificateDer::pem_slice_iter(self.chain_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(format!("cannot read the certificate chain: {e}")))?;
+        let key = PrivateKeyDer::from_pem_slice(self.key_pem.expose().as_bytes())
+            .map_err(|e| invalid(format!("cannot read the private key: {e}")))?;
+        Ok((chain, key))
+    }
+}
+
 impl fmt::Debug for X509Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("X509Identity")

@@ -14,7 +14,7 @@ use super::supervisor::{OfflineQueue, Route, Supervisor};
 use super::{Device, Inner};
 use crate::auth::{ConnectionCredential, ConnectionString, Credentials};
 use crate::edge::{EdgeEnvironment, EdgeKind, WorkloadClient};
-use crate::provisioning::{ProvisioningClient, GLOBAL_ENDPOINT, MQTT_TLS_PORT};
+use crate::provisioning::{ProvisioningClient, GLOBAL_ENDPOINT};
 use crate::retry::{ExponentialBackoff, RetryPolicy};
 use crate::tls::TlsConfig;
 use crate::transport::session::Session;
@@ -41,6 +41,8 @@ pub struct DeviceBuilder {
     pub(crate) provisioning_payload: Option<Value>,
     tls: Option<TlsConfig>,
     protocol: Protocol,
+    https_port: Option<u16>,
+    c2d_poll_interval: Duration,
     keep_alive: Duration,
     operation_timeout: Duration,
     connect_timeout: Duration,
@@ -76,6 +78,8 @@ impl Default for DeviceBuilder {
             provisioning_payload: None,
             tls: None,
             protocol: Protocol::Mqtt,
+            https_port: None,
+            c2d_poll_interval: Duration::from_secs(60),
             keep_alive: Duration::from_secs(240),
             operation_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(30),
@@ -163,9 +167,28 @@ impl DeviceBuilder {
         self
     }
 
-    /// The protocol. Default: [`Protocol::Mqtt`].
+    /// The protocol for DPS and the hub: MQTT, MQTT over WebSockets or HTTPS (see
+    /// `docs/transports.md`). Default: [`Protocol::Mqtt`]. The DPS endpoint's and the hub's
+    /// port default to the protocol's standard port.
     pub fn protocol(mut self, protocol: Protocol) -> Self {
         self.protocol = protocol;
+        self
+    }
+
+    /// The port of the hub's HTTPS endpoint, which file upload uses whatever the protocol.
+    /// Default: the hub connection's port with [`Protocol::Https`] and
+    /// [`Protocol::MqttWs`], 443 otherwise. Only a hub on a non-standard port (an emulator)
+    /// needs it.
+    pub fn https_port(mut self, port: u16) -> Self {
+        self.https_port = Some(port);
+        self
+    }
+
+    /// How often the HTTPS transport asks the hub for cloud-to-device messages (it has no
+    /// push). Default 60 s. IoT hub allows about 1000 such polls per minute per hub unit,
+    /// shared by all its devices; other transports ignore this.
+    pub fn c2d_poll_interval(mut self, interval: Duration) -> Self {
+        self.c2d_poll_interval = interval.max(Duration::from_millis(10));
         self
     }
 
@@ -302,6 +325,8 @@ impl DeviceBuilder {
                 device_id: hub.device_id.clone(),
                 module_id: hub.module_id.clone(),
                 hub_host: hub.hub_host.clone(),
+                protocol: self.protocol,
+                hub: super::HubSnapshot(hub.clone()),
                 model_id: self.model_id.clone(),
                 operation_timeout: self.operation_timeout,
                 auto_message_ids: self.auto_message_ids,
@@ -322,8 +347,10 @@ impl DeviceBuilder {
             EdgeKind::Workload(settings) => {
                 let workload = WorkloadClient::new(settings.clone());
                 let tls = TlsConfig::with_pinned_roots_pem(&workload.trust_bundle().await?)?;
-                let (connect_host, port) =
-                    transport::parse_endpoint(&settings.gateway_host, MQTT_TLS_PORT)?;
+                let (connect_host, port) = transport::parse_endpoint(
+                    &settings.gateway_host,
+                    self.protocol.default_port(),
+                )?;
                 Ok(self.hub_config(
                     settings.hub_host.clone(),
                     connect_host,
@@ -375,11 +402,12 @@ impl DeviceBuilder {
             #[allow(unreachable_patterns)]
             _ => return Err(Error::Config("unsupported connection string credential".into())),
         };
+        let default_port = self.protocol.default_port();
         let (connect_host, port) = match cs.gateway_host_name() {
-            Some(gateway) => transport::parse_endpoint(gateway, MQTT_TLS_PORT)?,
-            None => transport::parse_endpoint(cs.host_name(), MQTT_TLS_PORT)?,
+            Some(gateway) => transport::parse_endpoint(gateway, default_port)?,
+            None => transport::parse_endpoint(cs.host_name(), default_port)?,
         };
-        let (hub_host, _) = transport::parse_endpoint(cs.host_name(), MQTT_TLS_PORT)?;
+        let (hub_host, _) = transport::parse_endpoint(cs.host_name(), default_port)?;
         Ok(self.hub_config(
             hub_host,
             connect_host,
@@ -450,11 +478,17 @@ impl DeviceBuilder {
         auth: HubAuth,
         tls: TlsConfig,
     ) -> HubConfig {
+        let https_port = match self.https_port {
+            Some(p) => p,
+            None if self.protocol.uses_https_port() => port,
+            None => 443,
+        };
         HubConfig {
             protocol: self.protocol,
             hub_host,
             connect_host,
             port,
+            https_port,
             device_id,
             module_id,
             model_id: self.model_id.clone(),
@@ -463,6 +497,8 @@ impl DeviceBuilder {
             keep_alive: self.keep_alive,
             sas_ttl: self.sas_token_ttl,
             connect_timeout: self.connect_timeout,
+            operation_timeout: self.operation_timeout,
+            c2d_poll_interval: self.c2d_poll_interval,
         }
     }
 }

@@ -141,12 +141,12 @@ impl Store {
     pub(crate) fn save(&mut self, backlog: &VecDeque<Request>) {
         let lines: Vec<String> = backlog
             .iter()
-            .filter_map(|r| match r {
-                Request::Telemetry { message, .. } => {
-                    serde_json::to_string(&Stored::from(message)).ok()
-                }
-                _ => None,
+            .flat_map(|r| match r {
+                Request::Telemetry { message, .. } => std::slice::from_ref(message),
+                Request::TelemetryBatch { messages, .. } => messages.as_slice(),
+                _ => &[],
             })
+            .filter_map(|message| serde_json::to_string(&Stored::from(message)).ok())
             .collect();
         if lines.is_empty() {
             return self.clear();

@@ -21,9 +21,11 @@ pub use state::{ConnectionState, StateChanges};
 pub use supervisor::{OfflineQueue, Overflow};
 pub use typed::{Response, TypedComponent};
 
-use crate::message::{CloudMessage, Message};
+pub use crate::transport::http::upload::UploadedFile;
+
+use crate::message::{CloudMessage, Message, Settlement};
 use crate::pnp::{self, Twin, WritableProperty, WritablePropertyUpdate};
-use crate::transport::{Inbound, Request};
+use crate::transport::{HubConfig, Inbound, Protocol, Request};
 use crate::{Error, Result};
 
 /// Something the service sent to the device.
@@ -70,11 +72,26 @@ struct Inner {
     device_id: String,
     module_id: Option<String>,
     hub_host: String,
+    protocol: Protocol,
+    /// The hub as first connected, for file upload.
+    hub: HubSnapshot,
     model_id: Option<String>,
     operation_timeout: Duration,
     auto_message_ids: bool,
     state: Arc<state::StatePublisher>,
     task: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The hub settings a device connected with (credentials inside: no `Debug` output).
+struct HubSnapshot(HubConfig);
+
+impl std::fmt::Debug for HubSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubConfig")
+            .field("hub_host", &self.0.hub_host)
+            .field("https_port", &self.0.https_port)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Device {
@@ -106,6 +123,11 @@ impl Device {
     /// The host name of the IoT hub the device is connected to.
     pub fn hub_host(&self) -> &str {
         &self.inner.hub_host
+    }
+
+    /// The protocol the device talks to the hub with.
+    pub fn protocol(&self) -> Protocol {
+        self.inner.protocol
     }
 
     /// The model id the device announced, if any.
@@ -149,11 +171,7 @@ impl Device {
     /// service side can recognize a duplicate. On [`Error::Timeout`] the message may still be
     /// delivered later.
     pub async fn send_message(&self, message: Message) -> Result<()> {
-        let message = if self.inner.auto_message_ids && message.message_id().is_none() {
-            message.with_message_id(new_message_id())
-        } else {
-            message
-        };
+        let message = self.with_id(message);
         self.call(
             |reply| Request::Telemetry { message, reply },
             "the telemetry acknowledgement",
@@ -176,6 +194,102 @@ impl Device {
             ));
         }
         self.send_message(message.with_output(output)).await
+    }
+
+    /// Sends several messages and waits until the hub has accepted all of them: over HTTPS
+    /// in one batch request (at most 256 KB in all), over MQTT one publish each.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_message`](Self::send_message); [`Error::TooLarge`] for an HTTPS batch over
+    /// 256 KB. Over MQTT the first failure is returned; the other messages may still have
+    /// been delivered.
+    pub async fn send_messages(&self, messages: impl IntoIterator<Item = Message>) -> Result<()> {
+        let messages: Vec<Message> = messages
+            .into_iter()
+            .map(|message| self.with_id(message))
+            .collect();
+        if messages.is_empty() {
+            return Ok(());
+        }
+        if self.inner.protocol == Protocol::Https {
+            return self
+                .call(
+                    |reply| Request::TelemetryBatch { messages, reply },
+                    "the batch acknowledgement",
+                )
+                .await;
+        }
+        let mut answers = Vec::with_capacity(messages.len());
+        for message in messages {
+            let (reply, answer) = oneshot::channel();
+            self.inner
+                .requests
+                .send(Request::Telemetry { message, reply })
+                .await
+                .map_err(|_| Error::Closed)?;
+            answers.push(answer);
+        }
+        let timeout = self.inner.operation_timeout;
+        let all = async {
+            for answer in answers {
+                answer.await.map_err(|_| Error::Closed)??;
+            }
+            Ok(())
+        };
+        tokio::time::timeout(timeout, all)
+            .await
+            .unwrap_or(Err(Error::Timeout(timeout, "the batch acknowledgement")))
+    }
+
+    /// Settles a cloud-to-device message: [`Settlement::Complete`], [`Settlement::Abandon`]
+    /// (the hub delivers it again) or [`Settlement::Reject`] (the hub dead-letters it).
+    ///
+    /// Over HTTPS every message must be settled (an unsettled one comes back once its lock
+    /// expires). Over MQTT the SDK completed the message when it arrived: completing it again
+    /// succeeds and does nothing, abandoning or rejecting is [`Error::Unsupported`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] as above; [`Error::Rejected`] with status 412 when the lock
+    /// expired (the message was or will be delivered again); the transport errors of
+    /// [`send_message`](Self::send_message).
+    pub async fn settle(&self, message: &CloudMessage, settlement: Settlement) -> Result<()> {
+        let Some(lock_token) = message.lock_token.clone() else {
+            return match settlement {
+                Settlement::Complete => Ok(()),
+                other => Err(self.inner.protocol.unsupported(match other {
+                    Settlement::Abandon => "abandoning a cloud-to-device message",
+                    _ => "rejecting a cloud-to-device message",
+                })),
+            };
+        };
+        self.call(
+            |reply| Request::Settle {
+                lock_token,
+                settlement,
+                reply,
+            },
+            "the settlement",
+        )
+        .await
+    }
+
+    /// Uploads `data` as `blob_name` with IoT hub's file upload: the hub hands out a blob SAS
+    /// URI, the SDK stores the file there and notifies the hub. Works with every protocol (it
+    /// is always HTTPS, on the hub's HTTPS port, see [`DeviceBuilder::https_port`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for an empty blob name; [`Error::Unauthorized`],
+    /// [`Error::Rejected`] (for example 403 when ten uploads are already under way, or when the
+    /// application has no storage configured), [`Error::Connection`], [`Error::Timeout`].
+    pub async fn upload_file(
+        &self,
+        blob_name: &str,
+        data: impl Into<Vec<u8>>,
+    ) -> Result<UploadedFile> {
+        crate::transport::http::upload::upload(&self.inner.hub.0, blob_name, data.into()).await
     }
 
     /// Reports properties (a JSON object: `{"maxTempSinceLastReboot": 30.0}`) on the default
@@ -255,6 +369,7 @@ impl Device {
     /// [`Error::Rejected`], [`Error::Throttled`], [`Error::Timeout`], [`Error::Connection`],
     /// [`Error::Closed`].
     pub async fn get_twin(&self) -> Result<Twin> {
+        self.needs_twin("reading the device twin")?;
         self.call(|reply| Request::GetTwin { reply }, "the twin")
             .await
     }
@@ -342,7 +457,26 @@ impl Device {
         result
     }
 
+    /// Gives `message` a unique id unless it has one or automatic ids are off.
+    fn with_id(&self, message: Message) -> Message {
+        if self.inner.auto_message_ids && message.message_id().is_none() {
+            message.with_message_id(new_message_id())
+        } else {
+            message
+        }
+    }
+
+    /// Fails at once when the protocol has no twin (HTTPS): the request would never be served.
+    fn needs_twin(&self, operation: &'static str) -> Result<()> {
+        if self.inner.protocol.supports_twin() {
+            Ok(())
+        } else {
+            Err(self.inner.protocol.unsupported(operation))
+        }
+    }
+
     async fn patch_reported(&self, patch: serde_json::Value) -> Result<u64> {
+        self.needs_twin("reporting properties (the device twin)")?;
         self.call(
             |reply| Request::PatchReported { patch, reply },
             "the reported-property acknowledgement",
@@ -374,7 +508,13 @@ impl Device {
 
 /// A message id unique enough to recognize duplicates: 128 random bits, in hex.
 fn new_message_id() -> String {
-    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bits = fastrand::u128(..);
+    let mut id = String::with_capacity(32);
+    for shift in (0..32).rev() {
+        id.push(char::from(HEX[((bits >> (shift * 4)) & 0xf) as usize]));
+    }
+    id
 }
 
 #[cfg(test)]
@@ -382,6 +522,16 @@ mod tests {
     use super::*;
 
     fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
+
+    #[test]
+    fn message_ids_are_32_hex_digits() {
+        let (a, b) = (new_message_id(), new_message_id());
+        assert_eq!(a.len(), 32);
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+        assert_ne!(a, b);
+    }
 
     #[test]
     fn handles_are_send_sync_clone() {

@@ -1,6 +1,7 @@
 //! Device Provisioning Service (DPS): register a device under an ID scope and learn which IoT
 //! hub it is assigned to (protocol.md §2).
 
+mod http;
 mod mqtt;
 
 use std::fmt;
@@ -19,6 +20,12 @@ pub const GLOBAL_ENDPOINT: &str = "global.azure-devices-provisioning.net";
 
 /// The standard MQTT-over-TLS port.
 pub const MQTT_TLS_PORT: u16 = 8883;
+
+/// How many times a throttled (429) or failing (5xx) request is sent again before giving up.
+const MAX_RETRIES: u32 = 3;
+
+/// DPS tokens only need to outlive the registration.
+const DPS_TOKEN_TTL: Duration = Duration::from_secs(3600);
 
 /// Registers one device with DPS.
 ///
@@ -82,7 +89,8 @@ impl ProvisioningClient {
         }
     }
 
-    /// Uses another DPS endpoint: `host` or `host:port` (default port 8883).
+    /// Uses another DPS endpoint: `host` or `host:port` (default: the protocol's standard
+    /// port, 8883 for MQTT, 443 for WebSockets and HTTPS).
     pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = endpoint.into();
         self
@@ -141,11 +149,12 @@ impl ProvisioningClient {
         if let Some(model_id) = &self.model_id {
             model_id.parse::<crate::Dtmi>()?;
         }
-        let (host, port) = parse_endpoint(&self.endpoint, MQTT_TLS_PORT)?;
+        let (host, port) = parse_endpoint(&self.endpoint, self.protocol.default_port())?;
         let body = self.request_body()?;
         let work = async {
             match self.protocol {
-                Protocol::Mqtt => mqtt::register(self, &host, port, body).await,
+                Protocol::Mqtt | Protocol::MqttWs => mqtt::register(self, &host, port, body).await,
+                Protocol::Https => http::register(self, &host, port, body).await,
             }
         };
         match tokio::time::timeout(self.timeout, work).await {
@@ -200,8 +209,8 @@ fn validate_id(what: &str, id: &str) -> Result<()> {
 pub struct Registration {
     /// The IoT hub host name the device was assigned to.
     pub assigned_hub: String,
-    /// The port to reach the hub on (8883 unless DPS announced `host:port`, as the emulator
-    /// does on non-standard ports).
+    /// The port to reach the hub on: the protocol's standard port unless DPS announced
+    /// `host:port`, as the emulator does on non-standard ports.
     pub hub_port: u16,
     /// The device id in the hub (equal to the registration id for group enrollments).
     pub device_id: String,
@@ -268,8 +277,20 @@ pub(crate) enum Next {
 /// Default wait when DPS sends no `retry-after` (Python and Node use 2 s).
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(2);
 
-/// Interprets one DPS answer (status from the topic or HTTP status, JSON body).
+/// Interprets one DPS answer (status from the topic or HTTP status, JSON body); a hub without
+/// a port is on 8883. (The fuzz targets' entry point.)
+#[cfg_attr(not(any(test, feature = "__fuzz")), allow(dead_code))]
 pub(crate) fn interpret(status: u16, retry_after: Option<u64>, body: &[u8]) -> Result<Next> {
+    interpret_for(Protocol::Mqtt, status, retry_after, body)
+}
+
+/// [`interpret`] for a device using `protocol`: a hub without a port is on its standard port.
+pub(crate) fn interpret_for(
+    protocol: Protocol,
+    status: u16,
+    retry_after: Option<u64>,
+    body: &[u8],
+) -> Result<Next> {
     let after = retry_after
         .map(Duration::from_secs)
         .unwrap_or(DEFAULT_RETRY_AFTER);
@@ -289,7 +310,7 @@ pub(crate) fn interpret(status: u16, retry_after: Option<u64>, body: &[u8]) -> R
                             "DPS answered `assigned` without an assignedHub".into(),
                         )
                     })?;
-                    let (assigned_hub, hub_port) = parse_assigned_hub(&hub)?;
+                    let (assigned_hub, hub_port) = parse_assigned_hub(&hub, protocol)?;
                     Ok(Next::Done(Registration {
                         assigned_hub,
                         hub_port,
@@ -348,7 +369,7 @@ pub(crate) fn interpret(status: u16, retry_after: Option<u64>, body: &[u8]) -> R
 /// inside an IPv6 address) and a port other than 0. The hub name goes into the TLS server
 /// name, the MQTT username, the SAS audience and the logs, so nothing else is let through
 /// (found by fuzzing, fuzz/regressions/dps_response).
-fn parse_assigned_hub(hub: &str) -> Result<(String, u16)> {
+fn parse_assigned_hub(hub: &str, protocol: Protocol) -> Result<(String, u16)> {
     let valid = |(host, port): &(String, u16)| {
         !host.is_empty()
             && *port != 0
@@ -356,7 +377,7 @@ fn parse_assigned_hub(hub: &str) -> Result<(String, u16)> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ':'))
     };
-    parse_endpoint(hub, MQTT_TLS_PORT)
+    parse_endpoint(hub, protocol.default_port())
         .ok()
         .filter(valid)
         .ok_or_else(|| {

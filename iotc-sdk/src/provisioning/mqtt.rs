@@ -1,4 +1,4 @@
-//! DPS over MQTT (protocol.md §2.5, the client state machine).
+//! DPS over MQTT, on TLS or WebSockets (protocol.md §2.5, the client state machine).
 
 use std::time::Duration;
 
@@ -6,16 +6,12 @@ use rumqttc::{Event, Packet, QoS};
 use serde_json::Value;
 use tracing::{debug, info};
 
-use super::{interpret, Next, ProvisioningClient, Registration};
+use super::{interpret_for, Next, ProvisioningClient, Registration};
 use crate::auth::{dps_resource, SasToken};
 use crate::transport::mqtt::{self as transport, topics};
 use crate::{Error, Result};
 
-/// How many times a throttled (429) or failing (5xx) request is sent again before giving up.
-const MAX_RETRIES: u32 = 3;
-
-/// DPS tokens only need to outlive the registration.
-const DPS_TOKEN_TTL: Duration = Duration::from_secs(3600);
+use super::{DPS_TOKEN_TTL, MAX_RETRIES};
 
 pub(super) async fn register(
     client: &ProvisioningClient,
@@ -24,8 +20,9 @@ pub(super) async fn register(
     body: Value,
 ) -> Result<Registration> {
     let registration_id = &client.registration_id;
-    let (password, tls) = match client.credentials.x509_identity() {
-        Some(identity) => (None, client.tls.connector_with_identity(identity)?),
+    let identity = client.credentials.x509_identity();
+    let password = match identity {
+        Some(_) => None,
         None => {
             let key = client
                 .credentials
@@ -35,9 +32,10 @@ pub(super) async fn register(
                 })?;
             let resource = dps_resource(&client.id_scope, registration_id);
             let token = SasToken::with_ttl(&resource, &key, DPS_TOKEN_TTL, Some("registration"));
-            (Some(token.as_secret().clone()), client.tls.connector()?)
+            Some(token.as_secret().clone())
         }
     };
+    let transport = transport::MqttTransport::new(client.protocol, &client.tls, identity)?;
     debug!(%host, port, %registration_id, "connecting to DPS over MQTT");
     let (mqtt, mut eventloop) = transport::open(transport::ConnectParams {
         host: host.to_owned(),
@@ -45,7 +43,7 @@ pub(super) async fn register(
         client_id: registration_id.clone(),
         username: topics::dps_username(&client.id_scope, registration_id),
         password,
-        tls,
+        transport,
         keep_alive: Duration::from_secs(60),
         clean_session: true,
         timeout: client.timeout,
@@ -95,7 +93,7 @@ pub(super) async fn register(
             }
         };
         debug!(status, ?retry_after, "DPS answered");
-        match interpret(status, retry_after, &body) {
+        match interpret_for(client.protocol, status, retry_after, &body) {
             Ok(Next::Done(registration)) => break Ok(registration),
             Ok(Next::Poll {
                 operation_id: op,

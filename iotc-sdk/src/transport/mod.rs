@@ -4,8 +4,10 @@
 //! [`Device`](crate::Device) handle talks to that task through a bounded channel of requests
 //! and receives inbound traffic (commands, desired-property patches, cloud-to-device messages)
 //! through another. A transport is therefore one function that opens a connection and one
-//! `run` loop; MQTT is the first, AMQP and HTTPS plug in beside it behind the same requests.
+//! `run` loop: MQTT (over TLS or WebSockets) and HTTPS sit side by side behind the same
+//! requests. `docs/transports.md` compares them.
 
+pub(crate) mod http;
 pub(crate) mod mqtt;
 pub(crate) mod session;
 
@@ -15,25 +17,88 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::auth::{SasKey, SasToken, X509Identity};
-use crate::message::{CloudMessage, Message};
+use crate::message::{CloudMessage, Message, Settlement};
 use crate::pnp::Twin;
 use crate::tls::TlsConfig;
 use crate::{Error, Result};
 
 /// The protocol a device uses to reach IoT hub and DPS.
+///
+/// Parse one from the names the examples take in `IOTC_TRANSPORT` (`mqtt`, `mqtt-ws`,
+/// `https`) with [`str::parse`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Protocol {
     /// MQTT 3.1.1 over TLS on port 8883.
     #[default]
     Mqtt,
+    /// MQTT 3.1.1 over WebSockets (TLS, port 443, path `/$iothub/websocket`), for networks
+    /// that only let HTTPS out.
+    MqttWs,
+    /// The IoT hub device REST API over HTTPS (port 443): telemetry, batches and polled
+    /// cloud-to-device messages; no twin, no direct methods (protocol.md §6.5).
+    Https,
 }
+
+/// The WebSocket path of IoT hub and DPS (protocol.md §0.2).
+pub(crate) const WEBSOCKET_PATH: &str = "/$iothub/websocket";
 
 impl Protocol {
     /// The protocol's name, as used in errors and logs.
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Mqtt => "MQTT",
+            Protocol::MqttWs => "MQTT over WebSockets",
+            Protocol::Https => "HTTPS",
+        }
+    }
+
+    /// The service's standard port for this protocol: 8883 for MQTT, 443 for WebSockets and
+    /// HTTPS.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Protocol::Mqtt => 8883,
+            Protocol::MqttWs | Protocol::Https => 443,
+        }
+    }
+
+    /// Whether the protocol carries the device twin and direct methods (HTTPS does not).
+    pub fn supports_twin(self) -> bool {
+        !matches!(self, Protocol::Https)
+    }
+
+    /// Whether the protocol reaches the hub on its HTTPS port (443).
+    pub(crate) fn uses_https_port(self) -> bool {
+        self.default_port() == 443
+    }
+
+    /// The error for `operation` when this protocol cannot carry it.
+    pub(crate) fn unsupported(self, operation: &'static str) -> Error {
+        Error::Unsupported {
+            operation,
+            transport: self.name(),
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = Error;
+
+    /// `mqtt`, `mqtt-ws` or `https` (case-insensitive).
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "mqtt" => Ok(Protocol::Mqtt),
+            "mqtt-ws" | "mqttws" => Ok(Protocol::MqttWs),
+            "https" | "http" => Ok(Protocol::Https),
+            other => Err(Error::Config(format!(
+                "unknown transport `{other}`: expected mqtt, mqtt-ws or https"
+            ))),
         }
     }
 }
@@ -61,6 +126,8 @@ pub(crate) struct HubConfig {
     /// Where to open the TCP connection (normally the hub host, or an edge gateway).
     pub(crate) connect_host: String,
     pub(crate) port: u16,
+    /// The port of the hub's HTTPS endpoint (file upload; the HTTPS transport itself).
+    pub(crate) https_port: u16,
     pub(crate) device_id: String,
     pub(crate) module_id: Option<String>,
     pub(crate) model_id: Option<String>,
@@ -69,12 +136,27 @@ pub(crate) struct HubConfig {
     pub(crate) keep_alive: Duration,
     pub(crate) sas_ttl: Duration,
     pub(crate) connect_timeout: Duration,
+    /// How long one operation (an HTTP request) may take.
+    pub(crate) operation_timeout: Duration,
+    /// How often the HTTPS transport polls for cloud-to-device messages.
+    pub(crate) c2d_poll_interval: Duration,
 }
 
 /// A request from a [`Device`](crate::Device) handle to its connection task.
 pub(crate) enum Request {
     Telemetry {
         message: Message,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// Several messages in one request; only sent to transports with a batch request (HTTPS).
+    TelemetryBatch {
+        messages: Vec<Message>,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// Settles a cloud-to-device message by its lock token (transports with settlement).
+    Settle {
+        lock_token: String,
+        settlement: Settlement,
         reply: oneshot::Sender<Result<()>>,
     },
     GetTwin {

@@ -9,20 +9,25 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::warn;
 
-use super::{mqtt, HubConfig, Inbound, Protocol, Request};
+use super::{http, mqtt, HubConfig, Inbound, Protocol, Request};
 use crate::{Error, Result};
 
 /// A connected hub session of any transport, ready to [`run`](Session::run).
 pub(crate) enum Session {
     /// MQTT (over TLS or WebSockets).
-    Mqtt(mqtt::hub::HubSession),
+    Mqtt(Box<mqtt::hub::HubSession>),
+    /// The HTTPS device API.
+    Http(http::hub::HubSession),
 }
 
 impl Session {
     /// Opens a session with the transport `config.protocol` names.
     pub(crate) async fn connect(config: &HubConfig) -> Result<Session> {
         match config.protocol {
-            Protocol::Mqtt => mqtt::hub::connect(config).await.map(Session::Mqtt),
+            Protocol::Mqtt | Protocol::MqttWs => mqtt::hub::connect(config)
+                .await
+                .map(|s| Session::Mqtt(Box::new(s))),
+            Protocol::Https => http::hub::connect(config).await.map(Session::Http),
         }
     }
 
@@ -30,13 +35,15 @@ impl Session {
     pub(crate) fn renew_at(&self) -> Option<Instant> {
         match self {
             Session::Mqtt(s) => s.renew_at(),
+            Session::Http(_) => None,
         }
     }
 
     /// Runs the session until it is closed, renewed or lost.
     pub(crate) async fn run(self, io: SessionIo<'_>) -> SessionEnd {
         match self {
-            Session::Mqtt(s) => s.run(io).await,
+            Session::Mqtt(s) => (*s).run(io).await,
+            Session::Http(s) => s.run(io).await,
         }
     }
 }
@@ -95,6 +102,8 @@ pub(crate) struct SessionIo<'a> {
 pub(crate) fn fail(request: Request, error: Error) {
     match request {
         Request::Telemetry { reply, .. } => drop(reply.send(Err(error))),
+        Request::TelemetryBatch { reply, .. } => drop(reply.send(Err(error))),
+        Request::Settle { reply, .. } => drop(reply.send(Err(error))),
         Request::GetTwin { reply } => drop(reply.send(Err(error))),
         Request::PatchReported { reply, .. } => drop(reply.send(Err(error))),
         Request::CommandResponse {

@@ -1,16 +1,22 @@
-//! MQTT 3.1.1 over TLS, on rumqttc, for DPS ([`crate::provisioning`]) and IoT hub ([`hub`]).
+//! MQTT 3.1.1 over TLS or WebSockets, on rumqttc, for DPS ([`crate::provisioning`]) and IoT
+//! hub ([`hub`]).
 
 pub(crate) mod hub;
 pub(crate) mod topics;
 
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use bytes::Bytes;
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet,
     Publish, QoS, SubscribeFilter, SubscribeReasonCode, TlsConfiguration, Transport,
 };
 
-use crate::auth::Secret;
+use crate::auth::{Secret, X509Identity};
+use crate::tls::TlsConfig;
+use crate::transport::{Protocol, WEBSOCKET_PATH};
 use crate::{Error, Result};
 
 /// IoT hub's limit for one device-to-cloud message: body plus properties (protocol.md §4.4).
@@ -30,20 +36,63 @@ pub(crate) struct ConnectParams {
     pub(crate) username: String,
     /// The SAS token; `None` for X.509 (the certificate is in the TLS connector).
     pub(crate) password: Option<Secret>,
-    pub(crate) tls: native_tls::TlsConnector,
+    pub(crate) transport: MqttTransport,
     pub(crate) keep_alive: Duration,
     pub(crate) clean_session: bool,
     pub(crate) timeout: Duration,
 }
 
-/// Opens the TLS connection and waits for a successful CONNACK.
+/// How the MQTT bytes travel.
+pub(crate) enum MqttTransport {
+    /// TLS on the MQTT port, with the shared native-tls connector.
+    Tls(native_tls::TlsConnector),
+    /// A WebSocket (`wss://…/$iothub/websocket`, subprotocol `mqtt`) over rustls: rumqttc's
+    /// WebSocket transport cannot use a native-tls connector.
+    WebSocket(std::sync::Arc<rustls::ClientConfig>),
+}
+
+impl MqttTransport {
+    /// The transport for `protocol` with the roots of `tls`, presenting `identity` if given.
+    pub(crate) fn new(
+        protocol: Protocol,
+        tls: &TlsConfig,
+        identity: Option<&X509Identity>,
+    ) -> Result<Self> {
+        match protocol {
+            Protocol::MqttWs => Ok(MqttTransport::WebSocket(tls.rustls_config(identity)?)),
+            _ => Ok(MqttTransport::Tls(match identity {
+                Some(identity) => tls.connector_with_identity(identity)?,
+                None => tls.connector()?,
+            })),
+        }
+    }
+}
+
+/// Opens the connection and waits for a successful CONNACK.
 pub(crate) async fn open(params: ConnectParams) -> Result<(AsyncClient, EventLoop)> {
     if params.client_id.is_empty() || params.client_id.starts_with(' ') {
         return Err(Error::Config(
             "the MQTT client id (device id) must not be empty".into(),
         ));
     }
-    let mut options = MqttOptions::new(params.client_id, params.host, params.port);
+    let (broker, transport) = match params.transport {
+        MqttTransport::Tls(connector) => (
+            params.host,
+            Transport::tls_with_config(TlsConfiguration::NativeConnector(connector)),
+        ),
+        MqttTransport::WebSocket(config) => {
+            let host = if params.host.contains(':') {
+                format!("[{}]", params.host)
+            } else {
+                params.host
+            };
+            (
+                format!("wss://{host}:{}{WEBSOCKET_PATH}", params.port),
+                Transport::Wss(TlsConfiguration::Rustls(config)),
+            )
+        }
+    };
+    let mut options = MqttOptions::new(params.client_id, broker, params.port);
     options
         .set_keep_alive(params.keep_alive.max(Duration::from_secs(1)))
         .set_clean_session(params.clean_session)
@@ -57,9 +106,7 @@ pub(crate) async fn open(params: ConnectParams) -> Result<(AsyncClient, EventLoo
                 .map(Secret::expose)
                 .unwrap_or_default(),
         )
-        .set_transport(Transport::tls_with_config(
-            TlsConfiguration::NativeConnector(params.tls),
-        ));
+        .set_transport(transport);
     let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
     let connack = tokio::time::timeout(params.timeout, async {
         loop {
@@ -118,6 +165,33 @@ pub(crate) async fn subscribe(
     Ok(early)
 }
 
+/// Hands a publish to rumqttc without waiting and without copying the payload.
+///
+/// rumqttc's only non-blocking publish (`try_publish`) takes a `Vec<u8>`, so a payload kept for
+/// a resend would be copied for every send. `publish_bytes` takes the shared buffer; it is
+/// polled once here. Its only wait is for room in the request channel, which the session never
+/// fills (it hands over at most [`REQUEST_CAPACITY`] requests), so the first poll completes;
+/// if it did not, the publish is dropped and reported, like a full channel in `try_publish`.
+pub(crate) fn try_publish_bytes(
+    client: &AsyncClient,
+    topic: String,
+    qos: QoS,
+    payload: Bytes,
+) -> Result<()> {
+    // The check `try_publish` makes and `publish_bytes` does not.
+    if !rumqttc::valid_topic(&topic) {
+        return Err(Error::Connection(format!(
+            "invalid MQTT topic for a publish: {topic}"
+        )));
+    }
+    let publish = std::pin::pin!(client.publish_bytes(topic, qos, false, payload));
+    match publish.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(Ok(())) => Ok(()),
+        Poll::Ready(Err(e)) => Err(Error::Connection(e.to_string())),
+        Poll::Pending => Err(Error::Connection("the MQTT request queue is full".into())),
+    }
+}
+
 pub(crate) fn filter(path: impl Into<String>, qos: QoS) -> SubscribeFilter {
     SubscribeFilter::new(path.into(), qos)
 }
@@ -138,6 +212,7 @@ pub(crate) fn connection_error(error: ConnectionError) -> Error {
             other => Error::Connection(format!("connection refused: {other:?}")),
         },
         ConnectionError::Tls(e) => Error::Connection(format!("TLS: {e}")),
+        ConnectionError::Websocket(e) => Error::Connection(format!("WebSocket: {e}")),
         ConnectionError::Io(e) => Error::Connection(format!("I/O: {e}")),
         other => Error::Connection(other.to_string()),
     }

@@ -1,0 +1,486 @@
+//! The IoT hub device API over HTTPS (protocol.md §6): telemetry and batches, cloud-to-device
+//! messages by polling, settlement by lock token. There is no twin and there are no direct
+//! methods over HTTPS (§6.5): those requests fail at once with [`Error::Unsupported`].
+//!
+//! A "session" is a client with its credentials: connecting polls for cloud-to-device messages
+//! once, which proves the credentials; requests then run concurrently (up to
+//! [`MAX_IN_FLIGHT`]). A request that fails for a reason a new attempt may cure (network,
+//! throttling, 5xx, refused credentials) goes back to the backlog and ends the session, so the
+//! supervisor retries with its backoff, exactly as after a lost MQTT connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use azure_core::http::Method;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::{segment, wire, Auth, HttpsClient, Timeouts};
+use crate::auth::hub_device_resource;
+use crate::message::{CloudMessage, Message, Settlement};
+use crate::transport::session::{fail, forward, EndReason, SessionEnd, SessionIo};
+use crate::transport::{HubAuth, HubConfig, Inbound, Protocol, Request};
+use crate::{Error, Result};
+
+/// Requests sent at the same time.
+const MAX_IN_FLIGHT: usize = 16;
+
+/// Messages taken in one poll before the next interval (the hub keeps at most 50 per device).
+const MAX_PER_POLL: usize = 50;
+
+/// IoT hub's limit for one device-to-cloud message or batch (protocol.md §6.2).
+const MAX_BATCH_SIZE: usize = 256 * 1024;
+
+/// A client for the device API of one hub, as one device.
+pub(crate) struct HubClient {
+    http: HttpsClient,
+    device_id: String,
+}
+
+impl HubClient {
+    /// A client for the hub of `config` on `port`, authenticating as the device.
+    pub(crate) fn new(config: &HubConfig, port: u16) -> Result<Self> {
+        let (auth, identity) = match &config.auth {
+            HubAuth::Key(key) => (
+                Auth::key(
+                    key.clone(),
+                    hub_device_resource(&config.hub_host, &config.device_id),
+                    None,
+                    config.sas_ttl,
+                ),
+                None,
+            ),
+            HubAuth::Token(token) => (Auth::Token(token.clone()), None),
+            HubAuth::X509(identity) => (Auth::None, Some(identity)),
+            HubAuth::Workload(_) => {
+                return Err(Error::Config(
+                    "IoT Edge modules connect over MQTT only".into(),
+                ))
+            }
+        };
+        let http = HttpsClient::new(
+            &config.connect_host,
+            port,
+            &config.tls,
+            identity,
+            auth,
+            Timeouts {
+                connect: config.connect_timeout,
+                request: config.operation_timeout,
+            },
+        )?;
+        Ok(HubClient {
+            http,
+            device_id: config.device_id.clone(),
+        })
+    }
+
+    /// `/devices/{id}{rest}?api-version=…{query}`.
+    pub(crate) fn path(&self, rest: &str, query: &str) -> String {
+        format!(
+            "/devices/{}{rest}?api-version={}{query}",
+            segment(&self.device_id),
+            wire::HUB_API_VERSION
+        )
+    }
+
+    /// The underlying HTTPS client.
+    pub(crate) fn http(&self) -> &HttpsClient {
+        &self.http
+    }
+
+    /// The device id.
+    pub(crate) fn device_id(&self) -> &str {
+        &self.device_id
+    }
+
+    async fn send_message(&self, message: &Message) -> Result<()> {
+        let size = wire::message_size(message);
+        if size > MAX_BATCH_SIZE {
+            return Err(Error::TooLarge {
+                size,
+                limit: MAX_BATCH_SIZE,
+            });
+        }
+        let headers = wire::telemetry_headers(&self.device_id, message)?;
+        let response = self
+            .http
+            .send(
+                Method::Post,
+                &self.path("/messages/events", ""),
+                headers,
+                Some(message.payload().to_vec()),
+            )
+            .await?;
+        match response.status {
+            200..=299 => Ok(()),
+            _ => Err(response.error()),
+        }
+    }
+
+    async fn send_batch(&self, messages: &[Message]) -> Result<()> {
+        let body = wire::batch_body(messages)?;
+        if body.len() > MAX_BATCH_SIZE {
+            return Err(Error::TooLarge {
+                size: body.len(),
+                limit: MAX_BATCH_SIZE,
+            });
+        }
+        let headers = vec![
+            (
+                "iothub-to".to_owned(),
+                format!("/devices/{}/messages/events", self.device_id),
+            ),
+            (
+                "content-type".to_owned(),
+                wire::BATCH_CONTENT_TYPE.to_owned(),
+            ),
+        ];
+        let response = self
+            .http
+            .send(
+                Method::Post,
+                &self.path("/messages/events", ""),
+                headers,
+                Some(body),
+            )
+            .await?;
+        match response.status {
+            200..=299 => Ok(()),
+            _ => Err(response.error()),
+        }
+    }
+
+    /// Takes the next cloud-to-device message, if any (`204` = none).
+    async fn receive(&self) -> Result<Option<CloudMessage>> {
+        let headers = vec![(
+            "iothub-to".to_owned(),
+            format!("/devices/{}/messages/deviceBound", self.device_id),
+        )];
+        let response = self
+            .http
+            .send(
+                Method::Get,
+                &self.path("/messages/deviceBound", ""),
+                headers,
+                None,
+            )
+            .await?;
+        match response.status {
+            204 => Ok(None),
+            200 => {
+                let headers = response
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()));
+                let message = wire::parse_c2d(headers, &response.body);
+                if message.lock_token.is_none() {
+                    return Err(Error::Serialization(
+                        "cloud-to-device message without an ETag (lock token)".into(),
+                    ));
+                }
+                Ok(Some(message))
+            }
+            _ => Err(response.error()),
+        }
+    }
+
+    /// Takes every waiting cloud-to-device message (up to [`MAX_PER_POLL`]).
+    async fn receive_all(&self) -> Result<Vec<CloudMessage>> {
+        let mut messages = Vec::new();
+        while messages.len() < MAX_PER_POLL {
+            match self.receive().await? {
+                Some(message) => messages.push(message),
+                None => break,
+            }
+        }
+        Ok(messages)
+    }
+
+    /// Completes, abandons or rejects the message locked with `lock_token` (protocol.md §6.3).
+    async fn settle(&self, lock_token: &str, settlement: Settlement) -> Result<()> {
+        let token = segment(lock_token);
+        let (method, path) = match settlement {
+            Settlement::Complete => (
+                Method::Delete,
+                self.path(&format!("/messages/deviceBound/{token}"), ""),
+            ),
+            Settlement::Reject => (
+                Method::Delete,
+                self.path(&format!("/messages/deviceBound/{token}"), "&reject"),
+            ),
+            Settlement::Abandon => (
+                Method::Post,
+                self.path(&format!("/messages/deviceBound/{token}/abandon"), ""),
+            ),
+        };
+        let headers = vec![("if-match".to_owned(), format!("\"{lock_token}\""))];
+        let response = self.http.send(method, &path, headers, None).await?;
+        match response.status {
+            200..=299 => Ok(()),
+            _ => Err(response.error()),
+        }
+    }
+}
+
+/// A ready HTTPS "session": a client whose credentials the hub accepted.
+pub(crate) struct HubSession {
+    client: Arc<HubClient>,
+    /// Messages taken while connecting, handed out first by `run`.
+    early: Vec<CloudMessage>,
+    poll_interval: Duration,
+}
+
+/// Builds the client and polls once for cloud-to-device messages, which checks the
+/// credentials (401 → [`Error::Unauthorized`]) and the hub's reachability.
+pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
+    if config.module_id.is_some() {
+        return Err(Protocol::Https.unsupported("a module identity"));
+    }
+    let client = Arc::new(HubClient::new(config, config.port)?);
+    debug!(host = %config.connect_host, port = config.port, device_id = %config.device_id, "connecting to IoT hub over HTTPS");
+    let early = tokio::time::timeout(config.connect_timeout, client.receive_all())
+        .await
+        .unwrap_or(Err(Error::Timeout(
+            config.connect_timeout,
+            "the first poll",
+        )))?;
+    info!(hub = %config.hub_host, device_id = %config.device_id, "connected to IoT hub over HTTPS");
+    Ok(HubSession {
+        client,
+        early,
+        poll_interval: config.c2d_poll_interval,
+    })
+}
+
+/// What a finished task reports to the session.
+enum Done {
+    /// Answered (or nothing to answer).
+    Finished,
+    /// Failed for a reason a later attempt may cure: the session ends; the request, if it
+    /// may be sent again, goes back to the backlog.
+    Lost(Option<Box<Request>>, Error),
+    /// A poll's messages.
+    Polled(Result<Vec<CloudMessage>>),
+}
+
+/// Whether `error` ends the session (a new attempt after the backoff may succeed) rather than
+/// failing just the request.
+fn ends_session(error: &Error) -> bool {
+    match error {
+        Error::Connection(_) | Error::Timeout(..) | Error::Unauthorized(_) => true,
+        Error::Throttled { .. } => true,
+        Error::Rejected { status, .. } => *status >= 500,
+        _ => false,
+    }
+}
+
+/// Carries out one request and answers it, or hands it back for another attempt.
+async fn perform(client: Arc<HubClient>, request: Request) -> Done {
+    let result = match &request {
+        Request::Telemetry { message, .. } => client.send_message(message).await,
+        Request::TelemetryBatch { messages, .. } => client.send_batch(messages).await,
+        Request::Settle {
+            lock_token,
+            settlement,
+            ..
+        } => client.settle(lock_token, *settlement).await,
+        _ => Ok(()),
+    };
+    match result {
+        Err(e) if ends_session(&e) => {
+            let again = match &request {
+                Request::Telemetry { message, .. } => !message.is_at_most_once(),
+                _ => true,
+            };
+            if again {
+                Done::Lost(Some(Box::new(request)), e)
+            } else {
+                let text = e.to_string();
+                fail(request, e);
+                Done::Lost(None, Error::Connection(text))
+            }
+        }
+        Err(e) => {
+            fail(request, e);
+            Done::Finished
+        }
+        Ok(()) => {
+            match request {
+                Request::Telemetry { reply, .. }
+                | Request::TelemetryBatch { reply, .. }
+                | Request::Settle { reply, .. } => {
+                    let _ = reply.send(Ok(()));
+                }
+                _ => {}
+            }
+            Done::Finished
+        }
+    }
+}
+
+/// Why the session winds down.
+enum Drain {
+    Close(tokio::sync::oneshot::Sender<Result<()>>),
+    Dropped,
+}
+
+impl HubSession {
+    /// Runs until closed or until a request or poll fails in a way that needs a new attempt;
+    /// unfinished requests go back to the front of the backlog.
+    pub(crate) async fn run(mut self, io: SessionIo<'_>) -> SessionEnd {
+        let SessionIo {
+            requests,
+            backlog,
+            inbound,
+            flush_timeout,
+            mut store,
+            ..
+        } = io;
+        let mut tasks: JoinSet<Done> = JoinSet::new();
+        let mut retry: Vec<Request> = Vec::new();
+        let mut lost: Option<Error> = None;
+        let mut drain: Option<(Drain, Instant)> = None;
+        let mut polling = false;
+        let mut next_poll = Instant::now() + self.poll_interval;
+        let early = std::mem::take(&mut self.early);
+        self.deliver(early, inbound, &mut tasks);
+
+        loop {
+            let accepting = lost.is_none() && drain.is_none();
+            let flushing = lost.is_none() && matches!(drain, Some((Drain::Close(_), _)));
+            while tasks.len() < MAX_IN_FLIGHT && (accepting || flushing) {
+                let Some(request) = backlog.pop_front() else {
+                    break;
+                };
+                if let Some(reason) = self.start(request, &mut tasks) {
+                    drain = Some((reason, Instant::now() + flush_timeout));
+                }
+            }
+            if let Some(store) = store.as_deref_mut() {
+                if store.is_dirty() && backlog.is_empty() && tasks.is_empty() && retry.is_empty() {
+                    store.clear();
+                }
+            }
+            let work_left = !tasks.is_empty();
+            if lost.is_some() && !work_left {
+                break;
+            }
+            if let Some((_, deadline)) = &drain {
+                let flushed = !work_left && (backlog.is_empty() || !flushing);
+                if flushed || Instant::now() >= *deadline {
+                    break;
+                }
+            }
+            let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+            let deadline = drain.as_ref().map_or(far, |(_, d)| *d);
+            tokio::select! {
+                Some(done) = tasks.join_next(), if work_left => {
+                    let done = match done {
+                        Ok(done) => done,
+                        Err(e) => Done::Lost(None, Error::Connection(format!("HTTPS task failed: {e}"))),
+                    };
+                    match done {
+                        Done::Finished => {}
+                        Done::Lost(request, error) => {
+                            if let Some(request) = request {
+                                retry.push(*request);
+                            }
+                            if lost.is_none() {
+                                warn!(device_id = %self.client.device_id, error = %error, "HTTPS request failed; reconnecting");
+                                lost = Some(error);
+                            }
+                        }
+                        Done::Polled(result) => {
+                            polling = false;
+                            next_poll = Instant::now() + self.poll_interval;
+                            match result {
+                                Ok(messages) => self.deliver(messages, inbound, &mut tasks),
+                                Err(e) if ends_session(&e) => {
+                                    if lost.is_none() {
+                                        lost = Some(e);
+                                    }
+                                }
+                                Err(e) => warn!(error = %e, "polling for cloud-to-device messages failed"),
+                            }
+                        }
+                    }
+                }
+                request = requests.recv(), if accepting && tasks.len() < MAX_IN_FLIGHT => match request {
+                    Some(request) => {
+                        if let Some(reason) = self.start(request, &mut tasks) {
+                            drain = Some((reason, Instant::now() + flush_timeout));
+                        }
+                    }
+                    None => drain = Some((Drain::Dropped, Instant::now())),
+                },
+                _ = tokio::time::sleep_until(next_poll), if accepting && !polling => {
+                    polling = true;
+                    let client = self.client.clone();
+                    tasks.spawn(async move { Done::Polled(client.receive_all().await) });
+                }
+                _ = tokio::time::sleep_until(deadline), if drain.is_some() => {}
+            }
+        }
+        tasks.abort_all();
+        for request in retry.into_iter().rev() {
+            backlog.push_front(request);
+        }
+        let (reason, close) = match (lost, drain) {
+            (_, Some((Drain::Close(reply), _))) => (EndReason::Closed, Some(reply)),
+            (Some(error), _) => (EndReason::Lost(error), None),
+            (None, _) => (EndReason::Dropped, None),
+        };
+        match &reason {
+            EndReason::Lost(e) => {
+                info!(device_id = %self.client.device_id, error = %e, "IoT hub HTTPS session lost")
+            }
+            _ => info!(device_id = %self.client.device_id, "IoT hub HTTPS session closed"),
+        }
+        SessionEnd { reason, close }
+    }
+
+    /// Starts `request`; returns how to wind down when it is a close.
+    fn start(&self, request: Request, tasks: &mut JoinSet<Done>) -> Option<Drain> {
+        match request {
+            Request::Close { reply } => return Some(Drain::Close(reply)),
+            Request::GetTwin { .. } | Request::PatchReported { .. } => {
+                fail(request, Protocol::Https.unsupported("the device twin"));
+            }
+            Request::CommandResponse { .. } => {
+                fail(request, Protocol::Https.unsupported("direct methods"));
+            }
+            request => {
+                tasks.spawn(perform(self.client.clone(), request));
+            }
+        }
+        None
+    }
+
+    /// Hands polled messages to the application. IoT Central's queued commands (messages with
+    /// `method-name`) are completed at once, as MQTT's acknowledgement does: the application
+    /// answers them as commands, not as messages.
+    fn deliver(
+        &self,
+        messages: Vec<CloudMessage>,
+        inbound: &mpsc::Sender<Inbound>,
+        tasks: &mut JoinSet<Done>,
+    ) {
+        for message in messages {
+            if message.property("method-name").is_some() {
+                if let Some(token) = message.lock_token.clone() {
+                    let client = self.client.clone();
+                    tasks.spawn(async move {
+                        if let Err(e) = client.settle(&token, Settlement::Complete).await {
+                            warn!(error = %e, "could not complete a queued command's message");
+                        }
+                        Done::Finished
+                    });
+                }
+            }
+            forward(inbound, Inbound::CloudMessage(message));
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! HTTPS, on `azure_core`'s HTTP pipeline: the IoT hub device API ([`hub`], protocol.md §6),
+//! DPS over REST ([`crate::provisioning`], §3.1) and file upload ([`upload`], §6.4).
+//!
+//! The pipeline's transport is a `reqwest` client built on the SDK's shared native-tls
+//! connector, so the trusted roots of [`TlsConfig`] (an emulator's CA) and an X.509 client
+//! certificate apply exactly as they do to MQTT. `azure_core`'s own client (`new_http_client`)
+//! cannot take custom roots or a client certificate. The pipeline's retries are off: the
+//! connection supervisor retries with the device's [`RetryPolicy`](crate::retry::RetryPolicy).
+
+pub(crate) mod hub;
+pub(crate) mod upload;
+pub(crate) mod wire;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use azure_core::http::{
+    ClientOptions, Context, Method, Pipeline, PipelineSendOptions, RetryOptions, Transport, Url,
+};
+use bytes::Bytes;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use crate::auth::{SasKey, SasToken, X509Identity};
+use crate::tls::TlsConfig;
+use crate::{Error, Result};
+
+/// Characters kept as they are in a path segment (RFC 3986 unreserved).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes one path segment (a device id, a lock token).
+pub(crate) fn segment(s: &str) -> String {
+    utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+/// How requests authenticate.
+pub(crate) enum Auth {
+    /// SAS tokens for `resource` signed with `key` (with `key_name` as `skn`), renewed at 80 %
+    /// of their life.
+    Key(Box<KeyAuth>),
+    /// A ready-made token; it cannot be renewed.
+    Token(SasToken),
+    /// No `Authorization` header: the client certificate in the TLS handshake, or a URL that
+    /// carries its own signature (a blob SAS URI).
+    None,
+}
+
+/// Signs SAS tokens as they are needed.
+pub(crate) struct KeyAuth {
+    key: SasKey,
+    resource: String,
+    key_name: Option<&'static str>,
+    ttl: Duration,
+    current: Mutex<Option<SasToken>>,
+}
+
+impl Auth {
+    /// Signs tokens for `resource` with `key`.
+    pub(crate) fn key(
+        key: SasKey,
+        resource: String,
+        key_name: Option<&'static str>,
+        ttl: Duration,
+    ) -> Self {
+        Auth::Key(Box::new(KeyAuth {
+            key,
+            resource,
+            key_name,
+            ttl,
+            current: Mutex::new(None),
+        }))
+    }
+
+    /// The `Authorization` header value, if any: the current token, or a new one once 80 % of
+    /// the current one's life has passed.
+    fn header(&self) -> Option<String> {
+        match self {
+            Auth::None => None,
+            Auth::Token(token) => Some(token.as_secret().expose().to_owned()),
+            Auth::Key(auth) => {
+                let KeyAuth {
+                    key,
+                    resource,
+                    key_name,
+                    ttl,
+                    current,
+                } = &**auth;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs();
+                let renew_margin = ttl.as_secs() / 5;
+                let mut current = current.lock().unwrap_or_else(|e| e.into_inner());
+                let fresh = current
+                    .as_ref()
+                    .is_some_and(|t| t.expiry_unix() > now + renew_margin);
+                if !fresh {
+                    *current = Some(SasToken::with_ttl(resource, key, *ttl, *key_name));
+                }
+                current.as_ref().map(|t| t.as_secret().expose().to_owned())
+            }
+        }
+    }
+}
+
+/// A response, read whole.
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) headers: azure_core::http::headers::Headers,
+    pub(crate) body: Bytes,
+}
+
+impl Response {
+    /// The value of header `name` (lower-case), if present.
+    pub(crate) fn header(&self, name: &'static str) -> Option<&str> {
+        self.headers.get_optional_str(&name.into())
+    }
+
+    /// `Retry-After` in whole seconds, if present.
+    pub(crate) fn retry_after(&self) -> Option<u64> {
+        self.header("retry-after")
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// The error for a status the caller does not handle itself: 401/403 unauthorized, 404
+    /// not found, 429 throttled, anything else rejected with the service's message.
+    pub(crate) fn error(&self) -> Error {
+        let message = wire::error_message(&self.body, self.header("x-ms-error-code"));
+        match self.status {
+            401 | 403 => Error::Unauthorized(message),
+            404 => Error::NotFound(message),
+            429 => Error::Throttled {
+                retry_after: Duration::from_secs(self.retry_after().unwrap_or(1)),
+            },
+            status => Error::Rejected { status, message },
+        }
+    }
+}
+
+/// One HTTPS endpoint (a hub, DPS or a blob store) with its authentication.
+pub(crate) struct HttpsClient {
+    pipeline: Pipeline,
+    timeouts: Timeouts,
+    /// `https://host:port`, no trailing slash.
+    base: String,
+    auth: Auth,
+}
+
+impl std::fmt::Debug for HttpsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpsClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Timeouts of an [`HttpsClient`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timeouts {
+    pub(crate) connect: Duration,
+    pub(crate) request: Duration,
+}
+
+impl HttpsClient {
+    /// A client for `https://{host}:{port}` trusting the roots of `tls`, presenting `identity`
+    /// when given.
+    pub(crate) fn new(
+        host: &str,
+        port: u16,
+        tls: &TlsConfig,
+        identity: Option<&X509Identity>,
+        auth: Auth,
+        timeouts: Timeouts,
+    ) -> Result<Self> {
+        let connector = match identity {
+            Some(identity) => tls.connector_with_identity(identity)?,
+            None => tls.connector()?,
+        };
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(connector)
+            .connect_timeout(timeouts.connect)
+            .timeout(timeouts.request)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTPS client: {e}")))?;
+        let options = ClientOptions {
+            transport: Some(Transport::new(Arc::new(client))),
+            retry: RetryOptions::none(),
+            ..ClientOptions::default()
+        };
+        let pipeline = Pipeline::new(
+            Some(env!("CARGO_PKG_NAME")),
+            Some(env!("CARGO_PKG_VERSION")),
+            options,
+            Vec::new(),
+            Vec::new(),
+            None,
+        );
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
+        Ok(HttpsClient {
+            pipeline,
+            timeouts,
+            base: format!("https://{host}:{port}"),
+            auth,
+        })
+    }
+
+    /// Sends `method path_and_query` with `headers` and `body`; any status comes back as a
+    /// [`Response`], transport failures as [`Error::Connection`] or [`Error::Timeout`].
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        headers: Vec<(String, String)>,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response> {
+        let url = Url::parse(&format!("{}{path_and_query}", self.base))
+            .map_err(|e| Error::Config(format!("invalid request URL: {e}")))?;
+        self.send_url(method, url, headers, body).await
+    }
+
+    /// As [`send`](Self::send), to an absolute URL (a blob SAS URI).
+    pub(crate) async fn send_url(
+        &self,
+        method: Method,
+        url: Url,
+        headers: Vec<(String, String)>,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response> {
+        let mut request = azure_core::http::Request::new(url, method);
+        if let Some(token) = self.auth.header() {
+            request.insert_header("authorization", token);
+        }
+        for (name, value) in headers {
+            request.insert_header(name, value);
+        }
+        match body {
+            Some(body) => request.set_body(body),
+            // HTTP/1.1 servers may refuse a POST or PUT without a length.
+            None if matches!(method, Method::Post | Method::Put) => request.set_body(Vec::new()),
+            None => {}
+        }
+        let options = PipelineSendOptions {
+            skip_checks: true,
+            ..PipelineSendOptions::default()
+        };
+        let response = self
+            .pipeline
+            .send(&Context::new(), &mut request, Some(options))
+            .await
+            .map_err(|e| transport_error(e, self.timeouts.request))?;
+        let (status, headers, body) = response.deconstruct();
+        Ok(Response {
+            status: u16::from(status),
+            headers,
+            body: body.into(),
+        })
+    }
+}
+
+/// Sorts the pipeline's errors into the SDK's.
+fn transport_error(error: azure_core::Error, timeout: Duration) -> Error {
+    use std::error::Error as _;
+    let mut text = error.to_string();
+    let mut source = error.source();
+    let mut timed_out = false;
+    while let Some(inner) = source {
+        if let Some(e) = inner.downcast_ref::<reqwest::Error>() {
+            timed_out |= e.is_timeout();
+        }
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    if timed_out {
+        Error::Timeout(timeout, "an HTTPS response")
+    } else {
+        Error::Connection(format!("HTTPS: {text}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(segment("dev-01_a.b~"), "dev-01_a.b~");
+        assert_eq!(segment("a b/c%"), "a%20b%2Fc%25");
+    }
+}

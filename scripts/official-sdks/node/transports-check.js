@@ -1,0 +1,179 @@
+#!/usr/bin/env node
+// The OFFICIAL Node.js device SDK's HTTP transport (azure-iot-device-http +
+// azure-iot-provisioning-device-http) and MQTT-over-WebSockets transport (MqttWs of
+// azure-iot-device-mqtt + azure-iot-provisioning-device-mqtt) against iotc-emulator, unchanged:
+// provision, telemetry, C2D with complete (HTTP) and the twin (WebSockets; HTTP must refuse it),
+// each step checked on the service side. The emulator must serve HTTPS on 443 (its default when
+// the hub is on 8883). Exits 0 when every step passed, 1 otherwise.
+//
+// Environment: as device-check.js (IOTC_DPS_HOST, IOTC_ID_SCOPE, IOTC_GROUP_KEY,
+// IOTC_SERVICE_URL, NODE_EXTRA_CA_CERTS, optional IOTC_EXPECTED_HUB); device ids are
+// IOTC_DEVICE_ID + "-http" and + "-ws".
+'use strict';
+
+const crypto = require('crypto');
+
+const { ProvisioningDeviceClient } = require('azure-iot-provisioning-device');
+const { Http: ProvisioningHttp } = require('azure-iot-provisioning-device-http');
+const { MqttWs: ProvisioningMqttWs } = require('azure-iot-provisioning-device-mqtt');
+const { SymmetricKeySecurityClient } = require('azure-iot-security-symmetric-key');
+const { Client, Message } = require('azure-iot-device');
+const { Http } = require('azure-iot-device-http');
+const { MqttWs } = require('azure-iot-device-mqtt');
+
+const TAG = '[node-transports]';
+const env = (name, dflt) => {
+  const v = process.env[name];
+  if (v === undefined || v === '') {
+    if (dflt === undefined) {
+      console.error(`${TAG} FAIL setup: environment variable ${name} is not set`);
+      process.exit(1);
+    }
+    return dflt;
+  }
+  return v;
+};
+const dpsHost = env('IOTC_DPS_HOST');
+const idScope = env('IOTC_ID_SCOPE');
+const groupKey = env('IOTC_GROUP_KEY');
+const serviceUrl = env('IOTC_SERVICE_URL').replace(/\/$/, '');
+const expectedHub = env('IOTC_EXPECTED_HUB', '');
+const baseId = env('IOTC_DEVICE_ID', 'node-sdk-device');
+
+class StepError extends Error {}
+const check = (cond, what) => { if (!cond) throw new StepError(what); };
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([promise, new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new StepError(`timed out after ${ms} ms: ${what}`)), ms);
+  })]).finally(() => clearTimeout(timer));
+}
+async function rest(method, path, body) {
+  const init = { method, headers: {} };
+  if (body !== undefined) { init.body = body; }
+  const res = await fetch(serviceUrl + path, init);
+  const text = await res.text();
+  let json = null;
+  try { json = text ? JSON.parse(text) : null; } catch (_) { json = null; }
+  return { status: res.status, json, text };
+}
+async function eventually(probe, ms, what) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const last = await probe();
+    if (last) return last;
+    if (Date.now() > deadline) throw new StepError(`not seen within ${ms} ms: ${what}`);
+    await sleep(200);
+  }
+}
+const results = [];
+let ok = true;
+async function run(name, fn) {
+  if (!ok) { console.log(`${TAG} SKIP ${name} (an earlier step failed)`); results.push(false); return; }
+  const started = Date.now();
+  try {
+    const detail = await fn();
+    console.log(`${TAG} PASS ${name} (${Date.now() - started} ms)${detail ? ': ' + detail : ''}`);
+    results.push(true);
+  } catch (e) {
+    console.log(`${TAG} FAIL ${name}: ${e instanceof StepError ? e.message : (e && e.stack) || e}`);
+    results.push(false);
+    ok = false;
+  }
+}
+const keyFor = (id) => crypto.createHmac('sha256', Buffer.from(groupKey, 'base64')).update(id, 'utf8').digest('base64');
+
+async function provision(id, transport) {
+  const provClient = ProvisioningDeviceClient.create(dpsHost, idScope, transport,
+    new SymmetricKeySecurityClient(id, keyFor(id)));
+  const registration = await withTimeout(provClient.register(), 60000, 'DPS register');
+  check(registration.deviceId === id, `deviceId ${registration.deviceId} != ${id}`);
+  if (expectedHub) {
+    check(registration.assignedHub === expectedHub, `assignedHub ${registration.assignedHub} != ${expectedHub}`);
+  }
+  return registration;
+}
+
+async function sendAndCheck(client, id, mid) {
+  const msg = new Message(JSON.stringify({ temperature: 22.5, mid }));
+  msg.messageId = mid;
+  msg.properties.add('sdk', 'node');
+  await withTimeout(client.sendEvent(msg), 30000, 'sendEvent');
+  const seen = await eventually(async () => {
+    const r = await rest('GET', `/devices/${encodeURIComponent(id)}/telemetry`);
+    return r.status === 200 && (r.json || []).find((m) => m.systemProperties && m.systemProperties.mid === mid);
+  }, 5000, `service: telemetry ${mid}`);
+  check(seen.body && seen.body.temperature === 22.5, `service: body ${JSON.stringify(seen.body)}`);
+  check(seen.applicationProperties.sdk === 'node', `service: properties ${JSON.stringify(seen.applicationProperties)}`);
+  return `service saw ${mid} with its properties`;
+}
+
+async function main() {
+  console.log(`${TAG} azure-iot-device-http ${require('azure-iot-device-http/package.json').version}, ` +
+    `azure-iot-provisioning-device-http ${require('azure-iot-provisioning-device-http/package.json').version}, ` +
+    `azure-iot-device-mqtt ${require('azure-iot-device-mqtt/package.json').version}, node ${process.version}`);
+
+  // --- HTTP ---------------------------------------------------------------------------------
+  const httpId = `${baseId}-http`;
+  let reg;
+  let client;
+  await run('HTTP: provision through DPS REST', async () => {
+    reg = await provision(httpId, new ProvisioningHttp());
+    return `assignedHub=${reg.assignedHub}`;
+  });
+  await run('HTTP: connect and send telemetry', async () => {
+    client = Client.fromConnectionString(
+      `HostName=${reg.assignedHub};DeviceId=${httpId};SharedAccessKey=${keyFor(httpId)}`, Http);
+    await withTimeout(client.open(), 30000, 'client.open');
+    return sendAndCheck(client, httpId, 'node-http-0001');
+  });
+  await run('HTTP: receive a C2D message by polling and complete it', async () => {
+    const received = new Promise((resolve) => client.on('message', resolve));
+    const sent = await rest('POST', `/devices/${encodeURIComponent(httpId)}/messages/devicebound`, 'hello-http');
+    check(sent.status < 300, `service: send C2D -> ${sent.status} ${sent.text}`);
+    const msg = await withTimeout(received, 15000, 'C2D message');
+    check(msg.getData().toString() === 'hello-http', `device: body ${msg.getData()}`);
+    await withTimeout(client.complete(msg), 15000, 'complete');
+    const dev = await eventually(async () => {
+      const r = await rest('GET', `/devices/${encodeURIComponent(httpId)}`);
+      const pending = r.json && (r.json.pendingC2d ?? r.json.pending_c2d);
+      return r.status === 200 && pending === 0 ? r.json : null;
+    }, 5000, 'service: C2D queue empty after complete');
+    return 'completed; queue empty';
+  });
+  await run('HTTP: the twin is not available', async () => {
+    let refused = false;
+    try { await client.getTwin(); } catch (e) { refused = true; }
+    check(refused, 'getTwin over HTTP did not fail');
+    await client.close();
+    return 'getTwin refused by the transport';
+  });
+
+  // --- MQTT over WebSockets -----------------------------------------------------------------
+  ok = true;
+  const wsId = `${baseId}-ws`;
+  await run('MQTT-WS: provision through DPS over WebSockets', async () => {
+    reg = await provision(wsId, new ProvisioningMqttWs());
+    return `assignedHub=${reg.assignedHub}`;
+  });
+  await run('MQTT-WS: connect, send telemetry, read the twin', async () => {
+    client = Client.fromConnectionString(
+      `HostName=${reg.assignedHub};DeviceId=${wsId};SharedAccessKey=${keyFor(wsId)}`, MqttWs);
+    await withTimeout(client.open(), 30000, 'client.open');
+    const detail = await sendAndCheck(client, wsId, 'node-ws-0001');
+    const twin = await withTimeout(client.getTwin(), 30000, 'getTwin');
+    check(typeof twin.properties.desired.$version === 'number', 'device: no desired $version');
+    await client.close();
+    return `${detail}; twin read`;
+  });
+
+  const failed = results.filter((r) => !r).length;
+  console.log(`${TAG} ${results.length - failed} passed, ${failed} failed`);
+  process.exit(failed === 0 ? 0 : 1);
+}
+
+main().catch((e) => {
+  console.log(`${TAG} FAIL unexpected: ${(e && e.stack) || e}`);
+  process.exit(1);
+});

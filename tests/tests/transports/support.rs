@@ -1,0 +1,94 @@
+//! Set-up shared by the scenarios: an emulator per test and devices on a chosen transport.
+
+use std::future::Future;
+use std::time::Duration;
+
+use iotc_emulator::{Emulator, EmulatorConfig};
+use iotc_sdk::tls::TlsConfig;
+use iotc_sdk::transport::Protocol;
+use iotc_sdk::{Credentials, Device, DeviceBuilder, Event};
+
+pub const THERMOSTAT: &str = "dtmi:com:example:Thermostat;1";
+
+/// Every await that could hang goes through this: a hang fails the test after 20 s.
+pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(20), future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+pub async fn emulator() -> Emulator {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("warn")
+        .try_init();
+    let config = EmulatorConfig {
+        dps_retry_after: Duration::ZERO,
+        ..EmulatorConfig::default()
+    };
+    within("emulator start", Emulator::start(config))
+        .await
+        .expect("emulator starts")
+}
+
+/// The DPS endpoint a device on `protocol` uses: MQTT on the MQTT port, HTTPS and WebSockets
+/// on the HTTPS port.
+pub fn dps_endpoint(emulator: &Emulator, protocol: Protocol) -> String {
+    match protocol {
+        Protocol::Mqtt => emulator.dps_endpoint(),
+        _ => emulator.dps_https_endpoint(),
+    }
+}
+
+/// A builder for `device_id` on `protocol`, provisioning through the emulator's DPS with its
+/// group key.
+pub fn builder(emulator: &Emulator, device_id: &str, protocol: Protocol) -> DeviceBuilder {
+    Device::builder()
+        .protocol(protocol)
+        .id_scope(emulator.id_scope())
+        .device_id(device_id)
+        .credentials(Credentials::group_key(emulator.group_key()).unwrap())
+        .model_id(THERMOSTAT)
+        .dps_endpoint(dps_endpoint(emulator, protocol))
+        .https_port(emulator.https_addr().port())
+        .c2d_poll_interval(Duration::from_millis(100))
+        .tls(TlsConfig::with_pinned_roots_pem(emulator.ca_cert_pem().as_bytes()).unwrap())
+        .operation_timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(10))
+}
+
+pub async fn connect(emulator: &Emulator, device_id: &str, protocol: Protocol) -> Device {
+    within("connect", builder(emulator, device_id, protocol).connect())
+        .await
+        .expect("device connects")
+}
+
+pub async fn next_event(device: &Device) -> Event {
+    within("next event", device.next_event())
+        .await
+        .expect("an event")
+}
+
+/// Polls `check` every 20 ms until it returns `Some`.
+pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    within(what, async {
+        loop {
+            if let Some(value) = check() {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+}
+
+/// A device id unique to the transport, so rows do not share names in logs.
+pub fn id(protocol: Protocol, name: &str) -> String {
+    let tag = match protocol {
+        Protocol::Mqtt => "mqtt",
+        Protocol::MqttWs => "mqttws",
+        Protocol::Https => "https",
+        _ => "other",
+    };
+    format!("{tag}-{name}")
+}
