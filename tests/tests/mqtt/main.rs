@@ -6,6 +6,8 @@
     unreachable_pub
 )]
 
+#[path = "../common/harness.rs"]
+mod harness;
 mod support;
 
 mod device_c2d;

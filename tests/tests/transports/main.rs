@@ -8,6 +8,8 @@
     unreachable_pub
 )]
 
+#[path = "../common/harness.rs"]
+mod harness;
 mod scenarios;
 mod support;
 

@@ -1,35 +1,15 @@
 //! Set-up shared by the scenarios: an emulator per test and devices on a chosen transport.
 
-use std::future::Future;
 use std::time::Duration;
 
-use iotc_emulator::{Emulator, EmulatorConfig};
+use iotc_emulator::Emulator;
 use iotc_sdk::tls::TlsConfig;
 use iotc_sdk::transport::Protocol;
 use iotc_sdk::{Credentials, Device, DeviceBuilder, Event};
 
 pub const THERMOSTAT: &str = "dtmi:com:example:Thermostat;1";
 
-/// Every await that could hang goes through this: a hang fails the test after 20 s.
-pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(20), future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out: {what}"))
-}
-
-pub async fn emulator() -> Emulator {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter("warn")
-        .try_init();
-    let config = EmulatorConfig {
-        dps_retry_after: Duration::ZERO,
-        ..EmulatorConfig::default()
-    };
-    within("emulator start", Emulator::start(config))
-        .await
-        .expect("emulator starts")
-}
+pub use crate::harness::{emulator, within};
 
 /// The DPS endpoint a device on `protocol` uses: MQTT on the MQTT port, HTTPS and WebSockets
 /// on the HTTPS port.
