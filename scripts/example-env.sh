@@ -14,7 +14,7 @@ cleanup() { kill "${emu_pid:-}" "${dev_pid:-}" 2>/dev/null || true; rm -rf "$wor
 trap cleanup EXIT
 
 key=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=
-./target/debug/iotc-emulator --id-scope 0ne00SMOKE1 --group-key "$key" \
+"${CARGO_TARGET_DIR:-target}"/debug/iotc-emulator --id-scope 0ne00SMOKE1 --group-key "$key" \
   --ca-cert-out "$work/ca.pem" >"$work/emulator.log" 2>&1 &
 emu_pid=$!
 for _ in $(seq 100); do grep -q "Service API:" "$work/emulator.log" && break; sleep 0.1; done
@@ -24,7 +24,7 @@ service=$(sed -n 's/^ *Service API: *//p' "$work/emulator.log")
 
 IOTC_ID_SCOPE=0ne00SMOKE1 IOTC_DEVICE_ID=smoke-thermostat IOTC_GROUP_KEY="$key" \
 IOTC_DPS_ENDPOINT="$dps" IOTC_TRUST_CA="$work/ca.pem" \
-  ./target/debug/examples/thermostat >"$work/device.log" 2>&1 &
+  "${CARGO_TARGET_DIR:-target}"/debug/examples/thermostat >"$work/device.log" 2>&1 &
 dev_pid=$!
 
 http() { python3 - "$@" <<'PY'
