@@ -316,23 +316,10 @@ fn assign(
             state.devices.insert(
                 reg_id.to_owned(),
                 Device {
-                    device_id: reg_id.to_owned(),
                     model_id,
-                    device_client_type: None,
-                    auth,
                     enrollment_group: group.map(str::to_owned),
                     gateway_id,
-                    parent: None,
-                    generation_id: format!("63{}", random_hex(8)),
-                    desired: serde_json::Map::new(),
-                    desired_version: 1,
-                    reported: serde_json::Map::new(),
-                    reported_version: 1,
-                    conn: None,
-                    persistent_c2d: false,
-                    c2d: Default::default(),
-                    recent: Default::default(),
-                    unmodeled: Default::default(),
+                    ..Device::new(reg_id.to_owned(), auth)
                 },
             );
         }

@@ -922,38 +922,20 @@ impl Emulator {
     fn register_device(&self, key: &str, parent: Option<&str>) -> Result<String, EmulatorError> {
         let (device_id, _) = crate::state::split_identity(key);
         let mut state = self.shared.lock();
-        let device = state
-            .devices
-            .entry(key.to_owned())
-            .or_insert_with(|| crate::state::Device {
-                device_id: key.to_owned(),
-                model_id: None,
-                device_client_type: None,
-                auth: crate::state::DeviceAuth::Sas {
-                    key: if key.contains('/') {
-                        // Module keys are random, like the keys IoT hub generates.
-                        let mut bytes = [0u8; 32];
-                        let _ = openssl::rand::rand_bytes(&mut bytes);
-                        B64.encode(bytes)
-                    } else {
-                        crate::sas::derive_device_key(&self.shared.settings.group_key, device_id)
-                            .unwrap_or_default()
-                    },
+        let device = state.devices.entry(key.to_owned()).or_insert_with(|| {
+            let auth = crate::state::DeviceAuth::Sas {
+                key: if key.contains('/') {
+                    // Module keys are random, like the keys IoT hub generates.
+                    let mut bytes = [0u8; 32];
+                    let _ = openssl::rand::rand_bytes(&mut bytes);
+                    B64.encode(bytes)
+                } else {
+                    crate::sas::derive_device_key(&self.shared.settings.group_key, device_id)
+                        .unwrap_or_default()
                 },
-                enrollment_group: None,
-                gateway_id: None,
-                parent: None,
-                generation_id: format!("63{}", crate::state::random_hex(8)),
-                desired: serde_json::Map::new(),
-                desired_version: 1,
-                reported: serde_json::Map::new(),
-                reported_version: 1,
-                conn: None,
-                persistent_c2d: false,
-                c2d: Default::default(),
-                recent: Default::default(),
-                unmodeled: Default::default(),
-            });
+            };
+            crate::state::Device::new(key.to_owned(), auth)
+        });
         if parent.is_some() {
             device.parent = parent.map(str::to_owned);
         }

@@ -144,6 +144,29 @@ pub(crate) struct Device {
 }
 
 impl Device {
+    /// A new registry entry: empty twin sections at `$version` 1, no connection, no messages.
+    pub(crate) fn new(device_id: String, auth: DeviceAuth) -> Device {
+        Device {
+            device_id,
+            model_id: None,
+            device_client_type: None,
+            auth,
+            enrollment_group: None,
+            gateway_id: None,
+            parent: None,
+            generation_id: format!("63{}", random_hex(8)),
+            desired: Map::new(),
+            desired_version: 1,
+            reported: Map::new(),
+            reported_version: 1,
+            conn: None,
+            persistent_c2d: false,
+            c2d: VecDeque::new(),
+            recent: VecDeque::new(),
+            unmodeled: VecDeque::new(),
+        }
+    }
+
     pub(crate) fn auth_kind(&self) -> AuthKind {
         match self.auth {
             DeviceAuth::Sas { .. } => AuthKind::Sas,

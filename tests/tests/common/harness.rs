@@ -1,10 +1,11 @@
-//! What every SDK-against-emulator test binary shares: a bounded wait and an emulator per test.
+//! What every SDK-against-emulator test binary shares: bounded waits and an emulator per test.
 //! Included with `#[path]` by the `mqtt` and `transports` test binaries.
 
 use std::future::Future;
 use std::time::Duration;
 
 use iotc_emulator::{Emulator, EmulatorConfig};
+use iotc_sdk::{Device, Event};
 
 /// Every await that could hang goes through this: a hang fails the test after 20 s.
 pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
@@ -26,4 +27,24 @@ pub async fn emulator() -> Emulator {
     within("emulator start", Emulator::start(config))
         .await
         .expect("emulator starts")
+}
+
+/// The device's next event, within the bounded wait.
+pub async fn next_event(device: &Device) -> Event {
+    within("next event", device.next_event())
+        .await
+        .expect("an event")
+}
+
+/// Polls `check` every 20 ms until it returns `Some`.
+pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    within(what, async {
+        loop {
+            if let Some(value) = check() {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
 }

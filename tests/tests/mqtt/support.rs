@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use iotc_emulator::Emulator;
 use iotc_sdk::tls::TlsConfig;
-use iotc_sdk::{Credentials, Device, DeviceBuilder, Event};
+use iotc_sdk::{Credentials, Device, DeviceBuilder};
 
 pub const THERMOSTAT: &str = "dtmi:com:example:Thermostat;1";
 
-pub use crate::harness::{emulator, within};
+pub use crate::harness::{emulator, eventually, next_event, within};
 
 pub fn tls(emulator: &Emulator) -> TlsConfig {
     TlsConfig::with_pinned_roots_pem(emulator.ca_cert_pem().as_bytes()).unwrap()
@@ -31,25 +31,6 @@ pub async fn connect(emulator: &Emulator, device_id: &str) -> Device {
     within("connect", builder(emulator, device_id).connect())
         .await
         .expect("device connects")
-}
-
-pub async fn next_event(device: &Device) -> Event {
-    within("next event", device.next_event())
-        .await
-        .expect("an event")
-}
-
-/// Polls `check` every 20 ms until it returns `Some`.
-pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    within(what, async {
-        loop {
-            if let Some(value) = check() {
-                return value;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
 }
 
 /// Waits until the emulator has seen the device's connection end.

@@ -5,11 +5,11 @@ use std::time::Duration;
 use iotc_emulator::Emulator;
 use iotc_sdk::tls::TlsConfig;
 use iotc_sdk::transport::Protocol;
-use iotc_sdk::{Credentials, Device, DeviceBuilder, Event};
+use iotc_sdk::{Credentials, Device, DeviceBuilder};
 
 pub const THERMOSTAT: &str = "dtmi:com:example:Thermostat;1";
 
-pub use crate::harness::{emulator, within};
+pub use crate::harness::{emulator, eventually, next_event, within};
 
 /// The DPS endpoint a device on `protocol` uses: MQTT on the MQTT port, HTTPS and WebSockets
 /// on the HTTPS port.
@@ -41,25 +41,6 @@ pub async fn connect(emulator: &Emulator, device_id: &str, protocol: Protocol) -
     within("connect", builder(emulator, device_id, protocol).connect())
         .await
         .expect("device connects")
-}
-
-pub async fn next_event(device: &Device) -> Event {
-    within("next event", device.next_event())
-        .await
-        .expect("an event")
-}
-
-/// Polls `check` every 20 ms until it returns `Some`.
-pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    within(what, async {
-        loop {
-            if let Some(value) = check() {
-                return value;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
 }
 
 /// A device id unique to the transport, so rows do not share names in logs.
