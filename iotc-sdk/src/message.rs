@@ -162,6 +162,9 @@ pub struct CloudMessage {
     pub(crate) content_encoding: Option<String>,
     pub(crate) system_properties: Vec<(String, String)>,
     pub(crate) properties: Vec<(String, Option<String>)>,
+    /// The token that settles the message on the connection it arrived on (AMQP); `None` when
+    /// the transport acknowledged it on arrival (MQTT).
+    pub(crate) lock_token: Option<String>,
 }
 
 impl CloudMessage {

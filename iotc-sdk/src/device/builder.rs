@@ -120,7 +120,7 @@ impl DeviceBuilder {
     }
 
     /// The DPS endpoint, `host` or `host:port`. Default: `global.azure-devices-provisioning.net`
-    /// on port 8883.
+    /// on the protocol's standard port (8883 MQTT, 5671 AMQP, 443 WebSockets).
     pub fn dps_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.dps_endpoint = endpoint.into();
         self
@@ -140,7 +140,7 @@ impl DeviceBuilder {
         self
     }
 
-    /// The protocol. Default: [`Protocol::Mqtt`].
+    /// The protocol, for DPS and the hub alike. Default: [`Protocol::Mqtt`].
     pub fn protocol(mut self, protocol: Protocol) -> Self {
         self.protocol = protocol;
         self
@@ -305,9 +305,10 @@ impl DeviceBuilder {
             #[allow(unreachable_patterns)]
             _ => return Err(Error::Config("unsupported connection string credential".into())),
         };
+        let default_port = self.protocol.default_port();
         let (connect_host, port) = match cs.gateway_host_name() {
-            Some(gateway) => transport::parse_endpoint(gateway, MQTT_TLS_PORT)?,
-            None => transport::parse_endpoint(cs.host_name(), MQTT_TLS_PORT)?,
+            Some(gateway) => transport::parse_endpoint(gateway, default_port)?,
+            None => transport::parse_endpoint(cs.host_name(), default_port)?,
         };
         let (hub_host, _) = transport::parse_endpoint(cs.host_name(), MQTT_TLS_PORT)?;
         Ok(self.hub_config(

@@ -23,7 +23,7 @@ pub use typed::{Response, TypedComponent};
 
 use crate::message::{CloudMessage, Message};
 use crate::pnp::{self, Twin, WritableProperty, WritablePropertyUpdate};
-use crate::transport::{Inbound, Request};
+use crate::transport::{Inbound, Request, Settlement};
 use crate::{Error, Result};
 
 /// Something the service sent to the device.
@@ -214,6 +214,58 @@ impl Device {
     pub async fn get_twin(&self) -> Result<Twin> {
         self.call(|reply| Request::GetTwin { reply }, "the twin")
             .await
+    }
+
+    /// Completes a cloud-to-device message: the hub deletes it. Over MQTT the message was
+    /// acknowledged on arrival and this does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rejected`] (status 412) when the message is no longer locked to this
+    /// connection (settled already, or the connection was lost since), and the transport
+    /// errors of [`send_telemetry`](Self::send_telemetry).
+    pub async fn complete_message(&self, message: &CloudMessage) -> Result<()> {
+        self.settle(message, Settlement::Complete).await
+    }
+
+    /// Abandons a cloud-to-device message: the hub delivers it again (AMQP `released`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] over MQTT, which acknowledges messages on arrival; otherwise as
+    /// [`complete_message`](Self::complete_message).
+    pub async fn abandon_message(&self, message: &CloudMessage) -> Result<()> {
+        self.settle(message, Settlement::Abandon).await
+    }
+
+    /// Rejects a cloud-to-device message: the hub dead-letters it (AMQP `rejected`).
+    ///
+    /// # Errors
+    ///
+    /// As [`abandon_message`](Self::abandon_message).
+    pub async fn reject_message(&self, message: &CloudMessage) -> Result<()> {
+        self.settle(message, Settlement::Reject).await
+    }
+
+    async fn settle(&self, message: &CloudMessage, settlement: Settlement) -> Result<()> {
+        let Some(lock_token) = message.lock_token.clone() else {
+            return match settlement {
+                Settlement::Complete => Ok(()),
+                _ => Err(Error::Unsupported {
+                    operation: "abandoning or rejecting a cloud-to-device message",
+                    transport: "MQTT",
+                }),
+            };
+        };
+        self.call(
+            |reply| Request::SettleC2d {
+                lock_token,
+                settlement,
+                reply,
+            },
+            "the message settlement",
+        )
+        .await
     }
 
     /// Waits for the next event from the service. Returns `None` once the connection has ended

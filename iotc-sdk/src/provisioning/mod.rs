@@ -1,6 +1,7 @@
 //! Device Provisioning Service (DPS): register a device under an ID scope and learn which IoT
 //! hub it is assigned to (protocol.md §2).
 
+mod amqp;
 mod mqtt;
 
 use std::fmt;
@@ -82,7 +83,8 @@ impl ProvisioningClient {
         }
     }
 
-    /// Uses another DPS endpoint: `host` or `host:port` (default port 8883).
+    /// Uses another DPS endpoint: `host` or `host:port` (default: the protocol's standard port,
+    /// 8883 for MQTT, 5671 for AMQP, 443 over WebSockets).
     pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = endpoint.into();
         self
@@ -141,11 +143,19 @@ impl ProvisioningClient {
         if let Some(model_id) = &self.model_id {
             model_id.parse::<crate::Dtmi>()?;
         }
-        let (host, port) = parse_endpoint(&self.endpoint, MQTT_TLS_PORT)?;
+        let (host, port) = parse_endpoint(&self.endpoint, self.protocol.default_port())?;
         let body = self.request_body()?;
         let work = async {
             match self.protocol {
                 Protocol::Mqtt => mqtt::register(self, &host, port, body).await,
+                Protocol::Amqp | Protocol::AmqpWs => {
+                    let mut registration = amqp::register(self, &host, port, body).await?;
+                    // A bare `assignedHub` means the protocol's standard port.
+                    if registration.hub_port == MQTT_TLS_PORT {
+                        registration.hub_port = self.protocol.default_port();
+                    }
+                    Ok(registration)
+                }
             }
         };
         match tokio::time::timeout(self.timeout, work).await {

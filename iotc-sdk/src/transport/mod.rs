@@ -6,6 +6,7 @@
 //! through another. A transport is therefore one function that opens a connection and one
 //! `run` loop; MQTT is the first, AMQP and HTTPS plug in beside it behind the same requests.
 
+pub(crate) mod amqp;
 pub(crate) mod mqtt;
 pub(crate) mod session;
 
@@ -27,6 +28,12 @@ pub enum Protocol {
     /// MQTT 3.1.1 over TLS on port 8883.
     #[default]
     Mqtt,
+    /// AMQP 1.0 over TLS on port 5671: SAS tokens go through CBS and are renewed on the live
+    /// connection.
+    Amqp,
+    /// AMQP 1.0 over a WebSocket (subprotocol `AMQPWSB10`, path `/$iothub/websocket`) on
+    /// port 443, for networks that let only HTTPS out.
+    AmqpWs,
 }
 
 impl Protocol {
@@ -34,8 +41,31 @@ impl Protocol {
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Mqtt => "MQTT",
+            Protocol::Amqp => "AMQP",
+            Protocol::AmqpWs => "AMQP over WebSockets",
         }
     }
+
+    /// The port the protocol uses when an endpoint names none: 8883 (MQTT), 5671 (AMQP), 443
+    /// (WebSockets).
+    pub fn default_port(self) -> u16 {
+        match self {
+            Protocol::Mqtt => 8883,
+            Protocol::Amqp => 5671,
+            Protocol::AmqpWs => 443,
+        }
+    }
+}
+
+/// How the device settles a cloud-to-device message (AMQP dispositions, protocol.md §5.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Settlement {
+    /// Done with it: `accepted`.
+    Complete,
+    /// Give it back for another delivery: `released`.
+    Abandon,
+    /// Dead-letter it: `rejected`.
+    Reject,
 }
 
 /// How the device authenticates to the hub.
@@ -87,6 +117,12 @@ pub(crate) enum Request {
         status: u16,
         payload: Vec<u8>,
         reply: Option<oneshot::Sender<Result<()>>>,
+    },
+    /// Settles a cloud-to-device message received on this connection (AMQP).
+    SettleC2d {
+        lock_token: String,
+        settlement: Settlement,
+        reply: oneshot::Sender<Result<()>>,
     },
     Close {
         reply: oneshot::Sender<Result<()>>,

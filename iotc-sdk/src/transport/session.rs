@@ -9,13 +9,15 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::warn;
 
-use super::{mqtt, HubConfig, Inbound, Protocol, Request};
+use super::{amqp, mqtt, HubConfig, Inbound, Protocol, Request};
 use crate::{Error, Result};
 
 /// A connected hub session of any transport, ready to [`run`](Session::run).
 pub(crate) enum Session {
     /// MQTT (over TLS or WebSockets).
     Mqtt(mqtt::hub::HubSession),
+    /// AMQP (over TLS or WebSockets).
+    Amqp(Box<amqp::hub::HubSession>),
 }
 
 impl Session {
@@ -23,6 +25,9 @@ impl Session {
     pub(crate) async fn connect(config: &HubConfig) -> Result<Session> {
         match config.protocol {
             Protocol::Mqtt => mqtt::hub::connect(config).await.map(Session::Mqtt),
+            Protocol::Amqp | Protocol::AmqpWs => amqp::hub::connect(config)
+                .await
+                .map(|s| Session::Amqp(Box::new(s))),
         }
     }
 
@@ -30,6 +35,8 @@ impl Session {
     pub(crate) fn renew_at(&self) -> Option<Instant> {
         match self {
             Session::Mqtt(s) => s.renew_at(),
+            // AMQP renews its token over CBS on the live connection, without reconnecting.
+            Session::Amqp(_) => None,
         }
     }
 
@@ -37,6 +44,7 @@ impl Session {
     pub(crate) async fn run(self, io: SessionIo<'_>) -> SessionEnd {
         match self {
             Session::Mqtt(s) => s.run(io).await,
+            Session::Amqp(s) => s.run(io).await,
         }
     }
 }
@@ -101,6 +109,7 @@ pub(crate) fn fail(request: Request, error: Error) {
             reply: Some(reply), ..
         } => drop(reply.send(Err(error))),
         Request::CommandResponse { reply: None, .. } => {}
+        Request::SettleC2d { reply, .. } => drop(reply.send(Err(error))),
         Request::Close { reply } => drop(reply.send(Err(error))),
     }
 }

@@ -222,7 +222,7 @@ impl State {
                 Request::GetTwin { reply } => !reply.is_closed(),
                 Request::PatchReported { reply, .. } => !reply.is_closed(),
                 Request::CommandResponse { .. } => true,
-                Request::Close { .. } => false,
+                Request::Close { .. } | Request::SettleC2d { .. } => false,
             })
             .collect()
     }
@@ -480,6 +480,19 @@ impl HubSession {
                     reply,
                 });
                 self.publish(state, topic, QoS::AtMostOnce, body, Some(tracked));
+            }
+            Request::SettleC2d {
+                settlement, reply, ..
+            } => {
+                // MQTT acknowledges a message when it arrives: completing it again is a no-op,
+                // and MQTT has no way to abandon or reject one.
+                let _ = reply.send(match settlement {
+                    crate::transport::Settlement::Complete => Ok(()),
+                    _ => Err(Error::Unsupported {
+                        operation: "abandoning or rejecting a cloud-to-device message",
+                        transport: "MQTT",
+                    }),
+                });
             }
             Request::Close { reply } => {
                 // Only reached from the backlog (a close queued while disconnected).
