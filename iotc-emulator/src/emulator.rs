@@ -13,8 +13,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::conn::Role;
 use crate::state::{
-    c2d_topic, Outbound, PendingC2d, PendingMethod, Settings, Shared, X509Group, C2D_TTL,
-    MAX_C2D_PENDING,
+    Outbound, PendingC2d, PendingMethod, Settings, Shared, X509Group, C2D_TTL, MAX_C2D_PENDING,
 };
 use crate::types::{
     C2dMessage, DeviceInfo, MethodResponse, RegistrationInfo, TelemetryMessage, TelemetryReceiver,
@@ -463,13 +462,12 @@ impl Emulator {
         if let Some(tx) = tx {
             patch.insert("$version".into(), Value::from(version));
             let body = Value::Object(patch).to_string();
-            let topic = format!("$iothub/twin/PATCH/properties/desired/?$version={version}");
             // Notifications are best effort (not stored for offline devices); a device whose
             // outbound queue is full misses this one and must GET the twin.
             if tx
-                .try_send(Outbound::Publish {
-                    topic,
-                    payload: Bytes::from(body.into_bytes()),
+                .try_send(Outbound::DesiredPatch {
+                    version,
+                    body: Bytes::from(body.into_bytes()),
                 })
                 .is_err()
             {
@@ -532,11 +530,11 @@ impl Emulator {
             );
             tx
         };
-        let topic = format!("$iothub/methods/POST/{method_name}/?$rid={rid}");
         tracing::debug!(device_id, method_name, rid, "invoking direct method");
         let exchange = async {
-            tx.send(Outbound::Publish {
-                topic,
+            tx.send(Outbound::Method {
+                rid: rid.clone(),
+                name: method_name.to_owned(),
                 payload: Bytes::from(body),
             })
             .await
@@ -585,8 +583,7 @@ impl Emulator {
             ));
         }
         let id = self.shared.next_id();
-        let topic = c2d_topic(device_id, &message);
-        let payload = Bytes::from(message.body);
+        let message = Arc::new(message);
         let deliver = {
             let mut state = self.shared.lock();
             let device = state
@@ -605,15 +602,15 @@ impl Emulator {
                 .map(|c| (c.conn_id, c.tx.clone()));
             device.c2d.push_back(PendingC2d {
                 id,
-                topic: topic.clone(),
-                payload: payload.clone(),
+                message: message.clone(),
                 expires: now + C2D_TTL,
+                delivery_count: u32::from(conn.is_some()),
                 sent_on: conn.as_ref().map(|(cid, _)| *cid),
             });
             conn
         };
         if let Some((_, tx)) = deliver {
-            if tx.try_send(Outbound::C2d { id, topic, payload }).is_err() {
+            if tx.try_send(Outbound::C2d { id, message }).is_err() {
                 // Connection busy or gone: leave it queued for the next delivery.
                 let mut state = self.shared.lock();
                 if let Some(device) = state.devices.get_mut(device_id) {

@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use rumqttc::mqttbytes::v4::{
@@ -11,23 +10,19 @@ use rumqttc::mqttbytes::v4::{
     SubscribeReasonCode, UnsubAck,
 };
 use rumqttc::mqttbytes::QoS;
-use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
+use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::conn::{keep_alive_timeout, password, refuse, ConnError, TlsIo};
+use crate::device_ops::{self, host_matches, AttachOptions, Attached, Authenticated};
 use crate::dps::min_qos1;
 use crate::fault::{self, ConnectFault, DeviceFault, FaultKind, FaultRequest, OpFault};
-use crate::merge;
-use crate::sas;
-use crate::state::{ConnEntry, DeviceAuth, Outbound, Shared, Subs, OUTBOUND_CAPACITY};
-use crate::tls::{chains_to, common_name, PeerCert};
-use crate::types::{MethodResponse, TelemetryMessage};
+use crate::state::{Outbound, Shared, Subs};
+use crate::tls::PeerCert;
+use crate::types::{C2dMessage, TelemetryMessage};
 use crate::wire;
 
-/// Maximum telemetry size: body + system property values + application names and values.
-pub(crate) const MAX_TELEMETRY: usize = 256 * 1024;
 /// Maximum subscriptions per connection.
 const MAX_SUBSCRIPTIONS: usize = 5;
 
@@ -57,86 +52,6 @@ fn classify_filter(filter: &str, device_id: &str) -> Option<Filter> {
         Some(Filter::C2d)
     } else {
         None
-    }
-}
-
-/// What authenticated the connection (for the `iothub-connection-auth-method` stamp).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AuthType {
-    Sas,
-    X509,
-}
-
-/// Authenticates a hub CONNECT; returns the auth type and, for SAS, the token expiry.
-fn authenticate(
-    shared: &Shared,
-    device_id: &str,
-    host: &str,
-    password: &str,
-    cert: Option<&PeerCert>,
-) -> Result<(AuthType, Option<i64>), &'static str> {
-    let (auth, groups) = {
-        let state = shared.lock();
-        let device = state
-            .devices
-            .get(device_id)
-            .ok_or("device not registered")?;
-        (device.auth.clone(), state.x509_groups.clone())
-    };
-    match auth {
-        DeviceAuth::Sas { key } => {
-            if password.is_empty() {
-                return Err("SAS device without a password");
-            }
-            let token = sas::SasToken::parse(password).map_err(|_| "malformed SAS token")?;
-            if token.skn.is_some() {
-                return Err("shared access policies are not emulated");
-            }
-            let resources = [
-                format!("{}/devices/{device_id}", shared.settings.hub_hostname),
-                format!("{host}/devices/{device_id}"),
-            ];
-            let refs = [resources[0].as_str(), resources[1].as_str()];
-            match sas::validate(password, &key, &refs, sas::now_secs()) {
-                Ok(expiry) => Ok((AuthType::Sas, Some(expiry))),
-                Err(sas::SasError::Expired) => Err("SAS token expired"),
-                Err(sas::SasError::WrongAudience) => Err("SAS token audience mismatch"),
-                Err(_) => Err("SAS signature mismatch"),
-            }
-        }
-        DeviceAuth::X509 { group } => {
-            if !password.is_empty() {
-                return Err("X.509 device sent a password");
-            }
-            let cert = cert.ok_or("no client certificate")?;
-            if common_name(&cert.leaf).as_deref() != Some(device_id) {
-                return Err("client certificate CN does not match the device id");
-            }
-            let group = groups
-                .iter()
-                .find(|g| g.id == group)
-                .ok_or("enrollment group removed")?;
-            if chains_to(cert, &group.cas) {
-                Ok((AuthType::X509, None))
-            } else {
-                Err("client certificate does not chain to the enrollment CA")
-            }
-        }
-    }
-}
-
-/// True when `host` (from the username) names this hub: the host name (case-insensitive),
-/// optionally with `:{port}`.
-fn host_matches(shared: &Shared, host: &str) -> bool {
-    let expected = &shared.settings.hub_hostname;
-    if host.eq_ignore_ascii_case(expected) {
-        return true;
-    }
-    match host.rsplit_once(':') {
-        Some((h, port)) => {
-            h.eq_ignore_ascii_case(expected) && port == shared.settings.hub_port.to_string()
-        }
-        None => false,
     }
 }
 
@@ -202,7 +117,7 @@ pub(crate) async fn run(
         refuse(io, ConnectReturnCode::NotAuthorized).await;
         return Ok(());
     }
-    let (auth_type, expiry) = match authenticate(
+    let auth = match device_ops::authenticate(
         shared,
         &device_id,
         &username.host,
@@ -216,53 +131,20 @@ pub(crate) async fn run(
             return Ok(());
         }
     };
-    // When was this token first presented (for expire_tokens_after)?
-    let token_first_seen = match auth_type {
-        AuthType::Sas => {
-            let hash: [u8; 32] = Sha256::digest(password(&connect).as_bytes()).into();
-            let (first, max_age) = {
-                let mut state = shared.lock();
-                let first = state.faults.token_seen(&device_id, hash, now);
-                (first, state.faults.token_max_age(&device_id))
-            };
-            if max_age.is_some_and(|m| now >= fault::deadline(first, m)) {
-                tracing::info!(%peer, device_id, "hub CONNECT refused: SAS token expired (expire_tokens_after)");
-                refuse(io, ConnectReturnCode::NotAuthorized).await;
-                return Ok(());
-            }
-            Some(first)
-        }
-        AuthType::X509 => None,
-    };
-
-    // Register the connection, closing any previous one of the same device.
-    let conn_id = shared.next_id();
-    let (tx, mut rx) = mpsc::channel(OUTBOUND_CAPACITY);
-    let registered = {
-        let mut state = shared.lock();
-        state.devices.get_mut(&device_id).map(|device| {
-            if connect.clean_session {
-                device.persistent_c2d = false;
-            }
-            let subs = Subs {
-                c2d: device.persistent_c2d,
-                ..Subs::default()
-            };
-            if let Some(old) = device.conn.replace(ConnEntry { conn_id, tx, subs }) {
-                tracing::info!(
-                    device_id,
-                    "closing previous connection of the device (400027)"
-                );
-                let _ = old.tx.try_send(Outbound::Close);
-            }
-            if let Some(m) = &username.model_id {
-                device.model_id = Some(m.clone());
-            }
-            device.device_client_type = username.device_client_type.clone();
-            subs.c2d
-        })
-    };
-    let Some(c2d_subscribed) = registered else {
+    let Some(Attached {
+        conn_id,
+        mut rx,
+        c2d_subscribed,
+    }) = device_ops::attach(
+        shared,
+        &device_id,
+        AttachOptions {
+            clean_session: connect.clean_session,
+            model_id: username.model_id.as_deref(),
+            device_client_type: username.device_client_type.as_deref(),
+        },
+    )
+    else {
         refuse(io, ConnectReturnCode::NotAuthorized).await;
         return Ok(());
     };
@@ -283,14 +165,12 @@ pub(crate) async fn run(
         shared: shared.clone(),
         device_id: device_id.clone(),
         conn_id,
-        auth_type,
+        auth,
         clean_session: connect.clean_session,
         filters: BTreeSet::new(),
         twin_res: false,
         inflight: HashMap::new(),
         next_pkid: 0,
-        real_expiry: expiry.map(expiry_instant),
-        token_first_seen,
         delayed: BTreeMap::new(),
         delayed_seq: 0,
     };
@@ -311,15 +191,7 @@ pub(crate) async fn run(
     }
     .await;
 
-    // Unregister (only if not already replaced by a newer connection).
-    {
-        let mut state = shared.lock();
-        if let Some(device) = state.devices.get_mut(&device_id) {
-            if device.conn.as_ref().is_some_and(|c| c.conn_id == conn_id) {
-                device.conn = None;
-            }
-        }
-    }
+    device_ops::detach(shared, &device_id, conn_id);
     let graceful = matches!(result, Ok(()));
     if !graceful {
         if let Some(will) = will {
@@ -341,23 +213,6 @@ fn telemetry_bag<'a>(topic: &'a str, device_id: &str) -> Option<&'a str> {
         return Some("");
     }
     rest.strip_prefix("messages/events/")
-}
-
-/// The instant a connection's token expires: its `se` (to the sub-second, against the system
-/// clock) when that is still ahead, or `se` + the 5-minute skew for a token accepted within the
-/// skew.
-fn expiry_instant(se: i64) -> std::time::Instant {
-    let now = std::time::Instant::now();
-    let now_unix = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let se = Duration::from_secs(u64::try_from(se).unwrap_or(0));
-    let at = if se > now_unix {
-        se
-    } else {
-        se + Duration::from_secs(sas::CLOCK_SKEW_SECS.unsigned_abs())
-    };
-    fault::deadline(now, at.saturating_sub(now_unix))
 }
 
 /// Starts a disconnecting fault a device asked for: at `start`, closes the device's current
@@ -414,37 +269,22 @@ struct HubConn {
     shared: Arc<Shared>,
     device_id: String,
     conn_id: u64,
-    auth_type: AuthType,
+    auth: Authenticated,
     clean_session: bool,
     filters: BTreeSet<String>,
     twin_res: bool,
     /// C2D packet id → queue id.
     inflight: HashMap<u16, u64>,
     next_pkid: u16,
-    /// When the SAS token expires by its `se` (`None` for X.509).
-    real_expiry: Option<std::time::Instant>,
-    /// When the SAS token was first presented (for `expire_tokens_after`).
-    token_first_seen: Option<std::time::Instant>,
     /// Packets held back (`delay_acks`, throttling), by due time and sequence.
     delayed: BTreeMap<(std::time::Instant, u64), Packet>,
     delayed_seq: u64,
 }
 
 impl HubConn {
-    /// When the connection must close for its token: the real expiry or the
-    /// `expire_tokens_after` age, whichever comes first.
     fn token_deadline(&self) -> Option<Instant> {
-        let by_age = self.token_first_seen.and_then(|first| {
-            self.shared
-                .lock()
-                .faults
-                .token_max_age(&self.device_id)
-                .map(|m| fault::deadline(first, m))
-        });
-        [self.real_expiry, by_age]
-            .into_iter()
-            .flatten()
-            .min()
+        self.auth
+            .token_deadline(&self.shared, &self.device_id)
             .map(Instant::from_std)
     }
 
@@ -482,12 +322,19 @@ impl HubConn {
                         packet => self.handle_packet(io, packet).await?,
                     }
                 }
-                Event::Out(Some(Outbound::Publish { topic, payload })) => {
+                Event::Out(Some(Outbound::DesiredPatch { version, body })) => {
+                    let topic =
+                        format!("$iothub/twin/PATCH/properties/desired/?$version={version}");
+                    let p = Publish::from_bytes(topic, QoS::AtMostOnce, body);
+                    io.write_packet(&Packet::Publish(p)).await?;
+                }
+                Event::Out(Some(Outbound::Method { rid, name, payload })) => {
+                    let topic = format!("$iothub/methods/POST/{name}/?$rid={rid}");
                     let p = Publish::from_bytes(topic, QoS::AtMostOnce, payload);
                     io.write_packet(&Packet::Publish(p)).await?;
                 }
-                Event::Out(Some(Outbound::C2d { id, topic, payload })) => {
-                    self.write_c2d(io, id, topic, payload).await?;
+                Event::Out(Some(Outbound::C2d { id, message })) => {
+                    self.write_c2d(io, id, &message).await?;
                 }
                 Event::Out(Some(Outbound::Kill { abrupt })) => {
                     return Err(if abrupt {
@@ -640,10 +487,7 @@ impl HubConn {
             }
             Packet::PubAck(ack) => {
                 if let Some(id) = self.inflight.remove(&ack.pkid) {
-                    let mut state = self.shared.lock();
-                    if let Some(device) = state.devices.get_mut(&self.device_id) {
-                        device.c2d.retain(|m| m.id != id);
-                    }
+                    device_ops::complete_c2d(&self.shared, &self.device_id, id);
                 }
                 Ok(())
             }
@@ -663,13 +507,13 @@ impl HubConn {
                 _ => {}
             }
         }
-        let mut state = self.shared.lock();
-        if let Some(device) = state.devices.get_mut(&self.device_id) {
-            if let Some(conn) = device.conn.as_mut().filter(|c| c.conn_id == self.conn_id) {
-                conn.subs = subs;
-            }
-            device.persistent_c2d = subs.c2d && !self.clean_session;
-        }
+        device_ops::set_subs(
+            &self.shared,
+            &self.device_id,
+            self.conn_id,
+            subs,
+            !self.clean_session,
+        );
     }
 
     async fn handle_publish(&mut self, io: &mut TlsIo, p: Publish) -> Result<(), ConnError> {
@@ -696,7 +540,7 @@ impl HubConn {
             }
             let msg = self.telemetry(bag, p.payload.clone(), p.retain, None)?;
             let request = fault::parse_request(&msg.application_properties);
-            self.publish_telemetry(msg);
+            device_ops::publish_telemetry(&self.shared, msg);
             let withheld = match request {
                 Some(Ok(request)) => self.request_fault(request),
                 Some(Err(reason)) => {
@@ -734,19 +578,13 @@ impl HubConn {
                     json!({"errorCode": code, "message": message}).to_string(),
                 )
             } else if twin_get {
-                let state = self.shared.lock();
-                let body = match state.devices.get(&self.device_id) {
-                    Some(d) => json!({"desired": d.desired_json(), "reported": d.reported_json()}),
-                    None => return Err(ConnError::Protocol("device deleted".into())),
-                };
+                let body = device_ops::twin(&self.shared, &self.device_id)
+                    .map_err(|_| ConnError::Protocol("device deleted".into()))?;
                 (format!("200/?$rid={rid}"), body.to_string())
             } else {
-                match self.patch_reported(&p.payload) {
+                match device_ops::patch_reported(&self.shared, &self.device_id, &p.payload) {
                     Ok(version) => (format!("204/?$rid={rid}&$version={version}"), String::new()),
-                    Err((status, code, message)) => (
-                        format!("{status}/?$rid={rid}"),
-                        json!({"errorCode": code, "message": message}).to_string(),
-                    ),
+                    Err(e) => (format!("{}/?$rid={rid}", e.status), e.body().to_string()),
                 }
             };
             return self.twin_response(io, status, body, due).await;
@@ -823,71 +661,18 @@ impl HubConn {
         self.send_at(io, packet, due).await
     }
 
-    /// Applies a reported patch; `Err((status, errorCode, message))` on failure.
-    fn patch_reported(&self, body: &[u8]) -> Result<u64, (u16, u32, String)> {
-        let patch: Map<String, Value> = match serde_json::from_slice(body) {
-            Ok(Value::Object(m)) => m,
-            _ => {
-                return Err((400, 400_004, "reported patch is not a JSON object".into()));
-            }
-        };
-        merge::validate_patch(&patch).map_err(|m| (400, 400_004, m))?;
-        let mut state = self.shared.lock();
-        let device = state.devices.get_mut(&self.device_id).ok_or((
-            404,
-            404_001,
-            "device not found".to_owned(),
-        ))?;
-        let mut merged = device.reported.clone();
-        merge::merge_patch(&mut merged, &patch);
-        if merge::section_size(&merged) > merge::MAX_SECTION_BYTES {
-            return Err((400, 400_004, "reported properties exceed 32 KB".into()));
-        }
-        device.reported = merged;
-        device.reported_version += 1;
-        let version = device.reported_version;
-        let state = &mut *state;
-        if let Some(device) = state.devices.get_mut(&self.device_id) {
-            let checker = crate::templates::Checker::new(
-                &state.templates,
-                device.model_id.as_deref(),
-                &self.device_id,
-            );
-            if let Some(items) = checker.map(|c| c.reported(&patch)) {
-                device.record_unmodeled(items);
-            }
-        }
-        Ok(version)
-    }
-
+    /// Answers a method response topic's status (`{status}/`).
     fn method_response(&self, status: &str, rid: &str, payload: &[u8]) {
         let status = wire::decode(status.trim_end_matches('/'));
         let Ok(status) = status.parse::<i32>() else {
             tracing::warn!(device_id = %self.device_id, "method response with non-numeric status ignored");
             return;
         };
-        let pending = {
-            let mut state = self.shared.lock();
-            match state.methods.get(rid) {
-                Some(m) if m.device_id == self.device_id => state.methods.remove(rid),
-                _ => None,
-            }
-        };
-        let Some(pending) = pending else {
-            tracing::debug!(device_id = %self.device_id, rid, "method response for unknown or expired request");
-            return;
-        };
-        let payload = if payload.iter().all(u8::is_ascii_whitespace) {
-            Value::Null
-        } else {
-            serde_json::from_slice(payload)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into_owned()))
-        };
-        let _ = pending.tx.send(MethodResponse { status, payload });
+        device_ops::method_response(&self.shared, &self.device_id, rid, status, payload);
     }
 
-    /// Builds a telemetry message from a bag and body; errors (closing the connection) when the
-    /// message exceeds 256 KB.
+    /// Builds a telemetry message from a topic's property bag and a body; errors (closing the
+    /// connection) when the message exceeds 256 KB.
     fn telemetry(
         &self,
         bag: &str,
@@ -896,81 +681,22 @@ impl HubConn {
         extra_app: Option<(&str, &str)>,
     ) -> Result<TelemetryMessage, ConnError> {
         let decoded = wire::decode_property_bag(bag);
-        let mut system = decoded.system;
         let mut application = decoded.application;
-        let size = body.len()
-            + system.values().map(String::len).sum::<usize>()
-            + application
-                .iter()
-                .map(|(k, v)| k.len() + v.len())
-                .sum::<usize>();
-        if size > MAX_TELEMETRY {
-            return Err(ConnError::Protocol(format!(
-                "telemetry of {size} bytes exceeds 256 KB (413001)"
-            )));
-        }
         if retain {
             application.insert("mqtt-retain".into(), "true".into());
         }
         if let Some((k, v)) = extra_app {
             application.insert(k.into(), v.into());
         }
-        let now = time::OffsetDateTime::now_utc();
-        let generation_id = {
-            let state = self.shared.lock();
-            state
-                .devices
-                .get(&self.device_id)
-                .map(|d| d.generation_id.clone())
-                .unwrap_or_default()
-        };
-        let auth_type = match self.auth_type {
-            AuthType::Sas => "sas",
-            AuthType::X509 => "x509",
-        };
-        system.insert("iothub-connection-device-id".into(), self.device_id.clone());
-        system.insert(
-            "iothub-connection-auth-method".into(),
-            format!(r#"{{"scope":"device","type":"{auth_type}","issuer":"iothub"}}"#),
-        );
-        system.insert("iothub-connection-auth-generation-id".into(), generation_id);
-        system.insert(
-            "iothub-enqueuedtime".into(),
-            crate::state::service_time(now),
-        );
-        Ok(TelemetryMessage {
-            device_id: self.device_id.clone(),
-            module_id: None,
-            component: system.get("sub").cloned(),
-            body: body.to_vec(),
-            system_properties: system,
-            application_properties: application,
-            enqueued_time: now,
-        })
-    }
-
-    fn publish_telemetry(&self, msg: TelemetryMessage) {
-        {
-            let mut state = self.shared.lock();
-            let state = &mut *state;
-            if let Some(device) = state.devices.get_mut(&self.device_id) {
-                if device.recent.len() >= crate::state::RECENT_TELEMETRY {
-                    device.recent.pop_front();
-                }
-                device.recent.push_back(msg.clone());
-                let checker = crate::templates::Checker::new(
-                    &state.templates,
-                    device.model_id.as_deref(),
-                    &self.device_id,
-                );
-                if let Some(items) =
-                    checker.map(|c| c.telemetry(msg.component.as_deref(), &msg.body))
-                {
-                    device.record_unmodeled(items);
-                }
-            }
-        }
-        let _ = self.shared.telemetry.send(msg);
+        device_ops::telemetry(
+            &self.shared,
+            &self.device_id,
+            self.auth.auth_type,
+            decoded.system,
+            application,
+            body,
+        )
+        .map_err(|e| ConnError::Protocol(format!("{} ({})", e.message, e.code)))
     }
 
     fn send_will(&self, will: LastWill) {
@@ -985,7 +711,7 @@ impl HubConn {
         ) {
             Ok(msg) => {
                 tracing::info!(device_id = %self.device_id, "sending will message as telemetry");
-                self.publish_telemetry(msg);
+                device_ops::publish_telemetry(&self.shared, msg);
             }
             Err(e) => {
                 tracing::info!(device_id = %self.device_id, error = %e, "will message dropped")
@@ -1006,15 +732,15 @@ impl HubConn {
         &mut self,
         io: &mut TlsIo,
         id: u64,
-        topic: String,
-        payload: Bytes,
+        message: &C2dMessage,
     ) -> Result<(), ConnError> {
         if self.inflight.len() >= 1000 {
             return Ok(());
         }
         let pkid = self.alloc_pkid();
         self.inflight.insert(pkid, id);
-        let mut p = Publish::from_bytes(topic, QoS::AtLeastOnce, payload);
+        let topic = wire::c2d_topic(&self.device_id, message);
+        let mut p = Publish::new(topic, QoS::AtLeastOnce, message.body.clone());
         p.pkid = pkid;
         tracing::debug!(device_id = %self.device_id, pkid, "delivering C2D message");
         io.write_packet(&Packet::Publish(p)).await
@@ -1022,24 +748,8 @@ impl HubConn {
 
     /// Sends every pending C2D message not yet sent on this connection.
     async fn deliver_pending_c2d(&mut self, io: &mut TlsIo) -> Result<(), ConnError> {
-        let pending: Vec<(u64, String, Bytes)> = {
-            let mut state = self.shared.lock();
-            let Some(device) = state.devices.get_mut(&self.device_id) else {
-                return Ok(());
-            };
-            device.expire_c2d(std::time::Instant::now());
-            device
-                .c2d
-                .iter_mut()
-                .filter(|m| m.sent_on != Some(self.conn_id))
-                .map(|m| {
-                    m.sent_on = Some(self.conn_id);
-                    (m.id, m.topic.clone(), m.payload.clone())
-                })
-                .collect()
-        };
-        for (id, topic, payload) in pending {
-            self.write_c2d(io, id, topic, payload).await?;
+        for (id, message) in device_ops::pending_c2d(&self.shared, &self.device_id, self.conn_id) {
+            self.write_c2d(io, id, &message).await?;
         }
         Ok(())
     }

@@ -53,6 +53,7 @@
 #![warn(missing_docs)]
 
 mod conn;
+mod device_ops;
 mod dps;
 mod emulator;
 mod error;

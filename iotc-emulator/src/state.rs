@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -41,17 +41,21 @@ pub(crate) struct Settings {
     pub(crate) handshake_timeout: Duration,
 }
 
-/// What the service side sends to a connection task.
+/// What the service side sends to a device's connection task, whatever its transport.
 #[derive(Debug)]
 pub(crate) enum Outbound {
-    /// A QoS 0 publish.
-    Publish { topic: String, payload: Bytes },
-    /// A QoS 1 C2D publish; `id` is the queue id acknowledged on PUBACK.
-    C2d {
-        id: u64,
-        topic: String,
+    /// A desired-property patch; `body` is its JSON, `$version` included.
+    DesiredPatch { version: u64, body: Bytes },
+    /// A direct-method request, answered through
+    /// [`device_ops::method_response`](crate::device_ops::method_response) with `rid`.
+    Method {
+        rid: String,
+        name: String,
         payload: Bytes,
     },
+    /// A queued cloud-to-device message; `id` is its queue id, settled by the connection
+    /// ([`device_ops::complete_c2d`](crate::device_ops::complete_c2d) and siblings).
+    C2d { id: u64, message: Arc<C2dMessage> },
     /// Close the connection (replaced by a newer connection, or closed by the service).
     Close,
     /// Close the connection for a fault: `abrupt` cuts TCP (RST, no TLS close_notify),
@@ -87,9 +91,10 @@ pub(crate) enum DeviceAuth {
 #[derive(Debug)]
 pub(crate) struct PendingC2d {
     pub(crate) id: u64,
-    pub(crate) topic: String,
-    pub(crate) payload: Bytes,
+    pub(crate) message: Arc<C2dMessage>,
     pub(crate) expires: Instant,
+    /// How many times it was handed to the device (abandoned deliveries count).
+    pub(crate) delivery_count: u32,
     /// Connection it was last sent on (not sent again on the same connection).
     pub(crate) sent_on: Option<u64>,
 }
@@ -259,28 +264,6 @@ impl Shared {
     }
 }
 
-/// Builds a C2D publish (topic with property bag) for `device_id`.
-pub(crate) fn c2d_topic(device_id: &str, msg: &C2dMessage) -> String {
-    let mut system: Vec<(&str, String)> = Vec::new();
-    if let Some(v) = &msg.message_id {
-        system.push(("mid", v.clone()));
-    }
-    if let Some(v) = &msg.correlation_id {
-        system.push(("cid", v.clone()));
-    }
-    if let Some(v) = &msg.content_type {
-        system.push(("ct", v.clone()));
-    }
-    if let Some(v) = &msg.content_encoding {
-        system.push(("ce", v.clone()));
-    }
-    system.push(("to", format!("/devices/{device_id}/messages/deviceBound")));
-    format!(
-        "devices/{device_id}/messages/devicebound/{}",
-        crate::wire::encode_property_bag(&system, &msg.properties)
-    )
-}
-
 /// Random bytes as lower-case hex.
 pub(crate) fn random_hex(n: usize) -> String {
     let mut buf = vec![0u8; n];
@@ -322,18 +305,6 @@ pub(crate) fn service_time(t: time::OffsetDateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn c2d_topic_shape() {
-        let mut msg = C2dMessage::new("hi");
-        msg.message_id = Some("m 1".into());
-        msg.content_type = Some("application/json".into());
-        msg.properties.insert("method-name".into(), "reboot".into());
-        assert_eq!(
-            c2d_topic("dev1", &msg),
-            "devices/dev1/messages/devicebound/%24.mid=m%201&%24.ct=application%2Fjson&%24.to=%2Fdevices%2Fdev1%2Fmessages%2FdeviceBound&method-name=reboot"
-        );
-    }
 
     #[test]
     fn ids_and_times() {

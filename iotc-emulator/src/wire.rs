@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::types::C2dMessage;
+
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// Everything but the RFC 3986 unreserved set `A-Z a-z 0-9 - _ . ~` is escaped (upper-case hex).
@@ -182,9 +184,43 @@ pub(crate) fn valid_method_name(name: &str) -> bool {
             .all(|b| (0x21..=0x7e).contains(&b) && !b"$()<>@,;:\\\"/[]?={}".contains(&b))
 }
 
+/// Builds a C2D publish (topic with property bag) for `device_id`.
+pub(crate) fn c2d_topic(device_id: &str, msg: &C2dMessage) -> String {
+    let mut system: Vec<(&str, String)> = Vec::new();
+    if let Some(v) = &msg.message_id {
+        system.push(("mid", v.clone()));
+    }
+    if let Some(v) = &msg.correlation_id {
+        system.push(("cid", v.clone()));
+    }
+    if let Some(v) = &msg.content_type {
+        system.push(("ct", v.clone()));
+    }
+    if let Some(v) = &msg.content_encoding {
+        system.push(("ce", v.clone()));
+    }
+    system.push(("to", format!("/devices/{device_id}/messages/deviceBound")));
+    format!(
+        "devices/{device_id}/messages/devicebound/{}",
+        encode_property_bag(&system, &msg.properties)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn c2d_topic_shape() {
+        let mut msg = C2dMessage::new("hi");
+        msg.message_id = Some("m 1".into());
+        msg.content_type = Some("application/json".into());
+        msg.properties.insert("method-name".into(), "reboot".into());
+        assert_eq!(
+            c2d_topic("dev1", &msg),
+            "devices/dev1/messages/devicebound/%24.mid=m%201&%24.ct=application%2Fjson&%24.to=%2Fdevices%2Fdev1%2Fmessages%2FdeviceBound&method-name=reboot"
+        );
+    }
 
     #[test]
     fn dps_usernames() {

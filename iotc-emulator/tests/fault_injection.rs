@@ -16,15 +16,21 @@ use rumqttc::{ConnectReturnCode, ConnectionError, Packet, QoS};
 use tokio::time::timeout;
 
 const LIMIT: Duration = Duration::from_secs(60);
-const DELAY: Duration = Duration::from_millis(300);
+const DELAY: Duration = Duration::from_millis(1000);
 const DURATION: Duration = Duration::from_secs(2);
 
-/// Sends a fault request (delay 0.3 s, duration 2 s) as QoS 1 telemetry.
+/// Sends a fault request (delay `DELAY`, duration `DURATION`) as QoS 1 telemetry.
 async fn request(hub: &mut Client, dev: &str, kind: &str, reason: &str) -> Instant {
     let sent = Instant::now();
     hub.client
         .publish(
-            fault_topic(dev, kind, reason, "0.3", "2"),
+            fault_topic(
+                dev,
+                kind,
+                reason,
+                &DELAY.as_secs_f64().to_string(),
+                &DURATION.as_secs_f64().to_string(),
+            ),
             QoS::AtLeastOnce,
             false,
             "0f8fad5b-d9cb-469f-a165-70867728950e",
