@@ -193,7 +193,7 @@ pub(crate) fn expiry_instant(se: i64) -> Instant {
 }
 
 /// True when `host` names this hub: the host name (case-insensitive), optionally with
-/// `:{port}` of the MQTT listener.
+/// `:{port}` of the MQTT or AMQP listener.
 pub(crate) fn host_matches(shared: &Shared, host: &str) -> bool {
     let expected = &shared.settings.hub_hostname;
     if host.eq_ignore_ascii_case(expected) {
@@ -201,7 +201,9 @@ pub(crate) fn host_matches(shared: &Shared, host: &str) -> bool {
     }
     match host.rsplit_once(':') {
         Some((h, port)) => {
-            h.eq_ignore_ascii_case(expected) && port == shared.settings.hub_port.to_string()
+            h.eq_ignore_ascii_case(expected)
+                && (port == shared.settings.hub_port.to_string()
+                    || port == shared.settings.amqp_port.to_string())
         }
         None => false,
     }

@@ -25,7 +25,7 @@ const POLL_TOPIC: &str = "$dps/registrations/GET/iotdps-get-operationstatus";
 
 /// The enrollment that authenticated a DPS connection.
 #[derive(Debug, Clone)]
-struct DpsAuth {
+pub(crate) struct DpsAuth {
     /// Group id, or `individual`.
     enrollment: String,
     group: Option<String>,
@@ -33,7 +33,7 @@ struct DpsAuth {
 }
 
 /// Authenticates a DPS CONNECT (SAS with the individual or derived key, or X.509 group).
-fn authenticate(
+pub(crate) fn authenticate(
     shared: &Shared,
     scope: &str,
     reg: &str,
@@ -150,6 +150,7 @@ pub(crate) async fn run(
         reg,
         auth,
         subscribed: false,
+        assigned_hub: shared.settings.assigned_hub.clone(),
     };
     let timeout = keep_alive_timeout(connect.keep_alive);
     loop {
@@ -217,13 +218,32 @@ pub(crate) fn min_qos1(q: QoS) -> QoS {
     }
 }
 
-struct DpsConn {
-    shared: Arc<Shared>,
-    scope: String,
-    reg: String,
+/// One device's DPS session, whatever the transport.
+pub(crate) struct DpsConn {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) scope: String,
+    pub(crate) reg: String,
     /// `None` when the ID scope is unknown.
-    auth: Option<DpsAuth>,
-    subscribed: bool,
+    pub(crate) auth: Option<DpsAuth>,
+    pub(crate) subscribed: bool,
+    /// `assignedHub` as announced on this transport (the hub's port for it).
+    pub(crate) assigned_hub: String,
+}
+
+/// A DPS answer, whatever the transport: status, `retry-after` (seconds) and JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DpsAnswer {
+    pub(crate) status: u16,
+    pub(crate) retry_after: Option<u64>,
+    pub(crate) body: Value,
+}
+
+fn answer(status: u16, retry_after: Option<u64>, body: Value) -> DpsAnswer {
+    DpsAnswer {
+        status,
+        retry_after,
+        body,
+    }
 }
 
 fn response(status: u16, rid: &str, retry_after: Option<u64>, body: &Value) -> Publish {
@@ -270,6 +290,14 @@ impl DpsConn {
         if !is_register && path != POLL_TOPIC {
             return Err(ConnError::Protocol(format!("unknown DPS topic {path}")));
         }
+        let op = wire::query_value(&query, "operationId").unwrap_or_default();
+        let a = self.request(is_register, &op, &p.payload);
+        Ok(Some(response(a.status, &rid, a.retry_after, &a.body)))
+    }
+
+    /// Answers a register request (`register`, with its JSON body) or an operation-status
+    /// poll of `operation_id`.
+    pub(crate) fn request(&mut self, register: bool, operation_id: &str, body: &[u8]) -> DpsAnswer {
         let throttled = self
             .shared
             .lock()
@@ -278,45 +306,41 @@ impl DpsConn {
         if let Some((_, retry_after)) = throttled {
             tracing::info!(registration_id = %self.reg, "DPS request throttled (429)");
             let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-            return Ok(Some(response(
+            return answer(
                 429,
-                &rid,
                 Some(secs),
-                &error_body(
+                error_body(
                     429_001,
                     "Operations are being throttled for this tenant (fault injection).",
                 ),
-            )));
+            );
         }
         let Some(auth) = self.auth.clone() else {
             let msg = format!("ID scope {} not found", self.scope);
-            return Ok(Some(response(404, &rid, None, &error_body(404_002, &msg))));
+            return answer(404, None, error_body(404_002, &msg));
         };
-        if is_register {
-            Ok(Some(self.register(&rid, &p.payload, auth)))
+        if register {
+            self.register(body, auth)
         } else {
-            let op = wire::query_value(&query, "operationId").unwrap_or_default();
-            Ok(Some(self.poll(&rid, &op)))
+            self.poll(operation_id)
         }
     }
 
-    fn register(&mut self, rid: &str, body: &[u8], auth: DpsAuth) -> Publish {
+    fn register(&mut self, body: &[u8], auth: DpsAuth) -> DpsAnswer {
         let parsed: Option<Value> = serde_json::from_slice(body).ok();
         let Some(Value::Object(obj)) = parsed else {
-            return response(
+            return answer(
                 400,
-                rid,
                 None,
-                &error_body(400_004, "The request body is not a JSON object."),
+                error_body(400_004, "The request body is not a JSON object."),
             );
         };
         let body_reg = obj.get("registrationId").and_then(Value::as_str);
         if !body_reg.is_some_and(|r| r.eq_ignore_ascii_case(&self.reg)) {
-            return response(
+            return answer(
                 400,
-                rid,
                 None,
-                &error_body(
+                error_body(
                     400_004,
                     "registrationId in the body does not match the registration id of the connection.",
                 ),
@@ -347,25 +371,29 @@ impl DpsConn {
         tracing::info!(registration_id = %self.reg, enrollment = %auth.enrollment, "DPS register request");
         state.registrations.insert(self.reg.clone(), registration);
         if settings.dps_polls_before_assign == 0 {
-            let body = assign(&self.shared, &mut state, &self.reg, auth.group.as_deref());
-            return response(200, rid, None, &body);
+            let body = assign(
+                &self.assigned_hub,
+                &mut state,
+                &self.reg,
+                auth.group.as_deref(),
+            );
+            return answer(200, None, body);
         }
-        response(
+        answer(
             202,
-            rid,
             Some(settings.dps_retry_after_secs),
-            &json!({"operationId": operation_id, "status": "assigning"}),
+            json!({"operationId": operation_id, "status": "assigning"}),
         )
     }
 
-    fn poll(&mut self, rid: &str, operation_id: &str) -> Publish {
+    fn poll(&mut self, operation_id: &str) -> DpsAnswer {
         let group = self.auth.as_ref().and_then(|a| a.group.clone());
         let mut state = self.shared.lock();
         let Some(reg) = state.registrations.get_mut(&self.reg) else {
-            return response(404, rid, None, &error_body(404_002, "Operation not found."));
+            return answer(404, None, error_body(404_002, "Operation not found."));
         };
         if operation_id.is_empty() || reg.operation_id != operation_id {
-            return response(404, rid, None, &error_body(404_002, "Operation not found."));
+            return answer(404, None, error_body(404_002, "Operation not found."));
         }
         if reg.status == RegStatus::Assigning {
             reg.polls_left = reg.polls_left.saturating_sub(1);
@@ -375,29 +403,19 @@ impl DpsConn {
                     "status": "assigning",
                     "registrationState": {"registrationId": reg.registration_id, "status": "assigning"},
                 });
-                return response(
-                    202,
-                    rid,
-                    Some(self.shared.settings.dps_retry_after_secs),
-                    &body,
-                );
+                return answer(202, Some(self.shared.settings.dps_retry_after_secs), body);
             }
             let reg_id = self.reg.clone();
-            let body = assign(&self.shared, &mut state, &reg_id, group.as_deref());
-            return response(200, rid, None, &body);
+            let body = assign(&self.assigned_hub, &mut state, &reg_id, group.as_deref());
+            return answer(200, None, body);
         }
-        response(200, rid, None, &assigned_body(&self.shared, reg))
+        answer(200, None, assigned_body(&self.assigned_hub, reg))
     }
 }
 
 /// Completes an assignment: marks the registration assigned and creates or updates the device
 /// in the hub registry. Returns the `200` body.
-fn assign(
-    shared: &Shared,
-    state: &mut crate::state::State,
-    reg_id: &str,
-    group: Option<&str>,
-) -> Value {
+fn assign(hub: &str, state: &mut crate::state::State, reg_id: &str, group: Option<&str>) -> Value {
     let now = time::OffsetDateTime::now_utc();
     let Some(reg) = state.registrations.get_mut(reg_id) else {
         return error_body(404_002, "Operation not found.");
@@ -405,10 +423,10 @@ fn assign(
     reg.status = RegStatus::Assigned;
     reg.last_updated = now;
     reg.etag = base64_etag();
-    let body = assigned_body(shared, reg);
+    let body = assigned_body(hub, reg);
     let model_id = payload_model_id(reg.payload.as_ref());
     let auth = reg.auth.clone();
-    tracing::info!(registration_id = reg_id, assigned_hub = %shared.settings.assigned_hub, "device assigned");
+    tracing::info!(registration_id = reg_id, assigned_hub = %hub, "device assigned");
     match state.devices.get_mut(reg_id) {
         Some(device) => {
             device.auth = auth;
@@ -449,11 +467,11 @@ fn base64_etag() -> String {
 }
 
 /// The `200 assigned` body of protocol.md 2.4.
-fn assigned_body(shared: &Shared, reg: &Registration) -> Value {
+fn assigned_body(hub: &str, reg: &Registration) -> Value {
     let mut state = json!({
         "registrationId": reg.registration_id,
         "createdDateTimeUtc": service_time(reg.created),
-        "assignedHub": shared.settings.assigned_hub,
+        "assignedHub": hub,
         "deviceId": reg.registration_id,
         "status": "assigned",
         "substatus": if reg.reprovisioned { "reprovisionedToInitialAssignment" } else { "initialAssignment" },

@@ -56,6 +56,10 @@ pub struct EmulatorConfig {
     /// connections, slow-loris clients). Default 15 s; must not be zero. Tests of those cases
     /// use a few hundred milliseconds.
     pub handshake_timeout: Duration,
+    /// Port of the AMQP 1.0 listeners (TLS), on the DPS listener's address and, when the hub
+    /// has its own address, on the hub's too. `None` (default): 5671 when the hub's MQTT port
+    /// is 8883, else a free port. `Some(0)` also picks a free port.
+    pub amqp_port: Option<u16>,
 }
 
 impl Default for EmulatorConfig {
@@ -70,6 +74,7 @@ impl Default for EmulatorConfig {
             dps_retry_after: Duration::from_secs(1),
             dps_polls_before_assign: 1,
             handshake_timeout: Duration::from_secs(15),
+            amqp_port: None,
         }
     }
 }
@@ -108,6 +113,7 @@ pub struct Emulator {
     shared: Arc<Shared>,
     dps_addr: SocketAddr,
     hub_addr: SocketAddr,
+    amqp_port: u16,
     ca_pem: Arc<str>,
     _guard: Arc<Guard>,
 }
@@ -206,6 +212,25 @@ impl Emulator {
         }
         let server_tls = tls::generate(&names)?;
 
+        // AMQP: one listener on the DPS address, and one on the hub's when it differs.
+        let amqp_port = match config.amqp_port {
+            Some(p) => p,
+            None if hub_addr.port() == 8883 => 5671,
+            None => 0,
+        };
+        let amqp_dps = TcpListener::bind(SocketAddr::new(dps_addr.ip(), amqp_port)).await?;
+        let amqp_port = amqp_dps.local_addr()?.port();
+        let amqp_hub = if hub_addr.ip() != dps_addr.ip() {
+            Some(TcpListener::bind(SocketAddr::new(hub_addr.ip(), amqp_port)).await?)
+        } else {
+            None
+        };
+        let assigned_hub_amqp = if amqp_port == 5671 {
+            config.hub_hostname.clone()
+        } else {
+            format!("{}:{amqp_port}", config.hub_hostname)
+        };
+
         let hub_port = hub_addr.port();
         let assigned_hub = if hub_port == 8883 {
             config.hub_hostname.clone()
@@ -220,6 +245,8 @@ impl Emulator {
             hub_hostname: config.hub_hostname.clone(),
             hub_port,
             assigned_hub,
+            amqp_port,
+            assigned_hub_amqp,
             dps_retry_after_secs: retry.as_secs() + u64::from(retry.subsec_nanos() > 0),
             dps_polls_before_assign: config.dps_polls_before_assign,
             handshake_timeout: config.handshake_timeout,
@@ -236,11 +263,21 @@ impl Emulator {
                 tokio::spawn(crate::conn::serve(shared.clone(), dps_listener, Role::Both));
             }
         }
-        tracing::info!(%dps_addr, %hub_addr, id_scope = %shared.settings.id_scope, "iotc-emulator started");
+        match amqp_hub {
+            Some(hub) => {
+                tokio::spawn(crate::amqp::serve(shared.clone(), amqp_dps, Role::Dps));
+                tokio::spawn(crate::amqp::serve(shared.clone(), hub, Role::Hub));
+            }
+            None => {
+                tokio::spawn(crate::amqp::serve(shared.clone(), amqp_dps, Role::Both));
+            }
+        }
+        tracing::info!(%dps_addr, %hub_addr, amqp_port, id_scope = %shared.settings.id_scope, "iotc-emulator started");
         Ok(Emulator {
             shared,
             dps_addr,
             hub_addr,
+            amqp_port,
             ca_pem: server_tls.ca_pem.into(),
             _guard: Arc::new(Guard {
                 shutdown: shutdown_tx,
@@ -255,6 +292,16 @@ impl Emulator {
             self.shared.settings.dps_hostname,
             self.dps_addr.port()
         )
+    }
+
+    /// What a device passes as DPS endpoint over AMQP: `{dps_hostname}:{amqp_port}`.
+    pub fn dps_amqp_endpoint(&self) -> String {
+        format!("{}:{}", self.shared.settings.dps_hostname, self.amqp_port)
+    }
+
+    /// The port of the AMQP 1.0 (TLS) listeners, DPS and hub.
+    pub fn amqp_port(&self) -> u16 {
+        self.amqp_port
     }
 
     /// The DPS host name (as configured).

@@ -52,6 +52,7 @@
 //!   access policies (`skn` on hub tokens).
 #![warn(missing_docs)]
 
+mod amqp;
 mod conn;
 mod device_ops;
 mod dps;

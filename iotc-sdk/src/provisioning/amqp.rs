@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use fe2o3_amqp::types::messaging::{ApplicationProperties, Body, Message, MessageId, Outcome, Properties};
+use fe2o3_amqp::types::messaging::{
+    ApplicationProperties, Body, Message, MessageId, Outcome, Properties,
+};
 use fe2o3_amqp::types::primitives::{SimpleValue, Value};
 use fe2o3_amqp::{Receiver, Sender, Session};
 use serde_json::Value as Json;
@@ -13,8 +15,7 @@ use tracing::{debug, info};
 use super::{interpret, Next, ProvisioningClient, Registration};
 use crate::auth::{dps_resource, SasToken};
 use crate::transport::amqp::message::{
-    app_property, body_bytes, correlation_id, data_body, message_id_text, simple_text,
-    AmqpMessage,
+    app_property, body_bytes, correlation_id, data_body, message_id_text, simple_text, AmqpMessage,
 };
 use crate::transport::amqp::{self as transport, condition_error, link_properties, new_uuid, Sasl};
 use crate::transport::mqtt::topics::DPS_API_VERSION;
@@ -61,14 +62,9 @@ pub(super) async fn register(
         client.timeout,
     )
     .await?;
-    let mut connection = transport::open_connection(
-        stream,
-        host,
-        sasl,
-        Duration::from_secs(60),
-        client.timeout,
-    )
-    .await?;
+    let mut connection =
+        transport::open_connection(stream, host, sasl, Duration::from_secs(60), client.timeout)
+            .await?;
     let result = async {
         let mut session = Session::begin(&mut connection)
             .await
@@ -182,15 +178,19 @@ pub(super) async fn register(
 }
 
 fn request(id: &str, operation: &str, operation_id: Option<&str>, body: Vec<u8>) -> AmqpMessage {
-    let mut properties = Properties::default();
-    properties.correlation_id = Some(MessageId::String(id.to_owned()));
-    properties.message_id = Some(MessageId::String(id.to_owned()));
-    let mut application = ApplicationProperties::builder()
-        .insert("iotdps-operation-type", SimpleValue::String(operation.into()));
+    let properties = Properties {
+        correlation_id: Some(MessageId::String(id.to_owned())),
+        message_id: Some(MessageId::String(id.to_owned())),
+        ..Properties::default()
+    };
+    let mut application = ApplicationProperties::builder().insert(
+        "iotdps-operation-type",
+        SimpleValue::String(operation.into()),
+    );
     match operation_id {
         Some(op) => {
-            application = application
-                .insert("iotdps-operation-id", SimpleValue::String(op.to_owned()));
+            application =
+                application.insert("iotdps-operation-id", SimpleValue::String(op.to_owned()));
         }
         None => {
             application = application.insert("iotdps-forceRegistration", SimpleValue::Bool(false));
@@ -249,10 +249,7 @@ mod tests {
             answer_status(&answer(r#"{"errorCode":401002,"message":"no"}"#)).0,
             401
         );
-        assert_eq!(
-            answer_status(&answer(r#"{"errorCode":429001}"#)).0,
-            429
-        );
+        assert_eq!(answer_status(&answer(r#"{"errorCode":429001}"#)).0, 429);
         assert_eq!(answer_status(&answer("garbage")).0, 500);
     }
 }

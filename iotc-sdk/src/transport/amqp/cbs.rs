@@ -53,10 +53,12 @@ impl Cbs {
         timeout: Duration,
     ) -> Result<()> {
         let id = new_uuid();
-        let mut properties = Properties::default();
-        properties.message_id = Some(MessageId::String(id.clone()));
-        properties.reply_to = Some("cbs".into());
-        properties.to = Some("$cbs".into());
+        let properties = Properties {
+            message_id: Some(MessageId::String(id.clone())),
+            reply_to: Some("cbs".into()),
+            to: Some("$cbs".into()),
+            ..Properties::default()
+        };
         let request: AmqpMessage = Message::builder()
             .properties(properties)
             .application_properties(

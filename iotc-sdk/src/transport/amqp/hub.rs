@@ -168,9 +168,7 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
 }
 
 fn unreachable_auth() -> Result<SasToken> {
-    Err(Error::Config(
-        "X.509 devices do not use CBS tokens".into(),
-    ))
+    Err(Error::Config("X.509 devices do not use CBS tokens".into()))
 }
 
 /// Attaches telemetry, C2D (devices only), twin and method links (protocol.md §5.3).
@@ -294,8 +292,10 @@ fn twin_request(operation: &str, resource: Option<&str>, id: &str, body: Vec<u8>
             Value::String(resource.to_owned()),
         );
     }
-    let mut properties = Properties::default();
-    properties.correlation_id = Some(MessageId::String(id.to_owned()));
+    let properties = Properties {
+        correlation_id: Some(MessageId::String(id.to_owned())),
+        ..Properties::default()
+    };
     Amqp::builder()
         .properties(properties)
         .message_annotations(annotations.build())
@@ -400,9 +400,7 @@ fn send_error(error: SendError) -> Error {
 
 fn recv_error(error: RecvError) -> Error {
     match error {
-        RecvError::LinkStateError(fe2o3_amqp::link::LinkStateError::RemoteDetachedWithError(
-            e,
-        ))
+        RecvError::LinkStateError(fe2o3_amqp::link::LinkStateError::RemoteDetachedWithError(e))
         | RecvError::LinkStateError(fe2o3_amqp::link::LinkStateError::RemoteClosedWithError(e)) => {
             condition_error(&e)
         }
@@ -639,8 +637,8 @@ impl HubSession {
                 }
             }
             if let Some((_, deadline)) = &ctx.state.drain {
-                let flushed = !ctx.state.in_flight()
-                    && (io.backlog.is_empty() || !ctx.accepts_backlog());
+                let flushed =
+                    !ctx.state.in_flight() && (io.backlog.is_empty() || !ctx.accepts_backlog());
                 if flushed || Instant::now() >= *deadline {
                     break EndReason::Closed;
                 }
@@ -1021,8 +1019,10 @@ fn send(channel: &mpsc::Sender<Outgoing>, seq: u64, message: AmqpMessage, state:
 }
 
 fn method_response(id: MessageId, status: u16, payload: Vec<u8>) -> AmqpMessage {
-    let mut properties = Properties::default();
-    properties.correlation_id = Some(id);
+    let properties = Properties {
+        correlation_id: Some(id),
+        ..Properties::default()
+    };
     Amqp::builder()
         .properties(properties)
         .application_properties(
@@ -1042,4 +1042,3 @@ async fn settle(receiver: &mut Receiver, info: DeliveryInfo, settlement: Settlem
     };
     result.map_err(|e| Error::Connection(format!("disposition not sent: {e}")))
 }
-

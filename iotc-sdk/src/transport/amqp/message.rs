@@ -34,13 +34,17 @@ pub(crate) fn body_bytes(body: &Body<Value>) -> Vec<u8> {
 /// the component as the `dt-subject` annotation; application properties as strings, plus
 /// `iothub-creation-time-utc` (protocol.md §5.4).
 pub(crate) fn telemetry(message: &Message) -> AmqpMessage {
-    let mut properties = Properties::default();
-    properties.message_id = message.message_id().map(|id| MessageId::String(id.to_owned()));
-    properties.correlation_id = message
-        .correlation_id()
-        .map(|id| MessageId::String(id.to_owned()));
-    properties.content_type = message.content_type().map(Symbol::from);
-    properties.content_encoding = message.content_encoding().map(Symbol::from);
+    let properties = Properties {
+        message_id: message
+            .message_id()
+            .map(|id| MessageId::String(id.to_owned())),
+        correlation_id: message
+            .correlation_id()
+            .map(|id| MessageId::String(id.to_owned())),
+        content_type: message.content_type().map(Symbol::from),
+        content_encoding: message.content_encoding().map(Symbol::from),
+        ..Properties::default()
+    };
     let mut application = ApplicationProperties::default();
     for (name, value) in message.properties() {
         application
@@ -265,11 +269,13 @@ mod tests {
 
     #[test]
     fn cloud_messages_split_system_and_application_properties() {
-        let mut p = Properties::default();
-        p.message_id = Some(MessageId::Uuid(
-            fe2o3_amqp::types::primitives::Uuid::from([0x11u8; 16]),
-        ));
-        p.to = Some("/devices/d/messages/devicebound".into());
+        let p = Properties {
+            message_id: Some(MessageId::Uuid(fe2o3_amqp::types::primitives::Uuid::from(
+                [0x11u8; 16],
+            ))),
+            to: Some("/devices/d/messages/devicebound".into()),
+            ..Properties::default()
+        };
         let a: AmqpMessage = Amqp::builder()
             .properties(p)
             .application_properties(
@@ -283,10 +289,7 @@ mod tests {
             .build();
         let c = cloud_message(&a);
         assert_eq!(c.body(), b"hi");
-        assert_eq!(
-            c.message_id(),
-            Some("11111111-1111-1111-1111-111111111111")
-        );
+        assert_eq!(c.message_id(), Some("11111111-1111-1111-1111-111111111111"));
         assert_eq!(c.property("color"), Some("red"));
         assert_eq!(c.property("n"), Some("3"));
         assert!(c

@@ -168,7 +168,9 @@ mod tests {
             Error::Unauthorized(_)
         ));
         assert!(matches!(
-            condition_error(&e(ErrorCondition::AmqpError(AmqpError::ResourceLimitExceeded))),
+            condition_error(&e(ErrorCondition::AmqpError(
+                AmqpError::ResourceLimitExceeded
+            ))),
             Error::Throttled { .. }
         ));
         assert!(matches!(

@@ -1,0 +1,313 @@
+//! The device scenarios over AMQP: provisioning, telemetry with properties, twin, writable
+//! properties, commands, cloud-to-device settlement, X.509, refusals.
+
+use std::time::Duration;
+
+use iotc_emulator::C2dMessage;
+use iotc_sdk::transport::Protocol;
+use iotc_sdk::{Credentials, Error, Event, Message, ProvisioningClient};
+use serde_json::json;
+
+use crate::support::*;
+
+const P: Protocol = Protocol::Amqp;
+
+#[tokio::test]
+async fn provisions_and_sends_telemetry_with_properties() {
+    let emulator = emulator().await;
+    let device = connect(&emulator, P, "amqp-tel-01").await;
+    assert_eq!(
+        device.connection_state(),
+        iotc_sdk::device::ConnectionState::Connected
+    );
+
+    let mut received = emulator.telemetry();
+    let message = Message::json(&json!({"temperature": 21.5}))
+        .unwrap()
+        .with_component("thermostat1")
+        .with_message_id("m-1")
+        .with_correlation_id("c-1")
+        .with_property("alert", "false")
+        .with_creation_time(time::macros::datetime!(2024-05-01 10:00 UTC));
+    within("send", device.send_message(message)).await.unwrap();
+    let got = within("receive", received.recv()).await.unwrap();
+    assert_eq!(got.device_id, "amqp-tel-01");
+    assert_eq!(got.component.as_deref(), Some("thermostat1"));
+    assert_eq!(got.body_json().unwrap(), json!({"temperature": 21.5}));
+    assert_eq!(got.message_id(), Some("m-1"));
+    assert_eq!(got.content_type(), Some("application/json"));
+    assert_eq!(got.content_encoding(), Some("utf-8"));
+    let system = &got.system_properties;
+    assert_eq!(system.get("cid").map(String::as_str), Some("c-1"));
+    assert_eq!(
+        system.get("ctime").map(String::as_str),
+        Some("2024-05-01T10:00:00Z")
+    );
+    assert!(system
+        .get("iothub-connection-auth-method")
+        .is_some_and(|m| m.contains("sas")));
+    assert_eq!(
+        got.application_properties.get("alert").map(String::as_str),
+        Some("false")
+    );
+    // The model id travels on the link properties.
+    assert_eq!(
+        emulator.twin("amqp-tel-01").unwrap().model_id.as_deref(),
+        Some(THERMOSTAT)
+    );
+    // Many messages in a row, each acknowledged.
+    for i in 0..20 {
+        within("send", device.send_telemetry(&json!({"i": i})))
+            .await
+            .unwrap();
+    }
+    for i in 0..20 {
+        let got = within("receive", received.recv()).await.unwrap();
+        assert_eq!(got.body_json().unwrap(), json!({"i": i}));
+    }
+    within("close", device.close()).await.unwrap();
+}
+
+#[tokio::test]
+async fn twin_reads_reported_patches_and_desired_updates() {
+    let emulator = emulator().await;
+    // Set while the device is away: arrives first, from the twin read at connect.
+    let device = connect(&emulator, P, "amqp-twin-01").await;
+    let v1 = within(
+        "report",
+        device.report_properties(&json!({"maxTempSinceLastReboot": 30.5})),
+    )
+    .await
+    .unwrap();
+    let v2 = within(
+        "report",
+        device.report_component_properties("deviceInformation", &json!({"manufacturer": "C"})),
+    )
+    .await
+    .unwrap();
+    assert!(v2 > v1);
+    let twin = emulator.twin("amqp-twin-01").unwrap();
+    assert_eq!(twin.reported["maxTempSinceLastReboot"], json!(30.5));
+    assert_eq!(twin.reported["$version"], json!(v2));
+    let seen = within("get twin", device.get_twin()).await.unwrap();
+    assert_eq!(seen.reported_version(), v2);
+
+    let version = within(
+        "patch",
+        emulator.update_desired("amqp-twin-01", json!({"targetTemperature": 25.0})),
+    )
+    .await
+    .unwrap();
+    let Event::WritableProperties(update) = next_event(&device).await else {
+        panic!("expected writable properties")
+    };
+    assert_eq!(update.version(), version);
+    let property = update.get("targetTemperature").unwrap();
+    assert_eq!(property.value_as::<f64>().unwrap(), 25.0);
+    within("ack", device.acknowledge(property, 200, Some("done")))
+        .await
+        .unwrap();
+    let twin = emulator.twin("amqp-twin-01").unwrap();
+    assert_eq!(twin.reported["targetTemperature"]["av"], json!(version));
+    assert_eq!(twin.reported["targetTemperature"]["ac"], json!(200));
+
+    // A reported patch the hub refuses comes back as a typed error.
+    let big = "x".repeat(40 * 1024);
+    assert!(matches!(
+        within("report", device.report_properties(&json!({"big": big}))).await,
+        Err(Error::Rejected { status: 400, .. })
+    ));
+}
+
+#[tokio::test]
+async fn desired_properties_set_while_offline_arrive_on_connect() {
+    let emulator = emulator().await;
+    let first = connect(&emulator, P, "amqp-twin-02").await;
+    within("close", first.close()).await.unwrap();
+    within(
+        "patch",
+        emulator.update_desired("amqp-twin-02", json!({"targetTemperature": 19.0})),
+    )
+    .await
+    .unwrap();
+    let device = connect(&emulator, P, "amqp-twin-02").await;
+    let Event::WritableProperties(update) = next_event(&device).await else {
+        panic!("expected writable properties")
+    };
+    assert!(update.is_initial());
+    assert!(update.get("targetTemperature").is_some());
+}
+
+#[tokio::test]
+async fn commands_are_answered_over_the_method_links() {
+    let emulator = emulator().await;
+    let device = connect(&emulator, P, "amqp-cmd-01").await;
+    let invoker = emulator.clone();
+    let call = tokio::spawn(async move {
+        invoker
+            .invoke_command(
+                "amqp-cmd-01",
+                "getMaxMinReport",
+                json!({"since": "2024-01-01T00:00:00Z"}),
+                Duration::from_secs(10),
+            )
+            .await
+    });
+    let Event::Command(command) = next_event(&device).await else {
+        panic!("expected a command")
+    };
+    assert_eq!(command.name(), "getMaxMinReport");
+    assert_eq!(
+        command.request_value().unwrap(),
+        json!({"since": "2024-01-01T00:00:00Z"})
+    );
+    within("respond", command.respond(200, &json!({"maxTemp": 30})))
+        .await
+        .unwrap();
+    let answer = within("answer", call).await.unwrap().unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.payload, json!({"maxTemp": 30}));
+}
+
+#[tokio::test]
+async fn cloud_messages_are_completed_abandoned_and_rejected() {
+    let emulator = emulator().await;
+    let device = connect(&emulator, P, "amqp-c2d-01").await;
+
+    let mut message = C2dMessage::new("hello");
+    message.message_id = Some("c2d-1".into());
+    message.content_type = Some("text/plain".into());
+    message.properties.insert("color".into(), "red".into());
+    within("send c2d", emulator.send_c2d("amqp-c2d-01", message))
+        .await
+        .unwrap();
+    let Event::CloudMessage(received) = next_event(&device).await else {
+        panic!("expected a cloud message")
+    };
+    assert_eq!(received.body(), b"hello");
+    assert_eq!(received.message_id(), Some("c2d-1"));
+    assert_eq!(received.content_type(), Some("text/plain"));
+    assert_eq!(received.property("color"), Some("red"));
+    // Not settled yet: still queued in the hub.
+    assert_eq!(emulator.pending_c2d("amqp-c2d-01"), 1);
+    within("complete", device.complete_message(&received))
+        .await
+        .unwrap();
+    eventually("completed", || {
+        (emulator.pending_c2d("amqp-c2d-01") == 0).then_some(())
+    })
+    .await;
+    // Settling twice: the lock is gone.
+    assert!(matches!(
+        within("complete again", device.complete_message(&received)).await,
+        Err(Error::Rejected { status: 412, .. })
+    ));
+
+    // Abandoned: delivered again.
+    within(
+        "send c2d",
+        emulator.send_c2d("amqp-c2d-01", C2dMessage::new("again")),
+    )
+    .await
+    .unwrap();
+    let Event::CloudMessage(first) = next_event(&device).await else {
+        panic!("expected a cloud message")
+    };
+    within("abandon", device.abandon_message(&first))
+        .await
+        .unwrap();
+    let Event::CloudMessage(second) = next_event(&device).await else {
+        panic!("expected the abandoned message again")
+    };
+    assert_eq!(second.body(), b"again");
+    // Rejected: dead-lettered, gone from the queue.
+    within("reject", device.reject_message(&second))
+        .await
+        .unwrap();
+    eventually("rejected", || {
+        (emulator.pending_c2d("amqp-c2d-01") == 0).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_wrong_key_is_refused_by_dps_over_amqp() {
+    let emulator = emulator().await;
+    let wrong = Credentials::group_key("bm90IHRoZSBncm91cCBrZXk=").unwrap();
+    let result = within(
+        "register",
+        ProvisioningClient::new(emulator.id_scope(), "amqp-bad-01", wrong)
+            .with_protocol(P)
+            .with_endpoint(emulator.dps_amqp_endpoint())
+            .with_tls(tls(&emulator))
+            .with_timeout(Duration::from_secs(10))
+            .register(),
+    )
+    .await;
+    assert!(matches!(result, Err(Error::Unauthorized(_))), "{result:?}");
+    // An unknown ID scope is answered 404 like over MQTT.
+    let result = within(
+        "register",
+        ProvisioningClient::new(
+            "0neFFFFFFFF",
+            "amqp-bad-02",
+            Credentials::group_key(emulator.group_key()).unwrap(),
+        )
+        .with_protocol(P)
+        .with_endpoint(emulator.dps_amqp_endpoint())
+        .with_tls(tls(&emulator))
+        .with_timeout(Duration::from_secs(10))
+        .register(),
+    )
+    .await;
+    assert!(matches!(result, Err(Error::NotFound(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn dps_over_amqp_assigns_the_hub_on_its_amqp_port() {
+    let emulator = emulator().await;
+    let registration = within(
+        "register",
+        ProvisioningClient::new(
+            emulator.id_scope(),
+            "amqp-dps-01",
+            Credentials::group_key(emulator.group_key()).unwrap(),
+        )
+        .with_protocol(P)
+        .with_endpoint(emulator.dps_amqp_endpoint())
+        .with_tls(tls(&emulator))
+        .with_model_id(THERMOSTAT)
+        .register(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(registration.assigned_hub(), emulator.hub_hostname());
+    assert_eq!(registration.hub_port, emulator.amqp_port());
+    assert_eq!(registration.device_id(), "amqp-dps-01");
+}
+
+#[tokio::test]
+async fn a_token_for_another_device_cannot_attach_its_links() {
+    let emulator = emulator().await;
+    // Registered (through DPS) but the hub connection uses the key of another id.
+    let _ = connect(&emulator, P, "amqp-auth-01").await;
+    let key = emulator.derive_device_key("someone-else");
+    let cs: iotc_sdk::auth::ConnectionString = format!(
+        "HostName={}:{};DeviceId=amqp-auth-01;SharedAccessKey={key}",
+        emulator.hub_hostname(),
+        emulator.amqp_port()
+    )
+    .parse()
+    .unwrap();
+    let result = within(
+        "connect",
+        iotc_sdk::Device::builder()
+            .protocol(P)
+            .connection_string(cs)
+            .tls(tls(&emulator))
+            .connect_timeout(Duration::from_secs(10))
+            .connect(),
+    )
+    .await;
+    assert!(matches!(result, Err(Error::Unauthorized(_))), "{result:?}");
+}
