@@ -100,7 +100,10 @@ async fn main() -> Result<(), BoxError> {
     if embedded {
         println!("No IoT Central credentials in the environment: using an embedded emulator.");
     }
-    println!("== provisioning through DPS and connecting to the assigned hub over MQTT/TLS");
+    println!(
+        "== provisioning through DPS and connecting to the assigned hub over {}",
+        iotc_examples::transport()?.name()
+    );
     let device = target.builder.connect().await?;
     println!(
         "== connected as {} to {}",

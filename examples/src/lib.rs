@@ -11,6 +11,7 @@
 //! | `IOTC_GROUP_KEY` | the enrollment group's SAS key (the device key is derived from it) |
 //! | `IOTC_DPS_ENDPOINT` | DPS `host` or `host:port`; default `global.azure-devices-provisioning.net` |
 //! | `IOTC_TRUST_CA` | a PEM file of extra trusted root certificates |
+//! | `IOTC_TRANSPORT` | `mqtt` (default), `amqp` or `amqp-ws` |
 
 pub mod models;
 pub mod sim;
@@ -19,6 +20,7 @@ use std::error::Error;
 
 use iotc_emulator::{Emulator, EmulatorConfig};
 use iotc_sdk::tls::TlsConfig;
+use iotc_sdk::transport::Protocol;
 use iotc_sdk::{Credentials, DeviceBuilder, Interface};
 
 /// Boxed error for examples.
@@ -39,15 +41,23 @@ pub struct Target {
 ///
 /// A missing companion variable, an unreadable CA file, or an emulator that cannot start.
 pub async fn target<I: Interface>(default_device_id: &str) -> Result<Target, BoxError> {
-    let builder = iotc_sdk::Device::builder().model::<I>();
+    let protocol = transport()?;
+    let builder = iotc_sdk::Device::builder().model::<I>().protocol(protocol);
     let Some(scope) = env("IOTC_ID_SCOPE") else {
         let emulator = Emulator::start(EmulatorConfig::default()).await?;
         emulator.add_template(&iotc_sdk::model::export(&I::interfaces()))?;
+        let dps_endpoint = match protocol {
+            Protocol::Amqp => emulator.dps_amqp_endpoint(),
+            Protocol::AmqpWs => {
+                return Err("the embedded emulator does not serve AMQP over WebSockets yet".into())
+            }
+            _ => emulator.dps_endpoint(),
+        };
         let builder = builder
             .id_scope(emulator.id_scope())
             .device_id(default_device_id)
             .credentials(Credentials::group_key(emulator.group_key())?)
-            .dps_endpoint(emulator.dps_endpoint())
+            .dps_endpoint(dps_endpoint)
             .tls(TlsConfig::with_pinned_roots_pem(
                 emulator.ca_cert_pem().as_bytes(),
             )?);
@@ -78,6 +88,22 @@ pub async fn target<I: Interface>(default_device_id: &str) -> Result<Target, Box
         builder,
         emulator: None,
     })
+}
+
+/// The protocol `IOTC_TRANSPORT` names (default MQTT).
+///
+/// # Errors
+///
+/// An unknown transport name.
+pub fn transport() -> Result<Protocol, BoxError> {
+    match env("IOTC_TRANSPORT").as_deref() {
+        None | Some("mqtt") => Ok(Protocol::Mqtt),
+        Some("amqp") => Ok(Protocol::Amqp),
+        Some("amqp-ws") => Ok(Protocol::AmqpWs),
+        Some(other) => {
+            Err(format!("unknown IOTC_TRANSPORT `{other}`: use mqtt, amqp or amqp-ws").into())
+        }
+    }
 }
 
 fn env(name: &str) -> Option<String> {

@@ -299,6 +299,12 @@ impl Emulator {
         format!("{}:{}", self.shared.settings.dps_hostname, self.amqp_port)
     }
 
+    /// `assignedHub` as DPS announces it over AMQP: the bare hub host name when AMQP listens
+    /// on 5671, else `{hub_hostname}:{amqp_port}`.
+    pub fn assigned_hub_amqp(&self) -> &str {
+        &self.shared.settings.assigned_hub_amqp
+    }
+
     /// The port of the AMQP 1.0 (TLS) listeners, DPS and hub.
     pub fn amqp_port(&self) -> u16 {
         self.amqp_port
@@ -820,9 +826,12 @@ impl Emulator {
         self.shared.lock().faults.set_ack_drop(device_id, count);
     }
 
-    /// The number of CONNECT packets the hub has seen for `device_id` (the device id of the
-    /// username, or the ClientId when the username is unusable), accepted or refused, since the
-    /// emulator started. Not reset by [`clear_faults`](Self::clear_faults).
+    /// The number of connection attempts the hub has seen for `device_id`, accepted or refused,
+    /// since the emulator started: MQTT CONNECT packets (the device id of the username, or the
+    /// ClientId when the username is unusable) and AMQP authentications (the first CBS
+    /// put-token of the device on a connection, or its first link on a certificate-
+    /// authenticated connection; token renewals do not count). Not reset by
+    /// [`clear_faults`](Self::clear_faults).
     pub fn connection_attempts(&self, device_id: &str) -> u64 {
         self.shared.lock().faults.hub_attempts(device_id)
     }

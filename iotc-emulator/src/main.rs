@@ -1,4 +1,4 @@
-//! `iotc-emulator`: run a local IoT Central (DPS + IoT hub over MQTT/TLS) with a REST service
+//! `iotc-emulator`: run a local IoT Central (DPS + IoT hub over MQTT and AMQP with TLS) with a REST service
 //! API. With no flags it picks free loopback ports and generates the ID scope and group key.
 
 use std::net::SocketAddr;
@@ -8,7 +8,8 @@ use std::time::Duration;
 use clap::Parser;
 use iotc_emulator::{Emulator, EmulatorConfig};
 
-/// A local Azure IoT Central (DPS + IoT hub over MQTT 3.1.1/TLS) for offline development.
+/// A local Azure IoT Central (DPS + IoT hub over MQTT 3.1.1 and AMQP 1.0, with TLS) for offline
+/// development.
 #[derive(Debug, Parser)]
 #[command(name = "iotc-emulator", version)]
 struct Args {
@@ -37,6 +38,10 @@ struct Args {
     /// REST service API address.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:0")]
     service_listen: SocketAddr,
+    /// AMQP 1.0 (TLS) port, on the DPS and hub addresses (default: 5671 when the hub's MQTT
+    /// port is 8883, else a free port).
+    #[arg(long, value_name = "PORT")]
+    amqp_port: Option<u16>,
     /// retry-after (seconds) DPS sends with 202 responses.
     #[arg(long, value_name = "SECS", default_value_t = 1)]
     dps_retry_after: u64,
@@ -67,6 +72,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         group_key: args.group_key,
         dps_retry_after: Duration::from_secs(args.dps_retry_after),
         dps_polls_before_assign: 1,
+        amqp_port: args.amqp_port,
         ..EmulatorConfig::default()
     })
     .await?;
@@ -81,6 +87,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
     println!("iotc-emulator is running (Ctrl-C to stop)");
     println!("  DPS endpoint:   {}", emulator.dps_endpoint());
+    println!(
+        "  AMQP port:      {}  (DPS {}, hub {})",
+        emulator.amqp_port(),
+        emulator.dps_amqp_endpoint(),
+        emulator.assigned_hub_amqp()
+    );
     println!("  ID scope:       {}", emulator.id_scope());
     println!(
         "  Group key:      {}  (enrollment group SAS-IoT-Devices)",
