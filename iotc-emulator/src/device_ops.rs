@@ -265,6 +265,13 @@ pub(crate) fn attach(
     })
 }
 
+/// Records the model id a device announced after attaching (AMQP link properties).
+pub(crate) fn set_model_id(shared: &Shared, device_id: &str, model_id: &str) {
+    if let Some(device) = shared.lock().devices.get_mut(device_id) {
+        device.model_id = Some(model_id.to_owned());
+    }
+}
+
 /// Unregisters a connection, unless a newer one of the device replaced it.
 pub(crate) fn detach(shared: &Shared, device_id: &str, conn_id: u64) {
     let mut state = shared.lock();

@@ -38,14 +38,15 @@ impl CbsNode {
     }
 
     /// Serves put-token requests arriving on `receiver`.
-    pub(crate) fn requests(&mut self, mut receiver: Receiver) {
+    /// `client`: the user agent the link named (`com.microsoft:client-version`).
+    pub(crate) fn requests(&mut self, mut receiver: Receiver, client: Option<String>) {
         let conn = self.conn.clone();
         let replies = self.replies_tx.clone();
         tokio::spawn(async move {
             while let Ok(delivery) = receiver.recv::<Body<Value>>().await {
                 let _ = receiver.accept(&delivery).await;
                 let request = delivery.into_message();
-                let (status, description) = put_token(&conn, &request).await;
+                let (status, description) = put_token(&conn, &request, client.as_deref()).await;
                 let properties = Properties {
                     correlation_id: message_id(&request).cloned(),
                     to: request.properties.as_ref().and_then(|p| p.reply_to.clone()),
@@ -93,7 +94,11 @@ impl CbsNode {
 }
 
 /// Checks one put-token request; returns the status code and description to answer with.
-async fn put_token(conn: &Arc<AmqpConn>, request: &AmqpMessage) -> (i32, String) {
+async fn put_token(
+    conn: &Arc<AmqpConn>,
+    request: &AmqpMessage,
+    client: Option<&str>,
+) -> (i32, String) {
     let text = |name| app_property(request, name).and_then(simple_text);
     let operation = text("operation").unwrap_or_default();
     if operation != "put-token" {
@@ -148,11 +153,13 @@ async fn put_token(conn: &Arc<AmqpConn>, request: &AmqpMessage) -> (i32, String)
         return (401, format!("the token is for another hub ({host})"));
     }
     match device_ops::authenticate(shared, &device_id, &host, &token, None) {
-        Ok(auth) => {
-            let renewed = super::hub::authenticated(conn, &device_id, auth);
-            tracing::info!(peer = %conn.peer, device_id, renewed, "CBS put-token accepted");
-            (200, "OK".into())
-        }
+        Ok(auth) => match super::hub::authenticated(conn, &device_id, auth, client) {
+            Some(renewed) => {
+                tracing::info!(peer = %conn.peer, device_id, renewed, "CBS put-token accepted");
+                (200, "OK".into())
+            }
+            None => (404, "device not registered".into()),
+        },
         Err(reason) => {
             tracing::info!(peer = %conn.peer, device_id, reason, "CBS put-token refused");
             (401, reason.into())

@@ -51,24 +51,37 @@ struct Inner {
     subs: Subs,
 }
 
-/// Records a device authenticated by CBS on `conn`; a device already there gets its token
-/// renewed. Returns true for a renewal.
-pub(crate) fn authenticated(conn: &Arc<AmqpConn>, device_id: &str, auth: Authenticated) -> bool {
-    let Ok(mut devices) = conn.devices.lock() else {
-        return false;
-    };
-    if let Some(device) = devices.get(device_id) {
-        if let Ok(mut inner) = device.inner.lock() {
-            inner.auth = Some(auth);
+/// Records a device authenticated by CBS on `conn`: a new device is connected to the hub at
+/// once (IoT hub shows an AMQP device connected once its token is accepted, before any link);
+/// a device already there gets its token renewed. Returns whether it was a renewal, `None`
+/// when the device is not registered.
+pub(crate) fn authenticated(
+    conn: &Arc<AmqpConn>,
+    device_id: &str,
+    auth: Authenticated,
+    client: Option<&str>,
+) -> Option<bool> {
+    let device = {
+        let mut devices = conn.devices.lock().ok()?;
+        if let Some(device) = devices.get(device_id) {
+            if let Ok(mut inner) = device.inner.lock() {
+                inner.auth = Some(auth);
+            }
+            device.renewed.send_modify(|n| *n += 1);
+            return Some(true);
         }
-        device.renewed.send_modify(|n| *n += 1);
-        return true;
+        let device = DeviceLinks::new(conn, device_id, auth);
+        devices.insert(device_id.to_owned(), device.clone());
+        device
+    };
+    if start(&device, None, client) {
+        Some(false)
+    } else {
+        if let Ok(mut devices) = conn.devices.lock() {
+            devices.remove(device_id);
+        }
+        None
     }
-    devices.insert(
-        device_id.to_owned(),
-        DeviceLinks::new(conn, device_id, auth),
-    );
-    false
 }
 
 impl DeviceLinks {
@@ -155,9 +168,15 @@ pub(crate) async fn attach(
         close_link(link, unauthorized("the device's links are closed")).await;
         return;
     }
-    if device.with(|i| i.conn_id).flatten().is_none() && !start(&device, properties) {
-        close_link(link, unauthorized("device not registered")).await;
-        return;
+    let model_id = link_property(properties, "com.microsoft:model-id");
+    if device.with(|i| i.conn_id).flatten().is_none() {
+        let client = link_property(properties, "com.microsoft:client-version");
+        if !start(&device, model_id.as_deref(), client.as_deref()) {
+            close_link(link, unauthorized("device not registered")).await;
+            return;
+        }
+    } else if let Some(model_id) = &model_id {
+        device_ops::set_model_id(device.shared(), device_id, model_id);
     }
     let rest = rest.trim_end_matches('/').to_ascii_lowercase();
     match (rest.as_str(), link) {
@@ -238,16 +257,14 @@ fn authenticate_without_cbs(
 
 /// Registers the device's connection with the hub and starts its task. False when the device
 /// is not registered.
-fn start(device: &Arc<DeviceLinks>, properties: &Fields) -> bool {
-    let model_id = link_property(properties, "com.microsoft:model-id");
-    let client = link_property(properties, "com.microsoft:client-version");
+fn start(device: &Arc<DeviceLinks>, model_id: Option<&str>, client: Option<&str>) -> bool {
     let Some(attached) = device_ops::attach(
         device.shared(),
         &device.device_id,
         AttachOptions {
             clean_session: true,
-            model_id: model_id.as_deref(),
-            device_client_type: client.as_deref(),
+            model_id,
+            device_client_type: client,
         },
     ) else {
         return false;
@@ -256,8 +273,8 @@ fn start(device: &Arc<DeviceLinks>, properties: &Fields) -> bool {
     tracing::info!(
         peer = %device.conn.peer,
         device_id = %device.device_id,
-        model_id = model_id.as_deref().unwrap_or(""),
-        client = client.as_deref().unwrap_or(""),
+        model_id = model_id.unwrap_or(""),
+        client = client.unwrap_or(""),
         "device connected to hub over AMQP"
     );
     tokio::spawn(device_task(device.clone(), attached.conn_id, attached.rx));

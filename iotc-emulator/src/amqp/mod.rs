@@ -352,7 +352,8 @@ async fn route(
         Node::Cbs => match link {
             LinkEndpoint::Receiver(receiver) => {
                 let node = cbs.get_or_insert_with(|| cbs::CbsNode::new(conn.clone()));
-                node.requests(receiver);
+                let client = link_property(properties, "com.microsoft:client-version");
+                node.requests(receiver, client);
             }
             LinkEndpoint::Sender(sender) => {
                 let node = cbs.get_or_insert_with(|| cbs::CbsNode::new(conn.clone()));

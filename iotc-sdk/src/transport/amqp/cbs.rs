@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
 use super::message::{app_property, message_id_text, simple_as_i64, simple_text, AmqpMessage};
-use super::new_uuid;
+use super::{link_properties, new_uuid, CLIENT_VERSION};
 use crate::auth::Secret;
 use crate::{Error, Result};
 
@@ -28,9 +28,11 @@ impl Cbs {
     /// Attaches the two `$cbs` links.
     pub(crate) async fn attach(session: &mut SessionHandle<()>) -> Result<Cbs> {
         let suffix = new_uuid();
+        let properties = link_properties(&[("com.microsoft:client-version", CLIENT_VERSION)]);
         let sender = Sender::builder()
             .name(format!("cbs-sender-{suffix}"))
             .target("$cbs")
+            .properties(properties.clone())
             .attach(session)
             .await
             .map_err(|e| Error::Connection(format!("cannot attach the $cbs sender: {e}")))?;
@@ -38,6 +40,7 @@ impl Cbs {
             .name(format!("cbs-receiver-{suffix}"))
             .source("$cbs")
             .target("cbs")
+            .properties(properties)
             .attach(session)
             .await
             .map_err(|e| Error::Connection(format!("cannot attach the $cbs receiver: {e}")))?;
