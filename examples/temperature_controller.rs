@@ -19,7 +19,7 @@ use iotc_examples::models::{
     Thermostat, ThermostatCommand, ThermostatProperties, ThermostatTelemetry,
 };
 use iotc_examples::sim::ThermostatSim;
-use iotc_examples::{init_logging, target, BoxError};
+use iotc_examples::{init_logging, run_single_device, target, BoxError};
 use iotc_sdk::device::{Response, TypedComponent};
 use iotc_sdk::{Device, Event};
 use time::OffsetDateTime;
@@ -155,46 +155,7 @@ async fn run_device(
 async fn main() -> Result<(), BoxError> {
     init_logging();
     let target = target::<TemperatureController>("temperature-controller-01").await?;
-    let embedded = target.emulator.is_some();
-    if embedded {
-        println!("No IoT Central credentials in the environment: using an embedded emulator.");
-    }
-    let device = target.builder.connect().await?;
-    println!(
-        "== connected as {} to {}",
-        device.device_id(),
-        device.hub_host()
-    );
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let interval = if embedded {
-        Duration::from_millis(500)
-    } else {
-        Duration::from_secs(5)
-    };
-    let runner = tokio::spawn(run_device(device.clone(), interval, stop_rx));
-    match target.emulator {
-        Some(emulator) => {
-            let result =
-                tokio::time::timeout(Duration::from_secs(20), demo(&emulator, device.device_id()))
-                    .await;
-            let _ = stop_tx.send(true);
-            runner.await??;
-            device.close().await?;
-            result.map_err(|_| "the scripted demo did not finish in 20 s")??;
-            println!("== demo complete: device closed cleanly");
-        }
-        None => {
-            println!("== running; press Ctrl-C to stop");
-            tokio::select! {
-                signal = tokio::signal::ctrl_c() => signal?,
-                result = runner => return result?,
-            }
-            let _ = stop_tx.send(true);
-            device.close().await?;
-            println!("== disconnected");
-        }
-    }
-    Ok(())
+    run_single_device(target, run_device, demo).await
 }
 
 async fn demo(emulator: &iotc_emulator::Emulator, device_id: &str) -> Result<(), BoxError> {

@@ -20,7 +20,7 @@ use iotc_examples::models::{
     MaxMinReport, Thermostat, ThermostatCommand, ThermostatProperties, ThermostatTelemetry,
 };
 use iotc_examples::sim::ThermostatSim;
-use iotc_examples::{init_logging, target, BoxError};
+use iotc_examples::{init_logging, run_single_device, target, BoxError};
 use iotc_sdk::device::Response;
 use iotc_sdk::{Device, Event};
 use time::OffsetDateTime;
@@ -96,52 +96,7 @@ async fn run_device(
 async fn main() -> Result<(), BoxError> {
     init_logging();
     let target = target::<Thermostat>("thermostat-01").await?;
-    let embedded = target.emulator.is_some();
-    if embedded {
-        println!("No IoT Central credentials in the environment: using an embedded emulator.");
-    }
-    println!(
-        "== provisioning through DPS and connecting to the assigned hub over {}",
-        iotc_examples::transport()?.name()
-    );
-    let device = target.builder.connect().await?;
-    println!(
-        "== connected as {} to {}",
-        device.device_id(),
-        device.hub_host()
-    );
-
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let interval = if embedded {
-        Duration::from_millis(700)
-    } else {
-        Duration::from_secs(5)
-    };
-    let runner = tokio::spawn(run_device(device.clone(), interval, stop_rx));
-
-    match target.emulator {
-        Some(emulator) => {
-            let result =
-                tokio::time::timeout(Duration::from_secs(20), demo(&emulator, device.device_id()))
-                    .await;
-            let _ = stop_tx.send(true);
-            runner.await??;
-            device.close().await?;
-            result.map_err(|_| "the scripted demo did not finish in 20 s")??;
-            println!("== demo complete: device closed cleanly");
-        }
-        None => {
-            println!("== running; press Ctrl-C to stop");
-            tokio::select! {
-                signal = tokio::signal::ctrl_c() => signal?,
-                result = runner => return result?,
-            }
-            let _ = stop_tx.send(true);
-            device.close().await?;
-            println!("== disconnected");
-        }
-    }
-    Ok(())
+    run_single_device(target, run_device, demo).await
 }
 
 /// The service side of the embedded demo, played through the emulator's service API.

@@ -17,11 +17,15 @@ pub mod models;
 pub mod sim;
 
 use std::error::Error;
+use std::future::Future;
+use std::ops::AsyncFnOnce;
+use std::time::Duration;
 
 use iotc_emulator::{Emulator, EmulatorConfig};
 use iotc_sdk::tls::TlsConfig;
 use iotc_sdk::transport::Protocol;
-use iotc_sdk::{Credentials, DeviceBuilder, Interface};
+use iotc_sdk::{Credentials, Device, DeviceBuilder, Interface};
+use tokio::sync::watch;
 
 /// Boxed error for examples.
 pub type BoxError = Box<dyn Error + Send + Sync>;
@@ -118,4 +122,68 @@ pub fn init_logging() {
         .with_env_filter(filter)
         .with_target(false)
         .try_init();
+}
+
+/// Runs a single-device example: connects `target`'s device, runs `run_device` on its own task
+/// (with a send interval and a stop signal), and
+/// - against the embedded emulator: plays `demo` (the service side, given the emulator and the
+///   device id; at most 20 s), then stops the device and closes it;
+/// - against a real application: runs until Ctrl-C (or until `run_device` fails), then closes.
+///
+/// # Errors
+///
+/// A failed connection, a failed device task or demo, or a demo that does not finish in time.
+pub async fn run_single_device<F, Fut>(
+    target: Target,
+    run_device: F,
+    demo: impl AsyncFnOnce(&Emulator, &str) -> Result<(), BoxError>,
+) -> Result<(), BoxError>
+where
+    F: FnOnce(Device, Duration, watch::Receiver<bool>) -> Fut,
+    Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+{
+    let embedded = target.emulator.is_some();
+    if embedded {
+        println!("No IoT Central credentials in the environment: using an embedded emulator.");
+    }
+    println!(
+        "== provisioning through DPS and connecting to the assigned hub over {}",
+        transport()?.name()
+    );
+    let device = target.builder.connect().await?;
+    println!(
+        "== connected as {} to {}",
+        device.device_id(),
+        device.hub_host()
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let interval = if embedded {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(5)
+    };
+    let runner = tokio::spawn(run_device(device.clone(), interval, stop_rx));
+    match target.emulator {
+        Some(emulator) => {
+            let result =
+                tokio::time::timeout(Duration::from_secs(20), demo(&emulator, device.device_id()))
+                    .await;
+            let _ = stop_tx.send(true);
+            runner.await??;
+            device.close().await?;
+            result.map_err(|_| "the scripted demo did not finish in 20 s")??;
+            println!("== demo complete: device closed cleanly");
+        }
+        None => {
+            println!("== running; press Ctrl-C to stop");
+            tokio::select! {
+                signal = tokio::signal::ctrl_c() => signal?,
+                result = runner => return result?,
+            }
+            let _ = stop_tx.send(true);
+            device.close().await?;
+            println!("== disconnected");
+        }
+    }
+    Ok(())
 }

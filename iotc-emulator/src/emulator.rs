@@ -702,6 +702,7 @@ impl Emulator {
                 auth: d.auth_kind(),
                 enrollment_group: d.enrollment_group.clone(),
                 device_client_type: d.device_client_type.clone(),
+                gateway_id: d.gateway_id.clone(),
             })
             .collect();
         out.sort_by(|a, b| a.device_id.cmp(&b.device_id));
@@ -713,6 +714,16 @@ impl Emulator {
         self.devices()
             .into_iter()
             .find(|d| d.device_id == device_id)
+    }
+
+    /// The downstream devices of a gateway (devices provisioned with
+    /// `iotcGateway.iotcGatewayId` = `gateway_id`), sorted by id. IoT Central records the
+    /// relationship at provisioning; the gateway need not be registered yet.
+    pub fn downstream_devices(&self, gateway_id: &str) -> Vec<DeviceInfo> {
+        self.devices()
+            .into_iter()
+            .filter(|d| d.gateway_id.as_deref() == Some(gateway_id))
+            .collect()
     }
 
     /// The DPS registrations, sorted by id.

@@ -56,6 +56,7 @@ mod amqp;
 mod conn;
 mod device_ops;
 mod dps;
+mod dps_ops;
 mod emulator;
 mod error;
 mod fault;

@@ -9,6 +9,7 @@
 //! | `GET` | `/devices` | the device registry ([`DeviceInfo`](crate::DeviceInfo) list) |
 //! | `GET` | `/devices/{id}` | one device |
 //! | `GET` | `/registrations` | DPS registrations |
+//! | `GET` | `/devices/{id}/downstream` | a gateway's downstream devices ([`DeviceInfo`](crate::DeviceInfo) list) |
 //! | `GET` | `/devices/{id}/telemetry` | last 100 messages, body as JSON when possible |
 //! | `POST` | `/devices/{id}/messages/devicebound` | send C2D: raw body; headers `iothub-messageid`, `iothub-correlationid`, `content-type`, `content-encoding`, `iothub-app-{name}` |
 //! | `GET` | `/twins/{id}` | twin in the IoT hub service shape |
@@ -100,6 +101,7 @@ fn router(emulator: Emulator) -> Router {
         .route("/", get(info))
         .route("/devices", get(devices))
         .route("/devices/{id}", get(device))
+        .route("/devices/{id}/downstream", get(downstream))
         .route("/devices/{id}/telemetry", get(telemetry))
         .route("/devices/{id}/unmodeled", get(unmodeled))
         .route("/devices/{id}/messages/devicebound", post(send_c2d))
@@ -162,6 +164,10 @@ async fn device(State(em): State<Emulator>, Path(id): Path<String>) -> Response 
         Some(d) => Json(d).into_response(),
         None => not_found(&id),
     }
+}
+
+async fn downstream(State(em): State<Emulator>, Path(id): Path<String>) -> Response {
+    Json(em.downstream_devices(&id)).into_response()
 }
 
 async fn registrations(State(em): State<Emulator>) -> Response {

@@ -112,6 +112,8 @@ pub(crate) struct Device {
     pub(crate) device_client_type: Option<String>,
     pub(crate) auth: DeviceAuth,
     pub(crate) enrollment_group: Option<String>,
+    /// The gateway this device is a downstream device of.
+    pub(crate) gateway_id: Option<String>,
     pub(crate) generation_id: String,
     pub(crate) desired: Map<String, Value>,
     pub(crate) desired_version: u64,

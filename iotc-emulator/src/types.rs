@@ -209,6 +209,9 @@ pub struct DeviceInfo {
     pub enrollment_group: Option<String>,
     /// The `DeviceClientType` (SDK user agent) of its last hub connection.
     pub device_client_type: Option<String>,
+    /// The gateway this device is a downstream device of (DPS payload
+    /// `iotcGateway.iotcGatewayId`), if any.
+    pub gateway_id: Option<String>,
 }
 
 /// A DPS registration record.

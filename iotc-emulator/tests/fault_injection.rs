@@ -40,6 +40,27 @@ async fn request(hub: &mut Client, dev: &str, kind: &str, reason: &str) -> Insta
     sent
 }
 
+/// During the fault a reconnect is refused with `code` (`None`: cut without a CONNACK) while the
+/// bystander keeps working; after the fault's duration a reconnect is accepted. Returns that
+/// connection.
+async fn refused_until_over(
+    emulator: &Emulator,
+    dev: &str,
+    key: &str,
+    code: Option<ConnectReturnCode>,
+    sent: Instant,
+    other: &mut Client,
+) -> Client {
+    let mut again = hub_client(emulator, dev, key, 3600);
+    let err = again.connack().await.unwrap_err();
+    assert_eq!(refused_with(&err), code, "during the fault: {err:?}");
+    bystander_ok(other).await;
+    until(sent + DELAY + DURATION).await;
+    let mut back = hub_client(emulator, dev, key, 3600);
+    back.connack().await.unwrap();
+    back
+}
+
 /// A connected bystander that must keep working.
 async fn bystander(emulator: &Emulator) -> Client {
     connected(emulator, "bystander").await.1
@@ -152,17 +173,8 @@ async fn shut_down_mqtt_closes_gracefully_then_refuses_with_connack_3() {
         assert!(!is_reset(&err), "graceful close expected, got {err:?}");
         recorded(&emulator, dev, "ShutDownMqtt");
 
-        let mut again = hub_client(&emulator, dev, &key, 3600);
-        let err = again.connack().await.unwrap_err();
-        assert_eq!(
-            refused_with(&err),
-            Some(ConnectReturnCode::ServiceUnavailable)
-        );
-        bystander_ok(&mut other).await;
-
-        until(sent + DELAY + DURATION).await;
-        let mut back = hub_client(&emulator, dev, &key, 3600);
-        back.connack().await.unwrap();
+        let code = Some(ConnectReturnCode::ServiceUnavailable);
+        refused_until_over(&emulator, dev, &key, code, sent, &mut other).await;
     })
     .await
     .unwrap();
@@ -180,14 +192,8 @@ async fn auth_error_closes_then_refuses_with_connack_5() {
         hub.closed_without_puback().await.expect("connection error");
         assert!(sent.elapsed() >= DELAY);
 
-        let mut again = hub_client(&emulator, dev, &key, 3600);
-        let err = again.connack().await.unwrap_err();
-        assert_eq!(refused_with(&err), Some(ConnectReturnCode::NotAuthorized));
-        bystander_ok(&mut other).await;
-
-        until(sent + DELAY + DURATION).await;
-        let mut back = hub_client(&emulator, dev, &key, 3600);
-        back.connack().await.unwrap();
+        let code = Some(ConnectReturnCode::NotAuthorized);
+        refused_until_over(&emulator, dev, &key, code, sent, &mut other).await;
     })
     .await
     .unwrap();
@@ -231,17 +237,8 @@ async fn operations_fail(kind: &str, status: &str) {
     hub.closed_without_puback().await;
     assert_eq!(emulator.recent_telemetry(dev).len(), before);
 
-    let mut again = hub_client(&emulator, dev, &key, 3600);
-    let err = again.connack().await.unwrap_err();
-    assert_eq!(
-        refused_with(&err),
-        Some(ConnectReturnCode::ServiceUnavailable)
-    );
-    bystander_ok(&mut other).await;
-
-    until(sent + DELAY + DURATION).await;
-    let mut back = hub_client(&emulator, dev, &key, 3600);
-    back.connack().await.unwrap();
+    let code = Some(ConnectReturnCode::ServiceUnavailable);
+    let mut back = refused_until_over(&emulator, dev, &key, code, sent, &mut other).await;
     subscribe_twin(&mut back).await;
     assert_eq!(twin_get_status(&mut back, "3").await, "200");
     send_acked(&mut back, dev, "accepted again").await;

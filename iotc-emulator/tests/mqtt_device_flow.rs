@@ -264,20 +264,9 @@ async fn refusals() {
             &pass404,
         );
         c.connack().await.unwrap();
-        c.client
-            .subscribe("$dps/registrations/res/#", QoS::AtLeastOnce)
-            .await
-            .unwrap();
-        c.client
-            .publish(
-                "$dps/registrations/PUT/iotdps-register/?$rid=9",
-                QoS::AtLeastOnce,
-                false,
-                json!({"registrationId": dev}).to_string(),
-            )
-            .await
-            .unwrap();
-        let p = c.publish_on("$dps/registrations/res/").await;
+        let p = c
+            .dps_register("9", json!({"registrationId": dev}), QoS::AtLeastOnce)
+            .await;
         assert_eq!(p.topic, "$dps/registrations/res/404/?$rid=9");
         let body: Value = serde_json::from_slice(&p.payload).unwrap();
         assert_eq!(body["errorCode"], 404002);
@@ -391,17 +380,9 @@ async fn separate_hub_listener() {
         let pass = sas_token(&format!("{scope}/registrations/{dev}"), &key, Some("registration"), 3600);
         let mut dps = Client::connect(&emulator, dev, emulator.dps_addr().port(), &user, &pass);
         dps.connack().await.unwrap();
-        dps.client.subscribe("$dps/registrations/res/#", QoS::AtMostOnce).await.unwrap();
-        dps.client
-            .publish(
-                "$dps/registrations/PUT/iotdps-register/?$rid=r",
-                QoS::AtMostOnce,
-                false,
-                json!({"registrationId": dev, "payload": null}).to_string(),
-            )
-            .await
-            .unwrap();
-        let p = dps.publish_on("$dps/registrations/res/202/").await;
+        let body = json!({"registrationId": dev, "payload": null});
+        let p = dps.dps_register("r", body, QoS::AtMostOnce).await;
+        assert!(p.topic.starts_with("$dps/registrations/res/202/"), "{}", p.topic);
         let op = serde_json::from_slice::<Value>(&p.payload).unwrap()["operationId"]
             .as_str()
             .unwrap()

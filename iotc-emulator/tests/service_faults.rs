@@ -103,20 +103,9 @@ async fn throttle_dps_429_hub_connack_3_twin_429_and_held_pubacks() {
         let user = format!("{scope}/registrations/{reg}/api-version=2021-06-01");
         let mut dps = Client::connect(&emulator, reg, emulator.dps_addr().port(), &user, &pass);
         dps.connack().await.unwrap();
-        dps.client
-            .subscribe("$dps/registrations/res/#", QoS::AtLeastOnce)
-            .await
-            .unwrap();
-        dps.client
-            .publish(
-                "$dps/registrations/PUT/iotdps-register/?$rid=7",
-                QoS::AtLeastOnce,
-                false,
-                json!({"registrationId": reg}).to_string(),
-            )
-            .await
-            .unwrap();
-        let p = dps.publish_on("$dps/registrations/res/").await;
+        let p = dps
+            .dps_register("7", json!({"registrationId": reg}), QoS::AtLeastOnce)
+            .await;
         assert_eq!(p.topic, "$dps/registrations/res/429/?$rid=7&retry-after=3");
         let body: Value = serde_json::from_slice(&p.payload).unwrap();
         assert_eq!(body["errorCode"], 429001);

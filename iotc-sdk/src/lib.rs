@@ -45,6 +45,7 @@ pub mod device;
 mod dtmi;
 mod error;
 mod fuzzing;
+pub mod gateway;
 pub mod message;
 pub mod model;
 pub mod pnp;

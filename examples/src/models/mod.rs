@@ -9,6 +9,7 @@
 //! | --- | --- |
 //! | [`Thermostat`] | `dtmi:com:example:Thermostat;1` |
 //! | [`DeviceInformation`] | `dtmi:azure:DeviceManagement:DeviceInformation;1` |
+//! | [`SensorGateway`], [`HumiditySensor`], [`DoorSensor`] | `dtmi:com:example:SensorGateway;1`, `…:HumiditySensor;1`, `…:DoorSensor;1` (small models of this project, for the `gateway` example) |
 //! | [`TemperatureController`] | `dtmi:com:example:TemperatureController;1` (components `thermostat1`, `thermostat2`: Thermostat;1, `deviceInformation`) |
 //!
 //! ```
@@ -22,10 +23,15 @@
 //! ```
 
 pub mod device_information;
+pub mod sensors;
 pub mod temperature_controller;
 pub mod thermostat;
 
 pub use device_information::{DeviceInformation, DeviceInformationProperties};
+pub use sensors::{
+    DoorCommand, DoorSensor, DoorTelemetry, HumidityProperties, HumiditySensor, HumidityTelemetry,
+    SensorGateway, SensorGatewayTelemetry,
+};
 pub use temperature_controller::{
     TemperatureController, TemperatureControllerCommand, TemperatureControllerProperties,
     TemperatureControllerTelemetry,

@@ -19,7 +19,7 @@ use super::msg::{
     app_property, body_bytes, correlation_id, data_body, message_id, simple_text, AmqpMessage,
 };
 use super::{close_link, error, AmqpConn};
-use crate::dps::{self, DpsConn};
+use crate::dps_ops::{self, DpsClient, DpsRequest};
 use crate::state::Shared;
 
 /// SASL PLAIN check: a DPS login (`{scope}/registrations/{id}`) for a known ID scope must
@@ -31,7 +31,7 @@ pub(crate) fn plain_login_ok(shared: &Shared, user: &str, password: &str) -> boo
     if !scope.eq_ignore_ascii_case(&shared.settings.id_scope) {
         return true;
     }
-    dps::authenticate(shared, scope, reg, password, None).is_some()
+    dps_ops::authenticate(shared, scope, reg, password, None).is_some()
 }
 
 /// Attaches one DPS link of `registration_id`.
@@ -63,7 +63,7 @@ pub(crate) async fn attach(
                 _ => String::new(),
             };
             let auth = if known_scope {
-                match dps::authenticate(
+                match dps_ops::authenticate(
                     &shared,
                     scope,
                     registration_id,
@@ -89,15 +89,12 @@ pub(crate) async fn attach(
                 None
             };
             tracing::info!(peer = %conn.peer, registration_id, "DPS client connected over AMQP");
-            let session = DpsConn {
-                shared: shared.clone(),
+            let client = DpsClient {
                 scope: scope.to_owned(),
-                reg: registration_id.to_owned(),
+                registration_id: registration_id.to_owned(),
                 auth,
-                subscribed: true,
-                assigned_hub: shared.settings.assigned_hub_amqp.clone(),
             };
-            tokio::spawn(requests_link(conn.clone(), session, receiver));
+            tokio::spawn(requests_link(conn.clone(), client, receiver));
         }
     }
 }
@@ -112,7 +109,7 @@ async fn answers_link(mut sender: Sender, mut rx: mpsc::Receiver<AmqpMessage>) {
     let _ = tokio::time::timeout(Duration::from_secs(1), sender.close()).await;
 }
 
-async fn requests_link(conn: Arc<AmqpConn>, mut session: DpsConn, mut receiver: Receiver) {
+async fn requests_link(conn: Arc<AmqpConn>, client: DpsClient, mut receiver: Receiver) {
     while let Ok(delivery) = receiver.recv::<Body<Value>>().await {
         let request = delivery.message();
         let operation = app_property(request, "iotdps-operation-type")
@@ -133,8 +130,15 @@ async fn requests_link(conn: Arc<AmqpConn>, mut session: DpsConn, mut receiver: 
         let operation_id = app_property(request, "iotdps-operation-id")
             .and_then(simple_text)
             .unwrap_or_default();
-        let a = session.request(register, &operation_id, &body_bytes(&request.body));
-        tracing::debug!(registration_id = %session.reg, status = a.status, "DPS answer over AMQP");
+        let body = body_bytes(&request.body);
+        let dps_request = if register {
+            DpsRequest::Register(&body)
+        } else {
+            DpsRequest::Poll(&operation_id)
+        };
+        let mut a = client.handle(&conn.shared, dps_request);
+        announce_amqp_hub(&conn.shared, &mut a.body);
+        tracing::debug!(registration_id = %client.registration_id, status = a.status, "DPS answer over AMQP");
         if a.status == 429 {
             let mut info = Fields::default();
             info.insert(
@@ -170,14 +174,25 @@ async fn requests_link(conn: Arc<AmqpConn>, mut session: DpsConn, mut receiver: 
             .dps_answers
             .lock()
             .ok()
-            .and_then(|a| a.get(&session.reg).cloned());
+            .and_then(|a| a.get(&client.registration_id).cloned());
         match out {
             Some(out) => {
                 let _ = out.send(answer).await;
             }
             None => {
-                tracing::warn!(registration_id = %session.reg, "DPS answer dropped: no receiver link")
+                tracing::warn!(registration_id = %client.registration_id, "DPS answer dropped: no receiver link")
             }
         }
+    }
+}
+
+/// DPS announces the hub at the port of the protocol the device uses: over AMQP, the AMQP
+/// listener's (the bare host name on 5671, like the real service).
+fn announce_amqp_hub(shared: &Shared, body: &mut serde_json::Value) {
+    let Some(hub) = body.pointer_mut("/registrationState/assignedHub") else {
+        return;
+    };
+    if hub.as_str() == Some(shared.settings.assigned_hub.as_str()) {
+        *hub = serde_json::Value::String(shared.settings.assigned_hub_amqp.clone());
     }
 }

@@ -108,6 +108,25 @@ impl Client {
         }
     }
 
+    /// On a DPS connection: subscribes to the responses, sends a register request with `body`
+    /// under `rid` at `qos`, and returns the response.
+    pub async fn dps_register(&mut self, rid: &str, body: Value, qos: QoS) -> rumqttc::Publish {
+        self.client
+            .subscribe("$dps/registrations/res/#", qos)
+            .await
+            .unwrap();
+        self.client
+            .publish(
+                format!("$dps/registrations/PUT/iotdps-register/?$rid={rid}"),
+                qos,
+                false,
+                body.to_string(),
+            )
+            .await
+            .unwrap();
+        self.publish_on("$dps/registrations/res/").await
+    }
+
     pub async fn suback(&mut self) -> rumqttc::SubAck {
         loop {
             match timeout(T, self.events.recv()).await.unwrap().unwrap() {
@@ -215,21 +234,9 @@ pub async fn provision_with(
         client_auth,
     );
     dps.connack().await.unwrap();
-    dps.client
-        .subscribe("$dps/registrations/res/#", QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    dps.client
-        .publish(
-            "$dps/registrations/PUT/iotdps-register/?$rid=1",
-            QoS::AtLeastOnce,
-            false,
-            json!({"registrationId": reg, "payload": {"modelId": "dtmi:com:example:Thermostat;1"}})
-                .to_string(),
-        )
-        .await
-        .unwrap();
-    let p = dps.publish_on("$dps/registrations/res/").await;
+    let body =
+        json!({"registrationId": reg, "payload": {"modelId": "dtmi:com:example:Thermostat;1"}});
+    let p = dps.dps_register("1", body, QoS::AtLeastOnce).await;
     assert_eq!(p.topic, "$dps/registrations/res/202/?$rid=1&retry-after=0");
     let body: Value = serde_json::from_slice(&p.payload).unwrap();
     assert_eq!(body["status"], "assigning");

@@ -31,13 +31,13 @@ use crate::{Error, Result};
 /// [`Error::Config`] before anything is sent.
 #[derive(Clone)]
 pub struct DeviceBuilder {
-    id_scope: Option<String>,
+    pub(crate) id_scope: Option<String>,
     device_id: Option<String>,
-    credentials: Option<Credentials>,
-    connection_string: Option<ConnectionString>,
-    model_id: Option<String>,
+    pub(crate) credentials: Option<Credentials>,
+    pub(crate) connection_string: Option<ConnectionString>,
+    pub(crate) model_id: Option<String>,
     dps_endpoint: String,
-    provisioning_payload: Option<Value>,
+    pub(crate) provisioning_payload: Option<Value>,
     tls: Option<TlsConfig>,
     protocol: Protocol,
     keep_alive: Duration,
@@ -46,7 +46,7 @@ pub struct DeviceBuilder {
     sas_token_ttl: Duration,
     event_capacity: usize,
     retry_policy: Arc<dyn RetryPolicy>,
-    offline_queue: OfflineQueue,
+    pub(crate) offline_queue: OfflineQueue,
     auto_message_ids: bool,
 }
 

@@ -3,7 +3,7 @@
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use super::json::{entry, entry_opt};
+use super::json::{display_entries, display_setters, entry, entry_opt};
 use super::Schema;
 
 /// The `@context` of a DTDL v2 document.
@@ -52,18 +52,6 @@ impl Interface {
         }
     }
 
-    /// Sets `displayName`.
-    pub fn with_display_name(mut self, display_name: impl Into<String>) -> Self {
-        self.display_name = Some(display_name.into());
-        self
-    }
-
-    /// Sets `description`.
-    pub fn with_description(mut self, description: impl Into<String>) -> Self {
-        self.description = Some(description.into());
-        self
-    }
-
     /// Appends one content element.
     pub fn with_content(mut self, content: impl Into<Content>) -> Self {
         self.contents.push(content.into());
@@ -101,8 +89,7 @@ impl Serialize for Interface {
         entry(&mut map, "@context", DTDL_V2_CONTEXT)?;
         entry(&mut map, "@id", &self.id)?;
         entry(&mut map, "@type", "Interface")?;
-        entry_opt(&mut map, "displayName", &self.display_name)?;
-        entry_opt(&mut map, "description", &self.description)?;
+        display_entries(&mut map, &self.display_name, &self.description)?;
         entry_opt(&mut map, "comment", &self.comment)?;
         entry(&mut map, "contents", &self.contents)?;
         map.end()
@@ -238,18 +225,6 @@ impl Telemetry {
         self.unit = Some(unit.into());
         self
     }
-
-    /// Sets `displayName`.
-    pub fn with_display_name(mut self, display_name: impl Into<String>) -> Self {
-        self.display_name = Some(display_name.into());
-        self
-    }
-
-    /// Sets `description`.
-    pub fn with_description(mut self, description: impl Into<String>) -> Self {
-        self.description = Some(description.into());
-        self
-    }
 }
 
 impl Serialize for Telemetry {
@@ -263,8 +238,7 @@ impl Serialize for Telemetry {
         entry(&mut map, "name", &self.name)?;
         entry(&mut map, "schema", &self.schema)?;
         entry_opt(&mut map, "unit", &self.unit)?;
-        entry_opt(&mut map, "displayName", &self.display_name)?;
-        entry_opt(&mut map, "description", &self.description)?;
+        display_entries(&mut map, &self.display_name, &self.description)?;
         entry_opt(&mut map, "comment", &self.comment)?;
         map.end()
     }
@@ -324,18 +298,6 @@ impl Property {
         self.unit = Some(unit.into());
         self
     }
-
-    /// Sets `displayName`.
-    pub fn with_display_name(mut self, display_name: impl Into<String>) -> Self {
-        self.display_name = Some(display_name.into());
-        self
-    }
-
-    /// Sets `description`.
-    pub fn with_description(mut self, description: impl Into<String>) -> Self {
-        self.description = Some(description.into());
-        self
-    }
 }
 
 impl Serialize for Property {
@@ -352,8 +314,7 @@ impl Serialize for Property {
         if self.writable {
             entry(&mut map, "writable", &true)?;
         }
-        entry_opt(&mut map, "displayName", &self.display_name)?;
-        entry_opt(&mut map, "description", &self.description)?;
+        display_entries(&mut map, &self.display_name, &self.description)?;
         entry_opt(&mut map, "comment", &self.comment)?;
         map.end()
     }
@@ -400,18 +361,6 @@ impl Command {
         self.response = Some(response);
         self
     }
-
-    /// Sets `displayName`.
-    pub fn with_display_name(mut self, display_name: impl Into<String>) -> Self {
-        self.display_name = Some(display_name.into());
-        self
-    }
-
-    /// Sets `description`.
-    pub fn with_description(mut self, description: impl Into<String>) -> Self {
-        self.description = Some(description.into());
-        self
-    }
 }
 
 impl Serialize for Command {
@@ -421,8 +370,7 @@ impl Serialize for Command {
         entry(&mut map, "name", &self.name)?;
         entry_opt(&mut map, "request", &self.request)?;
         entry_opt(&mut map, "response", &self.response)?;
-        entry_opt(&mut map, "displayName", &self.display_name)?;
-        entry_opt(&mut map, "description", &self.description)?;
+        display_entries(&mut map, &self.display_name, &self.description)?;
         entry_opt(&mut map, "comment", &self.comment)?;
         map.end()
     }
@@ -452,18 +400,6 @@ impl CommandPayload {
             description: None,
         }
     }
-
-    /// Sets `displayName`.
-    pub fn with_display_name(mut self, display_name: impl Into<String>) -> Self {
-        self.display_name = Some(display_name.into());
-        self
-    }
-
-    /// Sets `description`.
-    pub fn with_description(mut self, description: impl Into<String>) -> Self {
-        self.description = Some(description.into());
-        self
-    }
 }
 
 impl Serialize for CommandPayload {
@@ -471,8 +407,7 @@ impl Serialize for CommandPayload {
         let mut map = serializer.serialize_map(None)?;
         entry(&mut map, "name", &self.name)?;
         entry(&mut map, "schema", &self.schema)?;
-        entry_opt(&mut map, "displayName", &self.display_name)?;
-        entry_opt(&mut map, "description", &self.description)?;
+        display_entries(&mut map, &self.display_name, &self.description)?;
         map.end()
     }
 }
@@ -501,18 +436,6 @@ impl Component {
             description: None,
         }
     }
-
-    /// Sets `displayName`.
-    pub fn with_display_name(mut self, display_name: impl Into<String>) -> Self {
-        self.display_name = Some(display_name.into());
-        self
-    }
-
-    /// Sets `description`.
-    pub fn with_description(mut self, description: impl Into<String>) -> Self {
-        self.description = Some(description.into());
-        self
-    }
 }
 
 impl Serialize for Component {
@@ -521,8 +444,16 @@ impl Serialize for Component {
         entry(&mut map, "@type", "Component")?;
         entry(&mut map, "name", &self.name)?;
         entry(&mut map, "schema", &self.schema)?;
-        entry_opt(&mut map, "displayName", &self.display_name)?;
-        entry_opt(&mut map, "description", &self.description)?;
+        display_entries(&mut map, &self.display_name, &self.description)?;
         map.end()
     }
 }
+
+display_setters!(
+    Interface,
+    Telemetry,
+    Property,
+    Command,
+    CommandPayload,
+    Component
+);

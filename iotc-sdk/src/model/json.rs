@@ -1,4 +1,5 @@
-//! Small helpers for the hand-written `Serialize` impls of the model types.
+//! Small helpers for the model types: their hand-written `Serialize` impls and the display-string
+//! setters they share.
 
 use serde::ser::SerializeMap;
 use serde::Serialize;
@@ -23,3 +24,36 @@ pub(super) fn entry_opt<M: SerializeMap, V: Serialize>(
         None => Ok(()),
     }
 }
+
+/// Writes `displayName` and `description` when present.
+pub(super) fn display_entries<M: SerializeMap>(
+    map: &mut M,
+    display_name: &Option<String>,
+    description: &Option<String>,
+) -> Result<(), M::Error> {
+    entry_opt(map, "displayName", display_name)?;
+    entry_opt(map, "description", description)
+}
+
+/// Implements `with_display_name` and `with_description` for model types with
+/// `display_name` and `description` fields.
+macro_rules! display_setters {
+    ($($ty:ty),* $(,)?) => {
+        $(
+            impl $ty {
+                /// Sets `displayName`.
+                pub fn with_display_name(mut self, display_name: impl Into<String>) -> Self {
+                    self.display_name = Some(display_name.into());
+                    self
+                }
+
+                /// Sets `description`.
+                pub fn with_description(mut self, description: impl Into<String>) -> Self {
+                    self.description = Some(description.into());
+                    self
+                }
+            }
+        )*
+    };
+}
+pub(super) use display_setters;

@@ -3,7 +3,7 @@
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use super::json::{entry, entry_opt};
+use super::json::{display_entries, entry};
 
 /// A DTDL v2 schema: the type of a telemetry value, a property, a command payload, an object
 /// field, an array element or a map value.
@@ -168,8 +168,7 @@ impl Serialize for ArraySchema {
         let mut map = serializer.serialize_map(None)?;
         entry(&mut map, "@type", "Array")?;
         entry(&mut map, "elementSchema", &self.element_schema)?;
-        entry_opt(&mut map, "displayName", &self.display_name)?;
-        entry_opt(&mut map, "description", &self.description)?;
+        display_entries(&mut map, &self.display_name, &self.description)?;
         map.end()
     }
 }
@@ -230,8 +229,7 @@ impl Serialize for EnumSchema {
         entry(&mut map, "@type", "Enum")?;
         entry(&mut map, "valueSchema", &self.value_schema)?;
         entry(&mut map, "enumValues", &self.values)?;
-        entry_opt(&mut map, "displayName", &self.display_name)?;
-        entry_opt(&mut map, "description", &self.description)?;
+        display_entries(&mut map, &self.display_name, &self.description)?;
         map.end()
     }
 }
@@ -266,8 +264,7 @@ impl Serialize for EnumValue {
         let mut map = serializer.serialize_map(None)?;
         entry(&mut map, "name", &self.name)?;
         entry(&mut map, "enumValue", &self.value)?;
-        entry_opt(&mut map, "displayName", &self.display_name)?;
-        entry_opt(&mut map, "description", &self.description)?;
+        display_entries(&mut map, &self.display_name, &self.description)?;
         map.end()
     }
 }
@@ -354,8 +351,7 @@ impl Serialize for MapSchema {
                 schema: &self.value_schema,
             },
         )?;
-        entry_opt(&mut map, "displayName", &self.display_name)?;
-        entry_opt(&mut map, "description", &self.description)?;
+        display_entries(&mut map, &self.display_name, &self.description)?;
         map.end()
     }
 }
@@ -387,8 +383,7 @@ impl Serialize for ObjectSchema {
         let mut map = serializer.serialize_map(None)?;
         entry(&mut map, "@type", "Object")?;
         entry(&mut map, "fields", &self.fields)?;
-        entry_opt(&mut map, "displayName", &self.display_name)?;
-        entry_opt(&mut map, "description", &self.description)?;
+        display_entries(&mut map, &self.display_name, &self.description)?;
         map.end()
     }
 }
@@ -423,8 +418,7 @@ impl Serialize for Field {
         let mut map = serializer.serialize_map(None)?;
         entry(&mut map, "name", &self.name)?;
         entry(&mut map, "schema", &self.schema)?;
-        entry_opt(&mut map, "displayName", &self.display_name)?;
-        entry_opt(&mut map, "description", &self.description)?;
+        display_entries(&mut map, &self.display_name, &self.description)?;
         map.end()
     }
 }

@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use iotc_examples::models::{DeviceInformation, TemperatureController, Thermostat};
+use iotc_examples::models::{
+    DeviceInformation, DoorSensor, HumiditySensor, SensorGateway, TemperatureController, Thermostat,
+};
 use iotc_sdk::model::{self, Interface as Model};
 use iotc_sdk::Interface;
 
@@ -71,6 +73,9 @@ fn every_generated_interface() -> Vec<Vec<Model>> {
         TemperatureController::interfaces(),
         Thermostat::interfaces(),
         DeviceInformation::interfaces(),
+        SensorGateway::interfaces(),
+        HumiditySensor::interfaces(),
+        DoorSensor::interfaces(),
     ];
     all.extend(crate::rich::all_interfaces());
     all

@@ -15,6 +15,7 @@ mod device_telemetry;
 mod device_templates;
 mod device_typed;
 mod faults;
+mod gateway;
 mod provisioning_errors;
 mod provisioning_x509;
 mod reliability;

@@ -21,6 +21,16 @@ fn fast_retries() -> ExponentialBackoff {
     }
 }
 
+/// A policy whose first reconnection comes after 30 s: requests stay queued meanwhile.
+fn no_reconnect_for_30s() -> ExponentialBackoff {
+    ExponentialBackoff {
+        base: Duration::from_secs(30),
+        max_delay: Duration::from_secs(30),
+        max_attempts: None,
+        jitter: 0.0,
+    }
+}
+
 fn resilient(emulator: &iotc_emulator::Emulator, device_id: &str) -> DeviceBuilder {
     builder(emulator, device_id).retry_policy(fast_retries())
 }
@@ -332,11 +342,7 @@ async fn chaos_every_message_arrives_through_random_disconnects() {
 async fn a_full_offline_queue_refuses_or_drops_by_policy_and_close_reports_what_is_unsent() {
     use iotc_sdk::device::{OfflineQueue, Overflow};
     let emulator = emulator().await;
-    let slow = ExponentialBackoff {
-        base: Duration::from_secs(30),
-        jitter: 0.0,
-        ..fast_retries()
-    };
+    let slow = no_reconnect_for_30s();
     let queue = OfflineQueue {
         capacity: 5,
         overflow: Overflow::Error,
@@ -424,11 +430,8 @@ async fn a_durable_queue_survives_a_restart() {
         durable: Some(file.clone()),
         ..OfflineQueue::default()
     };
-    let slow = ExponentialBackoff {
-        base: Duration::from_secs(30),
-        jitter: 0.0,
-        ..fast_retries()
-    };
+    // No reconnection during the first run: the messages must stay queued until the close.
+    let slow = no_reconnect_for_30s();
 
     // First run: the connection drops, five messages queue up, the process "stops" (close).
     let device = within(

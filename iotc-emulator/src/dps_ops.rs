@@ -1,0 +1,401 @@
+//! The Device Provisioning Service, whatever the transport: authentication of a registration,
+//! register and operation-status requests with their replies, and the assignment that creates
+//! the device in the hub registry (protocol.md 2.3, 2.4, 3). The MQTT, AMQP and HTTPS front
+//! ends translate their wire formats to these calls.
+
+use serde_json::{json, Value};
+
+use crate::sas;
+use crate::state::{
+    random_hex, random_uuid, service_time, Device, DeviceAuth, RegStatus, Registration, Shared,
+    DEFAULT_SAS_GROUP,
+};
+use crate::tls::{chains_to, common_name, PeerCert};
+
+/// The enrollment that authenticated a DPS connection.
+#[derive(Debug, Clone)]
+pub(crate) struct DpsAuth {
+    /// Group id, or `individual`.
+    pub(crate) enrollment: String,
+    pub(crate) group: Option<String>,
+    pub(crate) auth: DeviceAuth,
+}
+
+/// Authenticates a DPS client (SAS with the individual or derived key, or X.509 group).
+pub(crate) fn authenticate(
+    shared: &Shared,
+    scope: &str,
+    reg: &str,
+    password: &str,
+    cert: Option<&PeerCert>,
+) -> Option<DpsAuth> {
+    if !password.is_empty() {
+        let individual = shared.lock().individual.get(reg).cloned();
+        let (key, enrollment, group) = match individual {
+            Some(k) => (k, "individual".to_owned(), None),
+            None => (
+                sas::derive_device_key(&shared.settings.group_key, reg)?,
+                DEFAULT_SAS_GROUP.to_owned(),
+                Some(DEFAULT_SAS_GROUP.to_owned()),
+            ),
+        };
+        let parsed = sas::SasToken::parse(password).ok()?;
+        if let Some(skn) = &parsed.skn {
+            if !skn.eq_ignore_ascii_case("registration") {
+                tracing::info!(
+                    registration_id = reg,
+                    "DPS token with unexpected skn refused"
+                );
+                return None;
+            }
+        }
+        let resource = format!("{scope}/registrations/{reg}");
+        match sas::validate(password, &key, &[&resource], sas::now_secs()) {
+            Ok(_) => Some(DpsAuth {
+                enrollment,
+                group,
+                auth: DeviceAuth::Sas { key },
+            }),
+            Err(e) => {
+                tracing::info!(registration_id = reg, reason = %e, "DPS SAS token refused");
+                None
+            }
+        }
+    } else {
+        let cert = cert?;
+        if common_name(&cert.leaf).as_deref() != Some(reg) {
+            tracing::info!(
+                registration_id = reg,
+                "DPS client certificate CN does not match"
+            );
+            return None;
+        }
+        let groups = shared.lock().x509_groups.clone();
+        let group = groups.iter().find(|g| chains_to(cert, &g.cas))?;
+        Some(DpsAuth {
+            enrollment: group.id.clone(),
+            group: Some(group.id.clone()),
+            auth: DeviceAuth::X509 {
+                group: group.id.clone(),
+            },
+        })
+    }
+}
+
+pub(crate) fn error_body(code: u32, message: &str) -> Value {
+    json!({
+        "errorCode": code,
+        "trackingId": random_uuid(),
+        "message": message,
+        "timestampUtc": service_time(time::OffsetDateTime::now_utc()),
+    })
+}
+
+/// The model id a DPS payload announces (`modelId`, `iotcModelId`,
+/// `__iot:interfaces.CapabilityModelId`).
+pub(crate) fn payload_model_id(payload: Option<&Value>) -> Option<String> {
+    let p = payload?;
+    p.get("modelId")
+        .or_else(|| p.get("iotcModelId"))
+        .or_else(|| {
+            p.get("__iot:interfaces")
+                .and_then(|i| i.get("CapabilityModelId"))
+        })
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// The gateway a DPS payload attaches the device to (`iotcGateway.iotcGatewayId`, protocol.md
+/// 7.5).
+pub(crate) fn payload_gateway_id(payload: Option<&Value>) -> Option<String> {
+    payload?
+        .get("iotcGateway")?
+        .get("iotcGatewayId")?
+        .as_str()
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+}
+
+/// A DPS reply: status, `retry-after` seconds and JSON body (protocol.md 2.4).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DpsReply {
+    pub(crate) status: u16,
+    pub(crate) retry_after: Option<u64>,
+    pub(crate) body: Value,
+}
+
+impl DpsReply {
+    fn new(status: u16, retry_after: Option<u64>, body: Value) -> DpsReply {
+        DpsReply {
+            status,
+            retry_after,
+            body,
+        }
+    }
+}
+
+/// A DPS request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DpsRequest<'a> {
+    /// `PUT …/register` with its JSON body.
+    Register(&'a [u8]),
+    /// `GET …/operations/{operationId}`.
+    Poll(&'a str),
+}
+
+/// One registration's client: who it is and how it authenticated.
+#[derive(Debug, Clone)]
+pub(crate) struct DpsClient {
+    pub(crate) scope: String,
+    pub(crate) registration_id: String,
+    /// `None` when the ID scope is unknown: every request gets 404.
+    pub(crate) auth: Option<DpsAuth>,
+}
+
+impl DpsClient {
+    /// Answers a request: throttling faults first (429 with `retry-after`), an unknown ID
+    /// scope (404), then the register or poll itself.
+    pub(crate) fn handle(&self, shared: &Shared, request: DpsRequest<'_>) -> DpsReply {
+        let throttled = shared.lock().faults.throttled(std::time::Instant::now());
+        if let Some((_, retry_after)) = throttled {
+            tracing::info!(registration_id = %self.registration_id, "DPS request throttled (429)");
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            return DpsReply::new(
+                429,
+                Some(secs),
+                error_body(
+                    429_001,
+                    "Operations are being throttled for this tenant (fault injection).",
+                ),
+            );
+        }
+        let Some(auth) = &self.auth else {
+            let msg = format!("ID scope {} not found", self.scope);
+            return DpsReply::new(404, None, error_body(404_002, &msg));
+        };
+        match request {
+            DpsRequest::Register(body) => self.register(shared, body, auth),
+            DpsRequest::Poll(operation_id) => self.poll(shared, operation_id, auth),
+        }
+    }
+
+    fn register(&self, shared: &Shared, body: &[u8], auth: &DpsAuth) -> DpsReply {
+        let parsed: Option<Value> = serde_json::from_slice(body).ok();
+        let Some(Value::Object(obj)) = parsed else {
+            return DpsReply::new(
+                400,
+                None,
+                error_body(400_004, "The request body is not a JSON object."),
+            );
+        };
+        let body_reg = obj.get("registrationId").and_then(Value::as_str);
+        if !body_reg.is_some_and(|r| r.eq_ignore_ascii_case(&self.registration_id)) {
+            return DpsReply::new(400, None,
+                error_body(
+                    400_004,
+                    "registrationId in the body does not match the registration id of the connection.",
+                ),
+            );
+        }
+        let payload = obj.get("payload").filter(|p| !p.is_null()).cloned();
+        let now = time::OffsetDateTime::now_utc();
+        let settings = &shared.settings;
+        let operation_id = format!("4.{}.{}", random_hex(8), random_uuid());
+        let mut state = shared.lock();
+        let previous = state.registrations.get(&self.registration_id);
+        let reprovisioned = previous.is_some_and(|r| r.status == RegStatus::Assigned)
+            || state.devices.contains_key(&self.registration_id);
+        let created = previous.map(|r| r.created).unwrap_or(now);
+        let registration = Registration {
+            registration_id: self.registration_id.clone(),
+            operation_id: operation_id.clone(),
+            status: RegStatus::Assigning,
+            polls_left: settings.dps_polls_before_assign,
+            payload,
+            enrollment: auth.enrollment.clone(),
+            auth: auth.auth.clone(),
+            created,
+            last_updated: now,
+            etag: String::new(),
+            reprovisioned,
+        };
+        tracing::info!(registration_id = %self.registration_id, enrollment = %auth.enrollment, "DPS register request");
+        state
+            .registrations
+            .insert(self.registration_id.clone(), registration);
+        if settings.dps_polls_before_assign == 0 {
+            let body = assign(
+                shared,
+                &mut state,
+                &self.registration_id,
+                auth.group.as_deref(),
+            );
+            return DpsReply::new(200, None, body);
+        }
+        DpsReply::new(
+            202,
+            Some(settings.dps_retry_after_secs),
+            json!({"operationId": operation_id, "status": "assigning"}),
+        )
+    }
+
+    fn poll(&self, shared: &Shared, operation_id: &str, auth: &DpsAuth) -> DpsReply {
+        let group = auth.group.clone();
+        let mut state = shared.lock();
+        let Some(reg) = state.registrations.get_mut(&self.registration_id) else {
+            return DpsReply::new(404, None, error_body(404_002, "Operation not found."));
+        };
+        if operation_id.is_empty() || reg.operation_id != operation_id {
+            return DpsReply::new(404, None, error_body(404_002, "Operation not found."));
+        }
+        if reg.status == RegStatus::Assigning {
+            reg.polls_left = reg.polls_left.saturating_sub(1);
+            if reg.polls_left > 0 {
+                let body = json!({
+                    "operationId": reg.operation_id,
+                    "status": "assigning",
+                    "registrationState": {"registrationId": reg.registration_id, "status": "assigning"},
+                });
+                return DpsReply::new(202, Some(shared.settings.dps_retry_after_secs), body);
+            }
+            let reg_id = self.registration_id.clone();
+            let body = assign(shared, &mut state, &reg_id, group.as_deref());
+            return DpsReply::new(200, None, body);
+        }
+        DpsReply::new(200, None, assigned_body(shared, reg))
+    }
+}
+
+/// Completes an assignment: marks the registration assigned and creates or updates the device
+/// in the hub registry. Returns the `200` body.
+fn assign(
+    shared: &Shared,
+    state: &mut crate::state::State,
+    reg_id: &str,
+    group: Option<&str>,
+) -> Value {
+    let now = time::OffsetDateTime::now_utc();
+    let Some(reg) = state.registrations.get_mut(reg_id) else {
+        return error_body(404_002, "Operation not found.");
+    };
+    reg.status = RegStatus::Assigned;
+    reg.last_updated = now;
+    reg.etag = base64_etag();
+    let body = assigned_body(shared, reg);
+    let model_id = payload_model_id(reg.payload.as_ref());
+    let gateway_id = payload_gateway_id(reg.payload.as_ref());
+    let auth = reg.auth.clone();
+    tracing::info!(registration_id = reg_id, assigned_hub = %shared.settings.assigned_hub, "device assigned");
+    match state.devices.get_mut(reg_id) {
+        Some(device) => {
+            device.auth = auth;
+            device.enrollment_group = group.map(str::to_owned);
+            if model_id.is_some() {
+                device.model_id = model_id;
+            }
+            if gateway_id.is_some() {
+                device.gateway_id = gateway_id;
+            }
+        }
+        None => {
+            state.devices.insert(
+                reg_id.to_owned(),
+                Device {
+                    device_id: reg_id.to_owned(),
+                    model_id,
+                    device_client_type: None,
+                    auth,
+                    enrollment_group: group.map(str::to_owned),
+                    gateway_id,
+                    generation_id: format!("63{}", random_hex(8)),
+                    desired: serde_json::Map::new(),
+                    desired_version: 1,
+                    reported: serde_json::Map::new(),
+                    reported_version: 1,
+                    conn: None,
+                    persistent_c2d: false,
+                    c2d: Default::default(),
+                    recent: Default::default(),
+                    unmodeled: Default::default(),
+                },
+            );
+        }
+    }
+    body
+}
+
+fn base64_etag() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("\"{}\"", random_uuid()))
+}
+
+/// The `200 assigned` body of protocol.md 2.4.
+fn assigned_body(shared: &Shared, reg: &Registration) -> Value {
+    let mut state = json!({
+        "registrationId": reg.registration_id,
+        "createdDateTimeUtc": service_time(reg.created),
+        "assignedHub": shared.settings.assigned_hub,
+        "deviceId": reg.registration_id,
+        "status": "assigned",
+        "substatus": if reg.reprovisioned { "reprovisionedToInitialAssignment" } else { "initialAssignment" },
+        "lastUpdatedDateTimeUtc": service_time(reg.last_updated),
+        "etag": reg.etag,
+    });
+    if let Value::Object(m) = &mut state {
+        match &reg.auth {
+            DeviceAuth::X509 { group } => {
+                m.insert("x509".into(), json!({"enrollmentGroupId": group}));
+            }
+            DeviceAuth::Sas { .. } if reg.enrollment != "individual" => {
+                m.insert(
+                    "symmetricKey".into(),
+                    json!({"enrollmentGroupId": reg.enrollment}),
+                );
+            }
+            DeviceAuth::Sas { .. } => {}
+        }
+    }
+    json!({
+        "operationId": reg.operation_id,
+        "status": "assigned",
+        "registrationState": state,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_id_from_payload() {
+        assert_eq!(
+            payload_model_id(Some(&json!({"modelId":"dtmi:a;1"}))).as_deref(),
+            Some("dtmi:a;1")
+        );
+        assert_eq!(
+            payload_model_id(Some(&json!({"iotcModelId":"dtmi:b;1"}))).as_deref(),
+            Some("dtmi:b;1")
+        );
+        assert_eq!(
+            payload_model_id(Some(
+                &json!({"__iot:interfaces":{"CapabilityModelId":"urn:c:1"}})
+            ))
+            .as_deref(),
+            Some("urn:c:1")
+        );
+        assert_eq!(payload_model_id(Some(&json!({}))), None);
+        assert_eq!(payload_model_id(None), None);
+    }
+
+    #[test]
+    fn gateway_id_from_payload() {
+        let payload = json!({"modelId": "dtmi:a;1", "iotcGateway": {"iotcGatewayId": "gw-1"}});
+        assert_eq!(payload_gateway_id(Some(&payload)).as_deref(), Some("gw-1"));
+        assert_eq!(payload_gateway_id(Some(&json!({"iotcGateway": {}}))), None);
+        assert_eq!(
+            payload_gateway_id(Some(&json!({"iotcGateway": {"iotcGatewayId": ""}}))),
+            None
+        );
+        assert_eq!(payload_gateway_id(None), None);
+    }
+}
