@@ -311,3 +311,90 @@ async fn a_token_for_another_device_cannot_attach_its_links() {
     .await;
     assert!(matches!(result, Err(Error::Unauthorized(_))), "{result:?}");
 }
+
+#[tokio::test]
+async fn a_device_certificate_provisions_and_connects_without_sasl() {
+    use iotc_sdk::auth::X509Identity;
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    let emulator = emulator().await;
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "amqp x509 group CA");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_pem = params.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::new(params, ca_key);
+    emulator
+        .add_x509_enrollment_group("amqp-x509", &ca_pem)
+        .unwrap();
+    let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.distinguished_name
+        .push(DnType::CommonName, "amqp-x509-01");
+    leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let key = KeyPair::generate().unwrap();
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    let identity = X509Identity::from_pem(
+        format!("{}{}", cert.pem(), ca_pem).as_bytes(),
+        key.serialize_pem().as_bytes(),
+    )
+    .unwrap();
+
+    let device = within(
+        "connect",
+        builder(&emulator, P, "amqp-x509-01")
+            .credentials(Credentials::x509(identity))
+            .connect(),
+    )
+    .await
+    .unwrap();
+    let mut received = emulator.telemetry();
+    within("send", device.send_telemetry(&json!({"t": 1})))
+        .await
+        .unwrap();
+    let got = within("receive", received.recv()).await.unwrap();
+    assert_eq!(got.device_id, "amqp-x509-01");
+    assert!(got
+        .system_properties
+        .get("iothub-connection-auth-method")
+        .is_some_and(|m| m.contains("x509")));
+    within("twin", device.get_twin()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_dropped_connection_reconnects_and_traffic_resumes() {
+    let emulator = emulator().await;
+    let device = connect(&emulator, P, "amqp-drop-01").await;
+    let mut received = emulator.telemetry();
+    within("send", device.send_telemetry(&json!({"n": 1})))
+        .await
+        .unwrap();
+    within("receive", received.recv()).await.unwrap();
+    let mut changes = device.state_changes();
+    assert!(emulator.disconnect_device("amqp-drop-01"));
+    // The device notices, reconnects, and comes back.
+    let mut saw_disconnect = false;
+    within("reconnected", async {
+        loop {
+            match changes.next().await {
+                Some(iotc_sdk::device::ConnectionState::Connected) if saw_disconnect => break,
+                Some(iotc_sdk::device::ConnectionState::Connected) => {}
+                Some(_) => saw_disconnect = true,
+                None => panic!("state stream ended"),
+            }
+        }
+    })
+    .await;
+    within("send", device.send_telemetry(&json!({"n": 2})))
+        .await
+        .unwrap();
+    let got = within("receive", received.recv()).await.unwrap();
+    assert_eq!(got.body_json().unwrap(), json!({"n": 2}));
+    assert_eq!(emulator.connection_attempts("amqp-drop-01"), 2);
+}
