@@ -1,9 +1,9 @@
 //! A local Azure IoT Central: the device-facing side of the Device Provisioning Service (DPS)
-//! and IoT hub over MQTT 3.1.1 with TLS, plus a service-side API for tests.
+//! and IoT hub over MQTT 3.1.1 and AMQP 1.0 with TLS, plus a service-side API for tests.
 //!
 //! It behaves like the real service closely enough that the official Azure IoT device SDKs
 //! connect to it unchanged, given the host names and the generated CA
-//! ([`Emulator::ca_cert_pem`]). The wire behaviour follows `protocol.md` (sections 1, 2, 4).
+//! ([`Emulator::ca_cert_pem`]). The wire behaviour follows `protocol.md` (sections 1 to 5).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -48,7 +48,9 @@
 //! - **Hostile clients.** A connection must complete its CONNECT within
 //!   [`EmulatorConfig::handshake_timeout`] (default 15 s) or it is closed; garbage, half-open
 //!   and slow-loris connections do not disturb other devices.
-//! - **Not emulated (yet):** AMQP, HTTPS and WebSocket transports, modules/IoT Edge, shared
+//! - **AMQP 1.0** on its own port ([`Emulator::amqp_port`], [`Emulator::dps_amqp_endpoint`]):
+//!   CBS put-token with renewal, the hub links and DPS (`docs/emulator.md`).
+//! - **Not emulated (yet):** HTTPS and WebSocket transports, modules/IoT Edge, shared
 //!   access policies (`skn` on hub tokens).
 #![warn(missing_docs)]
 

@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use fe2o3_amqp::session::SessionHandle;
+use fe2o3_amqp::types::messaging::AmqpValue;
 use fe2o3_amqp::types::messaging::{ApplicationProperties, Body, Message, MessageId, Properties};
 use fe2o3_amqp::types::primitives::{SimpleValue, Value};
 use fe2o3_amqp::{Receiver, Sender};
-use fe2o3_amqp_types::messaging::AmqpValue;
 use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 

@@ -9,13 +9,13 @@ use fe2o3_amqp::link::delivery::DeliveryInfo;
 use fe2o3_amqp::link::{RecvError, SendError};
 use fe2o3_amqp::session::SessionHandle;
 use fe2o3_amqp::types::definitions::{ReceiverSettleMode, SenderSettleMode};
+use fe2o3_amqp::types::messaging::annotations::OwnedKey;
 use fe2o3_amqp::types::messaging::{
     ApplicationProperties, Body, Message as Amqp, MessageAnnotations, MessageId, Outcome,
     Properties,
 };
 use fe2o3_amqp::types::primitives::{SimpleValue, Symbol, Value};
 use fe2o3_amqp::{Delivery, Receiver, Sender, Session};
-use fe2o3_amqp_types::messaging::annotations::OwnedKey;
 use serde_json::Value as Json;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -848,6 +848,21 @@ impl Ctx {
     }
 
     fn on_sent(&mut self, seq: u64, result: Result<()>) {
+        // The link sends one message at a time: the next one's wait for its disposition starts
+        // now, not when it was queued behind this one.
+        let telemetry = |t: &Tracked| matches!(t.request, Request::Telemetry { .. });
+        if self.state.in_flight.get(&seq).is_some_and(telemetry) {
+            let now = Instant::now();
+            if let Some(next) = self
+                .state
+                .in_flight
+                .values_mut()
+                .filter(|t| t.seq > seq && telemetry(t))
+                .min_by_key(|t| t.seq)
+            {
+                next.sent = next.sent.max(now);
+            }
+        }
         match self.state.in_flight.remove(&seq) {
             Some(Tracked {
                 request: Request::Telemetry { reply, .. },

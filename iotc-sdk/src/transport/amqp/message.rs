@@ -1,11 +1,11 @@
 //! How SDK messages map onto AMQP messages and back (protocol.md §5.4–§5.6).
 
+use fe2o3_amqp::types::messaging::annotations::OwnedKey;
 use fe2o3_amqp::types::messaging::{
     ApplicationProperties, Batch, Body, Data, Message as Amqp, MessageAnnotations, MessageId,
     Properties,
 };
 use fe2o3_amqp::types::primitives::{SimpleValue, Symbol, Timestamp, Value};
-use fe2o3_amqp_types::messaging::annotations::OwnedKey;
 
 use crate::message::{CloudMessage, Message};
 
