@@ -37,9 +37,9 @@ mod wrappers {
         topics::parse_property_bag(bag)
     }
 
-    /// `topics::telemetry_topic`.
+    /// `topics::telemetry_topic` after `topics::telemetry_prefix`.
     pub fn telemetry_topic(device_id: &str, module_id: Option<&str>, message: &Message) -> String {
-        topics::telemetry_topic(device_id, module_id, message)
+        topics::telemetry_topic(&topics::telemetry_prefix(device_id, module_id), message)
     }
 
     /// `topics::parse_c2d`.

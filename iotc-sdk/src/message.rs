@@ -1,6 +1,9 @@
 //! Messages: telemetry the device sends ([`Message`]) and cloud-to-device messages it receives
 //! ([`CloudMessage`]).
 
+use std::borrow::Cow;
+
+use bytes::Bytes;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -23,9 +26,12 @@ use crate::Result;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Message {
-    payload: Vec<u8>,
-    content_type: Option<String>,
-    content_encoding: Option<String>,
+    /// Shared, so that keeping the message for a resend and handing it to the transport does
+    /// not copy it.
+    payload: Bytes,
+    /// `Cow`: the constants [`Message::json`] sets are not allocated for every message.
+    content_type: Option<Cow<'static, str>>,
+    content_encoding: Option<Cow<'static, str>>,
     component: Option<String>,
     message_id: Option<String>,
     correlation_id: Option<String>,
@@ -38,7 +44,7 @@ impl Message {
     /// A message with the given raw payload and no properties.
     pub fn new(payload: impl Into<Vec<u8>>) -> Self {
         Message {
-            payload: payload.into(),
+            payload: Bytes::from(payload.into()),
             ..Message::default()
         }
     }
@@ -50,9 +56,10 @@ impl Message {
     ///
     /// [`Error::Serialization`](crate::Error::Serialization) when the value does not serialize.
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self> {
-        Ok(Message::new(serde_json::to_vec(value)?)
-            .with_content_type("application/json")
-            .with_content_encoding("utf-8"))
+        let mut message = Message::new(serde_json::to_vec(value)?);
+        message.content_type = Some(Cow::Borrowed("application/json"));
+        message.content_encoding = Some(Cow::Borrowed("utf-8"));
+        Ok(message)
     }
 
     /// Sets the Plug and Play component the telemetry belongs to (`$.sub`).
@@ -75,13 +82,13 @@ impl Message {
 
     /// Sets the content type (`$.ct`), such as `application/json`.
     pub fn with_content_type(mut self, content_type: impl Into<String>) -> Self {
-        self.content_type = Some(content_type.into());
+        self.content_type = Some(Cow::Owned(content_type.into()));
         self
     }
 
     /// Sets the content encoding (`$.ce`), such as `utf-8`.
     pub fn with_content_encoding(mut self, encoding: impl Into<String>) -> Self {
-        self.content_encoding = Some(encoding.into());
+        self.content_encoding = Some(Cow::Owned(encoding.into()));
         self
     }
 
@@ -113,6 +120,11 @@ impl Message {
 
     /// The payload bytes.
     pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// The payload as a shared buffer (cloning it copies no bytes).
+    pub(crate) fn payload_bytes(&self) -> &Bytes {
         &self.payload
     }
 

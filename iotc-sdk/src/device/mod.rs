@@ -382,7 +382,13 @@ impl Device {
 
 /// A message id unique enough to recognize duplicates: 128 random bits, in hex.
 fn new_message_id() -> String {
-    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bits = fastrand::u128(..);
+    let mut id = String::with_capacity(32);
+    for shift in (0..32).rev() {
+        id.push(char::from(HEX[((bits >> (shift * 4)) & 0xf) as usize]));
+    }
+    id
 }
 
 #[cfg(test)]
@@ -390,6 +396,16 @@ mod tests {
     use super::*;
 
     fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
+
+    #[test]
+    fn message_ids_are_32_hex_digits() {
+        let (a, b) = (new_message_id(), new_message_id());
+        assert_eq!(a.len(), 32);
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+        assert_ne!(a, b);
+    }
 
     #[test]
     fn handles_are_send_sync_clone() {

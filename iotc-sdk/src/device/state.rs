@@ -1,5 +1,6 @@
 //! The connection's state, observable by the application.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
@@ -47,17 +48,20 @@ impl ConnectionState {
 
 /// Publishes state transitions: the current state (a `watch`) and every transition in order
 /// (a `broadcast`, so that no transition is lost to coalescing).
+///
+/// The `broadcast` channel (a few kilobytes with its 64 slots) is created by the first
+/// [`subscribe`](Self::subscribe): most devices of a large fleet never ask for it.
 #[derive(Debug)]
 pub(crate) struct StatePublisher {
     current: watch::Sender<ConnectionState>,
-    changes: broadcast::Sender<ConnectionState>,
+    changes: OnceLock<broadcast::Sender<ConnectionState>>,
 }
 
 impl StatePublisher {
     pub(crate) fn new(initial: ConnectionState) -> Self {
         StatePublisher {
             current: watch::channel(initial).0,
-            changes: broadcast::channel(64).0,
+            changes: OnceLock::new(),
         }
     }
 
@@ -76,7 +80,9 @@ impl StatePublisher {
                 tracing::info!(?reason, "connection state: closed")
             }
         }
-        let _ = self.changes.send(state.clone());
+        if let Some(changes) = self.changes.get() {
+            let _ = changes.send(state.clone());
+        }
         self.current.send_replace(state);
     }
 
@@ -86,7 +92,10 @@ impl StatePublisher {
 
     pub(crate) fn subscribe(&self) -> StateChanges {
         StateChanges {
-            receiver: self.changes.subscribe(),
+            receiver: self
+                .changes
+                .get_or_init(|| broadcast::channel(64).0)
+                .subscribe(),
         }
     }
 }

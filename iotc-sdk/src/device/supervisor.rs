@@ -114,7 +114,10 @@ impl Supervisor {
                 }
                 EndReason::Renew => {
                     self.state.set(ConnectionState::Renewing);
-                    match self.connect(false).await {
+                    // Boxed here and below: the task lives as long as the device, and an
+                    // `async fn` keeps its largest await point inline. Connecting (TLS,
+                    // CONNECT, provisioning) is that point, but it is rare.
+                    match Box::pin(self.connect(false)).await {
                         Ok(next) => {
                             session = next;
                             continue;
@@ -129,7 +132,7 @@ impl Supervisor {
                     e
                 }
             };
-            match self.reconnect(error).await {
+            match Box::pin(self.reconnect(error)).await {
                 Some(next) => session = next,
                 None => return,
             }

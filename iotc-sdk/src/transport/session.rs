@@ -13,13 +13,11 @@ use super::{amqp, mqtt, HubConfig, Inbound, Protocol, Request};
 use crate::{Error, Result};
 
 /// A connected hub session of any transport, ready to [`run`](Session::run).
-// One value per connection, moved once into the supervisor: the variants' sizes do not matter.
-#[allow(clippy::large_enum_variant)]
 pub(crate) enum Session {
     /// MQTT (over TLS or WebSockets).
     Mqtt(mqtt::hub::HubSession),
     /// AMQP (over TLS or WebSockets).
-    Amqp(amqp::hub::HubSession),
+    Amqp(Box<amqp::hub::HubSession>),
 }
 
 impl Session {
@@ -27,9 +25,9 @@ impl Session {
     pub(crate) async fn connect(config: &HubConfig) -> Result<Session> {
         match config.protocol {
             Protocol::Mqtt => mqtt::hub::connect(config).await.map(Session::Mqtt),
-            Protocol::Amqp | Protocol::AmqpWs => {
-                amqp::hub::connect(config).await.map(Session::Amqp)
-            }
+            Protocol::Amqp | Protocol::AmqpWs => Box::pin(amqp::hub::connect(config))
+                .await
+                .map(|s| Session::Amqp(Box::new(s))),
         }
     }
 
@@ -46,7 +44,7 @@ impl Session {
     pub(crate) async fn run(self, io: SessionIo<'_>) -> SessionEnd {
         match self {
             Session::Mqtt(s) => s.run(io).await,
-            Session::Amqp(s) => s.run(io).await,
+            Session::Amqp(s) => Box::pin(s.run(io)).await,
         }
     }
 }

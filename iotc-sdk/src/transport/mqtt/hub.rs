@@ -1,8 +1,10 @@
 //! The IoT hub MQTT connection task (protocol.md §4).
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
+use bytes::Bytes;
 use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, Publish, QoS};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -17,11 +19,19 @@ use crate::transport::{HubAuth, HubConfig, Inbound, Request};
 use crate::{Error, Result};
 
 /// A connected, subscribed hub session, ready to [`run`](HubSession::run).
-pub(crate) struct HubSession {
+///
+/// Boxed: the session is moved into the supervisor's future and from there into `run`'s, and
+/// every such future of an idle device holds it for the device's whole life. A pointer is
+/// moved instead of the connection (about a kilobyte, most of it rumqttc's state).
+pub(crate) struct HubSession(Box<Connection>);
+
+/// What a [`HubSession`] holds.
+struct Connection {
     client: AsyncClient,
     eventloop: EventLoop,
     device_id: String,
-    module_id: Option<String>,
+    /// `devices/{id}[/modules/{module}]/messages/events/`, built once.
+    telemetry_prefix: String,
     /// Messages that arrived while connecting, handled first by `run`.
     early: Vec<Publish>,
     /// The twin read while connecting.
@@ -86,15 +96,15 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
         super::subscribe(&client, &mut eventloop, filters, config.connect_timeout).await?;
     let twin = read_twin(&client, &mut eventloop, &mut early, config.connect_timeout).await?;
     info!(hub = %config.hub_host, device_id = %config.device_id, "connected to IoT hub");
-    Ok(HubSession {
+    Ok(HubSession(Box::new(Connection {
         client,
         eventloop,
         device_id: config.device_id.clone(),
-        module_id: config.module_id.clone(),
+        telemetry_prefix: topics::telemetry_prefix(&config.device_id, config.module_id.as_deref()),
         early,
         twin: Some(twin),
         token_expiry,
-    })
+    })))
 }
 
 /// The `$rid` of the twin read at connect; requests of the session count from 1.
@@ -154,6 +164,31 @@ struct Tracked {
     request: Request,
 }
 
+/// Hashes the `u16` packet ids of `unacked` with one multiplication instead of SipHash: rumqttc
+/// chooses the ids, so there are no chosen collisions to defend against.
+#[derive(Default)]
+struct PacketIdHasher(u64);
+
+/// 2^64 divided by the golden ratio.
+const FIBONACCI: u64 = 0x9E37_79B9_7F4A_7C15;
+
+impl Hasher for PacketIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(FIBONACCI);
+        }
+    }
+
+    fn write_u16(&mut self, id: u16) {
+        // Fibonacci hashing: spreads the id over the high bits, which hashbrown's tags use.
+        self.0 = u64::from(id).wrapping_mul(FIBONACCI);
+    }
+}
+
 /// Why the session is winding down.
 enum Drain {
     Close(oneshot::Sender<Result<()>>),
@@ -168,7 +203,11 @@ struct State {
     /// that need nothing kept (twin requests live in `twin`).
     unsent: VecDeque<Option<Tracked>>,
     /// QoS 1 telemetry waiting for its PUBACK, by packet id.
-    unacked: HashMap<u16, (Tracked, Instant)>,
+    unacked: HashMap<u16, (Tracked, Instant), BuildHasherDefault<PacketIdHasher>>,
+    /// The packet id, sequence number and send time of every publish put in `unacked`, in send
+    /// order. Acknowledged entries are skipped lazily at the front, so the oldest unacknowledged
+    /// publish is found in amortized constant time.
+    sent: VecDeque<(u16, u64, Instant)>,
     /// Twin requests by `$rid`.
     twin: HashMap<String, Tracked>,
     /// Requests handed to rumqttc that it has not yet written.
@@ -193,6 +232,20 @@ impl State {
         }
     }
 
+    /// When the oldest unacknowledged publish was sent.
+    fn oldest_unacked(&mut self) -> Option<Instant> {
+        while let Some(&(pkid, seq, sent)) = self.sent.front() {
+            match self.unacked.get(&pkid) {
+                // A packet id is reused once acknowledged: the sequence number tells them apart.
+                Some((tracked, _)) if tracked.seq == seq => return Some(sent),
+                _ => {
+                    self.sent.pop_front();
+                }
+            }
+        }
+        None
+    }
+
     fn in_flight(&self) -> bool {
         !self.unsent.is_empty() || !self.unacked.is_empty() || !self.twin.is_empty()
     }
@@ -211,6 +264,7 @@ impl State {
     fn unfinished(&mut self) -> Vec<Request> {
         let mut all: Vec<Tracked> = self.unsent.drain(..).flatten().collect();
         all.extend(self.unacked.drain().map(|(_, (t, _))| t));
+        self.sent.clear();
         all.extend(self.twin.drain().map(|(_, t)| t));
         all.sort_by_key(|t| t.seq);
         all.into_iter()
@@ -231,13 +285,19 @@ impl State {
 impl HubSession {
     /// When to renew the SAS token (see [`renew_at`](crate::transport::session::renew_at)).
     pub(crate) fn renew_at(&self) -> Option<Instant> {
-        self.token_expiry.map(crate::transport::session::renew_at)
+        self.0.token_expiry.map(crate::transport::session::renew_at)
     }
 
     /// Runs the connection until it is closed, renewed or lost, feeding it the backlog and the
     /// handles' requests and forwarding service traffic to `inbound`. What was not finished
     /// goes back to the front of the backlog.
-    pub(crate) async fn run(mut self, mut io: SessionIo<'_>) -> SessionEnd {
+    pub(crate) async fn run(self, io: SessionIo<'_>) -> SessionEnd {
+        self.0.run(io).await
+    }
+}
+
+impl Connection {
+    async fn run(mut self: Box<Self>, mut io: SessionIo<'_>) -> SessionEnd {
         let mut state = State::default();
         // Plug and Play: desired properties set while the device was away come first; patches
         // that arrived while connecting and that the twin already holds are dropped.
@@ -266,7 +326,13 @@ impl HubSession {
         }
 
         let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
-        let renew_at = io.renew_at.unwrap_or(far);
+        // The timers are created once. A deadline that moved is applied with `reset`; the ack
+        // timer is only moved earlier here, and moved later when it fires early (the oldest
+        // unacknowledged publish only ever gets younger, so a stale deadline is early, never late).
+        let renew = tokio::time::sleep_until(io.renew_at.unwrap_or(far));
+        let drain_timer = tokio::time::sleep_until(far);
+        let ack_timer = tokio::time::sleep_until(far);
+        tokio::pin!(renew, drain_timer, ack_timer);
         let reason = loop {
             while state.queued < super::REQUEST_CAPACITY && state.accepts_backlog() {
                 let Some(request) = io.backlog.pop_front() else {
@@ -291,14 +357,16 @@ impl HubSession {
                     let _ = self.client.try_disconnect();
                     state.queued += 1;
                 }
+                if drain_timer.deadline() != *deadline {
+                    drain_timer.as_mut().reset(*deadline);
+                }
             }
-            let drain_deadline = state.drain.as_ref().map_or(far, |(_, d)| *d);
-            let ack_deadline = state
-                .unacked
-                .values()
-                .map(|(_, sent)| *sent)
-                .min()
-                .map_or(far, |t| t + io.ack_timeout);
+            let ack_deadline = state.oldest_unacked().map(|t| t + io.ack_timeout);
+            if let Some(deadline) = ack_deadline {
+                if deadline < ack_timer.deadline() {
+                    ack_timer.as_mut().reset(deadline);
+                }
+            }
             tokio::select! {
                 event = self.eventloop.poll() => match event {
                     Ok(event) => {
@@ -308,22 +376,32 @@ impl HubSession {
                     }
                     Err(e) => break EndReason::Lost(super::connection_error(e)),
                 },
-                request = io.requests.recv(), if state.queued < super::REQUEST_CAPACITY && state.accepts_requests() => match request {
-                    Some(Request::Close { reply }) => {
-                        state.drain = Some((Drain::Close(reply), Instant::now() + io.flush_timeout));
+                request = io.requests.recv(), if state.queued < super::REQUEST_CAPACITY && state.accepts_requests() => {
+                    self.on_handle_request(request, &mut state, io.flush_timeout);
+                    // Take what else is queued now, so that rumqttc's poll (and its TLS read
+                    // attempt) is set up once per batch rather than once per request.
+                    while state.queued < super::REQUEST_CAPACITY && state.accepts_requests() {
+                        match io.requests.try_recv() {
+                            Ok(request) => self.on_handle_request(Some(request), &mut state, io.flush_timeout),
+                            Err(mpsc::error::TryRecvError::Empty) => break,
+                            Err(mpsc::error::TryRecvError::Disconnected) => {
+                                self.on_handle_request(None, &mut state, io.flush_timeout);
+                            }
+                        }
                     }
-                    Some(request) => self.on_request(request, &mut state),
-                    None => state.drain = Some((Drain::Dropped, Instant::now())),
-                },
-                _ = tokio::time::sleep_until(renew_at), if state.drain.is_none() && io.renew_at.is_some() => {
+                }
+                _ = &mut renew, if state.drain.is_none() && io.renew_at.is_some() => {
                     debug!(device_id = %self.device_id, "SAS token due for renewal: draining");
                     state.drain = Some((Drain::Renew, Instant::now() + io.flush_timeout));
                 }
-                                _ = tokio::time::sleep_until(drain_deadline), if state.drain.is_some() && !state.disconnecting => {}
-                _ = tokio::time::sleep_until(ack_deadline), if !state.unacked.is_empty() => {
-                    if Instant::now() >= ack_deadline {
-                        warn!(device_id = %self.device_id, timeout = ?io.ack_timeout, "no PUBACK in time: reconnecting to send again");
-                        break EndReason::Lost(Error::Timeout(io.ack_timeout, "a PUBACK"));
+                _ = &mut drain_timer, if state.drain.is_some() && !state.disconnecting => {}
+                _ = &mut ack_timer, if ack_deadline.is_some() => {
+                    match ack_deadline {
+                        Some(deadline) if Instant::now() < deadline => ack_timer.as_mut().reset(deadline),
+                        _ => {
+                            warn!(device_id = %self.device_id, timeout = ?io.ack_timeout, "no PUBACK in time: reconnecting to send again");
+                            break EndReason::Lost(Error::Timeout(io.ack_timeout, "a PUBACK"));
+                        }
                     }
                 }
             }
@@ -388,7 +466,9 @@ impl HubSession {
                 if let Some(Some(tracked)) = state.unsent.pop_front() {
                     match tracked.request {
                         Request::Telemetry { .. } if pkid != 0 => {
-                            state.unacked.insert(pkid, (tracked, Instant::now()));
+                            let now = Instant::now();
+                            state.sent.push_back((pkid, tracked.seq, now));
+                            state.unacked.insert(pkid, (tracked, now));
                         }
                         Request::Telemetry { reply, .. } => {
                             let _ = reply.send(Ok(()));
@@ -411,18 +491,33 @@ impl HubSession {
         None
     }
 
+    /// A request from the handles; `None` when every handle is gone.
+    fn on_handle_request(
+        &mut self,
+        request: Option<Request>,
+        state: &mut State,
+        flush_timeout: Duration,
+    ) {
+        match request {
+            Some(Request::Close { reply }) => {
+                state.drain = Some((Drain::Close(reply), Instant::now() + flush_timeout));
+            }
+            Some(request) => self.on_request(request, state),
+            None => state.drain = Some((Drain::Dropped, Instant::now())),
+        }
+    }
+
     fn on_request(&mut self, request: Request, state: &mut State) {
         match request {
             Request::Telemetry { message, reply } => {
-                let topic =
-                    topics::telemetry_topic(&self.device_id, self.module_id.as_deref(), &message);
+                let topic = topics::telemetry_topic(&self.telemetry_prefix, &message);
                 let size = topic.len() + message.payload().len();
                 if size > super::MAX_MESSAGE_SIZE {
                     let limit = super::MAX_MESSAGE_SIZE;
                     let _ = reply.send(Err(Error::TooLarge { size, limit }));
                     return;
                 }
-                let payload = message.payload().to_vec();
+                let payload = message.payload_bytes().clone();
                 let qos = if message.is_at_most_once() {
                     QoS::AtMostOnce
                 } else {
@@ -442,7 +537,7 @@ impl HubSession {
                     state,
                     topics::twin_get_topic(&rid),
                     QoS::AtMostOnce,
-                    Vec::new(),
+                    Bytes::new(),
                     None,
                 );
             }
@@ -461,7 +556,7 @@ impl HubSession {
                     state,
                     topics::twin_patch_reported_topic(&rid),
                     QoS::AtMostOnce,
-                    body,
+                    body.into(),
                     None,
                 );
             }
@@ -472,7 +567,7 @@ impl HubSession {
                 reply,
             } => {
                 let topic = topics::method_response_topic(status, &request_id);
-                let body = payload.clone();
+                let body = Bytes::from(payload.clone());
                 let tracked = state.track(Request::CommandResponse {
                     request_id,
                     status,
@@ -506,10 +601,10 @@ impl HubSession {
         state: &mut State,
         topic: String,
         qos: QoS,
-        payload: Vec<u8>,
+        payload: Bytes,
         tracked: Option<Tracked>,
     ) {
-        match self.client.try_publish(topic, qos, false, payload) {
+        match super::try_publish_bytes(&self.client, topic, qos, payload) {
             Ok(()) => {
                 state.queued += 1;
                 state.unsent.push_back(tracked);
@@ -518,7 +613,7 @@ impl HubSession {
                 // Cannot happen while `queued` stays under the channel capacity; report it anyway.
                 warn!(error = %e, "could not queue an MQTT publish");
                 if let Some(tracked) = tracked {
-                    fail(tracked.request, Error::Connection(e.to_string()));
+                    fail(tracked.request, e);
                 }
             }
         }
@@ -576,7 +671,7 @@ impl HubSession {
             })) = inbound.try_send(item)
             {
                 warn!(command = %name, "event queue full: answering the command with 503");
-                let body = br#"{"error":"the device's event queue is full"}"#.to_vec();
+                let body = Bytes::from_static(br#"{"error":"the device's event queue is full"}"#);
                 self.publish(
                     state,
                     topics::method_response_topic(503, &request_id),

@@ -3,8 +3,11 @@
 pub(crate) mod hub;
 pub(crate) mod topics;
 
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use bytes::Bytes;
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet,
     Publish, QoS, SubscribeFilter, SubscribeReasonCode, TlsConfiguration, Transport,
@@ -116,6 +119,33 @@ pub(crate) async fn subscribe(
     .await;
     result.unwrap_or(Err(Error::Timeout(timeout, "SUBACK")))?;
     Ok(early)
+}
+
+/// Hands a publish to rumqttc without waiting and without copying the payload.
+///
+/// rumqttc's only non-blocking publish (`try_publish`) takes a `Vec<u8>`, so a payload kept for
+/// a resend would be copied for every send. `publish_bytes` takes the shared buffer; it is
+/// polled once here. Its only wait is for room in the request channel, which the session never
+/// fills (it hands over at most [`REQUEST_CAPACITY`] requests), so the first poll completes;
+/// if it did not, the publish is dropped and reported, like a full channel in `try_publish`.
+pub(crate) fn try_publish_bytes(
+    client: &AsyncClient,
+    topic: String,
+    qos: QoS,
+    payload: Bytes,
+) -> Result<()> {
+    // The check `try_publish` makes and `publish_bytes` does not.
+    if !rumqttc::valid_topic(&topic) {
+        return Err(Error::Connection(format!(
+            "invalid MQTT topic for a publish: {topic}"
+        )));
+    }
+    let publish = std::pin::pin!(client.publish_bytes(topic, qos, false, payload));
+    match publish.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(Ok(())) => Ok(()),
+        Poll::Ready(Err(e)) => Err(Error::Connection(e.to_string())),
+        Poll::Pending => Err(Error::Connection("the MQTT request queue is full".into())),
+    }
 }
 
 pub(crate) fn filter(path: impl Into<String>, qos: QoS) -> SubscribeFilter {

@@ -72,25 +72,49 @@ pub(crate) fn c2d_filter(device_id: &str) -> String {
     format!("devices/{device_id}{C2D_SUFFIX}")
 }
 
-/// Telemetry topic with the message's property bag (protocol.md §4.4).
-pub(crate) fn telemetry_topic(
-    device_id: &str,
-    module_id: Option<&str>,
-    message: &Message,
-) -> String {
-    let mut topic = match module_id {
+/// The part of a device's (or module's) telemetry topic before the property bag; built once
+/// per connection.
+pub(crate) fn telemetry_prefix(device_id: &str, module_id: Option<&str>) -> String {
+    match module_id {
         Some(module) => format!("devices/{device_id}/modules/{module}/messages/events/"),
         None => format!("devices/{device_id}/messages/events/"),
-    };
+    }
+}
+
+/// Telemetry topic with the message's property bag (protocol.md §4.4), after `prefix` from
+/// [`telemetry_prefix`].
+pub(crate) fn telemetry_topic(prefix: &str, message: &Message) -> String {
+    // Room for the bag without percent-encoding growth: one allocation for most messages.
+    let fields = [
+        message.message_id(),
+        message.correlation_id(),
+        message.content_type(),
+        message.content_encoding(),
+        message.component(),
+    ];
+    let capacity = prefix.len()
+        + fields.iter().flatten().map(|v| v.len() + 10).sum::<usize>()
+        + message.creation_time().map_or(0, |_| 48)
+        + message
+            .properties()
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 2)
+            .sum::<usize>()
+        + 8;
+    let mut topic = String::with_capacity(capacity);
+    topic.push_str(prefix);
     let mut first = true;
-    let mut push = |topic: &mut String, key: &str, value: &str| {
+    let mut separator = |topic: &mut String| {
         if !first {
             topic.push('&');
         }
         first = false;
+    };
+    let mut push = |topic: &mut String, key: &str, value: &str| {
+        separator(topic);
         topic.push_str(key);
         topic.push('=');
-        topic.push_str(&encode(value));
+        topic.extend(utf8_percent_encode(value, UNRESERVED));
     };
     if let Some(v) = message.message_id() {
         push(&mut topic, "%24.mid", v);
@@ -120,7 +144,10 @@ pub(crate) fn telemetry_topic(
         }
     }
     for (key, value) in message.properties() {
-        push(&mut topic, &encode(key), value);
+        separator(&mut topic);
+        topic.extend(utf8_percent_encode(key, UNRESERVED));
+        topic.push('=');
+        topic.extend(utf8_percent_encode(value, UNRESERVED));
     }
     topic
 }
@@ -293,7 +320,7 @@ mod tests {
     fn telemetry_topic_matches_protocol_examples() {
         let m = Message::json(&1).unwrap();
         assert_eq!(
-            telemetry_topic("thermostat-01", None, &m),
+            telemetry_topic(&telemetry_prefix("thermostat-01", None), &m),
             "devices/thermostat-01/messages/events/%24.ct=application%2Fjson&%24.ce=utf-8"
         );
         let m = m
@@ -301,11 +328,11 @@ mod tests {
             .with_message_id("a b")
             .with_property("k&=", "v/1");
         assert_eq!(
-            telemetry_topic("tc-01", None, &m),
+            telemetry_topic(&telemetry_prefix("tc-01", None), &m),
             "devices/tc-01/messages/events/%24.mid=a%20b&%24.ct=application%2Fjson&%24.ce=utf-8&%24.sub=thermostat1&k%26%3D=v%2F1"
         );
         assert_eq!(
-            telemetry_topic("gw", Some("filter"), &Message::new("x")),
+            telemetry_topic(&telemetry_prefix("gw", Some("filter")), &Message::new("x")),
             "devices/gw/modules/filter/messages/events/"
         );
     }
@@ -319,17 +346,20 @@ mod tests {
         let m =
             Message::new("x").with_creation_time(datetime!(1970-01-27 9:47:56.722927616 +12:29:32));
         assert_eq!(
-            telemetry_topic("d", None, &m),
+            telemetry_topic(&telemetry_prefix("d", None), &m),
             "devices/d/messages/events/%24.ctime=1970-01-26T21%3A18%3A24.722927616Z"
         );
         let m = Message::new("x").with_creation_time(datetime!(2024-05-01 10:00 +02:00));
         assert_eq!(
-            telemetry_topic("d", None, &m),
+            telemetry_topic(&telemetry_prefix("d", None), &m),
             "devices/d/messages/events/%24.ctime=2024-05-01T08%3A00%3A00Z"
         );
         // Year 10000 in UTC: no RFC 3339 form, no `$.ctime` (and no panic).
         let m = Message::new("x").with_creation_time(datetime!(9999-12-31 23:00 -02:00));
-        assert_eq!(telemetry_topic("d", None, &m), "devices/d/messages/events/");
+        assert_eq!(
+            telemetry_topic(&telemetry_prefix("d", None), &m),
+            "devices/d/messages/events/"
+        );
     }
 
     #[test]
@@ -337,7 +367,7 @@ mod tests {
         let m = Message::new("x")
             .with_property("a=b", "c&d")
             .with_property("e", "");
-        let topic = telemetry_topic("d", None, &m);
+        let topic = telemetry_topic(&telemetry_prefix("d", None), &m);
         let bag = topic.strip_prefix("devices/d/messages/events/").unwrap();
         assert_eq!(
             parse_property_bag(bag),
