@@ -232,3 +232,28 @@ impl CloudMessage {
             .and_then(|(_, v)| v.as_deref())
     }
 }
+
+/// How the application settles a cloud-to-device message (see
+/// [`Device::settle`](crate::Device::settle)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Settlement {
+    /// Done with it: the hub removes it from the device's queue (and sends positive feedback
+    /// when the sender asked for it).
+    Complete,
+    /// Put it back: the hub delivers it again (until its maximum delivery count).
+    Abandon,
+    /// Refuse it: the hub dead-letters it (and sends negative feedback when asked).
+    Reject,
+}
+
+impl Settlement {
+    /// The settlement's name, as used in errors and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Settlement::Complete => "complete",
+            Settlement::Abandon => "abandon",
+            Settlement::Reject => "reject",
+        }
+    }
+}

@@ -21,9 +21,9 @@ pub use state::{ConnectionState, StateChanges};
 pub use supervisor::{OfflineQueue, Overflow};
 pub use typed::{Response, TypedComponent};
 
-use crate::message::{CloudMessage, Message};
+use crate::message::{CloudMessage, Message, Settlement};
 use crate::pnp::{self, Twin, WritableProperty, WritablePropertyUpdate};
-use crate::transport::{Inbound, Request, Settlement};
+use crate::transport::{Inbound, Request};
 use crate::{Error, Result};
 
 /// Something the service sent to the device.
@@ -216,54 +216,38 @@ impl Device {
             .await
     }
 
-    /// Completes a cloud-to-device message: the hub deletes it. Over MQTT the message was
-    /// acknowledged on arrival and this does nothing.
+    /// Settles a cloud-to-device message: [`Settlement::Complete`], [`Settlement::Abandon`]
+    /// (the hub delivers it again) or [`Settlement::Reject`] (the hub dead-letters it).
+    ///
+    /// Over AMQP these are the `accepted`, `released` and `rejected` dispositions. Over MQTT
+    /// the SDK completed the message when it arrived: completing it again succeeds and does
+    /// nothing, abandoning or rejecting is [`Error::Unsupported`].
     ///
     /// # Errors
     ///
-    /// [`Error::Rejected`] (status 412) when the message is no longer locked to this
-    /// connection (settled already, or the connection was lost since), and the transport
-    /// errors of [`send_telemetry`](Self::send_telemetry).
-    pub async fn complete_message(&self, message: &CloudMessage) -> Result<()> {
-        self.settle(message, Settlement::Complete).await
-    }
-
-    /// Abandons a cloud-to-device message: the hub delivers it again (AMQP `released`).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Unsupported`] over MQTT, which acknowledges messages on arrival; otherwise as
-    /// [`complete_message`](Self::complete_message).
-    pub async fn abandon_message(&self, message: &CloudMessage) -> Result<()> {
-        self.settle(message, Settlement::Abandon).await
-    }
-
-    /// Rejects a cloud-to-device message: the hub dead-letters it (AMQP `rejected`).
-    ///
-    /// # Errors
-    ///
-    /// As [`abandon_message`](Self::abandon_message).
-    pub async fn reject_message(&self, message: &CloudMessage) -> Result<()> {
-        self.settle(message, Settlement::Reject).await
-    }
-
-    async fn settle(&self, message: &CloudMessage, settlement: Settlement) -> Result<()> {
+    /// [`Error::Unsupported`] as above; [`Error::Rejected`] with status 412 when the message is
+    /// no longer locked to this connection (settled already, or the connection was lost since);
+    /// the transport errors of [`send_message`](Self::send_message).
+    pub async fn settle(&self, message: &CloudMessage, settlement: Settlement) -> Result<()> {
         let Some(lock_token) = message.lock_token.clone() else {
             return match settlement {
                 Settlement::Complete => Ok(()),
-                _ => Err(Error::Unsupported {
-                    operation: "abandoning or rejecting a cloud-to-device message",
+                other => Err(Error::Unsupported {
+                    operation: match other {
+                        Settlement::Abandon => "abandoning a cloud-to-device message",
+                        _ => "rejecting a cloud-to-device message",
+                    },
                     transport: "MQTT",
                 }),
             };
         };
         self.call(
-            |reply| Request::SettleC2d {
+            |reply| Request::Settle {
                 lock_token,
                 settlement,
                 reply,
             },
-            "the message settlement",
+            "the settlement",
         )
         .await
     }

@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::auth::{SasKey, SasToken, X509Identity};
-use crate::message::{CloudMessage, Message};
+use crate::message::{CloudMessage, Message, Settlement};
 use crate::pnp::Twin;
 use crate::tls::TlsConfig;
 use crate::{Error, Result};
@@ -55,17 +55,6 @@ impl Protocol {
             Protocol::AmqpWs => 443,
         }
     }
-}
-
-/// How the device settles a cloud-to-device message (AMQP dispositions, protocol.md §5.4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Settlement {
-    /// Done with it: `accepted`.
-    Complete,
-    /// Give it back for another delivery: `released`.
-    Abandon,
-    /// Dead-letter it: `rejected`.
-    Reject,
 }
 
 /// How the device authenticates to the hub.
@@ -118,8 +107,8 @@ pub(crate) enum Request {
         payload: Vec<u8>,
         reply: Option<oneshot::Sender<Result<()>>>,
     },
-    /// Settles a cloud-to-device message received on this connection (AMQP).
-    SettleC2d {
+    /// Settles a cloud-to-device message by its lock token (transports with settlement).
+    Settle {
         lock_token: String,
         settlement: Settlement,
         reply: oneshot::Sender<Result<()>>,

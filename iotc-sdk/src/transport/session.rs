@@ -109,7 +109,7 @@ pub(crate) fn fail(request: Request, error: Error) {
             reply: Some(reply), ..
         } => drop(reply.send(Err(error))),
         Request::CommandResponse { reply: None, .. } => {}
-        Request::SettleC2d { reply, .. } => drop(reply.send(Err(error))),
+        Request::Settle { reply, .. } => drop(reply.send(Err(error))),
         Request::Close { reply } => drop(reply.send(Err(error))),
     }
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use iotc_emulator::C2dMessage;
+use iotc_sdk::message::Settlement;
 use iotc_sdk::transport::Protocol;
 use iotc_sdk::{Credentials, Error, Event, Message, ProvisioningClient};
 use serde_json::json;
@@ -190,7 +191,7 @@ async fn cloud_messages_are_completed_abandoned_and_rejected() {
     assert_eq!(received.property("color"), Some("red"));
     // Not settled yet: still queued in the hub.
     assert_eq!(emulator.pending_c2d("amqp-c2d-01"), 1);
-    within("complete", device.complete_message(&received))
+    within("complete", device.settle(&received, Settlement::Complete))
         .await
         .unwrap();
     eventually("completed", || {
@@ -199,7 +200,11 @@ async fn cloud_messages_are_completed_abandoned_and_rejected() {
     .await;
     // Settling twice: the lock is gone.
     assert!(matches!(
-        within("complete again", device.complete_message(&received)).await,
+        within(
+            "complete again",
+            device.settle(&received, Settlement::Complete)
+        )
+        .await,
         Err(Error::Rejected { status: 412, .. })
     ));
 
@@ -213,7 +218,7 @@ async fn cloud_messages_are_completed_abandoned_and_rejected() {
     let Event::CloudMessage(first) = next_event(&device).await else {
         panic!("expected a cloud message")
     };
-    within("abandon", device.abandon_message(&first))
+    within("abandon", device.settle(&first, Settlement::Abandon))
         .await
         .unwrap();
     let Event::CloudMessage(second) = next_event(&device).await else {
@@ -221,7 +226,7 @@ async fn cloud_messages_are_completed_abandoned_and_rejected() {
     };
     assert_eq!(second.body(), b"again");
     // Rejected: dead-lettered, gone from the queue.
-    within("reject", device.reject_message(&second))
+    within("reject", device.settle(&second, Settlement::Reject))
         .await
         .unwrap();
     eventually("rejected", || {

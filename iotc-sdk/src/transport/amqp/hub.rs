@@ -29,9 +29,10 @@ use super::message::{
 };
 use super::{condition_error, link_properties, new_uuid, open_connection, Sasl};
 use crate::auth::{hub_device_resource, hub_module_resource, SasKey, SasToken};
+use crate::message::Settlement;
 use crate::pnp::{Twin, WritablePropertyUpdate};
 use crate::transport::session::{fail, forward, renew_at, EndReason, SessionEnd, SessionIo};
-use crate::transport::{HubAuth, HubConfig, Inbound, Protocol, Request, Settlement};
+use crate::transport::{HubAuth, HubConfig, Inbound, Protocol, Request};
 use crate::{Error, Result};
 
 /// IoT hub's limit for one device-to-cloud message (protocol.md §4.9).
@@ -545,7 +546,7 @@ impl State {
                 Request::Telemetry { .. } | Request::CommandResponse { .. } => true,
                 Request::GetTwin { reply } => !reply.is_closed(),
                 Request::PatchReported { reply, .. } => !reply.is_closed(),
-                Request::SettleC2d { .. } | Request::Close { .. } => false,
+                Request::Settle { .. } | Request::Close { .. } => false,
             })
             .collect()
     }
@@ -826,7 +827,7 @@ impl Ctx {
                 self.state.in_flight.insert(seq, tracked);
                 send(&self.writers.methods, seq, amqp, &mut self.state);
             }
-            Request::SettleC2d {
+            Request::Settle {
                 lock_token,
                 settlement,
                 reply,

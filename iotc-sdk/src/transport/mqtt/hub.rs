@@ -276,7 +276,7 @@ impl State {
                 Request::GetTwin { reply } => !reply.is_closed(),
                 Request::PatchReported { reply, .. } => !reply.is_closed(),
                 Request::CommandResponse { .. } => true,
-                Request::Close { .. } | Request::SettleC2d { .. } => false,
+                Request::Close { .. } | Request::Settle { .. } => false,
             })
             .collect()
     }
@@ -576,13 +576,13 @@ impl Connection {
                 });
                 self.publish(state, topic, QoS::AtMostOnce, body, Some(tracked));
             }
-            Request::SettleC2d {
+            Request::Settle {
                 settlement, reply, ..
             } => {
                 // MQTT acknowledges a message when it arrives: completing it again is a no-op,
                 // and MQTT has no way to abandon or reject one.
                 let _ = reply.send(match settlement {
-                    crate::transport::Settlement::Complete => Ok(()),
+                    crate::message::Settlement::Complete => Ok(()),
                     _ => Err(Error::Unsupported {
                         operation: "abandoning or rejecting a cloud-to-device message",
                         transport: "MQTT",
