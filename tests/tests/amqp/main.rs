@@ -10,5 +10,6 @@
 
 mod support;
 
+mod faults;
 mod scenarios;
 mod token_renewal;
