@@ -137,7 +137,7 @@ async fn requests_link(conn: Arc<AmqpConn>, client: DpsClient, mut receiver: Rec
             DpsRequest::Poll(&operation_id)
         };
         let mut a = client.handle(&conn.shared, dps_request);
-        announce_amqp_hub(&conn.shared, &mut a.body);
+        announce_hub(&conn.shared, &conn.assigned_hub, &mut a.body);
         tracing::debug!(registration_id = %client.registration_id, status = a.status, "DPS answer over AMQP");
         if a.status == 429 {
             let mut info = Fields::default();
@@ -188,11 +188,11 @@ async fn requests_link(conn: Arc<AmqpConn>, client: DpsClient, mut receiver: Rec
 
 /// DPS announces the hub at the port of the protocol the device uses: over AMQP, the AMQP
 /// listener's (the bare host name on 5671, like the real service).
-fn announce_amqp_hub(shared: &Shared, body: &mut serde_json::Value) {
+fn announce_hub(shared: &Shared, assigned_hub: &str, body: &mut serde_json::Value) {
     let Some(hub) = body.pointer_mut("/registrationState/assignedHub") else {
         return;
     };
     if hub.as_str() == Some(shared.settings.assigned_hub.as_str()) {
-        *hub = serde_json::Value::String(shared.settings.assigned_hub_amqp.clone());
+        *hub = serde_json::Value::String(assigned_hub.to_owned());
     }
 }

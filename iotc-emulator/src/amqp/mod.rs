@@ -27,7 +27,7 @@ use fe2o3_amqp::types::performatives::Attach;
 use fe2o3_amqp::types::primitives::{Array, Symbol, Value};
 use fe2o3_amqp::types::sasl::{SaslCode, SaslInit, SaslOutcome, SaslResponse};
 use openssl::ssl::Ssl;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_openssl::SslStream;
@@ -115,6 +115,8 @@ pub(crate) struct AmqpConn {
     sasl: SaslInfo,
     /// Devices of this connection, by device id.
     devices: Mutex<HashMap<String, Arc<hub::DeviceLinks>>>,
+    /// `assignedHub` as DPS announces it on this connection's transport.
+    assigned_hub: String,
     /// The links DPS answers go out on, by registration id.
     dps_answers: Mutex<HashMap<String, tokio::sync::mpsc::Sender<msg::AmqpMessage>>>,
     /// Closes the whole connection (fault injection `abrupt`, shutdown).
@@ -150,11 +152,11 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, role: Role
     tracing::debug!(?role, "AMQP listener stopped");
 }
 
-/// The TLS handshake and the AMQP protocol header (peeked, then replayed to fe2o3-amqp).
-async fn setup(
+/// The TLS handshake; returns the stream and the client certificate.
+async fn tls_accept(
     shared: &Shared,
     tcp: TcpStream,
-) -> Result<(Prefixed<SslStream<TcpStream>>, Option<PeerCert>, u8), String> {
+) -> Result<(SslStream<TcpStream>, Option<PeerCert>), String> {
     let ssl = Ssl::new(shared.acceptor.context()).map_err(|e| format!("tls: {e}"))?;
     let mut stream = SslStream::new(ssl, tcp).map_err(|e| format!("tls: {e}"))?;
     Pin::new(&mut stream)
@@ -169,6 +171,12 @@ async fn setup(
             .map(|s| s.iter().map(|c| c.to_owned()).collect())
             .unwrap_or_default(),
     });
+    Ok((stream, cert))
+}
+
+/// Reads the AMQP protocol header (to be replayed to fe2o3-amqp); returns the protocol id:
+/// 3 for SASL, 0 for plain AMQP.
+async fn read_header<S: AsyncRead + Unpin>(stream: &mut S) -> Result<[u8; 8], String> {
     let mut header = [0u8; 8];
     stream
         .read_exact(&mut header)
@@ -177,18 +185,45 @@ async fn setup(
     if &header[..4] != b"AMQP" || header[5..] != [1, 0, 0] || !matches!(header[4], 0 | 3) {
         return Err(format!("not an AMQP 1.0 header: {header:?}"));
     }
-    Ok((Prefixed::new(header.to_vec(), stream), cert, header[4]))
+    Ok(header)
 }
 
 async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, role: Role) {
+    let deadline = tokio::time::Instant::now() + shared.settings.handshake_timeout;
+    let accepted = tokio::time::timeout_at(deadline, tls_accept(&shared, tcp)).await;
+    match accepted {
+        Ok(Ok((stream, cert))) => {
+            let hub = shared.settings.assigned_hub_amqp.clone();
+            serve_stream(shared, stream, cert, peer, role, deadline, hub).await
+        }
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "AMQP connection setup failed"),
+        Err(_) => tracing::info!(%peer, "no TLS handshake within the handshake timeout; closing"),
+    }
+}
+
+/// Serves AMQP on an established byte stream (TLS, or a WebSocket with the `AMQPWSB10`
+/// subprotocol): header, SASL or none, OPEN by `deadline`, then sessions and links until the
+/// connection closes. DPS announces `assigned_hub` (the hub at this transport's port).
+pub(crate) async fn serve_stream<S>(
+    shared: Arc<Shared>,
+    mut stream: S,
+    cert: Option<PeerCert>,
+    peer: SocketAddr,
+    role: Role,
+    deadline: tokio::time::Instant,
+    assigned_hub: String,
+) where
+    S: AsyncRead + AsyncWrite + std::fmt::Debug + Send + Unpin + 'static,
+{
     let info = Arc::new(Mutex::new(SaslInfo::default()));
-    let opened = tokio::time::timeout(shared.settings.handshake_timeout, async {
-        let (stream, cert, protocol_id) = setup(&shared, tcp).await?;
+    let opened = tokio::time::timeout_at(deadline, async {
+        let header = read_header(&mut stream).await?;
+        let stream = Prefixed::new(header.to_vec(), stream);
         let builder = ConnectionAcceptor::builder()
             .container_id(format!("iotc-emulator-{}", shared.next_id()))
             .max_frame_size(256 * 1024)
             .idle_time_out(240_000u32);
-        let connection = if protocol_id == 3 {
+        let connection = if header[4] == 3 {
             builder
                 .sasl_acceptor(Sasl {
                     shared: shared.clone(),
@@ -200,12 +235,10 @@ async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, role: Rol
         } else {
             builder.build().accept(stream).await
         };
-        connection
-            .map(|c| (c, cert))
-            .map_err(|e| format!("AMQP open: {e}"))
+        connection.map_err(|e| format!("AMQP open: {e}"))
     })
     .await;
-    let (mut connection, cert) = match opened {
+    let mut connection = match opened {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "AMQP connection setup failed");
@@ -227,6 +260,7 @@ async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, role: Rol
         sasl,
         devices: Mutex::new(HashMap::new()),
         dps_answers: Mutex::new(HashMap::new()),
+        assigned_hub,
         kill,
     });
     let acceptor = SessionAcceptor::new();
