@@ -32,7 +32,8 @@ pub enum Protocol {
     /// connection.
     Amqp,
     /// AMQP 1.0 over a WebSocket (subprotocol `AMQPWSB10`, path `/$iothub/websocket`) on
-    /// port 443, for networks that let only HTTPS out.
+    /// port 443, for networks that let only HTTPS out. Not yet verified against the emulator
+    /// (see `docs/transports-amqp.md`).
     AmqpWs,
 }
 
