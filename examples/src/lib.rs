@@ -11,7 +11,7 @@
 //! | `IOTC_GROUP_KEY` | the enrollment group's SAS key (the device key is derived from it) |
 //! | `IOTC_DPS_ENDPOINT` | DPS `host` or `host:port`; default `global.azure-devices-provisioning.net` |
 //! | `IOTC_TRUST_CA` | a PEM file of extra trusted root certificates |
-//! | `IOTC_TRANSPORT` | `mqtt` (default), `mqtt-ws` or `https` (see `docs/transports.md`) |
+//! | `IOTC_TRANSPORT` | `mqtt` (default), `mqtt-ws`, `amqp`, `amqp-ws` or `https` (see `docs/transports.md`) |
 //! | `IOTC_HTTPS_PORT` | the hub's HTTPS port when it is not 443 (an emulator binary on free ports) |
 
 pub mod edge;
@@ -47,10 +47,7 @@ pub struct Target {
 ///
 /// A missing companion variable, an unreadable CA file, or an emulator that cannot start.
 pub async fn target<I: Interface>(default_device_id: &str) -> Result<Target, BoxError> {
-    let protocol: Protocol = match env("IOTC_TRANSPORT") {
-        Some(name) => name.parse()?,
-        None => Protocol::Mqtt,
-    };
+    let protocol = transport()?;
     let mut builder = iotc_sdk::Device::builder().model::<I>().protocol(protocol);
     if let Some(port) = env("IOTC_HTTPS_PORT") {
         builder = builder.https_port(
@@ -63,6 +60,7 @@ pub async fn target<I: Interface>(default_device_id: &str) -> Result<Target, Box
         emulator.add_template(&iotc_sdk::model::export(&I::interfaces()))?;
         let dps_endpoint = match protocol {
             Protocol::Mqtt => emulator.dps_endpoint(),
+            Protocol::Amqp => emulator.dps_amqp_endpoint(),
             _ => emulator.dps_https_endpoint(),
         };
         let builder = builder
@@ -103,6 +101,18 @@ pub async fn target<I: Interface>(default_device_id: &str) -> Result<Target, Box
     })
 }
 
+/// The protocol `IOTC_TRANSPORT` names (default MQTT).
+///
+/// # Errors
+///
+/// An unknown transport name.
+pub fn transport() -> Result<Protocol, BoxError> {
+    Ok(env("IOTC_TRANSPORT")
+        .map(|name| name.parse())
+        .transpose()?
+        .unwrap_or_default())
+}
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
@@ -139,7 +149,10 @@ where
     if embedded {
         println!("No IoT Central credentials in the environment: using an embedded emulator.");
     }
-    println!("== provisioning through DPS and connecting to the assigned hub");
+    println!(
+        "== provisioning through DPS and connecting to the assigned hub over {}",
+        transport()?.name()
+    );
     let device = target.builder.connect().await?;
     println!(
         "== connected as {} to {} over {}",

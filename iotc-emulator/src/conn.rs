@@ -368,6 +368,12 @@ pub(crate) trait DeviceIo: AsyncRead + AsyncWrite + Unpin + Send {
     fn prepare_abort(&self) {}
 }
 
+impl std::fmt::Debug for dyn DeviceIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeviceIo")
+    }
+}
+
 impl DeviceIo for SslStream<TcpStream> {
     fn prepare_abort(&self) {
         // A zero linger does not block on close (the reason `set_linger` is deprecated).

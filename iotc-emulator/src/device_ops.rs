@@ -194,7 +194,7 @@ pub(crate) fn expiry_instant(se: i64) -> Instant {
 }
 
 /// True when `host` names this hub: the host name (case-insensitive), optionally with
-/// `:{port}` of the MQTT listener.
+/// `:{port}` of the MQTT or AMQP listener.
 pub(crate) fn host_matches(shared: &Shared, host: &str) -> bool {
     let expected = &shared.settings.hub_hostname;
     if host.eq_ignore_ascii_case(expected) {
@@ -202,7 +202,9 @@ pub(crate) fn host_matches(shared: &Shared, host: &str) -> bool {
     }
     match host.rsplit_once(':') {
         Some((h, port)) => {
-            h.eq_ignore_ascii_case(expected) && port == shared.settings.hub_port.to_string()
+            h.eq_ignore_ascii_case(expected)
+                && (port == shared.settings.hub_port.to_string()
+                    || port == shared.settings.amqp_port.to_string())
         }
         None => false,
     }
@@ -262,6 +264,13 @@ pub(crate) fn attach(
         rx,
         c2d_subscribed: subs.c2d,
     })
+}
+
+/// Records the model id a device announced after attaching (AMQP link properties).
+pub(crate) fn set_model_id(shared: &Shared, device_id: &str, model_id: &str) {
+    if let Some(device) = shared.lock().devices.get_mut(device_id) {
+        device.model_id = Some(model_id.to_owned());
+    }
 }
 
 /// Unregisters a connection, unless a newer one of the device replaced it.

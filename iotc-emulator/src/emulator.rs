@@ -64,6 +64,10 @@ pub struct EmulatorConfig {
     /// `None` (default): 443 when the hub listens on 8883 (where the official SDKs expect
     /// it), a free port otherwise.
     pub https_port: Option<u16>,
+    /// Port of the AMQP 1.0 listeners (TLS), on the DPS listener's address and, when the hub
+    /// has its own address, on the hub's too. `None` (default): 5671 when the hub's MQTT port
+    /// is 8883, else a free port. `Some(0)` also picks a free port.
+    pub amqp_port: Option<u16>,
 }
 
 impl Default for EmulatorConfig {
@@ -80,6 +84,7 @@ impl Default for EmulatorConfig {
             handshake_timeout: Duration::from_secs(15),
             edge: None,
             https_port: None,
+            amqp_port: None,
         }
     }
 }
@@ -119,6 +124,7 @@ pub struct Emulator {
     dps_addr: SocketAddr,
     hub_addr: SocketAddr,
     https_addr: SocketAddr,
+    amqp_port: u16,
     ca_pem: Arc<str>,
     _guard: Arc<Guard>,
 }
@@ -241,6 +247,25 @@ impl Emulator {
         }
         let server_tls = tls::generate(&names)?;
 
+        // AMQP: one listener on the DPS address, and one on the hub's when it differs.
+        let amqp_port = match config.amqp_port {
+            Some(p) => p,
+            None if hub_addr.port() == 8883 => 5671,
+            None => 0,
+        };
+        let amqp_dps = TcpListener::bind(SocketAddr::new(dps_addr.ip(), amqp_port)).await?;
+        let amqp_port = amqp_dps.local_addr()?.port();
+        let amqp_hub = if hub_addr.ip() != dps_addr.ip() {
+            Some(TcpListener::bind(SocketAddr::new(hub_addr.ip(), amqp_port)).await?)
+        } else {
+            None
+        };
+        let assigned_hub_amqp = if amqp_port == 5671 {
+            config.hub_hostname.clone()
+        } else {
+            format!("{}:{amqp_port}", config.hub_hostname)
+        };
+
         let hub_port = hub_addr.port();
         let assigned_hub = if hub_port == 8883 {
             config.hub_hostname.clone()
@@ -260,6 +285,8 @@ impl Emulator {
             hub_hostname: config.hub_hostname.clone(),
             hub_port,
             assigned_hub,
+            amqp_port,
+            assigned_hub_amqp,
             dps_retry_after_secs: retry.as_secs() + u64::from(retry.subsec_nanos() > 0),
             dps_polls_before_assign: config.dps_polls_before_assign,
             handshake_timeout: config.handshake_timeout,
@@ -282,12 +309,22 @@ impl Emulator {
         for listener in https_listeners {
             tokio::spawn(crate::https::serve(shared.clone(), listener));
         }
-        tracing::info!(%dps_addr, %hub_addr, %https_addr, id_scope = %shared.settings.id_scope, "iotc-emulator started");
+        match amqp_hub {
+            Some(hub) => {
+                tokio::spawn(crate::amqp::serve(shared.clone(), amqp_dps, Role::Dps));
+                tokio::spawn(crate::amqp::serve(shared.clone(), hub, Role::Hub));
+            }
+            None => {
+                tokio::spawn(crate::amqp::serve(shared.clone(), amqp_dps, Role::Both));
+            }
+        }
+        tracing::info!(%dps_addr, %hub_addr, %https_addr, amqp_port, id_scope = %shared.settings.id_scope, "iotc-emulator started");
         let emulator = Emulator {
             shared,
             dps_addr,
             hub_addr,
             https_addr,
+            amqp_port,
             ca_pem: server_tls.ca_pem.into(),
             _guard: Arc::new(Guard {
                 shutdown: shutdown_tx,
@@ -315,6 +352,22 @@ impl Emulator {
             self.shared.settings.dps_hostname,
             self.dps_addr.port()
         )
+    }
+
+    /// What a device passes as DPS endpoint over AMQP: `{dps_hostname}:{amqp_port}`.
+    pub fn dps_amqp_endpoint(&self) -> String {
+        format!("{}:{}", self.shared.settings.dps_hostname, self.amqp_port)
+    }
+
+    /// `assignedHub` as DPS announces it over AMQP: the bare hub host name when AMQP listens
+    /// on 5671, else `{hub_hostname}:{amqp_port}`.
+    pub fn assigned_hub_amqp(&self) -> &str {
+        &self.shared.settings.assigned_hub_amqp
+    }
+
+    /// The port of the AMQP 1.0 (TLS) listeners, DPS and hub.
+    pub fn amqp_port(&self) -> u16 {
+        self.amqp_port
     }
 
     /// The DPS host name (as configured).
@@ -883,9 +936,12 @@ impl Emulator {
         self.shared.lock().faults.set_ack_drop(device_id, count);
     }
 
-    /// The number of CONNECT packets the hub has seen for `device_id` (the device id of the
-    /// username, `{device}/{module}` for a module, or the ClientId when the username is
-    /// unusable), accepted or refused, since the emulator started. Not reset by [`clear_faults`](Self::clear_faults).
+    /// The number of connection attempts the hub has seen for `device_id` (`{device}/{module}`
+    /// for a module), accepted or refused, since the emulator started: MQTT CONNECT packets (the
+    /// device id of the username, or the ClientId when the username is unusable) and AMQP
+    /// authentications (the first CBS put-token of the device on a connection, or its first
+    /// link on a certificate-authenticated connection; token renewals do not count). Not reset
+    /// by [`clear_faults`](Self::clear_faults).
     pub fn connection_attempts(&self, device_id: &str) -> u64 {
         self.shared.lock().faults.hub_attempts(device_id)
     }

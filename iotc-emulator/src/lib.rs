@@ -1,9 +1,9 @@
 //! A local Azure IoT Central: the device-facing side of the Device Provisioning Service (DPS)
-//! and IoT hub over MQTT 3.1.1 with TLS, plus a service-side API for tests.
+//! and IoT hub over MQTT 3.1.1 and AMQP 1.0 with TLS, plus a service-side API for tests.
 //!
 //! It behaves like the real service closely enough that the official Azure IoT device SDKs
 //! connect to it unchanged, given the host names and the generated CA
-//! ([`Emulator::ca_cert_pem`]). The wire behaviour follows `protocol.md` (sections 1, 2, 4).
+//! ([`Emulator::ca_cert_pem`]). The wire behaviour follows `protocol.md` (sections 1 to 5).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -51,10 +51,13 @@
 //! - **Edge-hub mode** ([`EdgeConfig`]): module identities ([`Emulator::add_module`]), leaf
 //!   devices ([`Emulator::add_leaf_device`]), routes from module outputs and leaf devices to
 //!   module inputs and `$upstream`, and the IoT Edge workload API on a Unix socket, over MQTT.
-//! - **Not emulated (yet):** AMQP (so no AMQP modules), routes for HTTPS leaf devices, shared
+//! - **AMQP 1.0** on its own port ([`Emulator::amqp_port`], [`Emulator::dps_amqp_endpoint`]):
+//!   CBS put-token with renewal, the hub links and DPS (`docs/emulator.md`).
+//! - **Not emulated (yet):** AMQP modules, routes for HTTPS leaf devices, shared
 //!   access policies (`skn` on hub tokens).
 #![warn(missing_docs)]
 
+mod amqp;
 mod conn;
 mod device_ops;
 mod dps;

@@ -1,4 +1,4 @@
-//! `iotc-emulator`: run a local IoT Central (DPS + IoT hub over MQTT/TLS) with a REST service
+//! `iotc-emulator`: run a local IoT Central (DPS + IoT hub over MQTT and AMQP with TLS) with a REST service
 //! API. With no flags it picks free loopback ports and generates the ID scope and group key.
 
 use std::net::SocketAddr;
@@ -8,8 +8,8 @@ use std::time::Duration;
 use clap::Parser;
 use iotc_emulator::{EdgeConfig, Emulator, EmulatorConfig};
 
-/// A local Azure IoT Central (DPS + IoT hub over MQTT 3.1.1/TLS, HTTPS and MQTT over
-/// WebSockets) for offline development.
+/// A local Azure IoT Central (DPS + IoT hub over MQTT 3.1.1 and AMQP 1.0 with TLS, HTTPS, and
+/// MQTT and AMQP over WebSockets) for offline development.
 #[derive(Debug, Parser)]
 #[command(name = "iotc-emulator", version)]
 struct Args {
@@ -43,6 +43,10 @@ struct Args {
     /// port is 8883, a free port otherwise.
     #[arg(long, value_name = "PORT")]
     https_port: Option<u16>,
+    /// AMQP 1.0 (TLS) port, on the DPS and hub addresses (default: 5671 when the hub's MQTT
+    /// port is 8883, else a free port).
+    #[arg(long, value_name = "PORT")]
+    amqp_port: Option<u16>,
     /// retry-after (seconds) DPS sends with 202 responses.
     #[arg(long, value_name = "SECS", default_value_t = 1)]
     dps_retry_after: u64,
@@ -99,6 +103,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             workload_socket: args.workload_socket,
         }),
         https_port: args.https_port,
+        amqp_port: args.amqp_port,
         ..EmulatorConfig::default()
     })
     .await?;
@@ -113,6 +118,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
     println!("iotc-emulator is running (Ctrl-C to stop)");
     println!("  DPS endpoint:   {}", emulator.dps_endpoint());
+    println!(
+        "  AMQP port:      {}  (DPS {}, hub {})",
+        emulator.amqp_port(),
+        emulator.dps_amqp_endpoint(),
+        emulator.assigned_hub_amqp()
+    );
     println!("  ID scope:       {}", emulator.id_scope());
     println!(
         "  Group key:      {}  (enrollment group SAS-IoT-Devices)",

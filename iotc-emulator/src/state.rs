@@ -35,6 +35,11 @@ pub(crate) struct Settings {
     pub(crate) hub_port: u16,
     /// `assignedHub` as announced by DPS (port rule).
     pub(crate) assigned_hub: String,
+    /// The port of the AMQP listeners.
+    pub(crate) amqp_port: u16,
+    /// `assignedHub` as announced by DPS over AMQP: the bare host name on 5671, else
+    /// `{host}:{amqp_port}`.
+    pub(crate) assigned_hub_amqp: String,
     pub(crate) dps_retry_after_secs: u64,
     pub(crate) dps_polls_before_assign: u32,
     /// Time allowed from TCP accept to a complete CONNECT (TLS handshake included).

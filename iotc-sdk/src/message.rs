@@ -180,14 +180,14 @@ impl Message {
 /// A cloud-to-device message received from IoT hub.
 ///
 /// Over MQTT the hub counts a message as delivered (completed) as soon as the SDK acknowledges
-/// it. Over HTTPS the application settles each one with
+/// it. Over HTTPS and AMQP the application settles each one with
 /// [`Device::settle`](crate::Device::settle): complete, abandon (deliver again) or reject (dead
 /// letter); a message left unsettled is delivered again once the hub's lock expires (1 minute).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CloudMessage {
     pub(crate) payload: Vec<u8>,
-    /// The lock token to settle the message with (transports with settlement); `None` when
-    /// the transport completed the message on receipt (MQTT).
+    /// The lock token to settle the message with (HTTPS; AMQP, valid on the connection it
+    /// arrived on); `None` when the transport completed the message on receipt (MQTT).
     pub(crate) lock_token: Option<String>,
     pub(crate) message_id: Option<String>,
     pub(crate) correlation_id: Option<String>,
@@ -243,7 +243,7 @@ impl CloudMessage {
     }
 
     /// The lock token the hub gave this delivery, on transports where the application settles
-    /// messages (HTTPS); `None` when the message was completed on receipt (MQTT).
+    /// messages (HTTPS, AMQP); `None` when the message was completed on receipt (MQTT).
     pub fn lock_token(&self) -> Option<&str> {
         self.lock_token.as_deref()
     }

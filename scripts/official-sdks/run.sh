@@ -2,10 +2,12 @@
 # Runs the OFFICIAL Azure IoT device SDKs (Node.js and Python), unchanged, against iotc-emulator:
 # provision through DPS with a group-derived key, connect to the assigned hub, telemetry, twin
 # get / reported / desired patch, direct method, C2D, close; then, as root (port 443), Node's
-# HTTP and MQTT-over-WebSockets transports (node/transports-check.js). Every step is also checked on the
-# service side through the emulator's REST API.
+# HTTP and MQTT-over-WebSockets transports (node/transports-check.js). Every step is also checked
+# on the service side through the emulator's REST API. `node` runs the Node SDK over MQTT,
+# `node-amqp` the same script over AMQP 1.0 (azure-iot-device-amqp,
+# azure-iot-provisioning-device-amqp).
 #
-# Usage:   scripts/official-sdks/run.sh [node] [python]      (default: both)
+# Usage:   scripts/official-sdks/run.sh [node] [node-amqp] [python]   (default: all three)
 #
 # The last line printed is "N passed, M failed" (N, M = SDK scripts). An SDK whose packages
 # cannot be installed (no registry access, no node/npm, no python venv) is reported as
@@ -18,7 +20,8 @@
 #   KEEP_LOGS=1        keep the scratch directory (emulator log, install logs) even on success
 #   RUST_LOG           emulator log filter (default: info)
 #
-# Needs port 8883 free on 127.0.0.1: the official SDKs always connect to DPS and the hub on 8883.
+# Needs ports 8883 and 5671 free on 127.0.0.1: the official SDKs always connect to DPS and the
+# hub on 8883 (MQTT) and 5671 (AMQP).
 # Everything listens on and connects to loopback only (the package installs aside).
 
 set -uo pipefail
@@ -42,13 +45,13 @@ fi
 
 SDKS=("$@")
 if [ ${#SDKS[@]} -eq 0 ]; then
-    SDKS=(node python)
+    SDKS=(node node-amqp python)
 fi
 for sdk in "${SDKS[@]}"; do
     case "$sdk" in
-        node | python) ;;
+        node | node-amqp | python) ;;
         *)
-            echo "usage: $0 [node] [python]" >&2
+            echo "usage: $0 [node] [node-amqp] [python]" >&2
             exit 2
             ;;
     esac
@@ -99,9 +102,11 @@ tail_log() {
 
 # --- 1. the emulator binary -------------------------------------------------------------------
 
-if (exec 3<>/dev/tcp/127.0.0.1/8883) 2>/dev/null; then
-    abort_all "something already listens on 127.0.0.1:8883; the official SDKs need that port"
-fi
+for port in 8883 5671; do
+    if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+        abort_all "something already listens on 127.0.0.1:$port; the official SDKs need that port"
+    fi
+done
 
 if [ -n "${IOTC_EMULATOR_BIN:-}" ]; then
     BIN=$IOTC_EMULATOR_BIN
@@ -120,7 +125,7 @@ fi
 
 # --- 2. start it on 8883 ----------------------------------------------------------------------
 
-log "starting $BIN on $LISTEN (DPS + hub, host name $HOST, ID scope $ID_SCOPE)"
+log "starting $BIN on $LISTEN and AMQP 5671 (DPS + hub, host name $HOST, ID scope $ID_SCOPE)"
 RUST_LOG=${RUST_LOG:-info} "$BIN" \
     --dps-listen "$LISTEN" \
     --dps-hostname "$HOST" \
@@ -131,6 +136,7 @@ RUST_LOG=${RUST_LOG:-info} "$BIN" \
     --service-listen 127.0.0.1:0 \
     --dps-retry-after 3 \
     --https-port "$HTTPS_PORT" \
+    --amqp-port 5671 \
     >"$WORK/emulator.out" 2>"$WORK/emulator.log" </dev/null &
 EMU_PID=$!
 
@@ -154,7 +160,7 @@ fi
 if ! (exec 3<>/dev/tcp/127.0.0.1/8883) 2>/dev/null; then
     abort_all "the emulator does not listen on 127.0.0.1:8883"
 fi
-log "emulator up: DPS and hub at $HOST:8883, service API $SERVICE_URL, CA $WORK/ca.pem"
+log "emulator up: DPS and hub at $HOST:8883 (MQTT) and $HOST:5671 (AMQP), service API $SERVICE_URL, CA $WORK/ca.pem"
 
 export IOTC_DPS_HOST=$HOST
 export IOTC_ID_SCOPE=$ID_SCOPE
@@ -223,12 +229,13 @@ install_python() {
 run_sdk() {
     local sdk=$1 label rc
     case "$sdk" in
-        node) label="Node.js SDK (azure-iot-device + azure-iot-provisioning-device)" ;;
+        node) label="Node.js SDK over MQTT (azure-iot-device + azure-iot-provisioning-device)" ;;
+        node-amqp) label="Node.js SDK over AMQP (azure-iot-device-amqp + azure-iot-provisioning-device-amqp)" ;;
         python) label="Python SDK (azure-iot-device)" ;;
     esac
     log "installing the $label"
-    if ! "install_$sdk"; then
-        tail_log "$WORK/install-$sdk.log" 10
+    if ! "install_${sdk%-amqp}"; then
+        tail_log "$WORK/install-${sdk%-amqp}.log" 10
         echo "SKIPPED: could not install $sdk SDK"
         SKIPPED=$((SKIPPED + 1))
         return
@@ -248,6 +255,11 @@ run_sdk() {
             elif [ "$rc" -eq 0 ]; then
                 log "node: HTTP and MQTT-WS checks skipped (port 443 needs root and must be free)"
             fi
+            ;;
+        node-amqp)
+            NODE_EXTRA_CA_CERTS=$WORK/ca.pem IOTC_DEVICE_ID=node-amqp-sdk-device-01 IOTC_TRANSPORT=amqp \
+                timeout 240 node "$HERE/node/device-check.js"
+            rc=$?
             ;;
         python)
             IOTC_DEVICE_ID=python-sdk-device-01 \

@@ -1,5 +1,5 @@
 //! WebSocket upgrades on `/$iothub/websocket` (RFC 6455, protocol.md 0.2, 4.1): the
-//! subprotocol the client asks for picks the protocol handler that serves the stream. Adding a
+//! subprotocol the client asks for (`mqtt`, `AMQPWSB10`) picks the protocol handler that serves the stream. Adding a
 //! protocol is one entry in [`PROTOCOLS`].
 
 use std::future::Future;
@@ -30,7 +30,7 @@ type Handler = fn(
 ) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The subprotocols served, matched case-insensitively (the C SDK sends `MQTT`).
-const PROTOCOLS: &[(&str, Handler)] = &[("mqtt", mqtt)];
+const PROTOCOLS: &[(&str, Handler)] = &[("mqtt", mqtt), ("AMQPWSB10", amqp)];
 
 /// MQTT over the WebSocket: the same handler as the MQTT port; DPS announces the hub on the
 /// HTTPS port to devices that register here.
@@ -44,6 +44,21 @@ fn mqtt(
         let deadline = tokio::time::Instant::now() + shared.settings.handshake_timeout;
         let hub = shared.settings.https_assigned_hub.clone();
         crate::conn::serve_mqtt(&shared, stream, cert, peer, Role::Both, deadline, &hub).await;
+    })
+}
+
+/// AMQP over the WebSocket: the same handler as the AMQP port, for DPS and the hub alike; DPS
+/// announces the hub on the HTTPS port to devices that register here.
+fn amqp(
+    shared: Arc<Shared>,
+    stream: Box<dyn DeviceIo>,
+    cert: Option<PeerCert>,
+    peer: SocketAddr,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        let deadline = tokio::time::Instant::now() + shared.settings.handshake_timeout;
+        let hub = shared.settings.https_assigned_hub.clone();
+        crate::amqp::serve_stream(shared, stream, cert, peer, Role::Both, deadline, hub).await;
     })
 }
 

@@ -147,7 +147,7 @@ impl DeviceBuilder {
     }
 
     /// The DPS endpoint, `host` or `host:port`. Default: `global.azure-devices-provisioning.net`
-    /// on port 8883.
+    /// on the protocol's standard port (8883 MQTT, 5671 AMQP, 443 WebSockets).
     pub fn dps_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.dps_endpoint = endpoint.into();
         self
@@ -167,7 +167,7 @@ impl DeviceBuilder {
         self
     }
 
-    /// The protocol for DPS and the hub: MQTT, MQTT over WebSockets or HTTPS (see
+    /// The protocol for DPS and the hub: MQTT, AMQP, either over WebSockets, or HTTPS (see
     /// `docs/transports.md`). Default: [`Protocol::Mqtt`]. The DPS endpoint's and the hub's
     /// port default to the protocol's standard port.
     pub fn protocol(mut self, protocol: Protocol) -> Self {

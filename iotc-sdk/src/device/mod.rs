@@ -246,13 +246,15 @@ impl Device {
     /// (the hub delivers it again) or [`Settlement::Reject`] (the hub dead-letters it).
     ///
     /// Over HTTPS every message must be settled (an unsettled one comes back once its lock
-    /// expires). Over MQTT the SDK completed the message when it arrived: completing it again
+    /// expires). Over AMQP these are the `accepted`, `released` and `rejected` dispositions, and
+    /// a lock is valid only on the connection that received the message. Over MQTT the SDK completed the message when it arrived: completing it again
     /// succeeds and does nothing, abandoning or rejecting is [`Error::Unsupported`].
     ///
     /// # Errors
     ///
     /// [`Error::Unsupported`] as above; [`Error::Rejected`] with status 412 when the lock
-    /// expired (the message was or will be delivered again); the transport errors of
+    /// expired or the message is no longer locked to this connection (settled already, or the
+    /// connection was lost since; it was or will be delivered again); the transport errors of
     /// [`send_message`](Self::send_message).
     pub async fn settle(&self, message: &CloudMessage, settlement: Settlement) -> Result<()> {
         let Some(lock_token) = message.lock_token.clone() else {

@@ -1,6 +1,7 @@
 //! Device Provisioning Service (DPS): register a device under an ID scope and learn which IoT
 //! hub it is assigned to (protocol.md §2).
 
+mod amqp;
 mod http;
 mod mqtt;
 
@@ -90,7 +91,7 @@ impl ProvisioningClient {
     }
 
     /// Uses another DPS endpoint: `host` or `host:port` (default: the protocol's standard
-    /// port, 8883 for MQTT, 443 for WebSockets and HTTPS).
+    /// port, 8883 for MQTT, 5671 for AMQP, 443 for WebSockets and HTTPS).
     pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = endpoint.into();
         self
@@ -155,6 +156,7 @@ impl ProvisioningClient {
             match self.protocol {
                 Protocol::Mqtt | Protocol::MqttWs => mqtt::register(self, &host, port, body).await,
                 Protocol::Https => http::register(self, &host, port, body).await,
+                Protocol::Amqp | Protocol::AmqpWs => amqp::register(self, &host, port, body).await,
             }
         };
         match tokio::time::timeout(self.timeout, work).await {

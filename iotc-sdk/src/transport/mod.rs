@@ -4,9 +4,10 @@
 //! [`Device`](crate::Device) handle talks to that task through a bounded channel of requests
 //! and receives inbound traffic (commands, desired-property patches, cloud-to-device messages)
 //! through another. A transport is therefore one function that opens a connection and one
-//! `run` loop: MQTT (over TLS or WebSockets) and HTTPS sit side by side behind the same
+//! `run` loop: MQTT and AMQP (over TLS or WebSockets) and HTTPS sit side by side behind the same
 //! requests. `docs/transports.md` compares them.
 
+pub(crate) mod amqp;
 pub(crate) mod http;
 pub(crate) mod mqtt;
 pub(crate) mod session;
@@ -24,8 +25,8 @@ use crate::{Error, Result};
 
 /// The protocol a device uses to reach IoT hub and DPS.
 ///
-/// Parse one from the names the examples take in `IOTC_TRANSPORT` (`mqtt`, `mqtt-ws`,
-/// `https`) with [`str::parse`].
+/// Parse one from the names the examples take in `IOTC_TRANSPORT` (`mqtt`, `mqtt-ws`, `amqp`,
+/// `amqp-ws`, `https`) with [`str::parse`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Protocol {
@@ -38,6 +39,12 @@ pub enum Protocol {
     /// The IoT hub device REST API over HTTPS (port 443): telemetry, batches and polled
     /// cloud-to-device messages; no twin, no direct methods (protocol.md §6.5).
     Https,
+    /// AMQP 1.0 over TLS on port 5671: SAS tokens go through CBS and are renewed on the live
+    /// connection.
+    Amqp,
+    /// AMQP 1.0 over a WebSocket (subprotocol `AMQPWSB10`, path `/$iothub/websocket`) on
+    /// port 443, for networks that let only HTTPS out.
+    AmqpWs,
 }
 
 /// The WebSocket path of IoT hub and DPS (protocol.md §0.2).
@@ -50,15 +57,18 @@ impl Protocol {
             Protocol::Mqtt => "MQTT",
             Protocol::MqttWs => "MQTT over WebSockets",
             Protocol::Https => "HTTPS",
+            Protocol::Amqp => "AMQP",
+            Protocol::AmqpWs => "AMQP over WebSockets",
         }
     }
 
-    /// The service's standard port for this protocol: 8883 for MQTT, 443 for WebSockets and
-    /// HTTPS.
+    /// The service's standard port for this protocol: 8883 for MQTT, 5671 for AMQP, 443 for
+    /// WebSockets and HTTPS.
     pub fn default_port(self) -> u16 {
         match self {
             Protocol::Mqtt => 8883,
-            Protocol::MqttWs | Protocol::Https => 443,
+            Protocol::Amqp => 5671,
+            Protocol::MqttWs | Protocol::AmqpWs | Protocol::Https => 443,
         }
     }
 
@@ -90,14 +100,16 @@ impl std::fmt::Display for Protocol {
 impl std::str::FromStr for Protocol {
     type Err = Error;
 
-    /// `mqtt`, `mqtt-ws` or `https` (case-insensitive).
+    /// `mqtt`, `mqtt-ws`, `amqp`, `amqp-ws` or `https` (case-insensitive).
     fn from_str(s: &str) -> Result<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "mqtt" => Ok(Protocol::Mqtt),
             "mqtt-ws" | "mqttws" => Ok(Protocol::MqttWs),
+            "amqp" => Ok(Protocol::Amqp),
+            "amqp-ws" | "amqpws" => Ok(Protocol::AmqpWs),
             "https" | "http" => Ok(Protocol::Https),
             other => Err(Error::Config(format!(
-                "unknown transport `{other}`: expected mqtt, mqtt-ws or https"
+                "unknown transport `{other}`: expected mqtt, mqtt-ws, amqp, amqp-ws or https"
             ))),
         }
     }

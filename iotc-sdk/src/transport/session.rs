@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::warn;
 
-use super::{http, mqtt, HubConfig, Inbound, Protocol, Request};
+use super::{amqp, http, mqtt, HubConfig, Inbound, Protocol, Request};
 use crate::{Error, Result};
 
 /// A connected hub session of any transport, ready to [`run`](Session::run).
@@ -18,6 +18,8 @@ pub(crate) enum Session {
     Mqtt(Box<mqtt::hub::HubSession>),
     /// The HTTPS device API.
     Http(http::hub::HubSession),
+    /// AMQP (over TLS or WebSockets).
+    Amqp(Box<amqp::hub::HubSession>),
 }
 
 impl Session {
@@ -28,6 +30,9 @@ impl Session {
                 .await
                 .map(|s| Session::Mqtt(Box::new(s))),
             Protocol::Https => http::hub::connect(config).await.map(Session::Http),
+            Protocol::Amqp | Protocol::AmqpWs => Box::pin(amqp::hub::connect(config))
+                .await
+                .map(|s| Session::Amqp(Box::new(s))),
         }
     }
 
@@ -36,6 +41,8 @@ impl Session {
         match self {
             Session::Mqtt(s) => s.renew_at(),
             Session::Http(_) => None,
+            // AMQP renews its token over CBS on the live connection, without reconnecting.
+            Session::Amqp(_) => None,
         }
     }
 
@@ -44,6 +51,7 @@ impl Session {
         match self {
             Session::Mqtt(s) => (*s).run(io).await,
             Session::Http(s) => s.run(io).await,
+            Session::Amqp(s) => Box::pin(s.run(io)).await,
         }
     }
 }

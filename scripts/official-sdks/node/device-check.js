@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // Provisions a device through iotc-emulator's DPS and exercises the IoT hub with the OFFICIAL
-// Azure IoT Node.js device SDK (azure-iot-device + azure-iot-device-mqtt +
-// azure-iot-provisioning-device(-mqtt) + azure-iot-security-symmetric-key), unchanged.
+// Azure IoT Node.js device SDK (azure-iot-device + azure-iot-device-mqtt or -amqp +
+// azure-iot-provisioning-device(-mqtt or -amqp) + azure-iot-security-symmetric-key), unchanged.
 // After every device-side step it checks what the service side saw through the emulator's
 // REST service API. Exits 0 when every step passed, 1 otherwise.
 //
 // Environment (scripts/official-sdks/run.sh sets all of them):
-//   IOTC_DPS_HOST       DPS host name (the SDK always uses port 8883), e.g. localhost
+//   IOTC_TRANSPORT      optional: mqtt (default; DPS and hub on 8883) or amqp (AMQP 1.0 over
+//                       TLS; the SDK always uses port 5671)
+//   IOTC_DPS_HOST       DPS host name (the SDK always uses port 8883 or 5671), e.g. localhost
 //   IOTC_ID_SCOPE       the emulator's ID scope
 //   IOTC_GROUP_KEY      the SAS-IoT-Devices enrollment group key (base64)
 //   IOTC_SERVICE_URL    the emulator's REST service API, e.g. http://127.0.0.1:18080
@@ -21,12 +23,21 @@ const crypto = require('crypto');
 const fs = require('fs');
 
 const { ProvisioningDeviceClient } = require('azure-iot-provisioning-device');
-const { Mqtt: ProvisioningMqtt } = require('azure-iot-provisioning-device-mqtt');
 const { SymmetricKeySecurityClient } = require('azure-iot-security-symmetric-key');
 const { Client, Message } = require('azure-iot-device');
-const { Mqtt } = require('azure-iot-device-mqtt');
 
-const TAG = '[node]';
+const TRANSPORT = (process.env.IOTC_TRANSPORT || 'mqtt').toLowerCase();
+if (TRANSPORT !== 'mqtt' && TRANSPORT !== 'amqp') {
+  console.error(`[node] FAIL setup: IOTC_TRANSPORT must be mqtt or amqp, not ${TRANSPORT}`);
+  process.exit(1);
+}
+const HUB_PACKAGE = `azure-iot-device-${TRANSPORT}`;
+const DPS_PACKAGE = `azure-iot-provisioning-device-${TRANSPORT}`;
+const HubTransport = TRANSPORT === 'amqp' ? require(HUB_PACKAGE).Amqp : require(HUB_PACKAGE).Mqtt;
+const DpsTransport = TRANSPORT === 'amqp' ? require(DPS_PACKAGE).Amqp : require(DPS_PACKAGE).Mqtt;
+const PORT = TRANSPORT === 'amqp' ? 5671 : 8883;
+
+const TAG = `[node-${TRANSPORT}]`;
 const env = (name, dflt) => {
   const v = process.env[name];
   if (v === undefined || v === '') {
@@ -132,11 +143,11 @@ async function step(name, fn) {
 
 async function main() {
   console.log(`${TAG} azure-iot-device ${require('azure-iot-device/package.json').version}, ` +
-    `azure-iot-device-mqtt ${require('azure-iot-device-mqtt/package.json').version}, ` +
+    `${HUB_PACKAGE} ${require(HUB_PACKAGE + '/package.json').version}, ` +
     `azure-iot-provisioning-device ${require('azure-iot-provisioning-device/package.json').version}, ` +
-    `azure-iot-provisioning-device-mqtt ${require('azure-iot-provisioning-device-mqtt/package.json').version}, ` +
+    `${DPS_PACKAGE} ${require(DPS_PACKAGE + '/package.json').version}, ` +
     `node ${process.version}`);
-  console.log(`${TAG} DPS ${dpsHost}:8883 scope ${idScope}, device ${deviceId}, model ${modelId}, service ${serviceUrl}`);
+  console.log(`${TAG} DPS ${dpsHost}:${PORT} scope ${idScope}, device ${deviceId}, model ${modelId}, service ${serviceUrl}`);
   const caPem = fs.readFileSync(caPath, 'utf8');
 
   let deviceKey;
@@ -164,7 +175,7 @@ async function main() {
 
   await run('provision through DPS with modelId payload', async () => {
     const security = new SymmetricKeySecurityClient(deviceId, deviceKey);
-    const provClient = ProvisioningDeviceClient.create(dpsHost, idScope, new ProvisioningMqtt(), security);
+    const provClient = ProvisioningDeviceClient.create(dpsHost, idScope, new DpsTransport(), security);
     provClient.setProvisioningPayload({ modelId });
     registration = await withTimeout(provClient.register(), 60000, 'DPS register');
     check(registration.status === 'assigned' || registration.status === undefined,
@@ -186,9 +197,9 @@ async function main() {
     return `assignedHub=${registration.assignedHub} deviceId=${registration.deviceId}`;
   });
 
-  await run('connect to the assigned hub (Client.fromConnectionString, MQTT, modelId)', async () => {
+  await run(`connect to the assigned hub (Client.fromConnectionString, ${TRANSPORT}, modelId)`, async () => {
     const cs = `HostName=${registration.assignedHub};DeviceId=${registration.deviceId};SharedAccessKey=${deviceKey}`;
-    client = Client.fromConnectionString(cs, Mqtt);
+    client = Client.fromConnectionString(cs, HubTransport);
     client.on('error', (e) => console.log(`${TAG} client error event: ${e && e.message}`));
     // `ca` is redundant with NODE_EXTRA_CA_CERTS but shows the per-client option.
     await client.setOptions({ modelId, ca: caPem });

@@ -1,5 +1,8 @@
 //! What every SDK-against-emulator test binary shares: bounded waits and an emulator per test.
-//! Included with `#[path]` by the `mqtt` and `transports` test binaries.
+//! Included with `#[path]` by the `mqtt`, `amqp` and `transports` test binaries.
+
+// Each including binary uses its own subset.
+#![allow(dead_code)]
 
 use std::future::Future;
 use std::time::Duration;

@@ -36,4 +36,6 @@ transports! {
     mqtt => Protocol::Mqtt,
     mqtt_ws => Protocol::MqttWs,
     https => Protocol::Https,
+    amqp => Protocol::Amqp,
+    amqp_ws => Protocol::AmqpWs,
 }

@@ -11,11 +11,12 @@ pub const THERMOSTAT: &str = "dtmi:com:example:Thermostat;1";
 
 pub use crate::harness::{emulator, eventually, next_event, within};
 
-/// The DPS endpoint a device on `protocol` uses: MQTT on the MQTT port, HTTPS and WebSockets
-/// on the HTTPS port.
+/// The DPS endpoint a device on `protocol` uses: MQTT on the MQTT port, AMQP on the AMQP port,
+/// HTTPS and WebSockets on the HTTPS port.
 pub fn dps_endpoint(emulator: &Emulator, protocol: Protocol) -> String {
     match protocol {
         Protocol::Mqtt => emulator.dps_endpoint(),
+        Protocol::Amqp => emulator.dps_amqp_endpoint(),
         _ => emulator.dps_https_endpoint(),
     }
 }
@@ -49,6 +50,8 @@ pub fn id(protocol: Protocol, name: &str) -> String {
         Protocol::Mqtt => "mqtt",
         Protocol::MqttWs => "mqttws",
         Protocol::Https => "https",
+        Protocol::Amqp => "amqp",
+        Protocol::AmqpWs => "amqpws",
         _ => "other",
     };
     format!("{tag}-{name}")

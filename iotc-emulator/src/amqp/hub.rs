@@ -1,0 +1,871 @@
+//! The IoT hub links of a device on an AMQP connection (protocol.md 5.3–5.6): telemetry,
+//! cloud-to-device messages with dispositions, twin requests and notifications, direct methods.
+//! Each link runs in its own task; the device's task forwards what the service side sends and
+//! closes every link of the device when its token expires without renewal.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use fe2o3_amqp::acceptor::LinkEndpoint;
+use fe2o3_amqp::link::delivery::Sendable;
+use fe2o3_amqp::types::definitions::{self, AmqpError, ErrorCondition, Fields, LinkError};
+use fe2o3_amqp::types::messaging::annotations::OwnedKey;
+use fe2o3_amqp::types::messaging::{
+    ApplicationProperties, Body, Message, MessageAnnotations, MessageId, Outcome, Properties,
+};
+use fe2o3_amqp::types::primitives::{SimpleValue, Symbol, Timestamp, Value};
+use fe2o3_amqp::{Receiver, Sender};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::msg::{
+    annotation, app_property, body_bytes, correlation_id, data_body, id_from_text, id_text,
+    simple_text, value_text, AmqpMessage,
+};
+use super::{close_link, error, link_property, AmqpConn};
+use crate::device_ops::{self, AttachOptions, Authenticated};
+use crate::fault::{self, OpFault};
+use crate::state::{Outbound, Subs};
+use crate::types::C2dMessage;
+
+/// The links and state of one device on one AMQP connection.
+pub(crate) struct DeviceLinks {
+    conn: Arc<AmqpConn>,
+    device_id: String,
+    inner: Mutex<Inner>,
+    /// Set to the error every link of the device closes with.
+    close: watch::Sender<Option<definitions::Error>>,
+    /// Bumped when a renewed token arrives.
+    renewed: watch::Sender<u64>,
+}
+
+#[derive(Default)]
+struct Inner {
+    auth: Option<Authenticated>,
+    conn_id: Option<u64>,
+    twin_out: Option<mpsc::Sender<AmqpMessage>>,
+    methods_out: Option<mpsc::Sender<AmqpMessage>>,
+    c2d_out: Option<mpsc::Sender<(u64, Arc<C2dMessage>)>>,
+    subs: Subs,
+}
+
+/// Records a device authenticated by CBS on `conn`: a new device is connected to the hub at
+/// once (IoT hub shows an AMQP device connected once its token is accepted, before any link);
+/// a device already there gets its token renewed. Returns whether it was a renewal, `None`
+/// when the device is not registered.
+pub(crate) fn authenticated(
+    conn: &Arc<AmqpConn>,
+    device_id: &str,
+    auth: Authenticated,
+    client: Option<&str>,
+) -> Option<bool> {
+    let device = {
+        let mut devices = conn.devices.lock().ok()?;
+        if let Some(device) = devices.get(device_id) {
+            if let Ok(mut inner) = device.inner.lock() {
+                inner.auth = Some(auth);
+            }
+            device.renewed.send_modify(|n| *n += 1);
+            return Some(true);
+        }
+        let device = DeviceLinks::new(conn, device_id, auth);
+        devices.insert(device_id.to_owned(), device.clone());
+        device
+    };
+    if start(&device, None, client) {
+        Some(false)
+    } else {
+        if let Ok(mut devices) = conn.devices.lock() {
+            devices.remove(device_id);
+        }
+        None
+    }
+}
+
+impl DeviceLinks {
+    fn new(conn: &Arc<AmqpConn>, device_id: &str, auth: Authenticated) -> Arc<DeviceLinks> {
+        Arc::new(DeviceLinks {
+            conn: conn.clone(),
+            device_id: device_id.to_owned(),
+            inner: Mutex::new(Inner {
+                auth: Some(auth),
+                ..Inner::default()
+            }),
+            close: watch::channel(None).0,
+            renewed: watch::channel(0).0,
+        })
+    }
+
+    fn shared(&self) -> &crate::state::Shared {
+        &self.conn.shared
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> Option<T> {
+        self.inner.lock().ok().map(|mut i| f(&mut i))
+    }
+
+    /// Closes every link of the device with `error` (default: detach-forced).
+    pub(crate) fn end(&self, error: Option<definitions::Error>) {
+        let error = error.unwrap_or_else(|| {
+            definitions::Error::new(
+                ErrorCondition::LinkError(LinkError::DetachForced),
+                Some("the connection closed".to_owned()),
+                None,
+            )
+        });
+        self.close.send_if_modified(|current| {
+            if current.is_none() {
+                *current = Some(error);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    fn closing(&self) -> watch::Receiver<Option<definitions::Error>> {
+        self.close.subscribe()
+    }
+
+    fn sync_subs(&self) {
+        let Some((conn_id, subs)) = self.with(|i| (i.conn_id, i.subs)) else {
+            return;
+        };
+        if let Some(conn_id) = conn_id {
+            device_ops::set_subs(self.shared(), &self.device_id, conn_id, subs, false);
+        }
+    }
+}
+
+/// Attaches one hub link of `device_id`.
+pub(crate) async fn attach(
+    conn: &Arc<AmqpConn>,
+    device_id: &str,
+    rest: &str,
+    link: LinkEndpoint,
+    properties: &Fields,
+) {
+    let unauthorized = |why: &str| error(AmqpError::UnauthorizedAccess, why.to_owned());
+    let existing = conn
+        .devices
+        .lock()
+        .ok()
+        .and_then(|d| d.get(device_id).cloned());
+    let device = match existing {
+        Some(d) => d,
+        None => match authenticate_without_cbs(conn, device_id) {
+            Ok(d) => d,
+            Err(reason) => {
+                tracing::info!(peer = %conn.peer, device_id, reason, "hub link refused");
+                close_link(link, unauthorized(reason)).await;
+                return;
+            }
+        },
+    };
+    if device.close.borrow().is_some() {
+        close_link(link, unauthorized("the device's links are closed")).await;
+        return;
+    }
+    let model_id = link_property(properties, "com.microsoft:model-id");
+    if device.with(|i| i.conn_id).flatten().is_none() {
+        let client = link_property(properties, "com.microsoft:client-version");
+        if !start(&device, model_id.as_deref(), client.as_deref()) {
+            close_link(link, unauthorized("device not registered")).await;
+            return;
+        }
+    } else if let Some(model_id) = &model_id {
+        device_ops::set_model_id(device.shared(), device_id, model_id);
+    }
+    let rest = rest.trim_end_matches('/').to_ascii_lowercase();
+    match (rest.as_str(), link) {
+        ("messages/events", LinkEndpoint::Receiver(r)) => {
+            tokio::spawn(telemetry_link(device, r));
+        }
+        ("messages/devicebound", LinkEndpoint::Sender(s)) => {
+            let (tx, rx) = mpsc::channel(64);
+            let pending = device.with(|i| {
+                i.c2d_out = Some(tx.clone());
+                i.subs.c2d = true;
+                i.conn_id
+            });
+            device.sync_subs();
+            tokio::spawn(c2d_link(device.clone(), s, rx));
+            if let Some(Some(conn_id)) = pending {
+                for item in device_ops::pending_c2d(device.shared(), &device.device_id, conn_id) {
+                    let _ = tx.try_send(item);
+                }
+            }
+        }
+        ("twin", LinkEndpoint::Sender(s)) => {
+            let (tx, rx) = mpsc::channel(64);
+            device.with(|i| i.twin_out = Some(tx));
+            tokio::spawn(writer(device, s, rx));
+        }
+        ("twin", LinkEndpoint::Receiver(r)) => {
+            tokio::spawn(twin_link(device, r));
+        }
+        ("methods/devicebound", LinkEndpoint::Sender(s)) => {
+            let (tx, rx) = mpsc::channel(64);
+            device.with(|i| {
+                i.methods_out = Some(tx);
+                i.subs.methods = true;
+            });
+            device.sync_subs();
+            tokio::spawn(writer(device, s, rx));
+        }
+        ("methods/devicebound", LinkEndpoint::Receiver(r)) => {
+            tokio::spawn(method_responses(device, r));
+        }
+        (other, link) => {
+            tracing::info!(
+                device_id,
+                address = other,
+                "hub link to an unknown node refused"
+            );
+            close_link(link, error(AmqpError::NotFound, format!("no node {other}"))).await;
+        }
+    }
+}
+
+/// Authenticates a device that did not put a token: by the TLS client certificate (X.509,
+/// protocol.md 5.2), or by a SASL PLAIN login `{deviceId}@sas.{hubName}` with a SAS token.
+fn authenticate_without_cbs(
+    conn: &Arc<AmqpConn>,
+    device_id: &str,
+) -> Result<Arc<DeviceLinks>, &'static str> {
+    let shared = &conn.shared;
+    let hub = shared.settings.hub_hostname.clone();
+    let password = match &conn.sasl.plain {
+        Some((user, password)) if user.split_once("@sas.").map(|(d, _)| d) == Some(device_id) => {
+            password.clone()
+        }
+        _ => String::new(),
+    };
+    if password.is_empty() && conn.cert.is_none() {
+        return Err("no CBS token for the device on this connection");
+    }
+    shared.lock().faults.count_hub_attempt(device_id);
+    let auth = device_ops::authenticate(shared, device_id, &hub, &password, conn.cert.as_ref())?;
+    let device = DeviceLinks::new(conn, device_id, auth);
+    if let Ok(mut devices) = conn.devices.lock() {
+        devices.insert(device_id.to_owned(), device.clone());
+    }
+    Ok(device)
+}
+
+/// Registers the device's connection with the hub and starts its task. False when the device
+/// is not registered.
+fn start(device: &Arc<DeviceLinks>, model_id: Option<&str>, client: Option<&str>) -> bool {
+    let Some(attached) = device_ops::attach(
+        device.shared(),
+        &device.device_id,
+        AttachOptions {
+            clean_session: true,
+            model_id,
+            device_client_type: client,
+        },
+    ) else {
+        return false;
+    };
+    device.with(|i| i.conn_id = Some(attached.conn_id));
+    tracing::info!(
+        peer = %device.conn.peer,
+        device_id = %device.device_id,
+        model_id = model_id.unwrap_or(""),
+        client = client.unwrap_or(""),
+        "device connected to hub over AMQP"
+    );
+    tokio::spawn(device_task(device.clone(), attached.conn_id, attached.rx));
+    true
+}
+
+/// Forwards what the service side sends, and ends the device when its token expires, the hub
+/// closes it, or its links close.
+async fn device_task(device: Arc<DeviceLinks>, conn_id: u64, mut rx: mpsc::Receiver<Outbound>) {
+    let shared = device.conn.shared.clone();
+    let mut epoch = shared.fault_epoch.subscribe();
+    let mut renewed = device.renewed.subscribe();
+    let mut closing = device.closing();
+    let deadline = |device: &DeviceLinks| {
+        device
+            .with(|i| i.auth)
+            .flatten()
+            .and_then(|a| a.token_deadline(&shared, &device.device_id))
+            .map(Instant::from_std)
+    };
+    let mut token_deadline = deadline(&device);
+    loop {
+        tokio::select! {
+            out = rx.recv() => match out {
+                Some(Outbound::DesiredPatch { version, body }) => {
+                    let (subscribed, out) = device.with(|i| (i.subs.desired, i.twin_out.clone())).unwrap_or((false, None));
+                    if let (true, Some(out)) = (subscribed, out) {
+                        let _ = out.try_send(desired_notification(version, &body));
+                    }
+                }
+                Some(Outbound::Method { rid, name, payload }) => {
+                    if let Some(Some(out)) = device.with(|i| i.methods_out.clone()) {
+                        let _ = out.try_send(method_request(&rid, &name, &payload));
+                    }
+                }
+                Some(Outbound::C2d { id, message }) => {
+                    if let Some(Some(out)) = device.with(|i| i.c2d_out.clone()) {
+                        let _ = out.try_send((id, message));
+                    }
+                }
+                Some(Outbound::Input { .. }) => {
+                    // Routes deliver to module inputs over MQTT only (modules over AMQP are not
+                    // emulated yet).
+                    tracing::warn!(device_id = %device.device_id, "dropping a module input message: module inputs are served over MQTT only");
+                }
+                Some(Outbound::Kill { abrupt }) => {
+                    tracing::info!(device_id = %device.device_id, abrupt, "fault injection: closing the AMQP connection");
+                    let _ = device.conn.kill.send(Some(abrupt));
+                    device.end(None);
+                }
+                Some(Outbound::Close) | None => {
+                    device.end(Some(definitions::Error::new(
+                        ErrorCondition::LinkError(LinkError::DetachForced),
+                        Some("closed by the hub (newer connection of the same device, or service request)".to_owned()),
+                        None,
+                    )));
+                }
+            },
+            _ = sleep_until_opt(token_deadline) => {
+                tracing::info!(device_id = %device.device_id, "SAS token expired without renewal (401003); closing the device's links");
+                device.end(Some(error(AmqpError::UnauthorizedAccess, "SAS token expired (401003)")));
+            }
+            r = renewed.changed() => {
+                if r.is_ok() {
+                    token_deadline = deadline(&device);
+                }
+            }
+            r = epoch.changed() => {
+                if r.is_ok() {
+                    token_deadline = deadline(&device);
+                }
+            }
+            _ = closing.changed() => break,
+        }
+        if closing.borrow().is_some() {
+            break;
+        }
+    }
+    if let Ok(mut devices) = device.conn.devices.lock() {
+        if devices
+            .get(&device.device_id)
+            .is_some_and(|d| Arc::ptr_eq(d, &device))
+        {
+            devices.remove(&device.device_id);
+        }
+    }
+    device_ops::detach(&shared, &device.device_id, conn_id);
+    tracing::info!(device_id = %device.device_id, "device disconnected from hub (AMQP)");
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits until the device's links are to close; returns the error to close with.
+async fn closed(closing: &mut watch::Receiver<Option<definitions::Error>>) -> definitions::Error {
+    loop {
+        if let Some(e) = closing.borrow().clone() {
+            return e;
+        }
+        if closing.changed().await.is_err() {
+            return error(AmqpError::InternalError, "device ended");
+        }
+    }
+}
+
+/// Sends pre-settled messages (twin answers, notifications, method requests) on `sender`.
+async fn writer(device: Arc<DeviceLinks>, mut sender: Sender, mut rx: mpsc::Receiver<AmqpMessage>) {
+    let mut closing = device.closing();
+    loop {
+        tokio::select! {
+            m = rx.recv() => {
+                let Some(m) = m else { break };
+                let sendable = Sendable::builder().message(m).settled(true).build();
+                if sender.send(sendable).await.is_err() {
+                    return;
+                }
+            }
+            e = closed(&mut closing) => {
+                let _ = tokio::time::timeout(Duration::from_secs(2), sender.close_with_error(e)).await;
+                return;
+            }
+        }
+    }
+    let _ = sender.close().await;
+}
+
+/// The telemetry link: each message is enqueued for the service side, then settled
+/// `accepted`, or `rejected` with the hub's error.
+async fn telemetry_link(device: Arc<DeviceLinks>, mut receiver: Receiver) {
+    let mut closing = device.closing();
+    loop {
+        let delivery = tokio::select! {
+            d = receiver.recv::<Body<Value>>() => match d {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::debug!(device_id = %device.device_id, error = %e, "telemetry link ended");
+                    return;
+                }
+            },
+            e = closed(&mut closing) => {
+                let _ = tokio::time::timeout(Duration::from_secs(2), receiver.close_with_error(e)).await;
+                return;
+            }
+        };
+        let now = std::time::Instant::now();
+        let (op_fault, throttled, delay, dropped) = {
+            let mut state = device.shared().lock();
+            (
+                state.faults.op_fault(&device.device_id, now),
+                state.faults.throttled(now),
+                state.faults.ack_delay(&device.device_id),
+                state.faults.take_ack_drop(&device.device_id),
+            )
+        };
+        if let Some(f) = op_fault {
+            let (status, code, message) = f.twin_error();
+            let condition = match f {
+                OpFault::Throttled => AmqpError::ResourceLimitExceeded,
+                _ => AmqpError::UnauthorizedAccess,
+            };
+            let e = error(condition, format!("{message} ({status}, {code})"));
+            let _ = receiver.reject(&delivery, e).await;
+            continue;
+        }
+        let auth_type = device
+            .with(|i| i.auth.map(|a| a.auth_type))
+            .flatten()
+            .unwrap_or(device_ops::AuthType::Sas);
+        let message = delivery.message();
+        let (system, application) = telemetry_properties(message);
+        let body = Bytes::from(body_bytes(&message.body));
+        match device_ops::telemetry(
+            device.shared(),
+            &device.device_id,
+            auth_type,
+            system,
+            application,
+            body,
+        ) {
+            Ok(msg) => {
+                if let Some(Ok(request)) = fault::parse_request(&msg.application_properties) {
+                    tracing::info!(device_id = %device.device_id, fault = request.kind.name(), "fault-injection request over AMQP is not emulated; ignored");
+                }
+                device_ops::publish_telemetry(device.shared(), msg);
+            }
+            Err(e) => {
+                let e = definitions::Error::new(
+                    ErrorCondition::Custom(Symbol::from("com.microsoft:message-too-large")),
+                    Some(format!("{} ({}, {})", e.message, e.status, e.code)),
+                    None,
+                );
+                let _ = receiver.reject(&delivery, e).await;
+                continue;
+            }
+        }
+        if dropped {
+            tracing::info!(device_id = %device.device_id, "telemetry disposition dropped (drop_acks)");
+            continue;
+        }
+        let due = [
+            delay.map(|d| fault::deadline(now, d)),
+            throttled.map(|(until, _)| until),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        match due {
+            Some(due) if due > std::time::Instant::now() => {
+                let disposer = receiver.disposer();
+                let info = fe2o3_amqp::link::delivery::DeliveryInfo::from(&delivery);
+                tokio::spawn(async move {
+                    tokio::time::sleep_until(Instant::from_std(due)).await;
+                    let _ = disposer.accept(info).await;
+                });
+            }
+            _ => {
+                let _ = receiver.accept(&delivery).await;
+            }
+        }
+    }
+}
+
+/// The system and application properties of a telemetry message, named as over MQTT
+/// (`mid`, `cid`, `ct`, `ce`, `sub`, `ctime`, …).
+fn telemetry_properties(
+    message: &AmqpMessage,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let mut system = BTreeMap::new();
+    let mut application = BTreeMap::new();
+    if let Some(p) = &message.properties {
+        if let Some(id) = &p.message_id {
+            system.insert("mid".into(), id_text(id));
+        }
+        if let Some(id) = &p.correlation_id {
+            system.insert("cid".into(), id_text(id));
+        }
+        if let Some(ct) = &p.content_type {
+            system.insert("ct".into(), ct.0.clone());
+        }
+        if let Some(ce) = &p.content_encoding {
+            system.insert("ce".into(), ce.0.clone());
+        }
+        if let Some(to) = &p.to {
+            system.insert("to".into(), to.clone());
+        }
+    }
+    for (name, key) in [
+        ("dt-subject", "sub"),
+        ("iothub-interface-id", "ifid"),
+        ("Diagnostic-Id", "diagid"),
+        ("Correlation-Context", "diagctx"),
+    ] {
+        if let Some(v) = annotation(message, name).and_then(value_text) {
+            system.insert(key.into(), v);
+        }
+    }
+    if let Some(app) = &message.application_properties {
+        for (name, value) in app.0.iter() {
+            let Some(text) = simple_text(value) else {
+                continue;
+            };
+            if name.eq_ignore_ascii_case("iothub-creation-time-utc") {
+                system.insert("ctime".into(), text);
+            } else if name.eq_ignore_ascii_case("iothub-message-schema") {
+                system.insert("schema".into(), text);
+            } else {
+                application.insert(name.clone(), text);
+            }
+        }
+    }
+    (system, application)
+}
+
+/// A desired-property notification: no correlation id, the `version` annotation, the patch.
+fn desired_notification(version: u64, body: &Bytes) -> AmqpMessage {
+    Message::builder()
+        .message_annotations(
+            MessageAnnotations::builder()
+                .insert(
+                    OwnedKey::Symbol(Symbol::from("version")),
+                    Value::Long(i64::try_from(version).unwrap_or(i64::MAX)),
+                )
+                .build(),
+        )
+        .body(data_body(body.to_vec()))
+        .build()
+}
+
+/// A direct-method request: the request id as correlation id (a uuid when it is one),
+/// `IoThub-methodname`, the JSON payload.
+fn method_request(rid: &str, name: &str, payload: &Bytes) -> AmqpMessage {
+    let properties = Properties {
+        correlation_id: Some(id_from_text(rid)),
+        message_id: Some(MessageId::String(rid.to_owned())),
+        ..Properties::default()
+    };
+    Message::builder()
+        .properties(properties)
+        .application_properties(
+            ApplicationProperties::builder()
+                .insert("IoThub-methodname", SimpleValue::String(name.to_owned()))
+                .build(),
+        )
+        .body(data_body(payload.to_vec()))
+        .build()
+}
+
+/// Twin requests: GET, PATCH of reported properties, PUT/DELETE of the desired-property
+/// subscription; each answered on the twin sender with the request's correlation id.
+async fn twin_link(device: Arc<DeviceLinks>, mut receiver: Receiver) {
+    let mut closing = device.closing();
+    loop {
+        let delivery = tokio::select! {
+            d = receiver.recv::<Body<Value>>() => match d {
+                Ok(d) => d,
+                Err(_) => return,
+            },
+            e = closed(&mut closing) => {
+                let _ = tokio::time::timeout(Duration::from_secs(2), receiver.close_with_error(e)).await;
+                return;
+            }
+        };
+        let _ = receiver.accept(&delivery).await;
+        let request = delivery.into_message();
+        let answer = twin_answer(&device, &request);
+        if let Some(Some(out)) = device.with(|i| i.twin_out.clone()) {
+            let _ = out.send(answer).await;
+        } else {
+            tracing::debug!(device_id = %device.device_id, "twin answer dropped: no twin receiver link");
+        }
+    }
+}
+
+fn twin_answer(device: &DeviceLinks, request: &AmqpMessage) -> AmqpMessage {
+    let operation = annotation(request, "operation")
+        .and_then(value_text)
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    let resource = annotation(request, "resource")
+        .and_then(value_text)
+        .unwrap_or_default();
+    let now = std::time::Instant::now();
+    let failure = {
+        let state = device.shared().lock();
+        state
+            .faults
+            .op_fault(&device.device_id, now)
+            .or_else(|| state.faults.throttled(now).map(|_| OpFault::Throttled))
+    };
+    let shared = device.shared();
+    let id = &device.device_id;
+    let (status, version, body): (u16, Option<u64>, Vec<u8>) = if let Some(f) = failure {
+        let (status, code, message) = f.twin_error();
+        let body = serde_json::json!({"errorCode": code, "message": message});
+        (status, None, body.to_string().into_bytes())
+    } else {
+        match (operation.as_str(), resource.trim_end_matches('/')) {
+            ("GET", _) => match device_ops::twin(shared, id) {
+                Ok(twin) => (200, None, twin.to_string().into_bytes()),
+                Err(e) => (e.status, None, e.body().to_string().into_bytes()),
+            },
+            ("PATCH", "/properties/reported") => {
+                match device_ops::patch_reported(shared, id, &body_bytes(&request.body)) {
+                    Ok(v) => (204, Some(v), Vec::new()),
+                    Err(e) => (e.status, None, e.body().to_string().into_bytes()),
+                }
+            }
+            ("PUT" | "DELETE", "/notifications/twin/properties/desired") => {
+                let on = operation == "PUT";
+                device.with(|i| i.subs.desired = on);
+                device.sync_subs();
+                (200, None, Vec::new())
+            }
+            _ => {
+                let body = serde_json::json!({"errorCode": 400_004, "message": format!("unsupported twin operation {operation} {resource}")});
+                (400, None, body.to_string().into_bytes())
+            }
+        }
+    };
+    let mut annotations = MessageAnnotations::builder().insert(
+        OwnedKey::Symbol(Symbol::from("status")),
+        Value::Int(i32::from(status)),
+    );
+    if let Some(v) = version {
+        annotations = annotations.insert(
+            OwnedKey::Symbol(Symbol::from("version")),
+            Value::Long(i64::try_from(v).unwrap_or(i64::MAX)),
+        );
+    }
+    let properties = Properties {
+        correlation_id: correlation_id(request).cloned(),
+        ..Properties::default()
+    };
+    Message::builder()
+        .properties(properties)
+        .message_annotations(annotations.build())
+        .body(data_body(body))
+        .build()
+}
+
+/// Direct-method answers: the correlation id names the request, `IoThub-status` the status.
+async fn method_responses(device: Arc<DeviceLinks>, mut receiver: Receiver) {
+    let mut closing = device.closing();
+    loop {
+        let delivery = tokio::select! {
+            d = receiver.recv::<Body<Value>>() => match d {
+                Ok(d) => d,
+                Err(_) => return,
+            },
+            e = closed(&mut closing) => {
+                let _ = tokio::time::timeout(Duration::from_secs(2), receiver.close_with_error(e)).await;
+                return;
+            }
+        };
+        let _ = receiver.accept(&delivery).await;
+        let message = delivery.message();
+        let Some(rid) = correlation_id(message).map(id_text) else {
+            tracing::info!(device_id = %device.device_id, "method response without a correlation id ignored");
+            continue;
+        };
+        let status = app_property(message, "IoThub-status")
+            .and_then(simple_text)
+            .and_then(|s| s.trim().parse::<i32>().ok());
+        let Some(status) = status else {
+            tracing::info!(device_id = %device.device_id, "method response without IoThub-status ignored");
+            continue;
+        };
+        device_ops::method_response(
+            device.shared(),
+            &device.device_id,
+            &rid,
+            status,
+            &body_bytes(&message.body),
+        );
+    }
+}
+
+/// Cloud-to-device messages: each is sent unsettled; the device's disposition settles it:
+/// accepted completes, released or modified abandons (delivered again), rejected dead-letters.
+async fn c2d_link(
+    device: Arc<DeviceLinks>,
+    mut sender: Sender,
+    mut rx: mpsc::Receiver<(u64, Arc<C2dMessage>)>,
+) {
+    let mut closing = device.closing();
+    loop {
+        tokio::select! {
+            item = rx.recv() => {
+                let Some((id, message)) = item else { break };
+                let delivery_count = device.shared().lock().devices.get(&device.device_id)
+                    .and_then(|d| d.c2d.iter().find(|m| m.id == id).map(|m| m.delivery_count))
+                    .unwrap_or(1);
+                let amqp = c2d_message(&device.device_id, id, &message, delivery_count);
+                let fut = match sender.send_batchable(amqp).await {
+                    Ok(fut) => fut,
+                    Err(e) => {
+                        tracing::debug!(device_id = %device.device_id, error = %e, "C2D link ended");
+                        return;
+                    }
+                };
+                let device = device.clone();
+                tokio::spawn(async move {
+                    let outcome = fut.await;
+                    let shared = device.shared();
+                    let id_ = &device.device_id;
+                    match outcome {
+                        Ok(Outcome::Accepted(_)) => {
+                            device_ops::complete_c2d(shared, id_, id);
+                        }
+                        Ok(Outcome::Rejected(_)) => {
+                            device_ops::reject_c2d(shared, id_, id);
+                        }
+                        Ok(_) => {
+                            device_ops::abandon_c2d(shared, id_, id);
+                            redeliver(&device);
+                        }
+                        Err(e) => tracing::debug!(device_id = %id_, error = %e, "C2D delivery not settled"),
+                    }
+                });
+            }
+            e = closed(&mut closing) => {
+                let _ = tokio::time::timeout(Duration::from_secs(2), sender.close_with_error(e)).await;
+                return;
+            }
+        }
+    }
+    let _ = sender.close().await;
+}
+
+/// Sends abandoned messages again on the device's C2D link.
+fn redeliver(device: &DeviceLinks) {
+    let Some((Some(conn_id), Some(out))) = device.with(|i| (i.conn_id, i.c2d_out.clone())) else {
+        return;
+    };
+    for item in device_ops::pending_c2d(device.shared(), &device.device_id, conn_id) {
+        let _ = out.try_send(item);
+    }
+}
+
+fn timestamp(t: time::OffsetDateTime) -> Timestamp {
+    let ms = t.unix_timestamp_nanos() / 1_000_000;
+    Timestamp::from_milliseconds(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+/// A C2D message as IoT hub sends it over AMQP (protocol.md 5.4).
+fn c2d_message(device_id: &str, id: u64, message: &C2dMessage, delivery_count: u32) -> AmqpMessage {
+    let properties = Properties {
+        message_id: message.message_id.clone().map(MessageId::String),
+        correlation_id: message.correlation_id.clone().map(MessageId::String),
+        content_type: message.content_type.as_deref().map(Symbol::from),
+        content_encoding: message.content_encoding.as_deref().map(Symbol::from),
+        to: Some(format!("/devices/{device_id}/messages/deviceBound")),
+        absolute_expiry_time: Some(timestamp(
+            time::OffsetDateTime::now_utc() + crate::state::C2D_TTL,
+        )),
+        ..Properties::default()
+    };
+    let mut application = ApplicationProperties::builder();
+    for (k, v) in &message.properties {
+        application = application.insert(k.clone(), SimpleValue::String(v.clone()));
+    }
+    let annotations = MessageAnnotations::builder()
+        .insert(
+            OwnedKey::Symbol(Symbol::from("x-opt-sequence-number")),
+            Value::Long(i64::try_from(id).unwrap_or(i64::MAX)),
+        )
+        .insert(
+            OwnedKey::Symbol(Symbol::from("iothub-deliverycount")),
+            Value::Int(i32::try_from(delivery_count.saturating_sub(1)).unwrap_or(i32::MAX)),
+        )
+        .insert(
+            OwnedKey::Symbol(Symbol::from("iothub-enqueuedtime")),
+            Value::Timestamp(timestamp(time::OffsetDateTime::now_utc())),
+        )
+        .build();
+    Message::builder()
+        .properties(properties)
+        .application_properties(application.build())
+        .message_annotations(annotations)
+        .body(data_body(message.body.clone()))
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn telemetry_properties_are_named_as_over_mqtt() {
+        let p = Properties {
+            message_id: Some(MessageId::String("m1".into())),
+            content_type: Some(Symbol::from("application/json")),
+            ..Properties::default()
+        };
+        let m: AmqpMessage = Message::builder()
+            .properties(p)
+            .message_annotations(
+                MessageAnnotations::builder()
+                    .insert(
+                        OwnedKey::Symbol(Symbol::from("dt-subject")),
+                        Value::String("thermostat1".into()),
+                    )
+                    .build(),
+            )
+            .application_properties(
+                ApplicationProperties::builder()
+                    .insert("alert", SimpleValue::String("yes".into()))
+                    .insert(
+                        "iothub-creation-time-utc",
+                        SimpleValue::String("2024-05-01T08:00:00Z".into()),
+                    )
+                    .build(),
+            )
+            .body(data_body(b"{}".to_vec()))
+            .build();
+        let (system, application) = telemetry_properties(&m);
+        assert_eq!(system.get("mid").map(String::as_str), Some("m1"));
+        assert_eq!(
+            system.get("ct").map(String::as_str),
+            Some("application/json")
+        );
+        assert_eq!(system.get("sub").map(String::as_str), Some("thermostat1"));
+        assert_eq!(
+            system.get("ctime").map(String::as_str),
+            Some("2024-05-01T08:00:00Z")
+        );
+        assert_eq!(application.get("alert").map(String::as_str), Some("yes"));
+        assert!(!application.contains_key("iothub-creation-time-utc"));
+    }
+}

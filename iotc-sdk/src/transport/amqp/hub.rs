@@ -1,0 +1,1074 @@
+//! The IoT hub AMQP connection task (protocol.md §5): CBS authentication with renewal on the
+//! live connection, telemetry, cloud-to-device messages, twin and direct methods.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use fe2o3_amqp::connection::ConnectionHandle;
+use fe2o3_amqp::link::delivery::DeliveryInfo;
+use fe2o3_amqp::link::{RecvError, SendError};
+use fe2o3_amqp::session::SessionHandle;
+use fe2o3_amqp::types::definitions::{ReceiverSettleMode, SenderSettleMode};
+use fe2o3_amqp::types::messaging::annotations::OwnedKey;
+use fe2o3_amqp::types::messaging::{
+    ApplicationProperties, Body, Message as Amqp, MessageAnnotations, MessageId, Outcome,
+    Properties,
+};
+use fe2o3_amqp::types::primitives::{SimpleValue, Symbol, Value};
+use fe2o3_amqp::{Delivery, Receiver, Sender, Session};
+use serde_json::Value as Json;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::cbs::{Cbs, CbsHandle};
+use super::message::{
+    annotation, app_property, body_bytes, cloud_message, correlation_id, data_body,
+    message_id_text, simple_text, telemetry, value_as_u64, AmqpMessage,
+};
+use super::{condition_error, link_properties, new_uuid, open_connection, Sasl};
+use crate::auth::{hub_device_resource, hub_module_resource, SasKey, SasToken};
+use crate::message::Settlement;
+use crate::pnp::{Twin, WritablePropertyUpdate};
+use crate::transport::session::{fail, forward, renew_at, EndReason, SessionEnd, SessionIo};
+use crate::transport::{HubAuth, HubConfig, Inbound, Protocol, Request};
+use crate::{Error, Result};
+
+/// IoT hub's limit for one device-to-cloud message (protocol.md §4.9).
+const MAX_MESSAGE_SIZE: usize = 256 * 1024;
+
+/// Requests handed to the link tasks and not yet answered, at most.
+const WINDOW: usize = 64;
+
+/// The links of one device.
+struct Links {
+    telemetry: Sender,
+    c2d: Option<Receiver>,
+    twin_tx: Sender,
+    twin_rx: Receiver,
+    methods_tx: Sender,
+    methods_rx: Receiver,
+}
+
+/// What renews the SAS token over CBS.
+struct Renewal {
+    key: SasKey,
+    audience: String,
+    ttl: Duration,
+    expiry: u64,
+}
+
+/// A connected, authenticated hub session with every link attached, ready to
+/// [`run`](HubSession::run).
+pub(crate) struct HubSession {
+    connection: ConnectionHandle<()>,
+    session: SessionHandle<()>,
+    cbs: Option<Cbs>,
+    links: Links,
+    renewal: Option<Renewal>,
+    device_id: String,
+    timeout: Duration,
+    /// The twin read while connecting.
+    twin: Option<Twin>,
+    /// Desired-property notifications that arrived while connecting.
+    early: Vec<AmqpMessage>,
+}
+
+/// Opens the connection: TLS (or WebSocket), AMQP, CBS put-token (SAS), the links, the
+/// desired-property subscription and the twin read.
+pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
+    if matches!(config.auth, HubAuth::Workload(_)) {
+        return Err(Error::Config(
+            "IoT Edge modules connect over MQTT only; AMQP for modules is not built yet".into(),
+        ));
+    }
+    let resource = match &config.module_id {
+        Some(module) => hub_module_resource(&config.hub_host, &config.device_id, module),
+        None => hub_device_resource(&config.hub_host, &config.device_id),
+    };
+    let connector = match &config.auth {
+        HubAuth::X509(identity) => config.tls.connector_with_identity(identity)?,
+        _ => config.tls.connector()?,
+    };
+    debug!(host = %config.connect_host, port = config.port, device_id = %config.device_id, "connecting to IoT hub over AMQP");
+    let stream = super::stream::connect(
+        &config.connect_host,
+        config.port,
+        connector,
+        config.protocol == Protocol::AmqpWs,
+        config.connect_timeout,
+    )
+    .await?;
+    let sasl = match config.auth {
+        HubAuth::X509(_) => Sasl::None,
+        _ => Sasl::Anonymous,
+    };
+    let mut connection = open_connection(
+        stream,
+        &config.hub_host,
+        sasl,
+        config.keep_alive,
+        config.connect_timeout,
+    )
+    .await?;
+    let work = async {
+        let mut session = Session::begin(&mut connection)
+            .await
+            .map_err(|e| Error::Connection(format!("AMQP session refused: {e}")))?;
+        let mut renewal = None;
+        let cbs = match &config.auth {
+            HubAuth::X509(_) => None,
+            auth => {
+                let mut cbs = Cbs::attach(&mut session).await?;
+                let token = match auth {
+                    HubAuth::Key(key) => {
+                        let token = SasToken::with_ttl(&resource, key, config.sas_ttl, None);
+                        renewal = Some(Renewal {
+                            key: key.clone(),
+                            audience: resource.clone(),
+                            ttl: config.sas_ttl,
+                            expiry: token.expiry_unix(),
+                        });
+                        token
+                    }
+                    HubAuth::Token(token) => token.clone(),
+                    HubAuth::X509(_) | HubAuth::Workload(_) => unreachable_auth()?,
+                };
+                cbs.put_token(&resource, token.as_secret(), config.connect_timeout)
+                    .await?;
+                Some(cbs)
+            }
+        };
+        let links = attach_links(&mut session, config).await?;
+        Ok::<_, Error>((session, cbs, links, renewal))
+    };
+    let (session, cbs, mut links, renewal) =
+        match tokio::time::timeout(config.connect_timeout, work).await {
+            Ok(Ok(parts)) => parts,
+            Ok(Err(e)) => {
+                let _ = connection.close().await;
+                return Err(e);
+            }
+            Err(_) => {
+                return Err(Error::Timeout(
+                    config.connect_timeout,
+                    "the AMQP links to attach",
+                ))
+            }
+        };
+    let mut early = Vec::new();
+    let twin = read_twin(&mut links, &mut early, config.connect_timeout).await?;
+    info!(hub = %config.hub_host, device_id = %config.device_id, "connected to IoT hub over AMQP");
+    Ok(HubSession {
+        connection,
+        session,
+        cbs,
+        links,
+        renewal,
+        device_id: config.device_id.clone(),
+        timeout: config.connect_timeout,
+        twin: Some(twin),
+        early,
+    })
+}
+
+fn unreachable_auth() -> Result<SasToken> {
+    Err(Error::Config(
+        "X.509 devices do not use CBS tokens, and modules do not connect over AMQP".into(),
+    ))
+}
+
+/// Attaches telemetry, C2D (devices only), twin and method links (protocol.md §5.3).
+async fn attach_links(session: &mut SessionHandle<()>, config: &HubConfig) -> Result<Links> {
+    let base = match &config.module_id {
+        Some(module) => format!("/devices/{}/modules/{module}", config.device_id),
+        None => format!("/devices/{}", config.device_id),
+    };
+    let suffix = new_uuid();
+    let mut common = vec![
+        ("com.microsoft:client-version", super::CLIENT_VERSION),
+        ("com.microsoft:api-version", super::HUB_API_VERSION),
+    ];
+    if let Some(model_id) = &config.model_id {
+        common.push(("com.microsoft:model-id", model_id.as_str()));
+    }
+    let twin_channel = format!("twin:{suffix}");
+    let methods_channel = format!("methods:{suffix}");
+    let with_channel = |channel: &str| {
+        let mut pairs = common.clone();
+        pairs.push(("com.microsoft:channel-correlation-id", channel));
+        link_properties(&pairs)
+    };
+    let id = &config.device_id;
+    let telemetry = Sender::builder()
+        .name(format!("telemetry-{id}-{suffix}"))
+        .source(format!("telemetry-{suffix}"))
+        .target(format!("{base}/messages/events"))
+        .properties(link_properties(&common))
+        .attach(session)
+        .await
+        .map_err(sender_attach_error)?;
+    let c2d = match config.module_id {
+        Some(_) => None,
+        None => Some(
+            Receiver::builder()
+                .name(format!("c2d-{id}-{suffix}"))
+                .source(format!("{base}/messages/devicebound"))
+                .target(format!("c2d-{suffix}"))
+                .receiver_settle_mode(ReceiverSettleMode::First)
+                .auto_accept(false)
+                .properties(link_properties(&common))
+                .attach(session)
+                .await
+                .map_err(receiver_attach_error)?,
+        ),
+    };
+    let twin_tx = Sender::builder()
+        .name(format!("twin-sender-{id}-{suffix}"))
+        .source(format!("twin-{suffix}"))
+        .target(format!("{base}/twin"))
+        .sender_settle_mode(SenderSettleMode::Settled)
+        .properties(with_channel(&twin_channel))
+        .attach(session)
+        .await
+        .map_err(sender_attach_error)?;
+    let twin_rx = Receiver::builder()
+        .name(format!("twin-receiver-{id}-{suffix}"))
+        .source(format!("{base}/twin"))
+        .target(format!("twin-{suffix}"))
+        .receiver_settle_mode(ReceiverSettleMode::First)
+        .auto_accept(true)
+        .properties(with_channel(&twin_channel))
+        .attach(session)
+        .await
+        .map_err(receiver_attach_error)?;
+    let methods_rx = Receiver::builder()
+        .name(format!("methods-receiver-{id}-{suffix}"))
+        .source(format!("{base}/methods/devicebound"))
+        .target(format!("methods-{suffix}"))
+        .receiver_settle_mode(ReceiverSettleMode::First)
+        .auto_accept(true)
+        .properties(with_channel(&methods_channel))
+        .attach(session)
+        .await
+        .map_err(receiver_attach_error)?;
+    let methods_tx = Sender::builder()
+        .name(format!("methods-sender-{id}-{suffix}"))
+        .source(format!("methods-{suffix}"))
+        .target(format!("{base}/methods/devicebound"))
+        .sender_settle_mode(SenderSettleMode::Settled)
+        .properties(with_channel(&methods_channel))
+        .attach(session)
+        .await
+        .map_err(sender_attach_error)?;
+    Ok(Links {
+        telemetry,
+        c2d,
+        twin_tx,
+        twin_rx,
+        methods_tx,
+        methods_rx,
+    })
+}
+
+fn sender_attach_error(error: fe2o3_amqp::link::SenderAttachError) -> Error {
+    use fe2o3_amqp::link::SenderAttachError as E;
+    match error {
+        E::RemoteClosedWithError(e) => condition_error(&e),
+        other => Error::Connection(format!("link attach refused: {other}")),
+    }
+}
+
+fn receiver_attach_error(error: fe2o3_amqp::link::ReceiverAttachError) -> Error {
+    use fe2o3_amqp::link::ReceiverAttachError as E;
+    match error {
+        E::RemoteClosedWithError(e) => condition_error(&e),
+        other => Error::Connection(format!("link attach refused: {other}")),
+    }
+}
+
+/// A twin request: `operation` (and `resource`) annotations, a correlation id, a body.
+fn twin_request(operation: &str, resource: Option<&str>, id: &str, body: Vec<u8>) -> AmqpMessage {
+    let mut annotations = MessageAnnotations::builder().insert(
+        OwnedKey::Symbol(Symbol::from("operation")),
+        Value::String(operation.to_owned()),
+    );
+    if let Some(resource) = resource {
+        annotations = annotations.insert(
+            OwnedKey::Symbol(Symbol::from("resource")),
+            Value::String(resource.to_owned()),
+        );
+    }
+    let properties = Properties {
+        correlation_id: Some(MessageId::String(id.to_owned())),
+        ..Properties::default()
+    };
+    Amqp::builder()
+        .properties(properties)
+        .message_annotations(annotations.build())
+        .body(data_body(body))
+        .build()
+}
+
+/// The `status` annotation of a twin response (200 when absent).
+fn twin_status(message: &AmqpMessage) -> u16 {
+    annotation(message, "status")
+        .and_then(value_as_u64)
+        .and_then(|s| u16::try_from(s).ok())
+        .unwrap_or(200)
+}
+
+fn status_error(status: u16, body: &[u8]) -> Error {
+    match status {
+        429 => Error::Throttled {
+            retry_after: Duration::from_secs(1),
+        },
+        401 | 403 => Error::Unauthorized(String::from_utf8_lossy(body).into_owned()),
+        status => Error::Rejected {
+            status,
+            message: String::from_utf8_lossy(body).into_owned(),
+        },
+    }
+}
+
+/// Subscribes to desired-property notifications and reads the twin; notifications that arrive
+/// meanwhile are kept in `early`.
+async fn read_twin(
+    links: &mut Links,
+    early: &mut Vec<AmqpMessage>,
+    timeout: Duration,
+) -> Result<Twin> {
+    let subscribe_id = new_uuid();
+    let get_id = new_uuid();
+    let work = async {
+        links
+            .twin_tx
+            .send(twin_request(
+                "PUT",
+                Some("/notifications/twin/properties/desired"),
+                &subscribe_id,
+                b" ".to_vec(),
+            ))
+            .await
+            .map_err(send_error)?;
+        links
+            .twin_tx
+            .send(twin_request("GET", None, &get_id, b" ".to_vec()))
+            .await
+            .map_err(send_error)?;
+        let mut subscribed = false;
+        let mut twin = None;
+        while !(subscribed && twin.is_some()) {
+            let message = links
+                .twin_rx
+                .recv::<Body<Value>>()
+                .await
+                .map_err(recv_error)?
+                .into_message();
+            let status = twin_status(&message);
+            match correlation_id(&message).map(message_id_text) {
+                Some(id) if id == subscribe_id => {
+                    if status >= 300 {
+                        return Err(status_error(status, &body_bytes(&message.body)));
+                    }
+                    subscribed = true;
+                }
+                Some(id) if id == get_id => {
+                    let body = body_bytes(&message.body);
+                    if status >= 300 {
+                        return Err(status_error(status, &body));
+                    }
+                    twin = Some(Twin::from_json(&body)?);
+                }
+                Some(_) => debug!("twin answer for an unknown request while connecting"),
+                None => early.push(message),
+            }
+        }
+        twin.ok_or_else(|| Error::Connection("no twin".into()))
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .unwrap_or(Err(Error::Timeout(timeout, "the twin at connect")))
+}
+
+fn send_error(error: SendError) -> Error {
+    use fe2o3_amqp::link::DetachError as D;
+    match error {
+        SendError::Detached(D::RemoteDetachedWithError(e) | D::RemoteClosedWithError(e)) => {
+            condition_error(&e)
+        }
+        SendError::MessageSizeExceeded(e) => Error::TooLarge {
+            size: usize::try_from(e.size).unwrap_or(usize::MAX),
+            limit: usize::try_from(e.max_size).unwrap_or(usize::MAX),
+        },
+        other => Error::Connection(format!("AMQP send: {other}")),
+    }
+}
+
+fn recv_error(error: RecvError) -> Error {
+    match error {
+        RecvError::LinkStateError(fe2o3_amqp::link::LinkStateError::RemoteDetachedWithError(e))
+        | RecvError::LinkStateError(fe2o3_amqp::link::LinkStateError::RemoteClosedWithError(e)) => {
+            condition_error(&e)
+        }
+        other => Error::Connection(format!("AMQP receive: {other}")),
+    }
+}
+
+/// What a rejected delivery means to the sender.
+fn outcome_result(outcome: std::result::Result<Outcome, SendError>) -> Result<()> {
+    match outcome {
+        Ok(Outcome::Accepted(_)) => Ok(()),
+        Ok(Outcome::Rejected(rejected)) => Err(match rejected.error {
+            Some(e) => match condition_error(&e) {
+                Error::Connection(text) => Error::Rejected {
+                    status: 400,
+                    message: text,
+                },
+                typed => typed,
+            },
+            None => Error::Rejected {
+                status: 400,
+                message: "rejected by the hub".into(),
+            },
+        }),
+        Ok(other) => Err(Error::Rejected {
+            status: 503,
+            message: format!("the hub did not accept the message: {other:?}"),
+        }),
+        Err(e) => Err(send_error(e)),
+    }
+}
+
+/// A message for a link task; `seq` names the request waiting for it.
+struct Outgoing {
+    seq: u64,
+    message: AmqpMessage,
+}
+
+/// What the link tasks report to the session.
+enum LinkEvent {
+    /// The hub settled the delivery of request `seq` (for pre-settled links: it was written).
+    Sent { seq: u64, result: Result<()> },
+    /// A sender link broke: the session is over.
+    Lost(Error),
+}
+
+/// Runs a sender link: each message goes out once the previous one is settled.
+fn spawn_writer(
+    mut sender: Sender,
+    mut rx: mpsc::Receiver<Outgoing>,
+    events: mpsc::UnboundedSender<LinkEvent>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(out) = rx.recv().await {
+            let result = sender.send(out.message).await;
+            let event = match result {
+                Err(SendError::MessageSizeExceeded(e)) => LinkEvent::Sent {
+                    seq: out.seq,
+                    result: Err(send_error(SendError::MessageSizeExceeded(e))),
+                },
+                Err(e) => {
+                    let _ = events.send(LinkEvent::Lost(send_error(e)));
+                    return;
+                }
+                outcome => LinkEvent::Sent {
+                    seq: out.seq,
+                    result: outcome_result(outcome),
+                },
+            };
+            if events.send(event).is_err() {
+                return;
+            }
+        }
+        let _ = sender.close().await;
+    })
+}
+
+/// Waits for the next delivery on an optional receiver (forever when there is none).
+async fn next_delivery(
+    receiver: &mut Option<Receiver>,
+) -> std::result::Result<Delivery<Body<Value>>, RecvError> {
+    match receiver {
+        Some(r) => r.recv::<Body<Value>>().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A request handed to a link, kept until it is done so it can go out again on the next
+/// connection if this one breaks.
+struct Tracked {
+    seq: u64,
+    request: Request,
+    sent: Instant,
+}
+
+/// Why the session is winding down.
+enum Drain {
+    Close(oneshot::Sender<Result<()>>),
+    Dropped,
+}
+
+/// Book-keeping of the running session.
+#[derive(Default)]
+struct State {
+    /// Telemetry and command responses handed to a link task, by sequence number.
+    in_flight: HashMap<u64, Tracked>,
+    /// Twin requests by correlation id.
+    twin: HashMap<String, Tracked>,
+    /// Command request ids and the correlation id to answer with.
+    methods: HashMap<String, MessageId>,
+    /// Unsettled cloud-to-device deliveries by lock token.
+    c2d: HashMap<String, DeliveryInfo>,
+    next_seq: u64,
+    drain: Option<(Drain, Instant)>,
+}
+
+impl State {
+    fn track(&mut self, request: Request) -> Tracked {
+        self.next_seq += 1;
+        Tracked {
+            seq: self.next_seq,
+            request,
+            sent: Instant::now(),
+        }
+    }
+
+    fn busy(&self) -> bool {
+        self.in_flight.len() + self.twin.len() >= WINDOW
+    }
+
+    fn in_flight(&self) -> bool {
+        !self.in_flight.is_empty() || !self.twin.is_empty()
+    }
+
+    fn unfinished(&mut self) -> Vec<Request> {
+        let mut all: Vec<Tracked> = self.in_flight.drain().map(|(_, t)| t).collect();
+        all.extend(self.twin.drain().map(|(_, t)| t));
+        all.sort_by_key(|t| t.seq);
+        all.into_iter()
+            .map(|t| t.request)
+            .filter(|r| match r {
+                Request::Telemetry { .. } | Request::CommandResponse { .. } => true,
+                Request::GetTwin { reply } => !reply.is_closed(),
+                Request::PatchReported { reply, .. } => !reply.is_closed(),
+                Request::Settle { .. } | Request::Close { .. } => false,
+                // Never sent to AMQP sessions (no batch request).
+                Request::TelemetryBatch { .. } => false,
+            })
+            .collect()
+    }
+}
+
+/// The channels to the link tasks of a running session.
+struct Writers {
+    telemetry: mpsc::Sender<Outgoing>,
+    twin: mpsc::Sender<Outgoing>,
+    methods: mpsc::Sender<Outgoing>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl HubSession {
+    /// Runs the connection until it is closed or lost, feeding it the backlog and the handles'
+    /// requests, forwarding service traffic to `inbound`, and renewing the SAS token over CBS
+    /// at 80 % of its lifetime. What was not finished goes back to the front of the backlog.
+    pub(crate) async fn run(self, mut io: SessionIo<'_>) -> SessionEnd {
+        let HubSession {
+            mut connection,
+            mut session,
+            cbs,
+            links,
+            mut renewal,
+            device_id,
+            timeout,
+            mut twin,
+            early,
+        } = self;
+        let Links {
+            telemetry,
+            mut c2d,
+            twin_tx,
+            mut twin_rx,
+            methods_tx,
+            mut methods_rx,
+        } = links;
+        let (events_tx, mut events) = mpsc::unbounded_channel();
+        let writers = {
+            let (t_tx, t_rx) = mpsc::channel(WINDOW);
+            let (w_tx, w_rx) = mpsc::channel(WINDOW);
+            let (m_tx, m_rx) = mpsc::channel(WINDOW);
+            Writers {
+                telemetry: t_tx,
+                twin: w_tx,
+                methods: m_tx,
+                tasks: vec![
+                    spawn_writer(telemetry, t_rx, events_tx.clone()),
+                    spawn_writer(twin_tx, w_rx, events_tx.clone()),
+                    spawn_writer(methods_tx, m_rx, events_tx),
+                ],
+            }
+        };
+        let cbs: Option<CbsHandle> = cbs.map(|c| c.spawn(timeout));
+        let mut ctx = Ctx {
+            device_id,
+            state: State::default(),
+            writers,
+        };
+
+        // Plug and Play: desired properties set while the device was away come first;
+        // notifications that the twin already holds are dropped.
+        let seen_version = twin.as_ref().map_or(0, Twin::desired_version);
+        if let Some(twin) = twin.take() {
+            if !WritablePropertyUpdate::pending_from_twin(&twin)
+                .properties()
+                .is_empty()
+            {
+                forward(io.inbound, Inbound::InitialTwin(twin));
+            }
+        }
+        for message in early {
+            ctx.on_desired(&message, Some(seen_version), io.inbound);
+        }
+
+        let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
+        let mut renew_deadline = renewal.as_ref().map_or(far, |r| renew_at(r.expiry));
+        let mut pending_renewal: Option<(oneshot::Receiver<Result<()>>, u64)> = None;
+        let reason = loop {
+            while !ctx.state.busy() && ctx.accepts_backlog() {
+                let Some(request) = io.backlog.pop_front() else {
+                    break;
+                };
+                ctx.on_request(request, &mut c2d).await;
+            }
+            if let Some(store) = io.store.as_deref_mut() {
+                if store.is_dirty() && io.backlog.is_empty() && ctx.state.in_flight.is_empty() {
+                    store.clear();
+                }
+            }
+            if let Some((_, deadline)) = &ctx.state.drain {
+                let flushed =
+                    !ctx.state.in_flight() && (io.backlog.is_empty() || !ctx.accepts_backlog());
+                if flushed || Instant::now() >= *deadline {
+                    break EndReason::Closed;
+                }
+            }
+            let drain_deadline = ctx.state.drain.as_ref().map_or(far, |(_, d)| *d);
+            let ack_deadline = ctx
+                .state
+                .in_flight
+                .values()
+                .map(|t| t.sent)
+                .min()
+                .map_or(far, |t| t + io.ack_timeout);
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(LinkEvent::Sent { seq, result }) => ctx.on_sent(seq, result),
+                    Some(LinkEvent::Lost(e)) => break EndReason::Lost(e),
+                    None => break EndReason::Lost(Error::Connection("the AMQP links stopped".into())),
+                },
+                request = io.requests.recv(), if !ctx.state.busy() && ctx.state.drain.is_none() => match request {
+                    Some(Request::Close { reply }) => {
+                        ctx.state.drain = Some((Drain::Close(reply), Instant::now() + io.flush_timeout));
+                    }
+                    Some(request) => ctx.on_request(request, &mut c2d).await,
+                    None => ctx.state.drain = Some((Drain::Dropped, Instant::now())),
+                },
+                delivery = twin_rx.recv::<Body<Value>>() => match delivery {
+                    Ok(delivery) => ctx.on_twin_message(delivery.into_message(), io.inbound),
+                    Err(e) => break EndReason::Lost(recv_error(e)),
+                },
+                delivery = methods_rx.recv::<Body<Value>>() => match delivery {
+                    Ok(delivery) => ctx.on_method(delivery.into_message(), io.inbound),
+                    Err(e) => break EndReason::Lost(recv_error(e)),
+                },
+                delivery = next_delivery(&mut c2d) => match delivery {
+                    Ok(delivery) => ctx.on_c2d(delivery, &mut c2d, io.inbound).await,
+                    Err(e) => break EndReason::Lost(recv_error(e)),
+                },
+                _ = tokio::time::sleep_until(renew_deadline), if pending_renewal.is_none() && renewal.is_some() && ctx.state.drain.is_none() => {
+                    if let (Some(r), Some(cbs)) = (&renewal, &cbs) {
+                        let token = SasToken::with_ttl(&r.audience, &r.key, r.ttl, None);
+                        debug!(device_id = %ctx.device_id, "renewing the SAS token over CBS");
+                        let answer = cbs.put_token(r.audience.clone(), token.as_secret().clone());
+                        pending_renewal = Some((answer, token.expiry_unix()));
+                    }
+                    renew_deadline = far;
+                }
+                answer = async { match &mut pending_renewal { Some((rx, _)) => rx.await, None => std::future::pending().await } } => {
+                    let expiry = pending_renewal.take().map_or(0, |(_, e)| e);
+                    match answer {
+                        Ok(Ok(())) => {
+                            info!(device_id = %ctx.device_id, "SAS token renewed on the live AMQP connection");
+                            if let Some(r) = &mut renewal {
+                                r.expiry = expiry;
+                                renew_deadline = renew_at(expiry);
+                            }
+                        }
+                        Ok(Err(e)) => break EndReason::Lost(e),
+                        Err(_) => break EndReason::Lost(Error::Connection("the CBS links stopped".into())),
+                    }
+                }
+                _ = tokio::time::sleep_until(drain_deadline), if ctx.state.drain.is_some() => {}
+                _ = tokio::time::sleep_until(ack_deadline), if !ctx.state.in_flight.is_empty() => {
+                    if Instant::now() >= ack_deadline {
+                        warn!(device_id = %ctx.device_id, timeout = ?io.ack_timeout, "no disposition in time: reconnecting to send again");
+                        break EndReason::Lost(Error::Timeout(io.ack_timeout, "a telemetry disposition"));
+                    }
+                }
+            }
+        };
+        for task in &ctx.writers.tasks {
+            task.abort();
+        }
+        drop(cbs);
+        let unfinished = ctx.state.unfinished();
+        for request in unfinished.into_iter().rev() {
+            io.backlog.push_front(request);
+        }
+        if matches!(reason, EndReason::Closed) {
+            let close = async {
+                if let Some(c) = c2d.take() {
+                    let _ = c.close().await;
+                }
+                let _ = twin_rx.close().await;
+                let _ = methods_rx.close().await;
+                let _ = session.end().await;
+                let _ = connection.close().await;
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(2), close).await;
+        }
+        let (reason, close) = match (reason, ctx.state.drain.take()) {
+            (EndReason::Closed, Some((Drain::Close(reply), _))) => (EndReason::Closed, Some(reply)),
+            (EndReason::Closed, _) => (EndReason::Dropped, None),
+            (reason, Some((Drain::Close(reply), _))) => (reason, Some(reply)),
+            (reason, _) => (reason, None),
+        };
+        match &reason {
+            EndReason::Lost(e) => {
+                info!(device_id = %ctx.device_id, error = %e, "IoT hub AMQP connection lost")
+            }
+            _ => info!(device_id = %ctx.device_id, "IoT hub AMQP connection closed"),
+        }
+        SessionEnd { reason, close }
+    }
+}
+
+/// The running session's state and its channels to the link tasks.
+struct Ctx {
+    device_id: String,
+    state: State,
+    writers: Writers,
+}
+
+impl Ctx {
+    fn accepts_backlog(&self) -> bool {
+        matches!(self.state.drain, None | Some((Drain::Close(_), _)))
+    }
+
+    async fn on_request(&mut self, request: Request, c2d: &mut Option<Receiver>) {
+        match request {
+            Request::Telemetry { message, reply } => {
+                let amqp = telemetry(&message);
+                let size = message.payload().len()
+                    + message
+                        .properties()
+                        .iter()
+                        .map(|(k, v)| k.len() + v.len())
+                        .sum::<usize>();
+                if size > MAX_MESSAGE_SIZE {
+                    let _ = reply.send(Err(Error::TooLarge {
+                        size,
+                        limit: MAX_MESSAGE_SIZE,
+                    }));
+                    return;
+                }
+                let tracked = self.state.track(Request::Telemetry { message, reply });
+                let seq = tracked.seq;
+                self.state.in_flight.insert(seq, tracked);
+                send(&self.writers.telemetry, seq, amqp, &mut self.state);
+            }
+            Request::GetTwin { reply } => {
+                if reply.is_closed() {
+                    return;
+                }
+                let id = new_uuid();
+                let amqp = twin_request("GET", None, &id, b" ".to_vec());
+                let tracked = self.state.track(Request::GetTwin { reply });
+                let seq = tracked.seq;
+                self.state.twin.insert(id, tracked);
+                let _ = self.writers.twin.try_send(Outgoing { seq, message: amqp });
+            }
+            Request::PatchReported { patch, reply } => {
+                let body = match serde_json::to_vec(&patch) {
+                    Ok(body) => body,
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                        return;
+                    }
+                };
+                let id = new_uuid();
+                let amqp = twin_request("PATCH", Some("/properties/reported"), &id, body);
+                let tracked = self.state.track(Request::PatchReported { patch, reply });
+                let seq = tracked.seq;
+                self.state.twin.insert(id, tracked);
+                let _ = self.writers.twin.try_send(Outgoing { seq, message: amqp });
+            }
+            Request::CommandResponse {
+                request_id,
+                status,
+                payload,
+                reply,
+            } => {
+                let id = self
+                    .state
+                    .methods
+                    .remove(&request_id)
+                    .unwrap_or_else(|| MessageId::String(request_id.clone()));
+                let amqp = method_response(id, status, payload.clone());
+                let tracked = self.state.track(Request::CommandResponse {
+                    request_id,
+                    status,
+                    payload,
+                    reply,
+                });
+                let seq = tracked.seq;
+                self.state.in_flight.insert(seq, tracked);
+                send(&self.writers.methods, seq, amqp, &mut self.state);
+            }
+            Request::Settle {
+                lock_token,
+                settlement,
+                reply,
+            } => {
+                let result = match (self.state.c2d.remove(&lock_token), c2d.as_mut()) {
+                    (Some(info), Some(receiver)) => settle(receiver, info, settlement).await,
+                    _ => Err(Error::Rejected {
+                        status: 412,
+                        message: "unknown lock token: the message was settled already or arrived on an earlier connection".into(),
+                    }),
+                };
+                let _ = reply.send(result);
+            }
+            Request::TelemetryBatch { reply, .. } => {
+                let _ = reply.send(Err(
+                    crate::transport::Protocol::Amqp.unsupported("a batch request")
+                ));
+            }
+            Request::Close { reply } => {
+                // Only reached from the backlog (a close queued while disconnected).
+                self.state.drain = Some((Drain::Close(reply), Instant::now()));
+            }
+        }
+    }
+
+    fn on_sent(&mut self, seq: u64, result: Result<()>) {
+        // The link sends one message at a time: the next one's wait for its disposition starts
+        // now, not when it was queued behind this one.
+        let telemetry = |t: &Tracked| matches!(t.request, Request::Telemetry { .. });
+        if self.state.in_flight.get(&seq).is_some_and(telemetry) {
+            let now = Instant::now();
+            if let Some(next) = self
+                .state
+                .in_flight
+                .values_mut()
+                .filter(|t| t.seq > seq && telemetry(t))
+                .min_by_key(|t| t.seq)
+            {
+                next.sent = next.sent.max(now);
+            }
+        }
+        match self.state.in_flight.remove(&seq) {
+            Some(Tracked {
+                request: Request::Telemetry { reply, .. },
+                ..
+            }) => {
+                let _ = reply.send(result);
+            }
+            Some(Tracked {
+                request:
+                    Request::CommandResponse {
+                        reply: Some(reply), ..
+                    },
+                ..
+            }) => {
+                let _ = reply.send(result);
+            }
+            Some(_) => {}
+            None => {
+                // A twin request: its answer comes on the twin receiver; only failures matter.
+                if let Err(e) = result {
+                    let id = self
+                        .state
+                        .twin
+                        .iter()
+                        .find(|(_, t)| t.seq == seq)
+                        .map(|(id, _)| id.clone());
+                    if let Some(tracked) = id.and_then(|id| self.state.twin.remove(&id)) {
+                        fail(tracked.request, e);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_twin_message(&mut self, message: AmqpMessage, inbound: &mpsc::Sender<Inbound>) {
+        let Some(id) = correlation_id(&message).map(message_id_text) else {
+            self.on_desired(&message, None, inbound);
+            return;
+        };
+        let Some(tracked) = self.state.twin.remove(&id) else {
+            debug!("twin answer for an unknown request");
+            return;
+        };
+        let status = twin_status(&message);
+        let body = body_bytes(&message.body);
+        match tracked.request {
+            Request::GetTwin { reply } => {
+                let result = match status {
+                    200..=299 => Twin::from_json(&body),
+                    s => Err(status_error(s, &body)),
+                };
+                let _ = reply.send(result);
+            }
+            Request::PatchReported { reply, .. } => {
+                let version = annotation(&message, "version").and_then(value_as_u64);
+                let result = match (status, version) {
+                    (200..=299, Some(v)) => Ok(v),
+                    (200..=299, None) => Err(Error::Serialization(
+                        "reported patch answer without a version".into(),
+                    )),
+                    (s, _) => Err(status_error(s, &body)),
+                };
+                let _ = reply.send(result);
+            }
+            _ => {}
+        }
+    }
+
+    /// A desired-property notification; dropped when `seen` already holds its version.
+    fn on_desired(
+        &mut self,
+        message: &AmqpMessage,
+        seen: Option<u64>,
+        inbound: &mpsc::Sender<Inbound>,
+    ) {
+        let body = match serde_json::from_slice::<Json>(&body_bytes(&message.body)) {
+            Ok(body) => body,
+            Err(e) => {
+                warn!(error = %e, "desired-property patch is not JSON; ignored");
+                return;
+            }
+        };
+        let version = annotation(message, "version")
+            .and_then(value_as_u64)
+            .or_else(|| body.get("$version")?.as_u64());
+        if let (Some(seen), Some(version)) = (seen, version) {
+            if version <= seen {
+                return;
+            }
+        }
+        forward(inbound, Inbound::DesiredPatch { version, body });
+    }
+
+    fn on_method(&mut self, message: AmqpMessage, inbound: &mpsc::Sender<Inbound>) {
+        let Some(id) = correlation_id(&message).cloned() else {
+            warn!("method request without a correlation id; ignored");
+            return;
+        };
+        let name = app_property(&message, "IoThub-methodname")
+            .and_then(simple_text)
+            .unwrap_or_default();
+        let request_id = message_id_text(&id);
+        let item = Inbound::Command {
+            name,
+            request_id: request_id.clone(),
+            payload: body_bytes(&message.body),
+        };
+        match inbound.try_send(item) {
+            Ok(()) => {
+                self.state.methods.insert(request_id, id);
+            }
+            Err(mpsc::error::TrySendError::Full(Inbound::Command { name, .. })) => {
+                warn!(command = %name, "event queue full: answering the command with 503");
+                let body = br#"{"error":"the device's event queue is full"}"#.to_vec();
+                let _ = self.writers.methods.try_send(Outgoing {
+                    seq: 0,
+                    message: method_response(id, 503, body),
+                });
+            }
+            Err(_) => {}
+        }
+    }
+
+    async fn on_c2d(
+        &mut self,
+        delivery: Delivery<Body<Value>>,
+        c2d: &mut Option<Receiver>,
+        inbound: &mpsc::Sender<Inbound>,
+    ) {
+        let info = DeliveryInfo::from(&delivery);
+        let lock_token: String = info
+            .delivery_tag()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut message = cloud_message(delivery.message());
+        let Some(receiver) = c2d.as_mut() else {
+            return;
+        };
+        if message.property("method-name").is_some() {
+            // An IoT Central queued command: it becomes a command, which has no settlement.
+            let _ = receiver.accept(info).await;
+            forward(inbound, Inbound::CloudMessage(message));
+            return;
+        }
+        message.lock_token = Some(lock_token.clone());
+        match inbound.try_send(Inbound::CloudMessage(message)) {
+            Ok(()) => {
+                self.state.c2d.insert(lock_token, info);
+            }
+            Err(_) => {
+                warn!("event queue full: abandoning a cloud-to-device message");
+                let _ = receiver.release(info).await;
+            }
+        }
+    }
+}
+
+/// Hands `message` to a link task; a full channel cannot happen while the window holds.
+fn send(channel: &mpsc::Sender<Outgoing>, seq: u64, message: AmqpMessage, state: &mut State) {
+    if channel.try_send(Outgoing { seq, message }).is_err() {
+        if let Some(tracked) = state.in_flight.remove(&seq) {
+            fail(
+                tracked.request,
+                Error::Connection("the AMQP link is not accepting messages".into()),
+            );
+        }
+    }
+}
+
+fn method_response(id: MessageId, status: u16, payload: Vec<u8>) -> AmqpMessage {
+    let properties = Properties {
+        correlation_id: Some(id),
+        ..Properties::default()
+    };
+    Amqp::builder()
+        .properties(properties)
+        .application_properties(
+            ApplicationProperties::builder()
+                .insert("IoThub-status", SimpleValue::Int(i32::from(status)))
+                .build(),
+        )
+        .body(data_body(payload))
+        .build()
+}
+
+async fn settle(receiver: &mut Receiver, info: DeliveryInfo, settlement: Settlement) -> Result<()> {
+    let result = match settlement {
+        Settlement::Complete => receiver.accept(info).await,
+        Settlement::Abandon => receiver.release(info).await,
+        Settlement::Reject => receiver.reject(info, None).await,
+    };
+    result.map_err(|e| Error::Connection(format!("disposition not sent: {e}")))
+}
