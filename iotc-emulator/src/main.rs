@@ -38,9 +38,9 @@ struct Args {
     /// REST service API address.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:0")]
     service_listen: SocketAddr,
-    /// HTTPS port (device REST API, DPS REST, file-upload blob store, MQTT over WebSockets on
-    /// /$iothub/websocket), on the DPS and hub listen addresses. Default: 443 when the hub
-    /// port is 8883, a free port otherwise.
+    /// HTTPS port (device REST API, DPS REST, file-upload blob store, MQTT and AMQP over
+    /// WebSockets on /$iothub/websocket), on the DPS and hub listen addresses. Default: 443
+    /// when the hub port is 8883, a free port otherwise.
     #[arg(long, value_name = "PORT")]
     https_port: Option<u16>,
     /// AMQP 1.0 (TLS) port, on the DPS and hub addresses (default: 5671 when the hub's MQTT

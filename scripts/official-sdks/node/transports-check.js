@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // The OFFICIAL Node.js device SDK's HTTP transport (azure-iot-device-http +
 // azure-iot-provisioning-device-http) and MQTT-over-WebSockets transport (MqttWs of
-// azure-iot-device-mqtt + azure-iot-provisioning-device-mqtt) against iotc-emulator, unchanged:
-// provision, telemetry, C2D with complete (HTTP) and the twin (WebSockets; HTTP must refuse it),
+// azure-iot-device-mqtt + azure-iot-provisioning-device-mqtt) and AMQP-over-WebSockets transport
+// (AmqpWs of azure-iot-device-amqp + azure-iot-provisioning-device-amqp) against iotc-emulator,
+// unchanged: provision, telemetry, C2D with complete (HTTP, AMQP-WS) and the twin (WebSockets;
+// HTTP must refuse it),
 // each step checked on the service side. The emulator must serve HTTPS on 443 (its default when
 // the hub is on 8883). Exits 0 when every step passed, 1 otherwise.
 //
 // Environment: as device-check.js (IOTC_DPS_HOST, IOTC_ID_SCOPE, IOTC_GROUP_KEY,
 // IOTC_SERVICE_URL, NODE_EXTRA_CA_CERTS, optional IOTC_EXPECTED_HUB); device ids are
-// IOTC_DEVICE_ID + "-http" and + "-ws".
+// IOTC_DEVICE_ID + "-http", "-ws" and "-amqpws".
 'use strict';
 
 const crypto = require('crypto');
@@ -16,10 +18,12 @@ const crypto = require('crypto');
 const { ProvisioningDeviceClient } = require('azure-iot-provisioning-device');
 const { Http: ProvisioningHttp } = require('azure-iot-provisioning-device-http');
 const { MqttWs: ProvisioningMqttWs } = require('azure-iot-provisioning-device-mqtt');
+const { AmqpWs: ProvisioningAmqpWs } = require('azure-iot-provisioning-device-amqp');
 const { SymmetricKeySecurityClient } = require('azure-iot-security-symmetric-key');
 const { Client, Message } = require('azure-iot-device');
 const { Http } = require('azure-iot-device-http');
 const { MqttWs } = require('azure-iot-device-mqtt');
+const { AmqpWs } = require('azure-iot-device-amqp');
 
 const TAG = '[node-transports]';
 const env = (name, dflt) => {
@@ -112,7 +116,8 @@ async function sendAndCheck(client, id, mid) {
 async function main() {
   console.log(`${TAG} azure-iot-device-http ${require('azure-iot-device-http/package.json').version}, ` +
     `azure-iot-provisioning-device-http ${require('azure-iot-provisioning-device-http/package.json').version}, ` +
-    `azure-iot-device-mqtt ${require('azure-iot-device-mqtt/package.json').version}, node ${process.version}`);
+    `azure-iot-device-mqtt ${require('azure-iot-device-mqtt/package.json').version}, ` +
+    `azure-iot-device-amqp ${require('azure-iot-device-amqp/package.json').version}, node ${process.version}`);
 
   // --- HTTP ---------------------------------------------------------------------------------
   const httpId = `${baseId}-http`;
@@ -166,6 +171,35 @@ async function main() {
     check(typeof twin.properties.desired.$version === 'number', 'device: no desired $version');
     await client.close();
     return `${detail}; twin read`;
+  });
+
+  // --- AMQP over WebSockets ------------------------------------------------------------------
+  ok = true;
+  const amqpWsId = `${baseId}-amqpws`;
+  await run('AMQP-WS: provision through DPS over WebSockets', async () => {
+    reg = await provision(amqpWsId, new ProvisioningAmqpWs());
+    return `assignedHub=${reg.assignedHub}`;
+  });
+  await run('AMQP-WS: connect, send telemetry, read the twin, complete a C2D message', async () => {
+    client = Client.fromConnectionString(
+      `HostName=${reg.assignedHub};DeviceId=${amqpWsId};SharedAccessKey=${keyFor(amqpWsId)}`, AmqpWs);
+    await withTimeout(client.open(), 30000, 'client.open');
+    const detail = await sendAndCheck(client, amqpWsId, 'node-amqpws-0001');
+    const twin = await withTimeout(client.getTwin(), 30000, 'getTwin');
+    check(typeof twin.properties.desired.$version === 'number', 'device: no desired $version');
+    const received = new Promise((resolve) => client.on('message', resolve));
+    const sent = await rest('POST', `/devices/${encodeURIComponent(amqpWsId)}/messages/devicebound`, 'hello-amqpws');
+    check(sent.status < 300, `service: send C2D -> ${sent.status} ${sent.text}`);
+    const msg = await withTimeout(received, 15000, 'C2D message');
+    check(msg.getData().toString() === 'hello-amqpws', `device: body ${msg.getData()}`);
+    await withTimeout(client.complete(msg), 15000, 'complete');
+    await eventually(async () => {
+      const r = await rest('GET', `/devices/${encodeURIComponent(amqpWsId)}`);
+      const pending = r.json && (r.json.pendingC2d ?? r.json.pending_c2d);
+      return r.status === 200 && pending === 0 ? r.json : null;
+    }, 5000, 'service: C2D queue empty after complete');
+    await client.close();
+    return `${detail}; twin read; C2D completed`;
   });
 
   const failed = results.filter((r) => !r).length;
