@@ -165,7 +165,16 @@ impl X509Identity {
             not_after,
         };
         // Fail now rather than at connect time if the TLS library cannot use them.
+        #[cfg(feature = "tls-native")]
         identity.to_native_identity()?;
+        #[cfg(feature = "tls-rustls")]
+        {
+            let (_, key) = identity.to_rustls_identity()?;
+            rustls::crypto::ring::default_provider()
+                .key_provider
+                .load_private_key(key)
+                .map_err(|_| invalid("the TLS library (rustls) cannot use the private key"))?;
+        }
         Ok(identity)
     }
 
@@ -228,6 +237,7 @@ impl X509Identity {
     }
 
     /// The identity for the TLS layer: `native_tls::Identity::from_pkcs8(chain, key)`.
+    #[cfg(feature = "tls-native")]
     pub(crate) fn to_native_identity(&self) -> Result<native_tls::Identity, CredentialError> {
         native_tls::Identity::from_pkcs8(
             self.chain_pem.as_bytes(),
@@ -238,6 +248,30 @@ impl X509Identity {
                 "the TLS library cannot load the certificate and private key: {e}"
             ))
         })
+    }
+}
+
+#[cfg(feature = "tls-rustls")]
+impl X509Identity {
+    /// The identity for rustls: the chain (leaf first) and the private key, DER encoded.
+    pub(crate) fn to_rustls_identity(
+        &self,
+    ) -> Result<
+        (
+            Vec<rustls::pki_types::CertificateDer<'static>>,
+            rustls::pki_types::PrivateKeyDer<'static>,
+        ),
+        CredentialError,
+    > {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain = CertificateDer::pem_slice_iter(self.chain_pem.as_bytes())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| invalid(format!("the certificate chain cannot be read: {e}")))?;
+        // The key's PEM error is not shown: it could quote the key.
+        let key = PrivateKeyDer::from_pem_slice(self.key_pem.expose().as_bytes())
+            .map_err(|_| invalid("the private key cannot be read"))?;
+        Ok((chain, key))
     }
 }
 
@@ -279,6 +313,16 @@ mod tests {
         }
     }
 
+    /// Whether the build's TLS stack can load the identity.
+    fn tls_accepts(id: &X509Identity) -> bool {
+        #[cfg(feature = "tls-native")]
+        return id.to_native_identity().is_ok();
+        #[cfg(feature = "tls-rustls")]
+        return id.to_rustls_identity().is_ok_and(|(chain, _)| {
+            chain.len() == id.chain_pem().matches("BEGIN CERTIFICATE").count()
+        });
+    }
+
     #[test]
     fn leaf_only() {
         let id = X509Identity::from_pem(LEAF.as_bytes(), KEY.as_bytes()).unwrap();
@@ -286,7 +330,7 @@ mod tests {
         assert_eq!(id.not_after().unix_timestamp(), NOT_AFTER);
         assert_eq!(id.not_before().unix_timestamp(), NOT_BEFORE);
         assert_eq!(id.thumbprint_sha256(), LEAF_SHA256);
-        assert!(id.to_native_identity().is_ok());
+        assert!(tls_accepts(&id));
     }
 
     #[test]
@@ -295,7 +339,7 @@ mod tests {
         assert_eq!(id.common_name(), "thermostat-01");
         assert_eq!(id.thumbprint_sha256(), LEAF_SHA256);
         assert_eq!(id.chain_pem().matches("BEGIN CERTIFICATE").count(), 2);
-        assert!(id.to_native_identity().is_ok());
+        assert!(tls_accepts(&id));
     }
 
     #[test]
@@ -316,7 +360,7 @@ mod tests {
         let key = format!("\n\n{}", KEY.replace('\n', "\r\n"));
         let id = X509Identity::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
         assert_eq!(id.common_name(), "thermostat-01");
-        assert!(id.to_native_identity().is_ok());
+        assert!(tls_accepts(&id));
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub(crate) struct ConnectParams {
     pub(crate) username: String,
     /// The SAS token; `None` for X.509 (the certificate is in the TLS connector).
     pub(crate) password: Option<Secret>,
-    pub(crate) tls: native_tls::TlsConnector,
+    pub(crate) tls: TlsConfiguration,
     pub(crate) keep_alive: Duration,
     pub(crate) clean_session: bool,
     pub(crate) timeout: Duration,
@@ -60,9 +60,7 @@ pub(crate) async fn open(params: ConnectParams) -> Result<(AsyncClient, EventLoo
                 .map(Secret::expose)
                 .unwrap_or_default(),
         )
-        .set_transport(Transport::tls_with_config(
-            TlsConfiguration::NativeConnector(params.tls),
-        ));
+        .set_transport(Transport::tls_with_config(params.tls));
     let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
     let connack = tokio::time::timeout(params.timeout, async {
         loop {

@@ -1,12 +1,46 @@
 //! TLS settings shared by every connection a process makes.
 //!
-//! Building a TLS connector loads the trusted roots and creates an OpenSSL context, which costs
-//! about a megabyte and a hundred milliseconds. A [`TlsConfig`] builds its connector once and
-//! shares it, so a process that simulates many devices should create one and pass it to each
-//! [`DeviceBuilder`](crate::DeviceBuilder) with [`tls`](crate::DeviceBuilder::tls).
+//! Building a TLS connector loads the trusted roots and creates a TLS context, which costs
+//! (with OpenSSL) about a megabyte and a hundred milliseconds. A [`TlsConfig`] builds its
+//! connector once and shares it, so a process that simulates many devices should create one and
+//! pass it to each [`DeviceBuilder`](crate::DeviceBuilder) with
+//! [`tls`](crate::DeviceBuilder::tls).
+//!
+//! # TLS stacks
+//!
+//! Exactly one TLS stack is compiled in, chosen by a cargo feature:
+//!
+//! - `tls-native` (default): `native-tls`, the platform's TLS library (OpenSSL on Linux).
+//! - `tls-rustls`: `rustls` with the `ring` provider; system roots from
+//!   `rustls-native-certs`. It needs less memory and much less CPU per connection, which
+//!   matters for fleets and gateways (see `docs/benchmarks.md`). Enable it with
+//!   `default-features = false, features = ["tls-rustls"]` (add `"derive"` for the derives).
+//!
+//! [`TlsConfig`] has the same API with either.
+
+#[cfg(all(feature = "tls-native", feature = "tls-rustls"))]
+compile_error!(
+    "iotc-sdk: the features `tls-native` and `tls-rustls` exclude each other; for rustls use \
+     `default-features = false, features = [\"tls-rustls\"]`"
+);
+#[cfg(not(any(feature = "tls-native", feature = "tls-rustls")))]
+compile_error!(
+    "iotc-sdk needs one TLS stack: enable the feature `tls-native` (default) or `tls-rustls`"
+);
+
+#[cfg(feature = "tls-native")]
+mod native;
+#[cfg(feature = "tls-native")]
+use native as backend;
+#[cfg(all(feature = "tls-rustls", not(feature = "tls-native")))]
+mod rustls;
+#[cfg(all(feature = "tls-rustls", not(feature = "tls-native")))]
+use self::rustls as backend;
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
+
+use rumqttc::TlsConfiguration;
 
 use crate::auth::X509Identity;
 use crate::{Error, Result};
@@ -22,9 +56,9 @@ pub struct TlsConfig {
 
 #[derive(Default)]
 struct Inner {
-    extra_roots: Vec<native_tls::Certificate>,
+    extra_roots: Vec<backend::Root>,
     only_extra_roots: bool,
-    connector: OnceLock<native_tls::TlsConnector>,
+    connector: OnceLock<backend::Connector>,
 }
 
 impl fmt::Debug for TlsConfig {
@@ -74,8 +108,7 @@ impl TlsConfig {
     }
 
     fn from_pem(pem: &[u8], only_extra_roots: bool) -> Result<Self> {
-        let extra_roots = native_tls::Certificate::stack_from_pem(pem)
-            .map_err(|e| Error::Config(format!("invalid trusted CA certificate: {e}")))?;
+        let extra_roots = backend::parse_roots(pem)?;
         if extra_roots.is_empty() {
             return Err(Error::Config(
                 "no certificate found in the trusted CA PEM".into(),
@@ -90,38 +123,30 @@ impl TlsConfig {
         })
     }
 
-    fn builder(&self) -> native_tls::TlsConnectorBuilder {
-        let mut builder = native_tls::TlsConnector::builder();
-        builder.min_protocol_version(Some(native_tls::Protocol::Tlsv12));
-        builder.disable_built_in_roots(self.inner.only_extra_roots);
-        for root in &self.inner.extra_roots {
-            builder.add_root_certificate(root.clone());
-        }
-        builder
-    }
-
-    /// The shared connector for connections without a client certificate.
-    pub(crate) fn connector(&self) -> Result<native_tls::TlsConnector> {
-        if let Some(connector) = self.inner.connector.get() {
-            return Ok(connector.clone());
-        }
-        let connector = self
-            .builder()
-            .build()
-            .map_err(|e| Error::Config(format!("cannot build the TLS connector: {e}")))?;
-        Ok(self.inner.connector.get_or_init(|| connector).clone())
+    /// The shared connector for connections without a client certificate, for rumqttc.
+    pub(crate) fn connector(&self) -> Result<TlsConfiguration> {
+        let connector = match self.inner.connector.get() {
+            Some(connector) => connector.clone(),
+            None => {
+                let connector =
+                    backend::connector(&self.inner.extra_roots, self.inner.only_extra_roots, None)?;
+                self.inner.connector.get_or_init(|| connector).clone()
+            }
+        };
+        Ok(backend::transport(connector))
     }
 
     /// A connector presenting `identity` as the client certificate (one per device identity).
     pub(crate) fn connector_with_identity(
         &self,
         identity: &X509Identity,
-    ) -> Result<native_tls::TlsConnector> {
-        let mut builder = self.builder();
-        builder.identity(identity.to_native_identity()?);
-        builder
-            .build()
-            .map_err(|e| Error::Config(format!("cannot build the TLS connector: {e}")))
+    ) -> Result<TlsConfiguration> {
+        backend::connector(
+            &self.inner.extra_roots,
+            self.inner.only_extra_roots,
+            Some(identity),
+        )
+        .map(backend::transport)
     }
 }
 
