@@ -7,9 +7,10 @@
 #   scripts/bench/callgrind.sh [LABEL]
 #
 # Environment (all optional):
-#   CLIENTS="sdk rumqttc"   loadgen clients (sdk, rumqttc, rumqttc-rustls)
+#   CLIENTS="sdk rumqttc"   loadgen clients (sdk, sdk-rustls, rumqttc, rumqttc-rustls)
 #   INFLIGHT="100 1"        in-flight settings
 #   LOADGEN=target/release/iotc-loadgen   (build it first, see run.sh)
+#   LOADGEN_RUSTLS=target/release/iotc-loadgen-sdk-rustls   the build for sdk-rustls (run.sh)
 #   PORT=18883              the emulator's port (not 8883, which the official SDKs' scripts use)
 #   OUT=target/bench-results/callgrind    where the callgrind files and totals.txt go
 #
@@ -27,6 +28,7 @@ OUT=${OUT:-$ROOT/target/bench-results/callgrind}
 TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 LOADGEN=${LOADGEN:-$TARGET_DIR/release/iotc-loadgen}
+LOADGEN_RUSTLS=${LOADGEN_RUSTLS:-$TARGET_DIR/release/iotc-loadgen-sdk-rustls}
 EMU=${EMU:-$TARGET_DIR/release/iotc-emulator}
 GROUP_KEY='VDNUzZc1SUGjxv8mPTbAtriPWENdUZPjN5QSsHpm/nQJOxxnGEj7+zfk1qV+6fEsLNitxjywuZFh5J9TCeXFxQ=='
 export IOTC_GROUP_KEY=$GROUP_KEY
@@ -45,9 +47,10 @@ done
 
 # Total instructions (Ir) of one callgrind run.
 ir() {
-    local name=$1; shift
+    local name=$1 bin=$LOADGEN; shift
+    [[ $name == sdk-rustls-* ]] && bin=$LOADGEN_RUSTLS
     valgrind --tool=callgrind --callgrind-out-file="$OUT/$LABEL-$name.out" \
-        "$LOADGEN" --dps "localhost:$PORT" --hub-port "$PORT" --ca "$CA" "$@" \
+        "$bin" --dps "localhost:$PORT" --hub-port "$PORT" --ca "$CA" "$@" \
         >"$OUT/$LABEL-$name.json" 2>"$OUT/$LABEL-$name.log"
     sed -n 's/^summary: *//p' "$OUT/$LABEL-$name.out"
 }
@@ -55,8 +58,9 @@ ir() {
 for inflight in $INFLIGHT; do
     if [ "$inflight" = 1 ]; then lo=2000; hi=6000; warm=200; else lo=5000; hi=25000; warm=1000; fi
     for client in $CLIENTS; do
-        a=$(ir "$client-$inflight-$lo" throughput --client "$client" --inflight "$inflight" --messages $lo --warmup $warm)
-        b=$(ir "$client-$inflight-$hi" throughput --client "$client" --inflight "$inflight" --messages $hi --warmup $warm)
+        arg=${client/sdk-rustls/sdk}
+        a=$(ir "$client-$inflight-$lo" throughput --client "$arg" --inflight "$inflight" --messages $lo --warmup $warm)
+        b=$(ir "$client-$inflight-$hi" throughput --client "$arg" --inflight "$inflight" --messages $hi --warmup $warm)
         per=$(( (b - a) / (hi - lo) ))
         printf '%-22s %-16s inflight %-4s Ir(%s) %s  Ir(%s) %s  per message %s\n' \
             "$LABEL" "$client" "$inflight" "$lo" "$a" "$hi" "$b" "$per" | tee -a "$OUT/totals.txt"

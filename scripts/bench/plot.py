@@ -3,17 +3,22 @@
 resident memory per device against fleet size (log scale), one line per client (medians over
 the runs). Standard library only.
 
-    python3 scripts/bench/plot.py results.jsonl docs/benchmarks-fleet.svg
+    python3 scripts/bench/plot.py results.jsonl [older.jsonl ...] docs/benchmarks-fleet.svg
+
+With several result files, each client is drawn from the first file that has it, so a run of
+some clients can be drawn with others from an earlier run; the legend names the file of those.
 """
 
 import json
 import math
+import os
 import statistics
 import sys
 from collections import defaultdict
 
 COLORS = {
     "iotc-sdk": "#d62728",
+    "iotc-sdk-rustls": "#ff7f0e",
     "rumqttc-native-tls": "#1f77b4",
     "rumqttc-rustls": "#17becf",
     "node-sdk": "#2ca02c",
@@ -21,6 +26,7 @@ COLORS = {
 }
 LABELS = {
     "iotc-sdk": "iotc-sdk (native-tls)",
+    "iotc-sdk-rustls": "iotc-sdk (rustls)",
     "rumqttc-native-tls": "bare rumqttc, native-tls",
     "rumqttc-rustls": "bare rumqttc, rustls",
     "node-sdk": "official Node SDK",
@@ -91,11 +97,26 @@ def panel(x0, title, ylabel, series, sizes):
 
 
 def main():
-    rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip().startswith("{")]
+    if len(sys.argv) < 3:
+        sys.exit("usage: plot.py results.jsonl [older.jsonl ...] out.svg")
+    inputs, out_path = sys.argv[1:-1], sys.argv[-1]
+    primary = os.path.basename(inputs[0])
     data = defaultdict(lambda: defaultdict(list))
-    for r in rows:
-        if r.get("scenario") == "fleet" and r.get("connected") == r.get("devices"):
-            data[r["client"]][r["devices"]].append(r)
+    source = {}
+    for path in inputs:
+        name = os.path.basename(path)
+        rows = [json.loads(line) for line in open(path) if line.strip().startswith("{")]
+        found = set()
+        for r in rows:
+            if r.get("scenario") != "fleet" or r.get("connected") != r.get("devices"):
+                continue
+            client = r["client"]
+            if client in source and source[client] != name:
+                continue  # drawn from an earlier file
+            found.add(client)
+            data[client][r["devices"]].append(r)
+        for client in found:
+            source.setdefault(client, name)
     sizes = sorted({k for per in data.values() for k in per})
     if not sizes:
         sys.exit("no fleet results")
@@ -122,11 +143,14 @@ def main():
     lx = 20
     for client in COLORS:
         if client in data:
+            if lx > W - 200:
+                lx, ly = 20, ly + 18
+            label = LABELS[client] + (f" ({source[client]})" if source[client] != primary else "")
             parts.append(f'<line x1="{lx}" x2="{lx + 24}" y1="{ly}" y2="{ly}" stroke="{COLORS[client]}" stroke-width="3"/>')
-            parts.append(f'<text x="{lx + 30}" y="{ly + 4}" font-size="12">{esc(LABELS[client])}</text>')
-            lx += 190
+            parts.append(f'<text x="{lx + 30}" y="{ly + 4}" font-size="12">{esc(label)}</text>')
+            lx += 30 + 7 * len(label) + 20
     parts.append("</svg>")
-    with open(sys.argv[2], "w") as f:
+    with open(out_path, "w") as f:
         f.write("\n".join(parts) + "\n")
 
 

@@ -9,11 +9,13 @@
 #   RUNS=5                  repetitions of every measurement (clients interleaved in each run)
 #   FLEET_SIZES="100 1000 10000"
 #   FLEET_RUNS=3            repetitions of each fleet size
-#   CLIENTS="sdk rumqttc rumqttc-rustls node python"   which clients (node/python: official SDKs)
+#   CLIENTS="sdk sdk-rustls rumqttc rumqttc-rustls node python"   which clients (node/python:
+#                           official SDKs; sdk-rustls: the SDK built with its tls-rustls feature)
 #   PYTHON_FLEET_MAX=1000   largest fleet for the Python SDK (two threads per device)
 #   HOLD=15                 seconds of steady sending measured per fleet run (after one interval)
 #   OUT=target/bench-results/<UTC time>   (the raw data the docs cite is copied to scripts/bench/results/)
 #   PLOT=1                  regenerate docs/benchmarks-fleet.svg from this run
+#   PLOT_WITH=""            earlier results.jsonl files for clients this run did not measure
 #
 # Needs: the Rust toolchain; for the official SDKs scripts/bench/install-official.sh first
 # (node/python are skipped when not installed). Not part of .ci/run: loopback only, but it
@@ -25,7 +27,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 RUNS=${RUNS:-5}
 FLEET_RUNS=${FLEET_RUNS:-3}
 FLEET_SIZES=${FLEET_SIZES:-"100 1000 10000"}
-CLIENTS=${CLIENTS:-"sdk rumqttc rumqttc-rustls node python"}
+CLIENTS=${CLIENTS:-"sdk sdk-rustls rumqttc rumqttc-rustls node python"}
 PYTHON_FLEET_MAX=${PYTHON_FLEET_MAX:-1000}
 HOLD=${HOLD:-15}
 OUT=${OUT:-$ROOT/target/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -45,14 +47,24 @@ has() { [[ " $CLIENTS " == *" $1 "* ]]; }
 wants() { [[ " ${SCENARIOS[*]} " == *" $1 "* ]]; }
 
 # --- build --------------------------------------------------------------------------------------
-log "building (release): iotc-emulator, iotc-loadgen with rustls"
-(cd "$ROOT" && cargo build -q --release -p iotc-emulator --bin iotc-emulator \
-    -p iotc-benches --features iotc-benches/rustls --bin iotc-loadgen) >>"$LOG" 2>&1 ||
-    { log "build failed (see $LOG)"; exit 1; }
 TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 EMU=$TARGET_DIR/release/iotc-emulator
 LOADGEN=$TARGET_DIR/release/iotc-loadgen
+# The SDK on rustls is a second build of iotc-loadgen (the TLS stack is a build feature), kept
+# under another name; its `--client sdk` is the SDK with rustls.
+LOADGEN_RUSTLS=$TARGET_DIR/release/iotc-loadgen-sdk-rustls
+if has sdk-rustls; then
+    log "building (release): iotc-loadgen with the SDK on rustls"
+    (cd "$ROOT" && cargo build -q --release -p iotc-benches --no-default-features \
+        --features tls-rustls,rustls --bin iotc-loadgen) >>"$LOG" 2>&1 ||
+        { log "build failed (see $LOG)"; exit 1; }
+    cp "$LOADGEN" "$LOADGEN_RUSTLS"
+fi
+log "building (release): iotc-emulator, iotc-loadgen with rustls"
+(cd "$ROOT" && cargo build -q --release -p iotc-emulator --bin iotc-emulator \
+    -p iotc-benches --features iotc-benches/rustls --bin iotc-loadgen) >>"$LOG" 2>&1 ||
+    { log "build failed (see $LOG)"; exit 1; }
 NODE_MODULES=$HERE/.official/node/node_modules
 VENV_PY=$HERE/.official/venv/bin/python
 if has node && [ ! -d "$NODE_MODULES/azure-iot-device-mqtt" ]; then
@@ -131,6 +143,16 @@ print(json.dumps(r))' "$line" "$run" | tee -a "$RESULTS" >&2
 loadgen() {
     "$LOADGEN" --scope "$ID_SCOPE" --ca "$CA" --service-url "$SERVICE_URL" --emulator-pid "$EMU_PID" "$@"
 }
+# `client C SCENARIO ARGS...`: the loadgen scenario for client C (the rustls build for sdk-rustls).
+client() {
+    local c=$1 scenario=$2; shift 2
+    if [ "$c" = sdk-rustls ]; then
+        "$LOADGEN_RUSTLS" --scope "$ID_SCOPE" --ca "$CA" --service-url "$SERVICE_URL" \
+            --emulator-pid "$EMU_PID" "$scenario" --client sdk "$@"
+    else
+        loadgen "$scenario" --client "$c" "$@"
+    fi
+}
 node_bench() { NODE_PATH=$NODE_MODULES IOTC_CA_CERT=$CA node "$HERE/official/bench.js" "$@"; }
 python_bench() { IOTC_CA_CERT=$CA "$VENV_PY" "$HERE/official/bench.py" "$@"; }
 
@@ -142,8 +164,8 @@ if wants throughput; then
     for run in $(seq 1 "$RUNS"); do
         for inflight in 1 100; do
             if [ "$inflight" = 1 ]; then n=5000; w=500; else n=20000; w=2000; fi
-            for c in sdk rumqttc rumqttc-rustls; do
-                has "$c" && record "$run" loadgen throughput --client "$c" --inflight $inflight --messages $n --warmup $w
+            for c in sdk sdk-rustls rumqttc rumqttc-rustls; do
+                has "$c" && record "$run" client "$c" throughput --inflight $inflight --messages $n --warmup $w
             done
             has node && record "$run" node_bench throughput --device-id tp-0 --inflight $inflight --messages $n --warmup $w
             has python && record "$run" python_bench throughput --device-id tp-1 --inflight $inflight \
@@ -157,7 +179,7 @@ if wants latency; then
     for run in $(seq 1 "$RUNS"); do
         for kind in command reported; do
             for c in sdk rumqttc; do
-                has "$c" && record "$run" loadgen latency --client "$c" --kind $kind --count 2000 --warmup 200
+                has "$c" && record "$run" client "$c" latency --kind $kind --count 2000 --warmup 200
             done
         done
     done
@@ -170,8 +192,8 @@ if wants fleet; then
     record 0 loadgen provision --prefix fleet- --devices "$max" --concurrency 200
     for k in $FLEET_SIZES; do
         for run in $(seq 1 "$FLEET_RUNS"); do
-            for c in sdk rumqttc rumqttc-rustls; do
-                has "$c" && record "$run" loadgen fleet --client "$c" --devices "$k" --interval-secs 5 --hold-secs "$HOLD"
+            for c in sdk sdk-rustls rumqttc rumqttc-rustls; do
+                has "$c" && record "$run" client "$c" fleet --devices "$k" --interval-secs 5 --hold-secs "$HOLD"
                 sleep 2
             done
             has node && { record "$run" node_bench fleet --devices "$k" --interval 5 --hold "$HOLD"; sleep 2; }
@@ -185,16 +207,25 @@ stop_emulator
 
 # --- footprint ----------------------------------------------------------------------------------
 if wants footprint; then
+    # The thermostat example with each of the SDK's TLS stacks (it embeds the emulator, which
+    # always links OpenSSL for its TLS server).
+    (cd "$ROOT" && cargo build -q --release -p iotc-examples --no-default-features \
+        --features tls-rustls --example thermostat) >>"$LOG" 2>&1
+    cp "$TARGET_DIR/release/examples/thermostat" "$OUT/thermostat-rustls"
     (cd "$ROOT" && cargo build -q --release -p iotc-examples --example thermostat) >>"$LOG" 2>&1
     cp "$TARGET_DIR/release/examples/thermostat" "$OUT/thermostat"
     unstripped=$(stat -c %s "$OUT/thermostat")
     strip "$OUT/thermostat"
     stripped=$(stat -c %s "$OUT/thermostat")
+    unstripped_rustls=$(stat -c %s "$OUT/thermostat-rustls")
+    strip "$OUT/thermostat-rustls"
+    stripped_rustls=$(stat -c %s "$OUT/thermostat-rustls")
     # Unique packages in the normal (non-dev, non-build) dependency graph, iotc-sdk itself
     # excluded: --prefix none prints one package per line, "(*)" marks repeats.
     deps() { (cd "$ROOT" && cargo tree -p iotc-sdk "$@" -e normal --prefix none) |
         sed 's/ (\*)$//' | sort -u | grep -vc '^iotc-sdk '; }
-    minimal=$(deps --no-default-features)
+    minimal=$(deps --no-default-features --features tls-native)
+    minimal_rustls=$(deps --no-default-features --features tls-rustls)
     full=$(deps)
     node_pkgs=""; py_pkgs=""
     [ -d "$NODE_MODULES" ] && node_pkgs=$(find "$NODE_MODULES" -name package.json -path '*/node_modules/*/package.json' \
@@ -205,11 +236,15 @@ import json, sys
 print(json.dumps({"scenario": "footprint", "thermostat_bytes": int(sys.argv[1]),
   "thermostat_stripped_bytes": int(sys.argv[2]), "deps_minimal_mqtt": int(sys.argv[3]),
   "deps_default": int(sys.argv[4]), "node_sdk_packages": sys.argv[5] or None,
-  "python_sdk_packages": sys.argv[6] or None}))' \
-        "$unstripped" "$stripped" "$minimal" "$full" "$node_pkgs" "$py_pkgs" | tee -a "$RESULTS" >&2
+  "python_sdk_packages": sys.argv[6] or None, "thermostat_rustls_bytes": int(sys.argv[7]),
+  "thermostat_rustls_stripped_bytes": int(sys.argv[8]), "deps_minimal_mqtt_rustls": int(sys.argv[9])}))' \
+        "$unstripped" "$stripped" "$minimal" "$full" "$node_pkgs" "$py_pkgs" \
+        "$unstripped_rustls" "$stripped_rustls" "$minimal_rustls" | tee -a "$RESULTS" >&2
 fi
 
 python3 "$HERE/summarize.py" "$RESULTS" "$OUT/machine.json" >"$OUT/summary.md" && log "summary: $OUT/summary.md"
 if [ "${PLOT:-1}" = 1 ] && wants fleet; then
-    python3 "$HERE/plot.py" "$RESULTS" "$ROOT/docs/benchmarks-fleet.svg" && log "plot: docs/benchmarks-fleet.svg"
+    # PLOT_WITH: earlier results files for the clients this run did not measure.
+    # shellcheck disable=SC2086
+    python3 "$HERE/plot.py" "$RESULTS" ${PLOT_WITH:-} "$ROOT/docs/benchmarks-fleet.svg" && log "plot: docs/benchmarks-fleet.svg"
 fi

@@ -12,7 +12,7 @@ import sys
 from collections import defaultdict
 
 BASE = "rumqttc-native-tls"
-ORDER = ["iotc-sdk", "rumqttc-native-tls", "rumqttc-rustls", "node-sdk", "python-sdk"]
+ORDER = ["iotc-sdk", "iotc-sdk-rustls", "rumqttc-native-tls", "rumqttc-rustls", "node-sdk", "python-sdk"]
 
 
 def load(path):
@@ -141,8 +141,13 @@ def main():
     for r in fp:
         p("### Footprint\n")
         p(f"- `thermostat` example, release: {r['thermostat_bytes']:,} bytes; stripped: {r['thermostat_stripped_bytes']:,} bytes")
+        if r.get("thermostat_rustls_stripped_bytes"):
+            p(f"- the same with the SDK on rustls (`--no-default-features --features tls-rustls`): "
+              f"{r['thermostat_rustls_bytes']:,} bytes; stripped: {r['thermostat_rustls_stripped_bytes']:,} bytes")
         p(f"- iotc-sdk dependencies (unique packages, normal edges): {r['deps_minimal_mqtt']} with "
           f"`--no-default-features` (MQTT only), {r['deps_default']} with default features")
+        if r.get("deps_minimal_mqtt_rustls"):
+            p(f"- MQTT only on rustls (`--no-default-features --features tls-rustls`): {r['deps_minimal_mqtt_rustls']}")
         if r.get("node_sdk_packages"):
             p(f"- official Node SDK (azure-iot-device + azure-iot-device-mqtt): {r['node_sdk_packages']} npm packages installed")
         if r.get("python_sdk_packages"):

@@ -71,7 +71,8 @@ enum RuntimeKind {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Client {
-    /// iotc-sdk (native-tls, one shared connector).
+    /// iotc-sdk with the build's TLS stack (native-tls by default, rustls in a build with
+    /// `--no-default-features --features tls-rustls`), one shared connector.
     Sdk,
     /// Bare rumqttc 0.25 with native-tls (`TlsConfiguration::NativeConnector`, one connector).
     Rumqttc,
@@ -82,7 +83,10 @@ enum Client {
 impl Client {
     fn name(self) -> &'static str {
         match self {
+            #[cfg(not(feature = "tls-rustls"))]
             Client::Sdk => "iotc-sdk",
+            #[cfg(feature = "tls-rustls")]
+            Client::Sdk => "iotc-sdk-rustls",
             Client::Rumqttc => "rumqttc-native-tls",
             Client::RumqttcRustls => "rumqttc-rustls",
         }

@@ -164,8 +164,15 @@ impl X509Identity {
             not_before,
             not_after,
         };
-        // Fail now rather than at connect time if the TLS library cannot use them.
+        // Fail now rather than at connect time if a TLS library of the build cannot use them
+        // (rustls is always in, for MQTT over WebSockets).
+        #[cfg(all(feature = "tls-native", not(feature = "tls-rustls")))]
         identity.to_native_identity()?;
+        let (_, key) = identity.to_rustls()?;
+        rustls::crypto::ring::default_provider()
+            .key_provider
+            .load_private_key(key)
+            .map_err(|_| invalid("the TLS library (rustls) cannot use the private key"))?;
         Ok(identity)
     }
 
@@ -228,6 +235,7 @@ impl X509Identity {
     }
 
     /// The identity for the TLS layer: `native_tls::Identity::from_pkcs8(chain, key)`.
+    #[cfg(all(feature = "tls-native", not(feature = "tls-rustls")))]
     pub(crate) fn to_native_identity(&self) -> Result<native_tls::Identity, CredentialError> {
         native_tls::Identity::from_pkcs8(
             self.chain_pem.as_bytes(),
@@ -242,7 +250,7 @@ impl X509Identity {
 }
 
 impl X509Identity {
-    /// The chain and key for rustls (used by MQTT over WebSockets).
+    /// The chain and key for rustls (MQTT over WebSockets; every transport with `tls-rustls`).
     pub(crate) fn to_rustls(
         &self,
     ) -> Result<
@@ -255,10 +263,11 @@ impl X509Identity {
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let chain = CertificateDer::pem_slice_iter(self.chain_pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| invalid(format!("cannot read the certificate chain: {e}")))?;
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| invalid(format!("the certificate chain cannot be read: {e}")))?;
+        // The key's PEM error is not shown: it could quote the key.
         let key = PrivateKeyDer::from_pem_slice(self.key_pem.expose().as_bytes())
-            .map_err(|e| invalid(format!("cannot read the private key: {e}")))?;
+            .map_err(|_| invalid("the private key cannot be read"))?;
         Ok((chain, key))
     }
 }
@@ -301,6 +310,17 @@ mod tests {
         }
     }
 
+    /// Whether the build's TLS stacks can load the identity.
+    fn tls_accepts(id: &X509Identity) -> bool {
+        #[cfg(all(feature = "tls-native", not(feature = "tls-rustls")))]
+        if id.to_native_identity().is_err() {
+            return false;
+        }
+        id.to_rustls().is_ok_and(|(chain, _)| {
+            chain.len() == id.chain_pem().matches("BEGIN CERTIFICATE").count()
+        })
+    }
+
     #[test]
     fn leaf_only() {
         let id = X509Identity::from_pem(LEAF.as_bytes(), KEY.as_bytes()).unwrap();
@@ -308,7 +328,7 @@ mod tests {
         assert_eq!(id.not_after().unix_timestamp(), NOT_AFTER);
         assert_eq!(id.not_before().unix_timestamp(), NOT_BEFORE);
         assert_eq!(id.thumbprint_sha256(), LEAF_SHA256);
-        assert!(id.to_native_identity().is_ok());
+        assert!(tls_accepts(&id));
     }
 
     #[test]
@@ -317,7 +337,7 @@ mod tests {
         assert_eq!(id.common_name(), "thermostat-01");
         assert_eq!(id.thumbprint_sha256(), LEAF_SHA256);
         assert_eq!(id.chain_pem().matches("BEGIN CERTIFICATE").count(), 2);
-        assert!(id.to_native_identity().is_ok());
+        assert!(tls_accepts(&id));
     }
 
     #[test]
@@ -338,7 +358,7 @@ mod tests {
         let key = format!("\n\n{}", KEY.replace('\n', "\r\n"));
         let id = X509Identity::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
         assert_eq!(id.common_name(), "thermostat-01");
-        assert!(id.to_native_identity().is_ok());
+        assert!(tls_accepts(&id));
     }
 
     #[test]

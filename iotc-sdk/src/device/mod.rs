@@ -512,11 +512,14 @@ impl Device {
 fn new_message_id() -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bits = fastrand::u128(..);
-    let mut id = String::with_capacity(32);
-    for shift in (0..32).rev() {
-        id.push(char::from(HEX[((bits >> (shift * 4)) & 0xf) as usize]));
+    let mut id = [0u8; 32];
+    for (i, digit) in id.iter_mut().enumerate() {
+        *digit = HEX[((bits >> (124 - 4 * i)) & 0xf) as usize];
     }
-    id
+    // Always ASCII: the fallback is never taken.
+    std::str::from_utf8(&id)
+        .map(str::to_owned)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

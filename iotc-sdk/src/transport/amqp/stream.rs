@@ -20,18 +20,15 @@ pub(crate) type AmqpStream = Box<dyn ReadWrite>;
 pub(crate) async fn connect_tls(
     host: &str,
     port: u16,
-    connector: native_tls::TlsConnector,
+    connector: crate::tls::Connector,
     timeout: Duration,
-) -> Result<tokio_native_tls::TlsStream<TcpStream>> {
+) -> Result<crate::tls::TlsStream> {
     let work = async {
         let tcp = TcpStream::connect((host, port))
             .await
             .map_err(|e| Error::Connection(format!("cannot connect to {host}:{port}: {e}")))?;
         let _ = tcp.set_nodelay(true);
-        tokio_native_tls::TlsConnector::from(connector)
-            .connect(host, tcp)
-            .await
-            .map_err(|e| Error::Connection(format!("TLS: {e}")))
+        crate::tls::handshake(connector, host, tcp).await
     };
     tokio::time::timeout(timeout, work)
         .await
@@ -42,7 +39,7 @@ pub(crate) async fn connect_tls(
 pub(crate) async fn connect(
     host: &str,
     port: u16,
-    connector: native_tls::TlsConnector,
+    connector: crate::tls::Connector,
     websocket: bool,
     timeout: Duration,
 ) -> Result<AmqpStream> {

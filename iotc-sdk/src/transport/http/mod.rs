@@ -179,8 +179,7 @@ impl HttpsClient {
             Some(identity) => tls.connector_with_identity(identity)?,
             None => tls.connector()?,
         };
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(connector)
+        let client = crate::tls::reqwest(reqwest::Client::builder(), connector)
             .connect_timeout(timeouts.connect)
             .timeout(timeouts.request)
             .redirect(reqwest::redirect::Policy::none())

@@ -44,10 +44,10 @@ pub(crate) struct ConnectParams {
 
 /// How the MQTT bytes travel.
 pub(crate) enum MqttTransport {
-    /// TLS on the MQTT port, with the shared native-tls connector.
-    Tls(native_tls::TlsConnector),
-    /// A WebSocket (`wss://…/$iothub/websocket`, subprotocol `mqtt`) over rustls: rumqttc's
-    /// WebSocket transport cannot use a native-tls connector.
+    /// TLS on the MQTT port, with the shared connector of the build's TLS stack.
+    Tls(crate::tls::Connector),
+    /// A WebSocket (`wss://…/$iothub/websocket`, subprotocol `mqtt`) over rustls whatever the
+    /// build's stack: rumqttc's WebSocket transport cannot use a native-tls connector.
     WebSocket(std::sync::Arc<rustls::ClientConfig>),
 }
 
@@ -78,7 +78,7 @@ pub(crate) async fn open(params: ConnectParams) -> Result<(AsyncClient, EventLoo
     let (broker, transport) = match params.transport {
         MqttTransport::Tls(connector) => (
             params.host,
-            Transport::tls_with_config(TlsConfiguration::NativeConnector(connector)),
+            Transport::tls_with_config(crate::tls::mqtt(connector)),
         ),
         MqttTransport::WebSocket(config) => {
             let host = if params.host.contains(':') {
