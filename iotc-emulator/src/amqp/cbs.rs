@@ -121,11 +121,7 @@ async fn put_token(
     };
     let shared = &conn.shared;
     // A renewal (the device already authenticated on this connection) is no new connection.
-    let renewal = conn
-        .devices
-        .lock()
-        .map(|d| d.contains_key(&device_id))
-        .unwrap_or(false);
+    let renewal = conn.live_device(&device_id).is_some();
     let injected = if renewal {
         None
     } else {

@@ -63,7 +63,8 @@ pub(crate) fn authenticated(
 ) -> Option<bool> {
     let device = {
         let mut devices = conn.devices.lock().ok()?;
-        if let Some(device) = devices.get(device_id) {
+        // A device whose links are closing (its session ended) starts over.
+        if let Some(device) = devices.get(device_id).filter(|d| d.is_open()) {
             if let Ok(mut inner) = device.inner.lock() {
                 inner.auth = Some(auth);
             }
@@ -96,6 +97,11 @@ impl DeviceLinks {
             close: watch::channel(None).0,
             renewed: watch::channel(0).0,
         })
+    }
+
+    /// Whether the device's links are open (not closing).
+    pub(crate) fn is_open(&self) -> bool {
+        self.close.borrow().is_none()
     }
 
     fn shared(&self) -> &crate::state::Shared {
@@ -146,13 +152,9 @@ pub(crate) async fn attach(
     rest: &str,
     link: LinkEndpoint,
     properties: &Fields,
-) {
+) -> Option<Arc<DeviceLinks>> {
     let unauthorized = |why: &str| error(AmqpError::UnauthorizedAccess, why.to_owned());
-    let existing = conn
-        .devices
-        .lock()
-        .ok()
-        .and_then(|d| d.get(device_id).cloned());
+    let existing = conn.live_device(device_id);
     let device = match existing {
         Some(d) => d,
         None => match authenticate_without_cbs(conn, device_id) {
@@ -160,25 +162,26 @@ pub(crate) async fn attach(
             Err(reason) => {
                 tracing::info!(peer = %conn.peer, device_id, reason, "hub link refused");
                 close_link(link, unauthorized(reason)).await;
-                return;
+                return None;
             }
         },
     };
     if device.close.borrow().is_some() {
         close_link(link, unauthorized("the device's links are closed")).await;
-        return;
+        return None;
     }
     let model_id = link_property(properties, "com.microsoft:model-id");
     if device.with(|i| i.conn_id).flatten().is_none() {
         let client = link_property(properties, "com.microsoft:client-version");
         if !start(&device, model_id.as_deref(), client.as_deref()) {
             close_link(link, unauthorized("device not registered")).await;
-            return;
+            return None;
         }
     } else if let Some(model_id) = &model_id {
         device_ops::set_model_id(device.shared(), device_id, model_id);
     }
     let rest = rest.trim_end_matches('/').to_ascii_lowercase();
+    let attached = device.clone();
     match (rest.as_str(), link) {
         ("messages/events", LinkEndpoint::Receiver(r)) => {
             tokio::spawn(telemetry_link(device, r));
@@ -227,6 +230,7 @@ pub(crate) async fn attach(
             close_link(link, error(AmqpError::NotFound, format!("no node {other}"))).await;
         }
     }
+    Some(attached)
 }
 
 /// Authenticates a device that did not put a token: by the TLS client certificate (X.509,

@@ -17,6 +17,7 @@ use crate::edge::{EdgeEnvironment, EdgeKind, WorkloadClient};
 use crate::provisioning::{ProvisioningClient, GLOBAL_ENDPOINT};
 use crate::retry::{ExponentialBackoff, RetryPolicy};
 use crate::tls::TlsConfig;
+use crate::transport::amqp::shared::SharedConnections;
 use crate::transport::session::Session;
 use crate::transport::{self, HubAuth, HubConfig, Inbound, Protocol, Request};
 use crate::{Error, Result};
@@ -52,6 +53,8 @@ pub struct DeviceBuilder {
     pub(crate) offline_queue: OfflineQueue,
     auto_message_ids: bool,
     edge: Option<EdgeEnvironment>,
+    /// AMQP connections shared by a gateway and its downstream devices.
+    pub(crate) shared_amqp: Option<SharedConnections>,
 }
 
 impl fmt::Debug for DeviceBuilder {
@@ -89,6 +92,7 @@ impl Default for DeviceBuilder {
             offline_queue: OfflineQueue::default(),
             auto_message_ids: true,
             edge: None,
+            shared_amqp: None,
         }
     }
 }
@@ -499,6 +503,7 @@ impl DeviceBuilder {
             connect_timeout: self.connect_timeout,
             operation_timeout: self.operation_timeout,
             c2d_poll_interval: self.c2d_poll_interval,
+            shared_amqp: self.shared_amqp.clone(),
         }
     }
 }

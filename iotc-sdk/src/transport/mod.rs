@@ -152,6 +152,9 @@ pub(crate) struct HubConfig {
     pub(crate) operation_timeout: Duration,
     /// How often the HTTPS transport polls for cloud-to-device messages.
     pub(crate) c2d_poll_interval: Duration,
+    /// AMQP connections shared with other devices (a gateway's); `None`: a connection of its
+    /// own.
+    pub(crate) shared_amqp: Option<amqp::shared::SharedConnections>,
 }
 
 /// A request from a [`Device`](crate::Device) handle to its connection task.

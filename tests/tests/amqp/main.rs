@@ -13,5 +13,6 @@ mod harness;
 mod support;
 
 mod faults;
+mod gateway;
 mod scenarios;
 mod token_renewal;

@@ -27,6 +27,7 @@ use super::message::{
     annotation, app_property, body_bytes, cloud_message, correlation_id, data_body,
     message_id_text, simple_text, telemetry, value_as_u64, AmqpMessage,
 };
+use super::shared::{Lease, SharedConnections};
 use super::{condition_error, link_properties, new_uuid, open_connection, Sasl};
 use crate::auth::{hub_device_resource, hub_module_resource, SasKey, SasToken};
 use crate::message::Settlement;
@@ -62,21 +63,30 @@ struct Renewal {
 /// A connected, authenticated hub session with every link attached, ready to
 /// [`run`](HubSession::run).
 pub(crate) struct HubSession {
-    connection: ConnectionHandle<()>,
+    connection: Conn,
     session: SessionHandle<()>,
-    cbs: Option<Cbs>,
+    cbs: Option<CbsHandle>,
     links: Links,
     renewal: Option<Renewal>,
     device_id: String,
-    timeout: Duration,
     /// The twin read while connecting.
     twin: Option<Twin>,
     /// Desired-property notifications that arrived while connecting.
     early: Vec<AmqpMessage>,
 }
 
+/// The connection a device's session runs on.
+enum Conn {
+    /// The device's own connection.
+    Own(ConnectionHandle<()>),
+    /// A connection shared with other devices (a gateway's); dropping the lease leaves it
+    /// without closing it for the others.
+    Shared { _lease: Lease },
+}
+
 /// Opens the connection: TLS (or WebSocket), AMQP, CBS put-token (SAS), the links, the
-/// desired-property subscription and the twin read.
+/// desired-property subscription and the twin read. A device with a SAS token and a shared
+/// connection group (a gateway's) begins its session on a shared connection instead.
 pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
     if matches!(config.auth, HubAuth::Workload(_)) {
         return Err(Error::Config(
@@ -87,6 +97,98 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
         Some(module) => hub_module_resource(&config.hub_host, &config.device_id, module),
         None => hub_device_resource(&config.hub_host, &config.device_id),
     };
+    let (connection, session, cbs, mut links, renewal) = match &config.shared_amqp {
+        Some(shared) if !matches!(config.auth, HubAuth::X509(_)) => {
+            connect_shared(config, shared, &resource).await?
+        }
+        _ => connect_own(config, &resource).await?,
+    };
+    let mut early = Vec::new();
+    let twin = read_twin(&mut links, &mut early, config.connect_timeout).await?;
+    info!(hub = %config.hub_host, device_id = %config.device_id, shared = matches!(connection, Conn::Shared { .. }), "connected to IoT hub over AMQP");
+    Ok(HubSession {
+        connection,
+        session,
+        cbs,
+        links,
+        renewal,
+        device_id: config.device_id.clone(),
+        twin: Some(twin),
+        early,
+    })
+}
+
+/// What connecting yields before the twin read.
+type Parts = (
+    Conn,
+    SessionHandle<()>,
+    Option<CbsHandle>,
+    Links,
+    Option<Renewal>,
+);
+
+/// The first SAS token for `resource`, and what renews it (none for a ready-made token).
+fn first_token(config: &HubConfig, resource: &str) -> Result<(SasToken, Option<Renewal>)> {
+    match &config.auth {
+        HubAuth::Key(key) => {
+            let token = SasToken::with_ttl(resource, key, config.sas_ttl, None);
+            let renewal = Renewal {
+                key: key.clone(),
+                audience: resource.to_owned(),
+                ttl: config.sas_ttl,
+                expiry: token.expiry_unix(),
+            };
+            Ok((token, Some(renewal)))
+        }
+        HubAuth::Token(token) => Ok((token.clone(), None)),
+        HubAuth::X509(_) | HubAuth::Workload(_) => unreachable_auth().map(|t| (t, None)),
+    }
+}
+
+/// The device's session on a connection of `shared`: put its token over the connection's CBS
+/// links, then attach its links in its own session.
+async fn connect_shared(
+    config: &HubConfig,
+    shared: &SharedConnections,
+    resource: &str,
+) -> Result<Parts> {
+    let (mut session, lease) = shared.session(config).await?;
+    let work = async {
+        let (token, renewal) = first_token(config, resource)?;
+        lease
+            .cbs()
+            .put_token(resource.to_owned(), token.as_secret().clone())
+            .await
+            .map_err(|_| Error::Connection("the CBS links are closed".into()))??;
+        let links = attach_links(&mut session, config).await?;
+        Ok::<_, Error>((links, renewal))
+    };
+    let (links, renewal) = match tokio::time::timeout(config.connect_timeout, work).await {
+        Ok(Ok(parts)) => parts,
+        Ok(Err(e)) => {
+            let _ = session.end().await;
+            return Err(e);
+        }
+        Err(_) => {
+            let _ = session.end().await;
+            return Err(Error::Timeout(
+                config.connect_timeout,
+                "the AMQP links to attach",
+            ));
+        }
+    };
+    let cbs = lease.cbs().clone();
+    Ok((
+        Conn::Shared { _lease: lease },
+        session,
+        Some(cbs),
+        links,
+        renewal,
+    ))
+}
+
+/// The device's own connection.
+async fn connect_own(config: &HubConfig, resource: &str) -> Result<Parts> {
     let connector = match &config.auth {
         HubAuth::X509(identity) => config.tls.connector_with_identity(identity)?,
         _ => config.tls.connector()?,
@@ -119,31 +221,19 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
         let mut renewal = None;
         let cbs = match &config.auth {
             HubAuth::X509(_) => None,
-            auth => {
+            _ => {
                 let mut cbs = Cbs::attach(&mut session).await?;
-                let token = match auth {
-                    HubAuth::Key(key) => {
-                        let token = SasToken::with_ttl(&resource, key, config.sas_ttl, None);
-                        renewal = Some(Renewal {
-                            key: key.clone(),
-                            audience: resource.clone(),
-                            ttl: config.sas_ttl,
-                            expiry: token.expiry_unix(),
-                        });
-                        token
-                    }
-                    HubAuth::Token(token) => token.clone(),
-                    HubAuth::X509(_) | HubAuth::Workload(_) => unreachable_auth()?,
-                };
-                cbs.put_token(&resource, token.as_secret(), config.connect_timeout)
+                let (token, renew) = first_token(config, resource)?;
+                renewal = renew;
+                cbs.put_token(resource, token.as_secret(), config.connect_timeout)
                     .await?;
-                Some(cbs)
+                Some(cbs.spawn(config.connect_timeout))
             }
         };
         let links = attach_links(&mut session, config).await?;
         Ok::<_, Error>((session, cbs, links, renewal))
     };
-    let (session, cbs, mut links, renewal) =
+    let (session, cbs, links, renewal) =
         match tokio::time::timeout(config.connect_timeout, work).await {
             Ok(Ok(parts)) => parts,
             Ok(Err(e)) => {
@@ -157,20 +247,7 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
                 ))
             }
         };
-    let mut early = Vec::new();
-    let twin = read_twin(&mut links, &mut early, config.connect_timeout).await?;
-    info!(hub = %config.hub_host, device_id = %config.device_id, "connected to IoT hub over AMQP");
-    Ok(HubSession {
-        connection,
-        session,
-        cbs,
-        links,
-        renewal,
-        device_id: config.device_id.clone(),
-        timeout: config.connect_timeout,
-        twin: Some(twin),
-        early,
-    })
+    Ok((Conn::Own(connection), session, cbs, links, renewal))
 }
 
 fn unreachable_auth() -> Result<SasToken> {
@@ -575,13 +652,12 @@ impl HubSession {
     /// at 80 % of its lifetime. What was not finished goes back to the front of the backlog.
     pub(crate) async fn run(self, mut io: SessionIo<'_>) -> SessionEnd {
         let HubSession {
-            mut connection,
+            connection,
             mut session,
             cbs,
             links,
             mut renewal,
             device_id,
-            timeout,
             mut twin,
             early,
         } = self;
@@ -609,7 +685,6 @@ impl HubSession {
                 ],
             }
         };
-        let cbs: Option<CbsHandle> = cbs.map(|c| c.spawn(timeout));
         let mut ctx = Ctx {
             device_id,
             state: State::default(),
@@ -734,7 +809,9 @@ impl HubSession {
                 let _ = twin_rx.close().await;
                 let _ = methods_rx.close().await;
                 let _ = session.end().await;
-                let _ = connection.close().await;
+                if let Conn::Own(mut connection) = connection {
+                    let _ = connection.close().await;
+                }
             };
             let _ = tokio::time::timeout(Duration::from_secs(2), close).await;
         }
