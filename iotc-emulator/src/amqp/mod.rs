@@ -383,7 +383,8 @@ async fn run_session(conn: Arc<AmqpConn>, mut session: ListenerSessionHandle) {
 enum Node<'a> {
     Cbs,
     Hub {
-        device_id: &'a str,
+        /// The registry key: the device id, or `{device}/{module}` for a module.
+        device_id: std::borrow::Cow<'a, str>,
         rest: &'a str,
     },
     Dps {
@@ -406,7 +407,17 @@ fn classify(address: &str) -> Node<'_> {
     }
     if let Some(rest) = path.strip_prefix("devices/") {
         let (device_id, rest) = rest.split_once('/').unwrap_or((rest, ""));
-        return Node::Hub { device_id, rest };
+        if let Some(module) = rest.strip_prefix("modules/") {
+            let (module_id, rest) = module.split_once('/').unwrap_or((module, ""));
+            return Node::Hub {
+                device_id: crate::state::identity_key(device_id, Some(module_id)).into(),
+                rest,
+            };
+        }
+        return Node::Hub {
+            device_id: device_id.into(),
+            rest,
+        };
     }
     match path.split_once("/registrations/") {
         Some((scope, registration_id))
@@ -443,7 +454,7 @@ async fn route(
             }
         },
         Node::Hub { device_id, rest } if conn.role != Role::Dps => {
-            return hub::attach(conn, device_id, rest, link, properties).await;
+            return hub::attach(conn, &device_id, rest, link, properties).await;
         }
         Node::Dps {
             scope,
@@ -514,20 +525,27 @@ mod tests {
     #[test]
     fn addresses() {
         assert!(matches!(classify("$cbs"), Node::Cbs));
-        assert!(matches!(
-            classify("/devices/d1/messages/events"),
-            Node::Hub {
-                device_id: "d1",
-                rest: "messages/events"
-            }
-        ));
-        assert!(matches!(
-            classify("amqps://h.azure-devices.net:5671/devices/d1/twin"),
-            Node::Hub {
-                device_id: "d1",
-                rest: "twin"
-            }
-        ));
+        let hub = |address| match classify(address) {
+            Node::Hub { device_id, rest } => Some((device_id.into_owned(), rest)),
+            _ => None,
+        };
+        assert_eq!(
+            hub("/devices/d1/messages/events"),
+            Some(("d1".into(), "messages/events"))
+        );
+        assert_eq!(
+            hub("amqps://h.azure-devices.net:5671/devices/d1/twin"),
+            Some(("d1".into(), "twin"))
+        );
+        // A module's links: the registry key is `{device}/{module}`.
+        assert_eq!(
+            hub("/devices/edge-1/modules/filter/messages/events"),
+            Some(("edge-1/filter".into(), "messages/events"))
+        );
+        assert_eq!(
+            hub("/devices/edge-1/modules/filter/methods/devicebound"),
+            Some(("edge-1/filter".into(), "methods/devicebound"))
+        );
         assert!(matches!(
             classify("0ne0001/registrations/dev-1"),
             Node::Dps {

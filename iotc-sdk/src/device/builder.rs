@@ -112,7 +112,7 @@ impl DeviceBuilder {
     /// Connects as the IoT Edge module `env` describes: to the edge hub, with tokens signed by
     /// the workload API and the edge CA from its trust bundle (or, for the developer fallback,
     /// the module connection string's key and CA file). Replaces any ID scope, connection
-    /// string, credentials and TLS settings. MQTT only.
+    /// string, credentials and TLS settings. Over MQTT or AMQP (either also over WebSockets).
     pub fn edge_environment(mut self, env: EdgeEnvironment) -> Self {
         self.edge = Some(env);
         self
@@ -342,10 +342,11 @@ impl DeviceBuilder {
 
     /// The edge hub connection of an IoT Edge module.
     async fn hub_from_edge(&self, env: &EdgeEnvironment) -> Result<HubConfig> {
-        if self.protocol != Protocol::Mqtt {
-            return Err(Error::Config(
-                "IoT Edge modules connect over MQTT only (AMQP modules are not built yet)".into(),
-            ));
+        if !self.protocol.supports_twin() {
+            return Err(Error::Config(format!(
+                "IoT Edge modules connect over MQTT or AMQP (or either over WebSockets), not {}",
+                self.protocol
+            )));
         }
         match &env.kind {
             EdgeKind::Workload(settings) => {

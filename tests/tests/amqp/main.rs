@@ -12,6 +12,7 @@
 mod harness;
 mod support;
 
+mod edge;
 mod faults;
 mod gateway;
 mod scenarios;

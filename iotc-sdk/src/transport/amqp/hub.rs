@@ -46,6 +46,8 @@ const WINDOW: usize = 64;
 struct Links {
     telemetry: Sender,
     c2d: Option<Receiver>,
+    /// A module's inputs (IoT Edge): messages routed to it, on `…/modules/{m}/messages/events`.
+    inputs: Option<Receiver>,
     twin_tx: Sender,
     twin_rx: Receiver,
     methods_tx: Sender,
@@ -54,10 +56,28 @@ struct Links {
 
 /// What renews the SAS token over CBS.
 struct Renewal {
-    key: SasKey,
+    signer: Signer,
     audience: String,
     ttl: Duration,
     expiry: u64,
+}
+
+/// Who signs the device's SAS tokens.
+#[derive(Clone)]
+enum Signer {
+    /// The device's own key.
+    Key(SasKey),
+    /// The IoT Edge workload API (a module of an edge device).
+    Workload(std::sync::Arc<crate::edge::WorkloadClient>),
+}
+
+impl Signer {
+    async fn sign(&self, audience: &str, ttl: Duration) -> Result<SasToken> {
+        match self {
+            Signer::Key(key) => Ok(SasToken::with_ttl(audience, key, ttl, None)),
+            Signer::Workload(workload) => workload.token(audience, ttl).await,
+        }
+    }
 }
 
 /// A connected, authenticated hub session with every link attached, ready to
@@ -88,11 +108,6 @@ enum Conn {
 /// desired-property subscription and the twin read. A device with a SAS token and a shared
 /// connection group (a gateway's) begins its session on a shared connection instead.
 pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
-    if matches!(config.auth, HubAuth::Workload(_)) {
-        return Err(Error::Config(
-            "IoT Edge modules connect over MQTT only; AMQP for modules is not built yet".into(),
-        ));
-    }
     let resource = match &config.module_id {
         Some(module) => hub_module_resource(&config.hub_host, &config.device_id, module),
         None => hub_device_resource(&config.hub_host, &config.device_id),
@@ -128,21 +143,21 @@ type Parts = (
 );
 
 /// The first SAS token for `resource`, and what renews it (none for a ready-made token).
-fn first_token(config: &HubConfig, resource: &str) -> Result<(SasToken, Option<Renewal>)> {
-    match &config.auth {
-        HubAuth::Key(key) => {
-            let token = SasToken::with_ttl(resource, key, config.sas_ttl, None);
-            let renewal = Renewal {
-                key: key.clone(),
-                audience: resource.to_owned(),
-                ttl: config.sas_ttl,
-                expiry: token.expiry_unix(),
-            };
-            Ok((token, Some(renewal)))
-        }
-        HubAuth::Token(token) => Ok((token.clone(), None)),
-        HubAuth::X509(_) | HubAuth::Workload(_) => unreachable_auth().map(|t| (t, None)),
-    }
+async fn first_token(config: &HubConfig, resource: &str) -> Result<(SasToken, Option<Renewal>)> {
+    let signer = match &config.auth {
+        HubAuth::Key(key) => Signer::Key(key.clone()),
+        HubAuth::Workload(workload) => Signer::Workload(workload.clone()),
+        HubAuth::Token(token) => return Ok((token.clone(), None)),
+        HubAuth::X509(_) => return unreachable_auth().map(|t| (t, None)),
+    };
+    let token = signer.sign(resource, config.sas_ttl).await?;
+    let renewal = Renewal {
+        signer,
+        audience: resource.to_owned(),
+        ttl: config.sas_ttl,
+        expiry: token.expiry_unix(),
+    };
+    Ok((token, Some(renewal)))
 }
 
 /// The device's session on a connection of `shared`: put its token over the connection's CBS
@@ -154,7 +169,7 @@ async fn connect_shared(
 ) -> Result<Parts> {
     let (mut session, lease) = shared.session(config).await?;
     let work = async {
-        let (token, renewal) = first_token(config, resource)?;
+        let (token, renewal) = first_token(config, resource).await?;
         lease
             .cbs()
             .put_token(resource.to_owned(), token.as_secret().clone())
@@ -223,7 +238,7 @@ async fn connect_own(config: &HubConfig, resource: &str) -> Result<Parts> {
             HubAuth::X509(_) => None,
             _ => {
                 let mut cbs = Cbs::attach(&mut session).await?;
-                let (token, renew) = first_token(config, resource)?;
+                let (token, renew) = first_token(config, resource).await?;
                 renewal = renew;
                 cbs.put_token(resource, token.as_secret(), config.connect_timeout)
                     .await?;
@@ -250,10 +265,17 @@ async fn connect_own(config: &HubConfig, resource: &str) -> Result<Parts> {
     Ok((Conn::Own(connection), session, cbs, links, renewal))
 }
 
+/// Signs a new token and puts it over CBS; the new token's expiry when the hub accepted it.
+async fn renew(signer: Signer, audience: String, ttl: Duration, cbs: CbsHandle) -> Result<u64> {
+    let token = signer.sign(&audience, ttl).await?;
+    cbs.put_token(audience, token.as_secret().clone())
+        .await
+        .map_err(|_| Error::Connection("the CBS links stopped".into()))??;
+    Ok(token.expiry_unix())
+}
+
 fn unreachable_auth() -> Result<SasToken> {
-    Err(Error::Config(
-        "X.509 devices do not use CBS tokens, and modules do not connect over AMQP".into(),
-    ))
+    Err(Error::Config("X.509 devices do not use CBS tokens".into()))
 }
 
 /// Attaches telemetry, C2D (devices only), twin and method links (protocol.md §5.3).
@@ -286,6 +308,21 @@ async fn attach_links(session: &mut SessionHandle<()>, config: &HubConfig) -> Re
         .attach(session)
         .await
         .map_err(sender_attach_error)?;
+    let inputs = match config.module_id {
+        None => None,
+        Some(_) => Some(
+            Receiver::builder()
+                .name(format!("inputs-{id}-{suffix}"))
+                .source(format!("{base}/messages/events"))
+                .target(format!("inputs-{suffix}"))
+                .receiver_settle_mode(ReceiverSettleMode::First)
+                .auto_accept(false)
+                .properties(link_properties(&common))
+                .attach(session)
+                .await
+                .map_err(receiver_attach_error)?,
+        ),
+    };
     let c2d = match config.module_id {
         Some(_) => None,
         None => Some(
@@ -342,6 +379,7 @@ async fn attach_links(session: &mut SessionHandle<()>, config: &HubConfig) -> Re
     Ok(Links {
         telemetry,
         c2d,
+        inputs,
         twin_tx,
         twin_rx,
         methods_tx,
@@ -573,6 +611,44 @@ async fn next_delivery(
     }
 }
 
+/// A message routed to one of the module's inputs: the input name is the `x-opt-input-name`
+/// annotation, the sender the `iothub-connection-device-id`/`-module-id` annotations
+/// (protocol.md 8.4). Accepted once handed to the application (or dropped for a full
+/// event queue, as over MQTT).
+async fn on_input(
+    delivery: Delivery<Body<Value>>,
+    inputs: &mut Option<Receiver>,
+    inbound: &mpsc::Sender<Inbound>,
+) {
+    let message = delivery.message();
+    let text = |name: &str| match annotation(message, name) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Symbol(s)) => Some(s.0.clone()),
+        _ => None,
+    };
+    let input = text("x-opt-input-name").unwrap_or_default();
+    let mut cloud = cloud_message(message);
+    // The sender, named as over MQTT (`$.cdid`, `$.cmid`).
+    for (annotation, name) in [
+        ("iothub-connection-device-id", "cdid"),
+        ("iothub-connection-module-id", "cmid"),
+    ] {
+        if let Some(value) = text(annotation) {
+            cloud.system_properties.push((name.to_owned(), value));
+        }
+    }
+    forward(
+        inbound,
+        Inbound::InputMessage {
+            input,
+            message: cloud,
+        },
+    );
+    if let Some(receiver) = inputs {
+        let _ = receiver.accept(&delivery).await;
+    }
+}
+
 /// A request handed to a link, kept until it is done so it can go out again on the next
 /// connection if this one breaks.
 struct Tracked {
@@ -664,6 +740,7 @@ impl HubSession {
         let Links {
             telemetry,
             mut c2d,
+            mut inputs,
             twin_tx,
             mut twin_rx,
             methods_tx,
@@ -708,7 +785,7 @@ impl HubSession {
 
         let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
         let mut renew_deadline = renewal.as_ref().map_or(far, |r| renew_at(r.expiry));
-        let mut pending_renewal: Option<(oneshot::Receiver<Result<()>>, u64)> = None;
+        let mut pending_renewal: Option<JoinHandle<Result<u64>>> = None;
         let reason = loop {
             while !ctx.state.busy() && ctx.accepts_backlog() {
                 let Some(request) = io.backlog.pop_front() else {
@@ -761,19 +838,21 @@ impl HubSession {
                     Ok(delivery) => ctx.on_c2d(delivery, &mut c2d, io.inbound).await,
                     Err(e) => break EndReason::Lost(recv_error(e)),
                 },
+                delivery = next_delivery(&mut inputs) => match delivery {
+                    Ok(delivery) => on_input(delivery, &mut inputs, io.inbound).await,
+                    Err(e) => break EndReason::Lost(recv_error(e)),
+                },
                 _ = tokio::time::sleep_until(renew_deadline), if pending_renewal.is_none() && renewal.is_some() && ctx.state.drain.is_none() => {
                     if let (Some(r), Some(cbs)) = (&renewal, &cbs) {
-                        let token = SasToken::with_ttl(&r.audience, &r.key, r.ttl, None);
                         debug!(device_id = %ctx.device_id, "renewing the SAS token over CBS");
-                        let answer = cbs.put_token(r.audience.clone(), token.as_secret().clone());
-                        pending_renewal = Some((answer, token.expiry_unix()));
+                        pending_renewal = Some(tokio::spawn(renew(r.signer.clone(), r.audience.clone(), r.ttl, cbs.clone())));
                     }
                     renew_deadline = far;
                 }
-                answer = async { match &mut pending_renewal { Some((rx, _)) => rx.await, None => std::future::pending().await } } => {
-                    let expiry = pending_renewal.take().map_or(0, |(_, e)| e);
+                answer = async { match &mut pending_renewal { Some(task) => task.await, None => std::future::pending().await } } => {
+                    pending_renewal = None;
                     match answer {
-                        Ok(Ok(())) => {
+                        Ok(Ok(expiry)) => {
                             info!(device_id = %ctx.device_id, "SAS token renewed on the live AMQP connection");
                             if let Some(r) = &mut renewal {
                                 r.expiry = expiry;
@@ -781,7 +860,7 @@ impl HubSession {
                             }
                         }
                         Ok(Err(e)) => break EndReason::Lost(e),
-                        Err(_) => break EndReason::Lost(Error::Connection("the CBS links stopped".into())),
+                        Err(_) => break EndReason::Lost(Error::Connection("the CBS renewal stopped".into())),
                     }
                 }
                 _ = tokio::time::sleep_until(drain_deadline), if ctx.state.drain.is_some() => {}
@@ -803,8 +882,8 @@ impl HubSession {
         }
         if matches!(reason, EndReason::Closed) {
             let close = async {
-                if let Some(c) = c2d.take() {
-                    let _ = c.close().await;
+                for receiver in [c2d.take(), inputs.take()].into_iter().flatten() {
+                    let _ = receiver.close().await;
                 }
                 let _ = twin_rx.close().await;
                 let _ = methods_rx.close().await;

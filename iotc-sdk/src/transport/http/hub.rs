@@ -56,7 +56,7 @@ impl HubClient {
             HubAuth::X509(identity) => (Auth::None, Some(identity)),
             HubAuth::Workload(_) => {
                 return Err(Error::Config(
-                    "IoT Edge modules connect over MQTT only".into(),
+                    "IoT Edge modules connect over MQTT or AMQP, not HTTPS".into(),
                 ))
             }
         };
