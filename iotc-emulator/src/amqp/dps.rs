@@ -195,10 +195,7 @@ fn announce_hub(shared: &Shared, assigned_hub: &str, body: &mut serde_json::Valu
 
 /// The link DPS answers `registration_id` on. The client attaches it before sending, but the
 /// request can be read before the attach is recorded here: wait for it up to 5 s.
-async fn answer_link(
-    conn: &AmqpConn,
-    registration_id: &str,
-) -> Option<mpsc::Sender<AmqpMessage>> {
+async fn answer_link(conn: &AmqpConn, registration_id: &str) -> Option<mpsc::Sender<AmqpMessage>> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         let added = conn.dps_answer_added.notified();

@@ -106,10 +106,7 @@ impl SharedConnections {
             !closed
         });
         let max = max_devices(config.protocol);
-        let live = match all
-            .iter()
-            .find(|l| l.users.load(Ordering::Acquire) < max)
-        {
+        let live = match all.iter().find(|l| l.users.load(Ordering::Acquire) < max) {
             Some(live) => live.clone(),
             None => {
                 let live = Arc::new(open(config).await?);
