@@ -559,7 +559,9 @@ fn outcome_result(outcome: std::result::Result<Outcome, SendError>) -> Result<()
 /// A message for a link task; `seq` names the request waiting for it.
 struct Outgoing {
     seq: u64,
-    message: AmqpMessage,
+    /// Boxed: an AMQP message is several hundred bytes, and a tokio channel allocates its first
+    /// block of 32 slots up front (three channels per device).
+    message: Box<AmqpMessage>,
 }
 
 /// What the link tasks report to the session.
@@ -578,7 +580,7 @@ fn spawn_writer(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(out) = rx.recv().await {
-            let result = sender.send(out.message).await;
+            let result = sender.send(*out.message).await;
             let event = match result {
                 Err(SendError::MessageSizeExceeded(e)) => LinkEvent::Sent {
                     seq: out.seq,
@@ -953,7 +955,10 @@ impl Ctx {
                 let tracked = self.state.track(Request::GetTwin { reply });
                 let seq = tracked.seq;
                 self.state.twin.insert(id, tracked);
-                let _ = self.writers.twin.try_send(Outgoing { seq, message: amqp });
+                let _ = self.writers.twin.try_send(Outgoing {
+                    seq,
+                    message: Box::new(amqp),
+                });
             }
             Request::PatchReported { patch, reply } => {
                 let body = match serde_json::to_vec(&patch) {
@@ -968,7 +973,10 @@ impl Ctx {
                 let tracked = self.state.track(Request::PatchReported { patch, reply });
                 let seq = tracked.seq;
                 self.state.twin.insert(id, tracked);
-                let _ = self.writers.twin.try_send(Outgoing { seq, message: amqp });
+                let _ = self.writers.twin.try_send(Outgoing {
+                    seq,
+                    message: Box::new(amqp),
+                });
             }
             Request::CommandResponse {
                 request_id,
@@ -1150,7 +1158,7 @@ impl Ctx {
                 let body = br#"{"error":"the device's event queue is full"}"#.to_vec();
                 let _ = self.writers.methods.try_send(Outgoing {
                     seq: 0,
-                    message: method_response(id, 503, body),
+                    message: Box::new(method_response(id, 503, body)),
                 });
             }
             Err(_) => {}
@@ -1194,7 +1202,13 @@ impl Ctx {
 
 /// Hands `message` to a link task; a full channel cannot happen while the window holds.
 fn send(channel: &mpsc::Sender<Outgoing>, seq: u64, message: AmqpMessage, state: &mut State) {
-    if channel.try_send(Outgoing { seq, message }).is_err() {
+    if channel
+        .try_send(Outgoing {
+            seq,
+            message: Box::new(message),
+        })
+        .is_err()
+    {
         if let Some(tracked) = state.in_flight.remove(&seq) {
             fail(
                 tracked.request,
