@@ -78,6 +78,7 @@ pub(crate) struct HubSession {
 /// Opens the connection: TLS (or WebSocket), AMQP, CBS put-token (SAS), the links, the
 /// desired-property subscription and the twin read.
 pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
+    #[cfg(feature = "edge")]
     if matches!(config.auth, HubAuth::Workload(_)) {
         return Err(Error::Config(
             "IoT Edge modules connect over MQTT only; AMQP for modules is not built yet".into(),
@@ -133,7 +134,9 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
                         token
                     }
                     HubAuth::Token(token) => token.clone(),
-                    HubAuth::X509(_) | HubAuth::Workload(_) => unreachable_auth()?,
+                    HubAuth::X509(_) => unreachable_auth()?,
+                    #[cfg(feature = "edge")]
+                    HubAuth::Workload(_) => unreachable_auth()?,
                 };
                 cbs.put_token(&resource, token.as_secret(), config.connect_timeout)
                     .await?;
