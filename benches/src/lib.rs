@@ -3,12 +3,14 @@
 //! - `benches/benches/micro.rs`: criterion micro-benches of the SDK's public API.
 //! - `src/bin/iotc-loadgen.rs`: the load generator that drives the SDK, a bare rumqttc client
 //!   (native-tls, and rustls with `--features rustls`) against an `iotc-emulator` running as a
-//!   separate process, and measures this process's own CPU time and resident memory.
+//!   separate process, and measures this process's own CPU time and resident memory; its
+//!   `gateway` scenario lives in `src/gateway.rs`.
 //!
 //! The benchmarks are not tests: `.ci/run` only compiles them. The few unit tests here check
 //! the measuring helpers and the telemetry body, and time nothing.
 
 pub mod bare;
+pub mod gateway;
 pub mod http;
 pub mod measure;
 pub mod sdk;

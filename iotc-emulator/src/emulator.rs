@@ -936,6 +936,15 @@ impl Emulator {
         self.shared.lock().faults.set_ack_drop(device_id, count);
     }
 
+    /// The number of AMQP connections (over TLS or WebSockets) open now, DPS and hub alike:
+    /// shows whether devices share a connection (a gateway multiplexing its downstream
+    /// devices) or each has its own.
+    pub fn open_amqp_connections(&self) -> usize {
+        self.shared
+            .amqp_connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The number of connection attempts the hub has seen for `device_id` (`{device}/{module}`
     /// for a module), accepted or refused, since the emulator started: MQTT CONNECT packets (the
     /// device id of the username, or the ClientId when the username is unusable) and AMQP

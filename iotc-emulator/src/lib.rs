@@ -50,10 +50,11 @@
 //!   and slow-loris connections do not disturb other devices.
 //! - **Edge-hub mode** ([`EdgeConfig`]): module identities ([`Emulator::add_module`]), leaf
 //!   devices ([`Emulator::add_leaf_device`]), routes from module outputs and leaf devices to
-//!   module inputs and `$upstream`, and the IoT Edge workload API on a Unix socket, over MQTT.
+//!   module inputs and `$upstream`, and the IoT Edge workload API on a Unix socket, over MQTT
+//!   and AMQP.
 //! - **AMQP 1.0** on its own port ([`Emulator::amqp_port`], [`Emulator::dps_amqp_endpoint`]):
 //!   CBS put-token with renewal, the hub links and DPS (`docs/emulator.md`).
-//! - **Not emulated (yet):** AMQP modules, routes for HTTPS leaf devices, shared
+//! - **Not emulated (yet):** routes for HTTPS leaf devices, shared
 //!   access policies (`skn` on hub tokens).
 #![warn(missing_docs)]
 

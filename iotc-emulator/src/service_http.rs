@@ -159,6 +159,8 @@ async fn info(State(em): State<Emulator>) -> Response {
         "hubAddress": em.hub_addr().to_string(),
         "httpsEndpoint": em.dps_https_endpoint(),
         "httpsAssignedHub": em.https_assigned_hub(),
+        "amqpPort": em.amqp_port(),
+        "openAmqpConnections": em.open_amqp_connections(),
     }))
     .into_response()
 }

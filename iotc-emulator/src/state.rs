@@ -272,6 +272,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: watch::Receiver<bool>,
     /// Bumped whenever fault rules that open connections apply change (token max age).
     pub(crate) fault_epoch: watch::Sender<u64>,
+    /// AMQP connections open now (TLS or WebSocket), after their OPEN.
+    pub(crate) amqp_connections: std::sync::atomic::AtomicUsize,
     counter: AtomicU64,
 }
 
@@ -289,6 +291,7 @@ impl Shared {
             telemetry,
             shutdown,
             fault_epoch: watch::Sender::new(0),
+            amqp_connections: std::sync::atomic::AtomicUsize::new(0),
             counter: AtomicU64::new(1),
         }
     }

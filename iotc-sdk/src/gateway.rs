@@ -7,9 +7,14 @@
 //! (derived from the group key when the gateway has one), and its handle is an ordinary
 //! [`Device`]: the same telemetry, property and command API as a standalone device.
 //!
-//! Over MQTT every downstream device has its own connection (MQTT carries one identity per
-//! connection), run by its own task on the gateway's runtime: removing or losing one never
-//! disturbs the others or the gateway.
+//! Over AMQP (and AMQP over WebSockets) the gateway and its downstream devices share one
+//! connection: each device has its own AMQP session, links and SAS token (put and renewed over
+//! the connection's CBS links), as the official C SDK multiplexes. A connection carries up to
+//! 995 devices; more open another. Over MQTT every downstream device has its own connection
+//! (MQTT carries one identity per connection), run by its own task on the gateway's runtime.
+//! Either way, removing or losing one device never disturbs the others or the gateway. Devices
+//! that authenticate with an X.509 certificate always have their own connection (the
+//! certificate is the connection's identity).
 //!
 //! ```no_run
 //! use iotc_sdk::gateway::Gateway;
@@ -42,6 +47,7 @@ use serde_json::{Map, Value};
 
 use crate::auth::Credentials;
 use crate::device::OfflineQueue;
+use crate::transport::SharedAmqp;
 use crate::{Device, DeviceBuilder, Error, Result};
 
 /// A gateway device and its downstream devices.
@@ -79,6 +85,11 @@ impl Gateway {
                 "a gateway provisions its downstream devices through DPS: give it an ID scope, not a connection string".into(),
             ));
         }
+        // Over AMQP the gateway and its downstream devices share connections (ignored by the
+        // other transports, and by devices with a certificate, whose identity is the
+        // connection's).
+        let mut builder = builder;
+        builder.shared_amqp = Some(SharedAmqp::default());
         let device = builder.clone().connect().await?;
         let mut template = builder;
         template.model_id = None;

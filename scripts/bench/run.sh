@@ -3,7 +3,7 @@
 # process on 127.0.0.1:8883 (the port the official SDKs need), and writes one JSON line per
 # measurement to $OUT/results.jsonl, then $OUT/summary.md and docs/benchmarks-fleet.svg.
 #
-#   scripts/bench/run.sh [throughput] [latency] [fleet] [footprint]     (default: all four)
+#   scripts/bench/run.sh [throughput] [latency] [fleet] [gateway] [footprint]   (default: all but gateway)
 #
 # Environment (all optional):
 #   RUNS=5                  repetitions of every measurement (clients interleaved in each run)
@@ -13,6 +13,8 @@
 #                           official SDKs; sdk-rustls: the SDK built with its tls-rustls feature)
 #   PYTHON_FLEET_MAX=1000   largest fleet for the Python SDK (two threads per device)
 #   HOLD=15                 seconds of steady sending measured per fleet run (after one interval)
+#   GATEWAY_SIZES="1000"    downstream devices of the gateway scenario (AMQP, one connection)
+#   GATEWAY_RUNS=3          repetitions of each gateway size
 #   OUT=target/bench-results/<UTC time>   (the raw data the docs cite is copied to scripts/bench/results/)
 #   PLOT=1                  regenerate docs/benchmarks-fleet.svg from this run
 #   PLOT_WITH=""            earlier results.jsonl files for clients this run did not measure
@@ -30,6 +32,8 @@ FLEET_SIZES=${FLEET_SIZES:-"100 1000 10000"}
 CLIENTS=${CLIENTS:-"sdk sdk-rustls rumqttc rumqttc-rustls node python"}
 PYTHON_FLEET_MAX=${PYTHON_FLEET_MAX:-1000}
 HOLD=${HOLD:-15}
+GATEWAY_SIZES=${GATEWAY_SIZES:-"1000"}
+GATEWAY_RUNS=${GATEWAY_RUNS:-3}
 OUT=${OUT:-$ROOT/target/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
 SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -eq 0 ] && SCENARIOS=(throughput latency fleet footprint)
@@ -206,6 +210,18 @@ fi
 stop_emulator
 
 # --- footprint ----------------------------------------------------------------------------------
+# --- gateway: K downstream devices over the gateway's one AMQP connection ------------------------
+if wants gateway; then
+    for size in $GATEWAY_SIZES; do
+        for run in $(seq 1 "$GATEWAY_RUNS"); do
+            # A fresh emulator per run: every device provisions and connects for the first time.
+            start_emulator
+            record "$run" loadgen --dps 127.0.0.1:5671 gateway --protocol amqp --devices "$size" \
+                --prefix "gw$run-"
+        done
+    done
+fi
+
 if wants footprint; then
     # The thermostat example with each of the SDK's TLS stacks (it embeds the emulator, which
     # always links OpenSSL for its TLS server).

@@ -157,6 +157,19 @@ enum Scenario {
         #[arg(long, default_value_t = 240)]
         keep_alive_secs: u64,
     },
+    /// A gateway adds K downstream devices (over AMQP on its one connection); each sends one
+    /// message and receives one C2D message (needs --service-url).
+    Gateway {
+        #[arg(long)]
+        devices: usize,
+        /// `amqp`, `amqp-ws`, `mqtt`, … (--dps must be that protocol's DPS endpoint).
+        #[arg(long, default_value = "amqp")]
+        protocol: String,
+        #[arg(long, default_value_t = 50)]
+        add_concurrency: usize,
+        #[arg(long, default_value = "gwb-")]
+        prefix: String,
+    },
     /// Command or reported-property round trip, one at a time.
     Latency {
         #[arg(long, value_enum)]
@@ -175,7 +188,9 @@ enum Scenario {
 fn main() {
     let args = Args::parse();
     let default_runtime = match args.scenario {
-        Scenario::Fleet { .. } | Scenario::Provision { .. } => RuntimeKind::Multi,
+        Scenario::Fleet { .. } | Scenario::Provision { .. } | Scenario::Gateway { .. } => {
+            RuntimeKind::Multi
+        }
         _ => RuntimeKind::Current,
     };
     let kind = args.runtime.unwrap_or(default_runtime);
@@ -264,6 +279,20 @@ async fn run(args: Args, runtime: RuntimeKind) -> Result<Value, BoxError> {
                 keep_alive: Duration::from_secs(keep_alive_secs.max(1)),
             };
             fleet(&target, plan, &emulator).await?
+        }
+        Scenario::Gateway {
+            devices,
+            protocol,
+            add_concurrency,
+            prefix,
+        } => {
+            let plan = iotc_benches::gateway::GatewayPlan {
+                devices,
+                protocol: protocol.parse()?,
+                add_concurrency,
+                prefix,
+            };
+            iotc_benches::gateway::run(&target, plan).await?
         }
         Scenario::Latency {
             client,

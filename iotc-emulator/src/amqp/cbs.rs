@@ -121,11 +121,7 @@ async fn put_token(
     };
     let shared = &conn.shared;
     // A renewal (the device already authenticated on this connection) is no new connection.
-    let renewal = conn
-        .devices
-        .lock()
-        .map(|d| d.contains_key(&device_id))
-        .unwrap_or(false);
+    let renewal = conn.live_device(&device_id).is_some();
     let injected = if renewal {
         None
     } else {
@@ -167,7 +163,8 @@ async fn put_token(
     }
 }
 
-/// `{host}/devices/{id}` (percent-encoded or not, with or without a scheme) → (host, id).
+/// `{host}/devices/{id}` or `{host}/devices/{id}/modules/{m}` (percent-encoded or not, with or
+/// without a scheme) → (host, registry key: the device id or `{id}/{m}`).
 fn parse_audience(audience: &str) -> Option<(String, String)> {
     let decoded = percent_encoding::percent_decode_str(audience)
         .decode_utf8()
@@ -178,11 +175,16 @@ fn parse_audience(audience: &str) -> Option<(String, String)> {
         None => decoded,
     };
     let (host, path) = rest.split_once('/')?;
-    let device = path.strip_prefix("devices/")?.trim_end_matches('/');
-    if device.is_empty() || device.contains('/') || host.is_empty() {
+    let path = path.strip_prefix("devices/")?.trim_end_matches('/');
+    let (device, module) = match path.split_once("/modules/") {
+        Some((device, module)) => (device, Some(module)),
+        None => (path, None),
+    };
+    let valid = |id: &str| !id.is_empty() && !id.contains('/');
+    if !valid(device) || !module.is_none_or(valid) || host.is_empty() {
         return None;
     }
-    Some((host.to_owned(), device.to_owned()))
+    Some((host.to_owned(), crate::state::identity_key(device, module)))
 }
 
 #[cfg(test)]
@@ -203,7 +205,12 @@ mod tests {
             parse_audience("amqps://localhost:5671/devices/d1"),
             Some(("localhost:5671".into(), "d1".into()))
         );
-        assert_eq!(parse_audience("h/devices/d1/modules/m"), None);
+        assert_eq!(
+            parse_audience("h/devices/d1/modules/m"),
+            Some(("h".into(), "d1/m".into()))
+        );
+        assert_eq!(parse_audience("h/devices/d1/modules/m/x"), None);
+        assert_eq!(parse_audience("h/devices/d1/modules/"), None);
         assert_eq!(parse_audience("h"), None);
     }
 }

@@ -48,6 +48,8 @@ struct Inner {
     twin_out: Option<mpsc::Sender<AmqpMessage>>,
     methods_out: Option<mpsc::Sender<AmqpMessage>>,
     c2d_out: Option<mpsc::Sender<(u64, Arc<C2dMessage>)>>,
+    /// A module's inputs link (IoT Edge routes deliver to it).
+    inputs_out: Option<mpsc::Sender<AmqpMessage>>,
     subs: Subs,
 }
 
@@ -63,7 +65,8 @@ pub(crate) fn authenticated(
 ) -> Option<bool> {
     let device = {
         let mut devices = conn.devices.lock().ok()?;
-        if let Some(device) = devices.get(device_id) {
+        // A device whose links are closing (its session ended) starts over.
+        if let Some(device) = devices.get(device_id).filter(|d| d.is_open()) {
             if let Ok(mut inner) = device.inner.lock() {
                 inner.auth = Some(auth);
             }
@@ -96,6 +99,11 @@ impl DeviceLinks {
             close: watch::channel(None).0,
             renewed: watch::channel(0).0,
         })
+    }
+
+    /// Whether the device's links are open (not closing).
+    pub(crate) fn is_open(&self) -> bool {
+        self.close.borrow().is_none()
     }
 
     fn shared(&self) -> &crate::state::Shared {
@@ -146,13 +154,9 @@ pub(crate) async fn attach(
     rest: &str,
     link: LinkEndpoint,
     properties: &Fields,
-) {
+) -> Option<Arc<DeviceLinks>> {
     let unauthorized = |why: &str| error(AmqpError::UnauthorizedAccess, why.to_owned());
-    let existing = conn
-        .devices
-        .lock()
-        .ok()
-        .and_then(|d| d.get(device_id).cloned());
+    let existing = conn.live_device(device_id);
     let device = match existing {
         Some(d) => d,
         None => match authenticate_without_cbs(conn, device_id) {
@@ -160,25 +164,26 @@ pub(crate) async fn attach(
             Err(reason) => {
                 tracing::info!(peer = %conn.peer, device_id, reason, "hub link refused");
                 close_link(link, unauthorized(reason)).await;
-                return;
+                return None;
             }
         },
     };
     if device.close.borrow().is_some() {
         close_link(link, unauthorized("the device's links are closed")).await;
-        return;
+        return None;
     }
     let model_id = link_property(properties, "com.microsoft:model-id");
     if device.with(|i| i.conn_id).flatten().is_none() {
         let client = link_property(properties, "com.microsoft:client-version");
         if !start(&device, model_id.as_deref(), client.as_deref()) {
             close_link(link, unauthorized("device not registered")).await;
-            return;
+            return None;
         }
     } else if let Some(model_id) = &model_id {
         device_ops::set_model_id(device.shared(), device_id, model_id);
     }
     let rest = rest.trim_end_matches('/').to_ascii_lowercase();
+    let attached = device.clone();
     match (rest.as_str(), link) {
         ("messages/events", LinkEndpoint::Receiver(r)) => {
             tokio::spawn(telemetry_link(device, r));
@@ -215,6 +220,16 @@ pub(crate) async fn attach(
             device.sync_subs();
             tokio::spawn(writer(device, s, rx));
         }
+        // A module receives its inputs from the address it sends telemetry to.
+        ("messages/events", LinkEndpoint::Sender(s)) if device_id.contains('/') => {
+            let (tx, rx) = mpsc::channel(64);
+            device.with(|i| {
+                i.inputs_out = Some(tx);
+                i.subs.inputs = true;
+            });
+            device.sync_subs();
+            tokio::spawn(writer(device, s, rx));
+        }
         ("methods/devicebound", LinkEndpoint::Receiver(r)) => {
             tokio::spawn(method_responses(device, r));
         }
@@ -227,6 +242,7 @@ pub(crate) async fn attach(
             close_link(link, error(AmqpError::NotFound, format!("no node {other}"))).await;
         }
     }
+    Some(attached)
 }
 
 /// Authenticates a device that did not put a token: by the TLS client certificate (X.509,
@@ -315,10 +331,10 @@ async fn device_task(device: Arc<DeviceLinks>, conn_id: u64, mut rx: mpsc::Recei
                         let _ = out.try_send((id, message));
                     }
                 }
-                Some(Outbound::Input { .. }) => {
-                    // Routes deliver to module inputs over MQTT only (modules over AMQP are not
-                    // emulated yet).
-                    tracing::warn!(device_id = %device.device_id, "dropping a module input message: module inputs are served over MQTT only");
+                Some(Outbound::Input { input, message }) => {
+                    if let Some(Some(out)) = device.with(|i| i.inputs_out.clone()) {
+                        let _ = out.try_send(input_message(&input, &message));
+                    }
                 }
                 Some(Outbound::Kill { abrupt }) => {
                     tracing::info!(device_id = %device.device_id, abrupt, "fault injection: closing the AMQP connection");
@@ -462,7 +478,7 @@ async fn telemetry_link(device: Arc<DeviceLinks>, mut receiver: Receiver) {
                 if let Some(Ok(request)) = fault::parse_request(&msg.application_properties) {
                     tracing::info!(device_id = %device.device_id, fault = request.kind.name(), "fault-injection request over AMQP is not emulated; ignored");
                 }
-                device_ops::publish_telemetry(device.shared(), msg);
+                crate::edge::route_telemetry(&device.conn.shared, msg);
             }
             Err(e) => {
                 let e = definitions::Error::new(
@@ -544,12 +560,54 @@ fn telemetry_properties(
                 system.insert("ctime".into(), text);
             } else if name.eq_ignore_ascii_case("iothub-message-schema") {
                 system.insert("schema".into(), text);
+            } else if name.eq_ignore_ascii_case("iothub-outputname") {
+                // A module's output, as `$.on` over MQTT (protocol.md 8.4).
+                system.insert("on".into(), text);
             } else {
                 application.insert(name.clone(), text);
             }
         }
     }
     (system, application)
+}
+
+/// A message routed to a module input: the input name in the `x-opt-input-name` annotation,
+/// the sender in `iothub-connection-device-id`/`-module-id` (protocol.md 8.4), the message's
+/// properties and application properties as sent.
+fn input_message(input: &str, message: &crate::types::TelemetryMessage) -> AmqpMessage {
+    let system = &message.system_properties;
+    let properties = Properties {
+        message_id: system.get("mid").map(|v| MessageId::String(v.clone())),
+        correlation_id: system.get("cid").map(|v| MessageId::String(v.clone())),
+        content_type: system.get("ct").map(|v| Symbol::from(v.as_str())),
+        content_encoding: system.get("ce").map(|v| Symbol::from(v.as_str())),
+        ..Properties::default()
+    };
+    let mut annotations = MessageAnnotations::builder()
+        .insert(
+            OwnedKey::Symbol(Symbol::from("x-opt-input-name")),
+            Value::String(input.to_owned()),
+        )
+        .insert(
+            OwnedKey::Symbol(Symbol::from("iothub-connection-device-id")),
+            Value::String(message.device_id.clone()),
+        );
+    if let Some(module) = &message.module_id {
+        annotations = annotations.insert(
+            OwnedKey::Symbol(Symbol::from("iothub-connection-module-id")),
+            Value::String(module.clone()),
+        );
+    }
+    let mut application = ApplicationProperties::builder();
+    for (name, value) in &message.application_properties {
+        application = application.insert(name.clone(), SimpleValue::String(value.clone()));
+    }
+    Message::builder()
+        .properties(properties)
+        .message_annotations(annotations.build())
+        .application_properties(application.build())
+        .body(data_body(message.body.clone()))
+        .build()
 }
 
 /// A desired-property notification: no correlation id, the `version` annotation, the patch.

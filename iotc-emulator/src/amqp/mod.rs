@@ -188,6 +188,10 @@ async fn read_header<S: AsyncRead + Unpin>(stream: &mut S) -> Result<[u8; 8], St
     Ok(header)
 }
 
+/// The channel-max the emulator offers: sessions per connection, for gateways that multiplex
+/// their downstream devices.
+const CHANNEL_MAX: u16 = 2047;
+
 async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, role: Role) {
     let deadline = tokio::time::Instant::now() + shared.settings.handshake_timeout;
     let accepted = tokio::time::timeout_at(deadline, tls_accept(&shared, tcp)).await;
@@ -222,6 +226,9 @@ pub(crate) async fn serve_stream<S>(
         let builder = ConnectionAcceptor::builder()
             .container_id(format!("iotc-emulator-{}", shared.next_id()))
             .max_frame_size(256 * 1024)
+            // Room for a gateway multiplexing its downstream devices (one session each; the
+            // C SDK puts up to 995 devices on a connection).
+            .channel_max(CHANNEL_MAX)
             .idle_time_out(240_000u32);
         let connection = if header[4] == 3 {
             builder
@@ -264,6 +271,7 @@ pub(crate) async fn serve_stream<S>(
         kill,
     });
     let acceptor = SessionAcceptor::new();
+    let _open = OpenCount::new(&shared);
     let abrupt = loop {
         tokio::select! {
             incoming = connection.next_incoming_session() => {
@@ -294,7 +302,37 @@ pub(crate) async fn serve_stream<S>(
     tracing::debug!(%peer, "AMQP connection closed");
 }
 
+/// Counts a connection in [`Shared::amqp_connections`] while it lives.
+struct OpenCount<'a>(&'a Shared);
+
+impl<'a> OpenCount<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        shared
+            .amqp_connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        OpenCount(shared)
+    }
+}
+
+impl Drop for OpenCount<'_> {
+    fn drop(&mut self) {
+        self.0
+            .amqp_connections
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl AmqpConn {
+    /// The device authenticated on this connection, unless its links are closing.
+    pub(crate) fn live_device(&self, device_id: &str) -> Option<Arc<hub::DeviceLinks>> {
+        self.devices
+            .lock()
+            .ok()?
+            .get(device_id)
+            .filter(|d| d.is_open())
+            .cloned()
+    }
+
     /// Ends every device of the connection (connection closed).
     fn end_all(&self) {
         let devices: Vec<_> = self
@@ -314,6 +352,9 @@ async fn run_session(conn: Arc<AmqpConn>, mut session: ListenerSessionHandle) {
         .max_message_size(1024 * 1024u64)
         .build();
     let mut cbs: Option<cbs::CbsNode> = None;
+    // The devices whose links attached in this session: ending the session disconnects them
+    // (a gateway's downstream device leaving a shared connection), not the connection's others.
+    let mut devices: Vec<Arc<hub::DeviceLinks>> = Vec::new();
     while let Some(attach) = session.next_incoming_attach().await {
         let address = link_address(&attach);
         let name = attach.name.clone();
@@ -326,16 +367,24 @@ async fn run_session(conn: Arc<AmqpConn>, mut session: ListenerSessionHandle) {
             }
         };
         tracing::debug!(peer = %conn.peer, link = %name, %address, "link attached");
-        route(&conn, &mut cbs, link, &address, &properties).await;
+        if let Some(device) = route(&conn, &mut cbs, link, &address, &properties).await {
+            if !devices.iter().any(|d| Arc::ptr_eq(d, &device)) {
+                devices.push(device);
+            }
+        }
     }
     tracing::debug!(peer = %conn.peer, "AMQP session ended");
+    for device in devices {
+        device.end(None);
+    }
 }
 
 /// What a link attaches to.
 enum Node<'a> {
     Cbs,
     Hub {
-        device_id: &'a str,
+        /// The registry key: the device id, or `{device}/{module}` for a module.
+        device_id: std::borrow::Cow<'a, str>,
         rest: &'a str,
     },
     Dps {
@@ -358,7 +407,17 @@ fn classify(address: &str) -> Node<'_> {
     }
     if let Some(rest) = path.strip_prefix("devices/") {
         let (device_id, rest) = rest.split_once('/').unwrap_or((rest, ""));
-        return Node::Hub { device_id, rest };
+        if let Some(module) = rest.strip_prefix("modules/") {
+            let (module_id, rest) = module.split_once('/').unwrap_or((module, ""));
+            return Node::Hub {
+                device_id: crate::state::identity_key(device_id, Some(module_id)).into(),
+                rest,
+            };
+        }
+        return Node::Hub {
+            device_id: device_id.into(),
+            rest,
+        };
     }
     match path.split_once("/registrations/") {
         Some((scope, registration_id))
@@ -381,7 +440,7 @@ async fn route(
     link: LinkEndpoint,
     address: &str,
     properties: &Fields,
-) {
+) -> Option<Arc<hub::DeviceLinks>> {
     match classify(address) {
         Node::Cbs => match link {
             LinkEndpoint::Receiver(receiver) => {
@@ -395,7 +454,7 @@ async fn route(
             }
         },
         Node::Hub { device_id, rest } if conn.role != Role::Dps => {
-            hub::attach(conn, device_id, rest, link, properties).await;
+            return hub::attach(conn, &device_id, rest, link, properties).await;
         }
         Node::Dps {
             scope,
@@ -412,6 +471,7 @@ async fn route(
             .await;
         }
     }
+    None
 }
 
 /// The address the link attaches to: the target of a link the peer sends on, the source of
@@ -465,20 +525,27 @@ mod tests {
     #[test]
     fn addresses() {
         assert!(matches!(classify("$cbs"), Node::Cbs));
-        assert!(matches!(
-            classify("/devices/d1/messages/events"),
-            Node::Hub {
-                device_id: "d1",
-                rest: "messages/events"
-            }
-        ));
-        assert!(matches!(
-            classify("amqps://h.azure-devices.net:5671/devices/d1/twin"),
-            Node::Hub {
-                device_id: "d1",
-                rest: "twin"
-            }
-        ));
+        let hub = |address| match classify(address) {
+            Node::Hub { device_id, rest } => Some((device_id.into_owned(), rest)),
+            _ => None,
+        };
+        assert_eq!(
+            hub("/devices/d1/messages/events"),
+            Some(("d1".into(), "messages/events"))
+        );
+        assert_eq!(
+            hub("amqps://h.azure-devices.net:5671/devices/d1/twin"),
+            Some(("d1".into(), "twin"))
+        );
+        // A module's links: the registry key is `{device}/{module}`.
+        assert_eq!(
+            hub("/devices/edge-1/modules/filter/messages/events"),
+            Some(("edge-1/filter".into(), "messages/events"))
+        );
+        assert_eq!(
+            hub("/devices/edge-1/modules/filter/methods/devicebound"),
+            Some(("edge-1/filter".into(), "methods/devicebound"))
+        );
         assert!(matches!(
             classify("0ne0001/registrations/dev-1"),
             Node::Dps {

@@ -54,6 +54,8 @@ pub struct DeviceBuilder {
     auto_message_ids: bool,
     #[cfg(feature = "edge")]
     edge: Option<EdgeEnvironment>,
+    /// AMQP connections shared by a gateway and its downstream devices.
+    pub(crate) shared_amqp: Option<transport::SharedAmqp>,
 }
 
 impl fmt::Debug for DeviceBuilder {
@@ -92,6 +94,7 @@ impl Default for DeviceBuilder {
             auto_message_ids: true,
             #[cfg(feature = "edge")]
             edge: None,
+            shared_amqp: None,
         }
     }
 }
@@ -112,7 +115,7 @@ impl DeviceBuilder {
     /// Connects as the IoT Edge module `env` describes: to the edge hub, with tokens signed by
     /// the workload API and the edge CA from its trust bundle (or, for the developer fallback,
     /// the module connection string's key and CA file). Replaces any ID scope, connection
-    /// string, credentials and TLS settings. MQTT only.
+    /// string, credentials and TLS settings. Over MQTT or AMQP (either also over WebSockets).
     #[cfg(feature = "edge")]
     pub fn edge_environment(mut self, env: EdgeEnvironment) -> Self {
         self.edge = Some(env);
@@ -353,10 +356,11 @@ impl DeviceBuilder {
     /// The edge hub connection of an IoT Edge module.
     #[cfg(feature = "edge")]
     async fn hub_from_edge(&self, env: &EdgeEnvironment) -> Result<HubConfig> {
-        if self.protocol != Protocol::Mqtt {
-            return Err(Error::Config(
-                "IoT Edge modules connect over MQTT only (AMQP modules are not built yet)".into(),
-            ));
+        if !self.protocol.supports_twin() {
+            return Err(Error::Config(format!(
+                "IoT Edge modules connect over MQTT or AMQP (or either over WebSockets), not {}",
+                self.protocol
+            )));
         }
         match &env.kind {
             EdgeKind::Workload(settings) => {
@@ -514,6 +518,7 @@ impl DeviceBuilder {
             connect_timeout: self.connect_timeout,
             operation_timeout: self.operation_timeout,
             c2d_poll_interval: self.c2d_poll_interval,
+            shared_amqp: self.shared_amqp.clone(),
         }
     }
 }

@@ -25,7 +25,9 @@
 //! # }
 //! ```
 //!
-//! Modules use MQTT only for now; AMQP module connections are not built.
+//! Modules connect over MQTT (default) or AMQP, either also over WebSockets (choose with
+//! [`DeviceBuilder::protocol`](crate::DeviceBuilder::protocol)); HTTPS is refused with
+//! [`Error::Config`](crate::Error::Config).
 
 mod workload;
 

@@ -169,6 +169,16 @@ pub(crate) enum HubAuth {
     Workload(std::sync::Arc<crate::edge::WorkloadClient>),
 }
 
+/// AMQP connections a gateway shares with its downstream devices (cloning shares them).
+#[cfg(feature = "amqp")]
+pub(crate) use amqp::shared::SharedConnections as SharedAmqp;
+
+/// Without the `amqp` feature there is nothing to share: every device of a gateway has its own
+/// MQTT connection.
+#[cfg(not(feature = "amqp"))]
+#[derive(Clone, Default)]
+pub(crate) struct SharedAmqp(());
+
 /// Everything a transport needs to open a hub connection.
 #[derive(Clone)]
 // The HTTPS settings are only read with the `https` feature.
@@ -195,6 +205,10 @@ pub(crate) struct HubConfig {
     pub(crate) operation_timeout: Duration,
     /// How often the HTTPS transport polls for cloud-to-device messages.
     pub(crate) c2d_poll_interval: Duration,
+    /// AMQP connections shared with other devices (a gateway's); `None`: a connection of its
+    /// own.
+    #[cfg_attr(not(feature = "amqp"), allow(dead_code))]
+    pub(crate) shared_amqp: Option<SharedAmqp>,
 }
 
 /// A request from a [`Device`](crate::Device) handle to its connection task.

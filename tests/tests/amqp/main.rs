@@ -12,6 +12,8 @@
 mod harness;
 mod support;
 
+mod edge;
 mod faults;
+mod gateway;
 mod scenarios;
 mod token_renewal;

@@ -15,10 +15,11 @@ pub fn tls(emulator: &Emulator) -> TlsConfig {
     TlsConfig::with_pinned_roots_pem(emulator.ca_cert_pem().as_bytes()).unwrap()
 }
 
-/// The DPS endpoint for `protocol`.
+/// The DPS endpoint for `protocol`: the AMQP port, or the HTTPS port for WebSockets.
 pub fn dps_endpoint(emulator: &Emulator, protocol: Protocol) -> String {
     match protocol {
         Protocol::Amqp => emulator.dps_amqp_endpoint(),
+        Protocol::AmqpWs => emulator.dps_https_endpoint(),
         _ => emulator.dps_endpoint(),
     }
 }
@@ -32,6 +33,7 @@ pub fn builder(emulator: &Emulator, protocol: Protocol, device_id: &str) -> Devi
         .credentials(Credentials::group_key(emulator.group_key()).unwrap())
         .model_id(THERMOSTAT)
         .dps_endpoint(dps_endpoint(emulator, protocol))
+        .https_port(emulator.https_addr().port())
         .tls(tls(emulator))
         .operation_timeout(Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(10))

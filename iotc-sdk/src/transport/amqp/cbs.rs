@@ -120,9 +120,22 @@ impl Cbs {
             .unwrap_or(Err(Error::Timeout(timeout, "the CBS put-token answer")))
     }
 
-    /// Runs the links in a task that puts each token it is handed; dropping the handle ends it.
-    pub(crate) fn spawn(mut self, timeout: Duration) -> CbsHandle {
-        let (tx, mut rx) = mpsc::channel::<PutToken>(4);
+    /// Runs the links in a task that puts each token it is handed; dropping every handle ends
+    /// it.
+    pub(crate) fn spawn(self, timeout: Duration) -> CbsHandle {
+        self.spawn_with(None, timeout)
+    }
+
+    /// As [`spawn`](Self::spawn), for links in a session of their own (a shared connection):
+    /// the task owns `session` and ends it last.
+    pub(crate) fn spawn_in(self, session: SessionHandle<()>, timeout: Duration) -> CbsHandle {
+        self.spawn_with(Some(session), timeout)
+    }
+
+    fn spawn_with(mut self, session: Option<SessionHandle<()>>, timeout: Duration) -> CbsHandle {
+        // Room for one put-token of every device of a shared connection at once (each device
+        // waits for its answer before the next), so a put is never refused for a full queue.
+        let (tx, mut rx) = mpsc::channel::<PutToken>(super::shared::CHANNEL_MAX.into());
         tokio::spawn(async move {
             while let Some(put) = rx.recv().await {
                 let result = self.put_token(&put.audience, &put.token, timeout).await;
@@ -130,6 +143,9 @@ impl Cbs {
             }
             let _ = self.sender.close().await;
             let _ = self.receiver.close().await;
+            if let Some(mut session) = session {
+                let _ = session.end().await;
+            }
         });
         CbsHandle { tx }
     }
@@ -141,7 +157,8 @@ struct PutToken {
     reply: oneshot::Sender<Result<()>>,
 }
 
-/// Puts tokens through the task [`Cbs::spawn`] started.
+/// Puts tokens through the task [`Cbs::spawn`] started; clones share the task.
+#[derive(Clone)]
 pub(crate) struct CbsHandle {
     tx: mpsc::Sender<PutToken>,
 }

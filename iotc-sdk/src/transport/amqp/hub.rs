@@ -27,6 +27,7 @@ use super::message::{
     annotation, app_property, body_bytes, cloud_message, correlation_id, data_body,
     message_id_text, simple_text, telemetry, value_as_u64, AmqpMessage,
 };
+use super::shared::{Lease, SharedConnections};
 use super::{condition_error, link_properties, new_uuid, open_connection, Sasl};
 use crate::auth::{hub_device_resource, hub_module_resource, SasKey, SasToken};
 use crate::message::Settlement;
@@ -45,6 +46,8 @@ const WINDOW: usize = 64;
 struct Links {
     telemetry: Sender,
     c2d: Option<Receiver>,
+    /// A module's inputs (IoT Edge): messages routed to it, on `…/modules/{m}/messages/events`.
+    inputs: Option<Receiver>,
     twin_tx: Sender,
     twin_rx: Receiver,
     methods_tx: Sender,
@@ -53,41 +56,157 @@ struct Links {
 
 /// What renews the SAS token over CBS.
 struct Renewal {
-    key: SasKey,
+    signer: Signer,
     audience: String,
     ttl: Duration,
     expiry: u64,
 }
 
+/// Who signs the device's SAS tokens.
+#[derive(Clone)]
+enum Signer {
+    /// The device's own key.
+    Key(SasKey),
+    /// The IoT Edge workload API (a module of an edge device).
+    #[cfg(feature = "edge")]
+    Workload(std::sync::Arc<crate::edge::WorkloadClient>),
+}
+
+impl Signer {
+    async fn sign(&self, audience: &str, ttl: Duration) -> Result<SasToken> {
+        match self {
+            Signer::Key(key) => Ok(SasToken::with_ttl(audience, key, ttl, None)),
+            #[cfg(feature = "edge")]
+            Signer::Workload(workload) => workload.token(audience, ttl).await,
+        }
+    }
+}
+
 /// A connected, authenticated hub session with every link attached, ready to
 /// [`run`](HubSession::run).
 pub(crate) struct HubSession {
-    connection: ConnectionHandle<()>,
+    connection: Conn,
     session: SessionHandle<()>,
-    cbs: Option<Cbs>,
+    cbs: Option<CbsHandle>,
     links: Links,
     renewal: Option<Renewal>,
     device_id: String,
-    timeout: Duration,
     /// The twin read while connecting.
     twin: Option<Twin>,
     /// Desired-property notifications that arrived while connecting.
     early: Vec<AmqpMessage>,
 }
 
+/// The connection a device's session runs on.
+enum Conn {
+    /// The device's own connection.
+    Own(ConnectionHandle<()>),
+    /// A connection shared with other devices (a gateway's); dropping the lease leaves it
+    /// without closing it for the others.
+    Shared { _lease: Lease },
+}
+
 /// Opens the connection: TLS (or WebSocket), AMQP, CBS put-token (SAS), the links, the
-/// desired-property subscription and the twin read.
+/// desired-property subscription and the twin read. A device with a SAS token and a shared
+/// connection group (a gateway's) begins its session on a shared connection instead.
 pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
-    #[cfg(feature = "edge")]
-    if matches!(config.auth, HubAuth::Workload(_)) {
-        return Err(Error::Config(
-            "IoT Edge modules connect over MQTT only; AMQP for modules is not built yet".into(),
-        ));
-    }
     let resource = match &config.module_id {
         Some(module) => hub_module_resource(&config.hub_host, &config.device_id, module),
         None => hub_device_resource(&config.hub_host, &config.device_id),
     };
+    let (connection, session, cbs, mut links, renewal) = match &config.shared_amqp {
+        Some(shared) if !matches!(config.auth, HubAuth::X509(_)) => {
+            connect_shared(config, shared, &resource).await?
+        }
+        _ => connect_own(config, &resource).await?,
+    };
+    let mut early = Vec::new();
+    let twin = read_twin(&mut links, &mut early, config.connect_timeout).await?;
+    info!(hub = %config.hub_host, device_id = %config.device_id, shared = matches!(connection, Conn::Shared { .. }), "connected to IoT hub over AMQP");
+    Ok(HubSession {
+        connection,
+        session,
+        cbs,
+        links,
+        renewal,
+        device_id: config.device_id.clone(),
+        twin: Some(twin),
+        early,
+    })
+}
+
+/// What connecting yields before the twin read.
+type Parts = (
+    Conn,
+    SessionHandle<()>,
+    Option<CbsHandle>,
+    Links,
+    Option<Renewal>,
+);
+
+/// The first SAS token for `resource`, and what renews it (none for a ready-made token).
+async fn first_token(config: &HubConfig, resource: &str) -> Result<(SasToken, Option<Renewal>)> {
+    let signer = match &config.auth {
+        HubAuth::Key(key) => Signer::Key(key.clone()),
+        #[cfg(feature = "edge")]
+        HubAuth::Workload(workload) => Signer::Workload(workload.clone()),
+        HubAuth::Token(token) => return Ok((token.clone(), None)),
+        HubAuth::X509(_) => return unreachable_auth().map(|t| (t, None)),
+    };
+    let token = signer.sign(resource, config.sas_ttl).await?;
+    let renewal = Renewal {
+        signer,
+        audience: resource.to_owned(),
+        ttl: config.sas_ttl,
+        expiry: token.expiry_unix(),
+    };
+    Ok((token, Some(renewal)))
+}
+
+/// The device's session on a connection of `shared`: put its token over the connection's CBS
+/// links, then attach its links in its own session.
+async fn connect_shared(
+    config: &HubConfig,
+    shared: &SharedConnections,
+    resource: &str,
+) -> Result<Parts> {
+    let (mut session, lease) = shared.session(config).await?;
+    let work = async {
+        let (token, renewal) = first_token(config, resource).await?;
+        lease
+            .cbs()
+            .put_token(resource.to_owned(), token.as_secret().clone())
+            .await
+            .map_err(|_| Error::Connection("the CBS links are closed".into()))??;
+        let links = attach_links(&mut session, config).await?;
+        Ok::<_, Error>((links, renewal))
+    };
+    let (links, renewal) = match tokio::time::timeout(config.connect_timeout, work).await {
+        Ok(Ok(parts)) => parts,
+        Ok(Err(e)) => {
+            let _ = session.end().await;
+            return Err(e);
+        }
+        Err(_) => {
+            let _ = session.end().await;
+            return Err(Error::Timeout(
+                config.connect_timeout,
+                "the AMQP links to attach",
+            ));
+        }
+    };
+    let cbs = lease.cbs().clone();
+    Ok((
+        Conn::Shared { _lease: lease },
+        session,
+        Some(cbs),
+        links,
+        renewal,
+    ))
+}
+
+/// The device's own connection.
+async fn connect_own(config: &HubConfig, resource: &str) -> Result<Parts> {
     let connector = match &config.auth {
         HubAuth::X509(identity) => config.tls.connector_with_identity(identity)?,
         _ => config.tls.connector()?,
@@ -120,33 +239,19 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
         let mut renewal = None;
         let cbs = match &config.auth {
             HubAuth::X509(_) => None,
-            auth => {
+            _ => {
                 let mut cbs = Cbs::attach(&mut session).await?;
-                let token = match auth {
-                    HubAuth::Key(key) => {
-                        let token = SasToken::with_ttl(&resource, key, config.sas_ttl, None);
-                        renewal = Some(Renewal {
-                            key: key.clone(),
-                            audience: resource.clone(),
-                            ttl: config.sas_ttl,
-                            expiry: token.expiry_unix(),
-                        });
-                        token
-                    }
-                    HubAuth::Token(token) => token.clone(),
-                    HubAuth::X509(_) => unreachable_auth()?,
-                    #[cfg(feature = "edge")]
-                    HubAuth::Workload(_) => unreachable_auth()?,
-                };
-                cbs.put_token(&resource, token.as_secret(), config.connect_timeout)
+                let (token, renew) = first_token(config, resource).await?;
+                renewal = renew;
+                cbs.put_token(resource, token.as_secret(), config.connect_timeout)
                     .await?;
-                Some(cbs)
+                Some(cbs.spawn(config.connect_timeout))
             }
         };
         let links = attach_links(&mut session, config).await?;
         Ok::<_, Error>((session, cbs, links, renewal))
     };
-    let (session, cbs, mut links, renewal) =
+    let (session, cbs, links, renewal) =
         match tokio::time::timeout(config.connect_timeout, work).await {
             Ok(Ok(parts)) => parts,
             Ok(Err(e)) => {
@@ -160,26 +265,20 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
                 ))
             }
         };
-    let mut early = Vec::new();
-    let twin = read_twin(&mut links, &mut early, config.connect_timeout).await?;
-    info!(hub = %config.hub_host, device_id = %config.device_id, "connected to IoT hub over AMQP");
-    Ok(HubSession {
-        connection,
-        session,
-        cbs,
-        links,
-        renewal,
-        device_id: config.device_id.clone(),
-        timeout: config.connect_timeout,
-        twin: Some(twin),
-        early,
-    })
+    Ok((Conn::Own(connection), session, cbs, links, renewal))
+}
+
+/// Signs a new token and puts it over CBS; the new token's expiry when the hub accepted it.
+async fn renew(signer: Signer, audience: String, ttl: Duration, cbs: CbsHandle) -> Result<u64> {
+    let token = signer.sign(&audience, ttl).await?;
+    cbs.put_token(audience, token.as_secret().clone())
+        .await
+        .map_err(|_| Error::Connection("the CBS links stopped".into()))??;
+    Ok(token.expiry_unix())
 }
 
 fn unreachable_auth() -> Result<SasToken> {
-    Err(Error::Config(
-        "X.509 devices do not use CBS tokens, and modules do not connect over AMQP".into(),
-    ))
+    Err(Error::Config("X.509 devices do not use CBS tokens".into()))
 }
 
 /// Attaches telemetry, C2D (devices only), twin and method links (protocol.md §5.3).
@@ -212,6 +311,21 @@ async fn attach_links(session: &mut SessionHandle<()>, config: &HubConfig) -> Re
         .attach(session)
         .await
         .map_err(sender_attach_error)?;
+    let inputs = match config.module_id {
+        None => None,
+        Some(_) => Some(
+            Receiver::builder()
+                .name(format!("inputs-{id}-{suffix}"))
+                .source(format!("{base}/messages/events"))
+                .target(format!("inputs-{suffix}"))
+                .receiver_settle_mode(ReceiverSettleMode::First)
+                .auto_accept(false)
+                .properties(link_properties(&common))
+                .attach(session)
+                .await
+                .map_err(receiver_attach_error)?,
+        ),
+    };
     let c2d = match config.module_id {
         Some(_) => None,
         None => Some(
@@ -268,6 +382,7 @@ async fn attach_links(session: &mut SessionHandle<()>, config: &HubConfig) -> Re
     Ok(Links {
         telemetry,
         c2d,
+        inputs,
         twin_tx,
         twin_rx,
         methods_tx,
@@ -499,6 +614,44 @@ async fn next_delivery(
     }
 }
 
+/// A message routed to one of the module's inputs: the input name is the `x-opt-input-name`
+/// annotation, the sender the `iothub-connection-device-id`/`-module-id` annotations
+/// (protocol.md 8.4). Accepted once handed to the application (or dropped for a full
+/// event queue, as over MQTT).
+async fn on_input(
+    delivery: Delivery<Body<Value>>,
+    inputs: &mut Option<Receiver>,
+    inbound: &mpsc::Sender<Inbound>,
+) {
+    let message = delivery.message();
+    let text = |name: &str| match annotation(message, name) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Symbol(s)) => Some(s.0.clone()),
+        _ => None,
+    };
+    let input = text("x-opt-input-name").unwrap_or_default();
+    let mut cloud = cloud_message(message);
+    // The sender, named as over MQTT (`$.cdid`, `$.cmid`).
+    for (annotation, name) in [
+        ("iothub-connection-device-id", "cdid"),
+        ("iothub-connection-module-id", "cmid"),
+    ] {
+        if let Some(value) = text(annotation) {
+            cloud.system_properties.push((name.to_owned(), value));
+        }
+    }
+    forward(
+        inbound,
+        Inbound::InputMessage {
+            input,
+            message: cloud,
+        },
+    );
+    if let Some(receiver) = inputs {
+        let _ = receiver.accept(&delivery).await;
+    }
+}
+
 /// A request handed to a link, kept until it is done so it can go out again on the next
 /// connection if this one breaks.
 struct Tracked {
@@ -578,19 +731,19 @@ impl HubSession {
     /// at 80 % of its lifetime. What was not finished goes back to the front of the backlog.
     pub(crate) async fn run(self, mut io: SessionIo<'_>) -> SessionEnd {
         let HubSession {
-            mut connection,
+            connection,
             mut session,
             cbs,
             links,
             mut renewal,
             device_id,
-            timeout,
             mut twin,
             early,
         } = self;
         let Links {
             telemetry,
             mut c2d,
+            mut inputs,
             twin_tx,
             mut twin_rx,
             methods_tx,
@@ -612,7 +765,6 @@ impl HubSession {
                 ],
             }
         };
-        let cbs: Option<CbsHandle> = cbs.map(|c| c.spawn(timeout));
         let mut ctx = Ctx {
             device_id,
             state: State::default(),
@@ -636,7 +788,7 @@ impl HubSession {
 
         let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
         let mut renew_deadline = renewal.as_ref().map_or(far, |r| renew_at(r.expiry));
-        let mut pending_renewal: Option<(oneshot::Receiver<Result<()>>, u64)> = None;
+        let mut pending_renewal: Option<JoinHandle<Result<u64>>> = None;
         let reason = loop {
             while !ctx.state.busy() && ctx.accepts_backlog() {
                 let Some(request) = io.backlog.pop_front() else {
@@ -689,19 +841,21 @@ impl HubSession {
                     Ok(delivery) => ctx.on_c2d(delivery, &mut c2d, io.inbound).await,
                     Err(e) => break EndReason::Lost(recv_error(e)),
                 },
+                delivery = next_delivery(&mut inputs) => match delivery {
+                    Ok(delivery) => on_input(delivery, &mut inputs, io.inbound).await,
+                    Err(e) => break EndReason::Lost(recv_error(e)),
+                },
                 _ = tokio::time::sleep_until(renew_deadline), if pending_renewal.is_none() && renewal.is_some() && ctx.state.drain.is_none() => {
                     if let (Some(r), Some(cbs)) = (&renewal, &cbs) {
-                        let token = SasToken::with_ttl(&r.audience, &r.key, r.ttl, None);
                         debug!(device_id = %ctx.device_id, "renewing the SAS token over CBS");
-                        let answer = cbs.put_token(r.audience.clone(), token.as_secret().clone());
-                        pending_renewal = Some((answer, token.expiry_unix()));
+                        pending_renewal = Some(tokio::spawn(renew(r.signer.clone(), r.audience.clone(), r.ttl, cbs.clone())));
                     }
                     renew_deadline = far;
                 }
-                answer = async { match &mut pending_renewal { Some((rx, _)) => rx.await, None => std::future::pending().await } } => {
-                    let expiry = pending_renewal.take().map_or(0, |(_, e)| e);
+                answer = async { match &mut pending_renewal { Some(task) => task.await, None => std::future::pending().await } } => {
+                    pending_renewal = None;
                     match answer {
-                        Ok(Ok(())) => {
+                        Ok(Ok(expiry)) => {
                             info!(device_id = %ctx.device_id, "SAS token renewed on the live AMQP connection");
                             if let Some(r) = &mut renewal {
                                 r.expiry = expiry;
@@ -709,7 +863,7 @@ impl HubSession {
                             }
                         }
                         Ok(Err(e)) => break EndReason::Lost(e),
-                        Err(_) => break EndReason::Lost(Error::Connection("the CBS links stopped".into())),
+                        Err(_) => break EndReason::Lost(Error::Connection("the CBS renewal stopped".into())),
                     }
                 }
                 _ = tokio::time::sleep_until(drain_deadline), if ctx.state.drain.is_some() => {}
@@ -731,13 +885,15 @@ impl HubSession {
         }
         if matches!(reason, EndReason::Closed) {
             let close = async {
-                if let Some(c) = c2d.take() {
-                    let _ = c.close().await;
+                for receiver in [c2d.take(), inputs.take()].into_iter().flatten() {
+                    let _ = receiver.close().await;
                 }
                 let _ = twin_rx.close().await;
                 let _ = methods_rx.close().await;
                 let _ = session.end().await;
-                let _ = connection.close().await;
+                if let Conn::Own(mut connection) = connection {
+                    let _ = connection.close().await;
+                }
             };
             let _ = tokio::time::timeout(Duration::from_secs(2), close).await;
         }

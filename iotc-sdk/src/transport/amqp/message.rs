@@ -51,6 +51,13 @@ pub(crate) fn telemetry(message: &Message) -> AmqpMessage {
             .0
             .insert(name.clone(), SimpleValue::String(value.clone()));
     }
+    if let Some(output) = message.output() {
+        // A module's output (IoT Edge routes on it), protocol.md 8.4.
+        application.0.insert(
+            "iothub-outputname".to_owned(),
+            SimpleValue::String(output.to_owned()),
+        );
+    }
     if let Some(time) = message
         .creation_time()
         .and_then(|t| t.checked_to_offset(time::UtcOffset::UTC))

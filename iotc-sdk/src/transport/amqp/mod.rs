@@ -8,6 +8,7 @@
 pub(crate) mod cbs;
 pub(crate) mod hub;
 pub(crate) mod message;
+pub(crate) mod shared;
 pub(crate) mod stream;
 
 use std::time::Duration;
@@ -54,6 +55,7 @@ pub(crate) async fn open_connection(
         .hostname(hostname)
         .scheme("amqp")
         .max_frame_size(MAX_FRAME_SIZE)
+        .channel_max(shared::CHANNEL_MAX)
         .idle_time_out(u32::try_from(idle_timeout.as_millis()).unwrap_or(u32::MAX));
     let builder = match sasl {
         Sasl::None => builder,

@@ -57,7 +57,7 @@ impl HubClient {
             #[cfg(feature = "edge")]
             HubAuth::Workload(_) => {
                 return Err(Error::Config(
-                    "IoT Edge modules connect over MQTT only".into(),
+                    "IoT Edge modules connect over MQTT or AMQP, not HTTPS".into(),
                 ))
             }
         };

@@ -1,0 +1,179 @@
+//! One AMQP connection shared by several devices: a gateway and its downstream devices
+//! (protocol.md §5.1, multiplexing as the official C SDK does).
+//!
+//! Each device keeps its own AMQP session, links and SAS token; the connection carries one
+//! `$cbs` link pair in a session of its own, through which every device puts (and renews) its
+//! token. Losing or closing one device's session leaves the others untouched. A connection
+//! carries at most [`MAX_DEVICES`] devices; the next one opens another connection. The last
+//! device to leave closes the connection.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use fe2o3_amqp::connection::ConnectionHandle;
+use fe2o3_amqp::session::SessionHandle;
+use fe2o3_amqp::Session;
+use tokio::sync::Mutex;
+use tracing::{debug, info};
+
+use super::cbs::{Cbs, CbsHandle};
+use super::{open_connection, Sasl};
+use crate::transport::{HubConfig, Protocol};
+use crate::{Error, Result};
+
+/// Devices per connection at most, as the C SDK recommends (under IoT hub's session limit).
+pub(crate) const MAX_DEVICES: usize = 995;
+
+/// The AMQP channel-max the SDK offers: room for [`MAX_DEVICES`] device sessions and the CBS
+/// session.
+pub(crate) const CHANNEL_MAX: u16 = 1023;
+
+/// The shared connections of one gateway (cloning shares them).
+#[derive(Clone, Default)]
+pub(crate) struct SharedConnections {
+    live: Arc<Mutex<Vec<Arc<Live>>>>,
+}
+
+impl std::fmt::Debug for SharedConnections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedConnections").finish_non_exhaustive()
+    }
+}
+
+/// One open connection and its CBS links.
+struct Live {
+    connection: Mutex<ConnectionHandle<()>>,
+    cbs: CbsHandle,
+    /// Devices holding a [`Lease`] on it.
+    users: AtomicUsize,
+}
+
+/// A device's place on a shared connection: its own session, and the connection's CBS links.
+/// Dropping it leaves the connection; the last one closes it.
+pub(crate) struct Lease {
+    live: Arc<Live>,
+    pool: SharedConnections,
+}
+
+impl Lease {
+    /// The connection's CBS task, for this device's put-token and renewals.
+    pub(crate) fn cbs(&self) -> &CbsHandle {
+        &self.live.cbs
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.live.users.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        // The last device left: close the connection unless another device joins meanwhile.
+        let pool = self.pool.clone();
+        let live = self.live.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let mut all = pool.live.lock().await;
+                if live.users.load(Ordering::Acquire) != 0 {
+                    return;
+                }
+                all.retain(|l| !Arc::ptr_eq(l, &live));
+                drop(all);
+                let _ = live.connection.lock().await.close().await;
+                info!("shared AMQP connection closed: no device left on it");
+            });
+        }
+    }
+}
+
+impl SharedConnections {
+    /// Begins a session for the device of `config` on a shared connection, opening one when
+    /// none is open or all are full. The device then puts its token through [`Lease::cbs`].
+    pub(crate) async fn session(&self, config: &HubConfig) -> Result<(SessionHandle<()>, Lease)> {
+        let mut all = self.live.lock().await;
+        all.retain(|l| {
+            let closed = l.connection.try_lock().is_ok_and(|c| c.is_closed());
+            if closed {
+                debug!("shared AMQP connection found closed; dropping it");
+            }
+            !closed
+        });
+        let live = match all
+            .iter()
+            .find(|l| l.users.load(Ordering::Acquire) < MAX_DEVICES)
+        {
+            Some(live) => live.clone(),
+            None => {
+                let live = Arc::new(open(config).await?);
+                all.push(live.clone());
+                live
+            }
+        };
+        live.users.fetch_add(1, Ordering::AcqRel);
+        let lease = Lease {
+            live: live.clone(),
+            pool: self.clone(),
+        };
+        let session = {
+            let mut connection = live.connection.lock().await;
+            tokio::time::timeout(config.connect_timeout, Session::begin(&mut connection)).await
+        };
+        drop(all);
+        match session {
+            Ok(Ok(session)) => Ok((session, lease)),
+            Ok(Err(e)) => Err(Error::Connection(format!("AMQP session refused: {e}"))),
+            Err(_) => Err(Error::Timeout(
+                config.connect_timeout,
+                "the AMQP session to begin",
+            )),
+        }
+    }
+}
+
+/// Opens a connection with SASL ANONYMOUS (every device authenticates through CBS) and attaches
+/// its CBS links in a session of their own.
+async fn open(config: &HubConfig) -> Result<Live> {
+    debug!(host = %config.connect_host, port = config.port, "opening a shared AMQP connection");
+    let stream = super::stream::connect(
+        &config.connect_host,
+        config.port,
+        config.tls.connector()?,
+        config.protocol == Protocol::AmqpWs,
+        config.connect_timeout,
+    )
+    .await?;
+    let mut connection = open_connection(
+        stream,
+        &config.hub_host,
+        Sasl::Anonymous,
+        config.keep_alive,
+        config.connect_timeout,
+    )
+    .await?;
+    let work = async {
+        let mut session = Session::begin(&mut connection)
+            .await
+            .map_err(|e| Error::Connection(format!("AMQP session refused: {e}")))?;
+        let cbs = Cbs::attach(&mut session).await?;
+        Ok::<_, Error>(cbs.spawn_in(session, config.connect_timeout))
+    };
+    let cbs = match tokio::time::timeout(config.connect_timeout, work).await {
+        Ok(Ok(cbs)) => cbs,
+        Ok(Err(e)) => {
+            let _ = connection.close().await;
+            return Err(e);
+        }
+        Err(_) => {
+            let _ = connection.close().await;
+            return Err(Error::Timeout(
+                config.connect_timeout,
+                "the CBS links to attach",
+            ));
+        }
+    };
+    info!(hub = %config.hub_host, "shared AMQP connection open");
+    Ok(Live {
+        connection: Mutex::new(connection),
+        cbs,
+        users: AtomicUsize::new(0),
+    })
+}
