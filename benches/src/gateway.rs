@@ -194,9 +194,9 @@ pub async fn run(target: &Target, plan: GatewayPlan) -> Result<Value, BoxError> 
     Ok(result)
 }
 
-/// The emulator's count of open AMQP connections (its `/info`), if it tells.
+/// The emulator's count of open AMQP connections (its `GET /`), if it tells.
 async fn open_amqp_connections(service: &mut HttpClient) -> Value {
-    match service.request("GET", "/info", b"").await {
+    match service.request("GET", "/", b"").await {
         Ok((200, body)) => serde_json::from_slice::<Value>(&body)
             .ok()
             .and_then(|v| v.get("openAmqpConnections").cloned())

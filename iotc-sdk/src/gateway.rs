@@ -9,8 +9,9 @@
 //!
 //! Over AMQP (and AMQP over WebSockets) the gateway and its downstream devices share one
 //! connection: each device has its own AMQP session, links and SAS token (put and renewed over
-//! the connection's CBS links), as the official C SDK multiplexes. A connection carries up to
-//! 995 devices; more open another. Over MQTT every downstream device has its own connection
+//! the connection's CBS links), as the official Java SDK multiplexes. A connection carries up
+//! to 1,001 devices (a gateway and 1,000 downstream devices; 501 over WebSockets); more open
+//! another. Over MQTT every downstream device has its own connection
 //! (MQTT carries one identity per connection), run by its own task on the gateway's runtime.
 //! Either way, removing or losing one device never disturbs the others or the gateway. Devices
 //! that authenticate with an X.509 certificate always have their own connection (the

@@ -13,8 +13,9 @@
 #                           official SDKs; sdk-rustls: the SDK built with its tls-rustls feature)
 #   PYTHON_FLEET_MAX=1000   largest fleet for the Python SDK (two threads per device)
 #   HOLD=15                 seconds of steady sending measured per fleet run (after one interval)
-#   GATEWAY_SIZES="1000"    downstream devices of the gateway scenario (AMQP, one connection)
-#   GATEWAY_RUNS=3          repetitions of each gateway size
+#   GATEWAY_SIZES="1000"    downstream devices of the gateway scenario
+#   GATEWAY_PROTOCOLS="amqp mqtt"   amqp: one shared connection; mqtt: a connection per device
+#   GATEWAY_RUNS=3          repetitions of each gateway size and protocol
 #   OUT=target/bench-results/<UTC time>   (the raw data the docs cite is copied to scripts/bench/results/)
 #   PLOT=1                  regenerate docs/benchmarks-fleet.svg from this run
 #   PLOT_WITH=""            earlier results.jsonl files for clients this run did not measure
@@ -34,6 +35,7 @@ PYTHON_FLEET_MAX=${PYTHON_FLEET_MAX:-1000}
 HOLD=${HOLD:-15}
 GATEWAY_SIZES=${GATEWAY_SIZES:-"1000"}
 GATEWAY_RUNS=${GATEWAY_RUNS:-3}
+GATEWAY_PROTOCOLS=${GATEWAY_PROTOCOLS:-"amqp mqtt"}
 OUT=${OUT:-$ROOT/target/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
 SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -eq 0 ] && SCENARIOS=(throughput latency fleet footprint)
@@ -210,14 +212,17 @@ fi
 stop_emulator
 
 # --- footprint ----------------------------------------------------------------------------------
-# --- gateway: K downstream devices over the gateway's one AMQP connection ------------------------
+# --- gateway: K downstream devices (AMQP: over the gateway's one connection) -------------------
 if wants gateway; then
     for size in $GATEWAY_SIZES; do
         for run in $(seq 1 "$GATEWAY_RUNS"); do
-            # A fresh emulator per run: every device provisions and connects for the first time.
-            start_emulator
-            record "$run" loadgen --dps 127.0.0.1:5671 gateway --protocol amqp --devices "$size" \
-                --prefix "gw$run-"
+            for protocol in $GATEWAY_PROTOCOLS; do
+                # A fresh emulator per run: every device provisions and connects anew.
+                start_emulator
+                case "$protocol" in amqp) dps=127.0.0.1:5671 ;; *) dps=127.0.0.1:8883 ;; esac
+                record "$run" loadgen --dps "$dps" gateway --protocol "$protocol" \
+                    --devices "$size" --prefix "gw$run-"
+            done
         done
     done
 fi

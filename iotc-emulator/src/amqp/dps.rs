@@ -48,6 +48,7 @@ pub(crate) async fn attach(
             if let Ok(mut answers) = conn.dps_answers.lock() {
                 answers.insert(key, tx);
             }
+            conn.dps_answer_added.notify_waiters();
             tokio::spawn(answers_link(sender, rx));
         }
         LinkEndpoint::Receiver(receiver) => {
@@ -170,17 +171,12 @@ async fn requests_link(conn: Arc<AmqpConn>, client: DpsClient, mut receiver: Rec
             .body(data_body(a.body.to_string().into_bytes()))
             .build();
         let _ = receiver.accept(&delivery).await;
-        let out = conn
-            .dps_answers
-            .lock()
-            .ok()
-            .and_then(|a| a.get(&client.registration_id).cloned());
-        match out {
+        match answer_link(&conn, &client.registration_id).await {
             Some(out) => {
                 let _ = out.send(answer).await;
             }
             None => {
-                tracing::warn!(registration_id = %client.registration_id, "DPS answer dropped: no receiver link")
+                tracing::warn!(registration_id = %client.registration_id, "DPS answer dropped: no receiver link within 5 s")
             }
         }
     }
@@ -194,5 +190,27 @@ fn announce_hub(shared: &Shared, assigned_hub: &str, body: &mut serde_json::Valu
     };
     if hub.as_str() == Some(shared.settings.assigned_hub.as_str()) {
         *hub = serde_json::Value::String(assigned_hub.to_owned());
+    }
+}
+
+/// The link DPS answers `registration_id` on. The client attaches it before sending, but the
+/// request can be read before the attach is recorded here: wait for it up to 5 s.
+async fn answer_link(conn: &AmqpConn, registration_id: &str) -> Option<mpsc::Sender<AmqpMessage>> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let added = conn.dps_answer_added.notified();
+        tokio::pin!(added);
+        added.as_mut().enable();
+        let out = conn
+            .dps_answers
+            .lock()
+            .ok()
+            .and_then(|a| a.get(registration_id).cloned());
+        if out.is_some() {
+            return out;
+        }
+        if tokio::time::timeout_at(deadline, added).await.is_err() {
+            return None;
+        }
     }
 }

@@ -119,6 +119,9 @@ pub(crate) struct AmqpConn {
     assigned_hub: String,
     /// The links DPS answers go out on, by registration id.
     dps_answers: Mutex<HashMap<String, tokio::sync::mpsc::Sender<msg::AmqpMessage>>>,
+    /// Signalled when a DPS answer link is added (a request may come before its attach is
+    /// recorded).
+    dps_answer_added: tokio::sync::Notify,
     /// Closes the whole connection (fault injection `abrupt`, shutdown).
     kill: watch::Sender<Option<bool>>,
 }
@@ -267,6 +270,7 @@ pub(crate) async fn serve_stream<S>(
         sasl,
         devices: Mutex::new(HashMap::new()),
         dps_answers: Mutex::new(HashMap::new()),
+        dps_answer_added: tokio::sync::Notify::new(),
         assigned_hub,
         kill,
     });

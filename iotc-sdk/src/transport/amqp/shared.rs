@@ -4,7 +4,7 @@
 //! Each device keeps its own AMQP session, links and SAS token; the connection carries one
 //! `$cbs` link pair in a session of its own, through which every device puts (and renews) its
 //! token. Losing or closing one device's session leaves the others untouched. A connection
-//! carries at most [`MAX_DEVICES`] devices; the next one opens another connection. The last
+//! carries at most [`max_devices`] devices; the next one opens another connection. The last
 //! device to leave closes the connection.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,11 +21,19 @@ use super::{open_connection, Sasl};
 use crate::transport::{HubConfig, Protocol};
 use crate::{Error, Result};
 
-/// Devices per connection at most, as the C SDK recommends (under IoT hub's session limit).
-pub(crate) const MAX_DEVICES: usize = 995;
+/// Devices one connection carries at most. The official Java SDK's `MultiplexingClient`
+/// documents 1,000 over AMQP and 500 over AMQP over WebSockets (IoT hub closes a WebSocket
+/// connection with more); its check runs before adding, so it admits one more, which is what a
+/// gateway with 1,000 downstream devices needs. This SDK admits the same numbers.
+pub(crate) fn max_devices(protocol: Protocol) -> usize {
+    match protocol {
+        Protocol::AmqpWs => 501,
+        _ => 1001,
+    }
+}
 
-/// The AMQP channel-max the SDK offers: room for [`MAX_DEVICES`] device sessions and the CBS
-/// session.
+/// The AMQP channel-max the SDK offers: room for the device sessions of a full connection and
+/// the CBS session.
 pub(crate) const CHANNEL_MAX: u16 = 1023;
 
 /// The shared connections of one gateway (cloning shares them).
@@ -97,10 +105,8 @@ impl SharedConnections {
             }
             !closed
         });
-        let live = match all
-            .iter()
-            .find(|l| l.users.load(Ordering::Acquire) < MAX_DEVICES)
-        {
+        let max = max_devices(config.protocol);
+        let live = match all.iter().find(|l| l.users.load(Ordering::Acquire) < max) {
             Some(live) => live.clone(),
             None => {
                 let live = Arc::new(open(config).await?);
