@@ -24,6 +24,7 @@ pub enum Error {
     Credentials(#[from] CredentialError),
 
     /// The IoT Edge module environment is missing or invalid. Nothing was sent.
+    #[cfg(feature = "edge")]
     #[error(transparent)]
     Edge(#[from] crate::edge::EdgeError),
 

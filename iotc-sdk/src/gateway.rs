@@ -48,7 +48,7 @@ use serde_json::{Map, Value};
 
 use crate::auth::Credentials;
 use crate::device::OfflineQueue;
-use crate::transport::amqp::shared::SharedConnections;
+use crate::transport::SharedAmqp;
 use crate::{Device, DeviceBuilder, Error, Result};
 
 /// A gateway device and its downstream devices.
@@ -90,7 +90,7 @@ impl Gateway {
         // other transports, and by devices with a certificate, whose identity is the
         // connection's).
         let mut builder = builder;
-        builder.shared_amqp = Some(SharedConnections::default());
+        builder.shared_amqp = Some(SharedAmqp::default());
         let device = builder.clone().connect().await?;
         let mut template = builder;
         template.model_id = None;

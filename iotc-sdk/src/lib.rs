@@ -37,12 +37,28 @@
 //!
 //! See the repository's `README.md` and `docs/` for the guide, and `examples/` for runnable
 //! starting points that work offline against `iotc-emulator`.
+//!
+//! # Cargo features
+//!
+//! MQTT over TLS is always built. On by default:
+//!
+//! - `tls-native`: the TLS stack (or `tls-rustls` instead, see [`tls`]);
+//! - `derive`: the derive macros of device models;
+//! - `amqp`: AMQP 1.0 ([`Protocol::Amqp`]; [`Protocol::AmqpWs`] needs `websocket` too);
+//! - `https`: [`Protocol::Https`], DPS over HTTPS and `Device::upload_file`;
+//! - `websocket`: MQTT over WebSockets ([`Protocol::MqttWs`]);
+//! - `edge`: IoT Edge modules (the `edge` module, `DeviceBuilder::from_edge_environment`).
+//!
+//! `default-features = false, features = ["tls-native"]` is the minimal MQTT-only build.
+//! Connecting with a protocol whose feature is off fails at once with
+//! [`Error::Unsupported`] ([`Protocol::is_available`]).
 #![warn(missing_docs)]
 #![deny(unreachable_pub)]
 
 pub mod auth;
 pub mod device;
 mod dtmi;
+#[cfg(feature = "edge")]
 pub mod edge;
 mod error;
 mod fuzzing;

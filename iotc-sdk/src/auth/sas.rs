@@ -231,12 +231,14 @@ impl SasToken {
     /// The string a token for `resource_uri` expiring at `expiry_unix` signs:
     /// `{encoded resource}\n{expiry}` (for a signer that holds the key elsewhere, such as the
     /// IoT Edge workload API).
+    #[cfg_attr(not(feature = "edge"), allow(dead_code))]
     pub(crate) fn string_to_sign(resource_uri: &str, expiry_unix: u64) -> String {
         format!("{}\n{expiry_unix}", encode_resource_uri(resource_uri))
     }
 
     /// A token from a signature made elsewhere over
     /// [`string_to_sign`](Self::string_to_sign) (base64, as the HMAC's output); no `skn`.
+    #[cfg_attr(not(feature = "edge"), allow(dead_code))]
     pub(crate) fn from_signature(
         resource_uri: &str,
         expiry_unix: u64,

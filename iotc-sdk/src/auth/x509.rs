@@ -165,14 +165,17 @@ impl X509Identity {
             not_after,
         };
         // Fail now rather than at connect time if a TLS library of the build cannot use them
-        // (rustls is always in, for MQTT over WebSockets).
+        // (rustls is in with `tls-rustls`, and with `websocket` for MQTT over WebSockets).
         #[cfg(all(feature = "tls-native", not(feature = "tls-rustls")))]
         identity.to_native_identity()?;
-        let (_, key) = identity.to_rustls()?;
-        rustls::crypto::ring::default_provider()
-            .key_provider
-            .load_private_key(key)
-            .map_err(|_| invalid("the TLS library (rustls) cannot use the private key"))?;
+        #[cfg(any(feature = "tls-rustls", feature = "websocket"))]
+        {
+            let (_, key) = identity.to_rustls()?;
+            rustls::crypto::ring::default_provider()
+                .key_provider
+                .load_private_key(key)
+                .map_err(|_| invalid("the TLS library (rustls) cannot use the private key"))?;
+        }
         Ok(identity)
     }
 
@@ -251,6 +254,7 @@ impl X509Identity {
 
 impl X509Identity {
     /// The chain and key for rustls (MQTT over WebSockets; every transport with `tls-rustls`).
+    #[cfg(any(feature = "tls-rustls", feature = "websocket"))]
     pub(crate) fn to_rustls(
         &self,
     ) -> Result<
@@ -316,9 +320,13 @@ mod tests {
         if id.to_native_identity().is_err() {
             return false;
         }
-        id.to_rustls().is_ok_and(|(chain, _)| {
+        #[cfg(any(feature = "tls-rustls", feature = "websocket"))]
+        if !id.to_rustls().is_ok_and(|(chain, _)| {
             chain.len() == id.chain_pem().matches("BEGIN CERTIFICATE").count()
-        })
+        }) {
+            return false;
+        }
+        true
     }
 
     #[test]

@@ -13,11 +13,11 @@ use super::state::{ConnectionState, StatePublisher};
 use super::supervisor::{OfflineQueue, Route, Supervisor};
 use super::{Device, Inner};
 use crate::auth::{ConnectionCredential, ConnectionString, Credentials};
+#[cfg(feature = "edge")]
 use crate::edge::{EdgeEnvironment, EdgeKind, WorkloadClient};
 use crate::provisioning::{ProvisioningClient, GLOBAL_ENDPOINT};
 use crate::retry::{ExponentialBackoff, RetryPolicy};
 use crate::tls::TlsConfig;
-use crate::transport::amqp::shared::SharedConnections;
 use crate::transport::session::Session;
 use crate::transport::{self, HubAuth, HubConfig, Inbound, Protocol, Request};
 use crate::{Error, Result};
@@ -52,9 +52,10 @@ pub struct DeviceBuilder {
     retry_policy: Arc<dyn RetryPolicy>,
     pub(crate) offline_queue: OfflineQueue,
     auto_message_ids: bool,
+    #[cfg(feature = "edge")]
     edge: Option<EdgeEnvironment>,
     /// AMQP connections shared by a gateway and its downstream devices.
-    pub(crate) shared_amqp: Option<SharedConnections>,
+    pub(crate) shared_amqp: Option<transport::SharedAmqp>,
 }
 
 impl fmt::Debug for DeviceBuilder {
@@ -91,6 +92,7 @@ impl Default for DeviceBuilder {
             retry_policy: Arc::new(ExponentialBackoff::default()),
             offline_queue: OfflineQueue::default(),
             auto_message_ids: true,
+            #[cfg(feature = "edge")]
             edge: None,
             shared_amqp: None,
         }
@@ -105,6 +107,7 @@ impl DeviceBuilder {
     /// # Errors
     ///
     /// [`Error::Edge`] when the environment is missing or invalid.
+    #[cfg(feature = "edge")]
     pub fn from_edge_environment() -> Result<DeviceBuilder> {
         Ok(DeviceBuilder::default().edge_environment(EdgeEnvironment::from_env()?))
     }
@@ -113,6 +116,7 @@ impl DeviceBuilder {
     /// the workload API and the edge CA from its trust bundle (or, for the developer fallback,
     /// the module connection string's key and CA file). Replaces any ID scope, connection
     /// string, credentials and TLS settings. Over MQTT or AMQP (either also over WebSockets).
+    #[cfg(feature = "edge")]
     pub fn edge_environment(mut self, env: EdgeEnvironment) -> Self {
         self.edge = Some(env);
         self
@@ -182,7 +186,7 @@ impl DeviceBuilder {
     /// The port of the hub's HTTPS endpoint, which file upload uses whatever the protocol.
     /// Default: the hub connection's port with [`Protocol::Https`] and
     /// [`Protocol::MqttWs`], 443 otherwise. Only a hub on a non-standard port (an emulator)
-    /// needs it.
+    /// needs it. Without the cargo feature `https` (no HTTPS, no file upload) it is unused.
     pub fn https_port(mut self, port: u16) -> Self {
         self.https_port = Some(port);
         self
@@ -190,7 +194,8 @@ impl DeviceBuilder {
 
     /// How often the HTTPS transport asks the hub for cloud-to-device messages (it has no
     /// push). Default 60 s. IoT hub allows about 1000 such polls per minute per hub unit,
-    /// shared by all its devices; other transports ignore this.
+    /// shared by all its devices; other transports (and builds without the cargo feature
+    /// `https`) ignore this.
     pub fn c2d_poll_interval(mut self, interval: Duration) -> Self {
         self.c2d_poll_interval = interval.max(Duration::from_millis(10));
         self
@@ -258,10 +263,12 @@ impl DeviceBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] for missing settings, and every error of
-    /// [`ProvisioningClient::register`] and of the hub connection
+    /// [`Error::Config`] for missing settings, [`Error::Unsupported`] at once when the
+    /// protocol's cargo feature is off in this build ([`Protocol::is_available`]), and every
+    /// error of [`ProvisioningClient::register`] and of the hub connection
     /// ([`Error::Unauthorized`], [`Error::Connection`], [`Error::Timeout`]).
     pub async fn connect(self) -> Result<Device> {
+        self.protocol.ensure_available()?;
         if let Some(model_id) = &self.model_id {
             model_id.parse::<crate::Dtmi>()?;
         }
@@ -271,25 +278,7 @@ impl DeviceBuilder {
             ));
         }
         let tls = self.tls.clone().unwrap_or_default();
-        let (hub, route) = match (&self.edge, &self.connection_string, &self.id_scope) {
-            (Some(env), _, _) => (self.hub_from_edge(env).await?, Route::Direct),
-            (None, cs, scope) => match (cs, scope) {
-            (Some(_), Some(_)) => {
-                return Err(Error::Config(
-                    "give either a connection string or an ID scope, not both".into(),
-                ))
-            }
-            (Some(cs), None) => (self.hub_from_connection_string(cs, tls)?, Route::Direct),
-            (None, Some(scope)) => {
-                let (hub, client) = self.provision(scope, tls).await?;
-                (hub, Route::Dps(Box::new(client)))
-            }
-            (None, None) => return Err(Error::Config(
-                "an ID scope (with device id and credentials) or a connection string is required"
-                    .into(),
-            )),
-            },
-        };
+        let (hub, route) = self.route(tls).await?;
         // The first connection is not retried: a wrong key or an unreachable hub is reported
         // at once. Later losses are the supervisor's to recover from.
         let session = Session::connect(&hub).await?;
@@ -330,6 +319,7 @@ impl DeviceBuilder {
                 module_id: hub.module_id.clone(),
                 hub_host: hub.hub_host.clone(),
                 protocol: self.protocol,
+                #[cfg(feature = "https")]
                 hub: super::HubSnapshot(hub.clone()),
                 model_id: self.model_id.clone(),
                 operation_timeout: self.operation_timeout,
@@ -340,7 +330,31 @@ impl DeviceBuilder {
         })
     }
 
+    /// The hub to connect to, and how it was found: the edge hub of a module, a connection
+    /// string, or DPS.
+    async fn route(&self, tls: TlsConfig) -> Result<(HubConfig, Route)> {
+        #[cfg(feature = "edge")]
+        if let Some(env) = &self.edge {
+            return Ok((self.hub_from_edge(env).await?, Route::Direct));
+        }
+        match (&self.connection_string, &self.id_scope) {
+            (Some(_), Some(_)) => Err(Error::Config(
+                "give either a connection string or an ID scope, not both".into(),
+            )),
+            (Some(cs), None) => Ok((self.hub_from_connection_string(cs, tls)?, Route::Direct)),
+            (None, Some(scope)) => {
+                let (hub, client) = self.provision(scope, tls).await?;
+                Ok((hub, Route::Dps(Box::new(client))))
+            }
+            (None, None) => Err(Error::Config(
+                "an ID scope (with device id and credentials) or a connection string is required"
+                    .into(),
+            )),
+        }
+    }
+
     /// The edge hub connection of an IoT Edge module.
+    #[cfg(feature = "edge")]
     async fn hub_from_edge(&self, env: &EdgeEnvironment) -> Result<HubConfig> {
         if !self.protocol.supports_twin() {
             return Err(Error::Config(format!(

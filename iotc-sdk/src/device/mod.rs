@@ -21,11 +21,14 @@ pub use state::{ConnectionState, StateChanges};
 pub use supervisor::{OfflineQueue, Overflow};
 pub use typed::{Response, TypedComponent};
 
+#[cfg(feature = "https")]
 pub use crate::transport::http::upload::UploadedFile;
 
 use crate::message::{CloudMessage, Message, Settlement};
 use crate::pnp::{self, Twin, WritableProperty, WritablePropertyUpdate};
-use crate::transport::{HubConfig, Inbound, Protocol, Request};
+#[cfg(feature = "https")]
+use crate::transport::HubConfig;
+use crate::transport::{Inbound, Protocol, Request};
 use crate::{Error, Result};
 
 /// Something the service sent to the device.
@@ -74,6 +77,7 @@ struct Inner {
     hub_host: String,
     protocol: Protocol,
     /// The hub as first connected, for file upload.
+    #[cfg(feature = "https")]
     hub: HubSnapshot,
     model_id: Option<String>,
     operation_timeout: Duration,
@@ -83,8 +87,10 @@ struct Inner {
 }
 
 /// The hub settings a device connected with (credentials inside: no `Debug` output).
+#[cfg(feature = "https")]
 struct HubSnapshot(HubConfig);
 
+#[cfg(feature = "https")]
 impl std::fmt::Debug for HubSnapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HubConfig")
@@ -106,6 +112,7 @@ impl Device {
     /// # Errors
     ///
     /// [`Error::Edge`] when the environment is missing or invalid.
+    #[cfg(feature = "edge")]
     pub fn from_edge_environment() -> Result<DeviceBuilder> {
         DeviceBuilder::from_edge_environment()
     }
@@ -286,6 +293,9 @@ impl Device {
     /// [`Error::Config`] for an empty blob name; [`Error::Unauthorized`],
     /// [`Error::Rejected`] (for example 403 when ten uploads are already under way, or when the
     /// application has no storage configured), [`Error::Connection`], [`Error::Timeout`].
+    ///
+    /// Needs the cargo feature `https` (on by default).
+    #[cfg(feature = "https")]
     pub async fn upload_file(
         &self,
         blob_name: &str,

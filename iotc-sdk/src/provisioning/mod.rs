@@ -1,7 +1,9 @@
 //! Device Provisioning Service (DPS): register a device under an ID scope and learn which IoT
 //! hub it is assigned to (protocol.md §2).
 
+#[cfg(feature = "amqp")]
 mod amqp;
+#[cfg(feature = "https")]
 mod http;
 mod mqtt;
 
@@ -143,8 +145,11 @@ impl ProvisioningClient {
     /// - [`Error::Throttled`]: DPS kept throttling; retry after the delay.
     /// - [`Error::RegistrationFailed`]: DPS finished without assigning the device.
     /// - [`Error::Timeout`]: no final answer within the timeout.
+    /// - [`Error::Unsupported`]: the protocol's cargo feature is off in this build (see
+    ///   [`Protocol::is_available`]). Nothing was sent.
     /// - [`Error::Config`], [`Error::Connection`], [`Error::Rejected`] otherwise.
     pub async fn register(&self) -> Result<Registration> {
+        self.protocol.ensure_available()?;
         validate_id("registration id", &self.registration_id)?;
         validate_id("ID scope", &self.id_scope)?;
         if let Some(model_id) = &self.model_id {
@@ -155,8 +160,12 @@ impl ProvisioningClient {
         let work = async {
             match self.protocol {
                 Protocol::Mqtt | Protocol::MqttWs => mqtt::register(self, &host, port, body).await,
+                #[cfg(feature = "https")]
                 Protocol::Https => http::register(self, &host, port, body).await,
+                #[cfg(feature = "amqp")]
                 Protocol::Amqp | Protocol::AmqpWs => amqp::register(self, &host, port, body).await,
+                #[allow(unreachable_patterns)] // with every transport feature on
+                other => Err(other.unsupported("DPS registration")),
             }
         };
         match tokio::time::timeout(self.timeout, work).await {

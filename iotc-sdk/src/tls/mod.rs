@@ -17,9 +17,10 @@
 //!   `default-features = false, features = ["tls-rustls"]` (add `"derive"` for the derives)
 //!   OpenSSL is not linked at all.
 //!
-//! MQTT over WebSockets always runs on rustls, whatever the feature: rumqttc's WebSocket
-//! transport has no native-tls path. It trusts the same roots and presents the same client
-//! certificate. [`TlsConfig`] has the same API with either stack.
+//! MQTT over WebSockets (feature `websocket`, on by default) always runs on rustls, whatever
+//! the feature: rumqttc's WebSocket transport has no native-tls path. It trusts the same roots
+//! and presents the same client certificate. [`TlsConfig`] has the same API with either stack.
+//! With `tls-native` and without `websocket`, rustls is not built at all.
 
 #[cfg(not(any(feature = "tls-native", feature = "tls-rustls")))]
 compile_error!(
@@ -30,14 +31,21 @@ compile_error!(
 mod native;
 #[cfg(all(feature = "tls-native", not(feature = "tls-rustls")))]
 use native as backend;
+// rustls: the stack of `tls-rustls`, and MQTT over WebSockets with either stack.
+#[cfg(any(feature = "tls-rustls", feature = "websocket"))]
 mod rustls;
 #[cfg(feature = "tls-rustls")]
 use self::rustls as backend;
 
+#[cfg(any(feature = "tls-rustls", feature = "websocket"))]
+use self::rustls::parse_roots;
+#[cfg(not(any(feature = "tls-rustls", feature = "websocket")))]
+use native::parse_roots;
+
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use ::rustls::pki_types::CertificateDer;
+#[cfg(feature = "amqp")]
 use tokio::net::TcpStream;
 
 use crate::auth::X509Identity;
@@ -47,7 +55,15 @@ use crate::{Error, Result};
 pub(crate) type Connector = backend::Connector;
 
 /// A TLS stream over TCP of this build's stack.
+#[cfg(feature = "amqp")]
 pub(crate) type TlsStream = backend::Stream;
+
+/// A trusted root certificate, DER encoded.
+#[cfg(any(feature = "tls-rustls", feature = "websocket"))]
+type RootDer = ::rustls::pki_types::CertificateDer<'static>;
+/// A trusted root certificate, DER encoded.
+#[cfg(not(any(feature = "tls-rustls", feature = "websocket")))]
+type RootDer = Vec<u8>;
 
 /// Which roots a connection trusts.
 ///
@@ -61,12 +77,13 @@ pub struct TlsConfig {
 #[derive(Default)]
 struct Inner {
     /// Trusted roots besides (or, when `only_extra_roots`, instead of) the system's, DER.
-    extra_roots: Vec<CertificateDer<'static>>,
+    extra_roots: Vec<RootDer>,
     only_extra_roots: bool,
     /// The shared connector without a client certificate.
     connector: OnceLock<Connector>,
     /// The shared rustls configuration without a client certificate (MQTT over WebSockets;
     /// every transport with `tls-rustls`).
+    #[cfg(any(feature = "tls-rustls", feature = "websocket"))]
     rustls: OnceLock<Arc<::rustls::ClientConfig>>,
 }
 
@@ -117,7 +134,7 @@ impl TlsConfig {
     }
 
     fn from_pem(pem: &[u8], only_extra_roots: bool) -> Result<Self> {
-        let extra_roots = rustls::parse_roots(pem)?;
+        let extra_roots = parse_roots(pem)?;
         if extra_roots.is_empty() {
             return Err(Error::Config(
                 "no certificate found in the trusted CA PEM".into(),
@@ -149,6 +166,7 @@ impl TlsConfig {
     /// A rustls configuration with the same roots, presenting `identity` when given (TLS 1.2
     /// and 1.3, ring); shared when there is no identity. MQTT over WebSockets uses it with
     /// either stack.
+    #[cfg(any(feature = "tls-rustls", feature = "websocket"))]
     pub(crate) fn rustls_config(
         &self,
         identity: Option<&X509Identity>,
@@ -176,6 +194,7 @@ pub(crate) fn mqtt(connector: Connector) -> rumqttc::TlsConfiguration {
 }
 
 /// Runs the TLS handshake on `tcp` with `connector`, checking the server's name `host`.
+#[cfg(feature = "amqp")]
 pub(crate) async fn handshake(
     connector: Connector,
     host: &str,
@@ -185,6 +204,7 @@ pub(crate) async fn handshake(
 }
 
 /// A reqwest client builder that makes its TLS connections with `connector`.
+#[cfg(feature = "https")]
 pub(crate) fn reqwest(
     builder: reqwest::ClientBuilder,
     connector: Connector,

@@ -1,5 +1,6 @@
 //! The `tls-native` stack: `native-tls` (OpenSSL on Linux) for MQTT, AMQP and HTTPS.
 
+#[cfg(feature = "amqp")]
 use tokio::net::TcpStream;
 
 use super::TlsConfig;
@@ -9,6 +10,7 @@ use crate::{Error, Result};
 /// The connector (cloning shares the OpenSSL context).
 pub(super) type Connector = native_tls::TlsConnector;
 
+#[cfg(feature = "amqp")]
 pub(super) type Stream = tokio_native_tls::TlsStream<TcpStream>;
 
 /// A connector trusting the roots of `tls` (and the system's unless pinned), presenting
@@ -34,6 +36,7 @@ pub(super) fn mqtt(connector: Connector) -> rumqttc::TlsConfiguration {
     rumqttc::TlsConfiguration::NativeConnector(connector)
 }
 
+#[cfg(feature = "amqp")]
 pub(super) async fn handshake(connector: Connector, host: &str, tcp: TcpStream) -> Result<Stream> {
     tokio_native_tls::TlsConnector::from(connector)
         .connect(host, tcp)
@@ -41,9 +44,28 @@ pub(super) async fn handshake(connector: Connector, host: &str, tcp: TcpStream) 
         .map_err(|e| Error::Connection(format!("TLS: {e}")))
 }
 
+#[cfg(feature = "https")]
 pub(super) fn reqwest(
     builder: reqwest::ClientBuilder,
     connector: Connector,
 ) -> reqwest::ClientBuilder {
     builder.tls_backend_preconfigured(connector)
+}
+
+/// Every certificate in `pem`, each checked to be one OpenSSL can use as a trust anchor (the
+/// builds without rustls: `tls-native` without `websocket`).
+#[cfg(not(feature = "websocket"))]
+pub(super) fn parse_roots(pem: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let invalid =
+        |e: &dyn std::fmt::Display| Error::Config(format!("invalid trusted CA certificate: {e}"));
+    let mut roots = Vec::new();
+    for block in x509_parser::pem::Pem::iter_from_buffer(pem) {
+        let block = block.map_err(|e| invalid(&e))?;
+        if block.label != "CERTIFICATE" {
+            continue;
+        }
+        native_tls::Certificate::from_der(&block.contents).map_err(|e| invalid(&e))?;
+        roots.push(block.contents);
+    }
+    Ok(roots)
 }

@@ -76,17 +76,22 @@ pub(super) use stack::*;
 mod stack {
     use std::sync::Arc;
 
+    #[cfg(feature = "amqp")]
     use rustls::pki_types::ServerName;
     use rustls::ClientConfig;
+    #[cfg(feature = "amqp")]
     use tokio::net::TcpStream;
 
     use super::super::TlsConfig;
     use crate::auth::X509Identity;
-    use crate::{Error, Result};
+    #[cfg(feature = "amqp")]
+    use crate::Error;
+    use crate::Result;
 
     /// The connector: the client configuration (cloning shares it).
     pub(in crate::tls) type Connector = Arc<ClientConfig>;
 
+    #[cfg(feature = "amqp")]
     pub(in crate::tls) type Stream = tokio_rustls::client::TlsStream<TcpStream>;
 
     pub(in crate::tls) fn connector(
@@ -100,6 +105,7 @@ mod stack {
         rumqttc::TlsConfiguration::Rustls(connector)
     }
 
+    #[cfg(feature = "amqp")]
     pub(in crate::tls) async fn handshake(
         connector: Connector,
         host: &str,
@@ -113,6 +119,7 @@ mod stack {
             .map_err(|e| Error::Connection(format!("TLS: {e}")))
     }
 
+    #[cfg(feature = "https")]
     pub(in crate::tls) fn reqwest(
         builder: reqwest::ClientBuilder,
         connector: Connector,

@@ -6,8 +6,14 @@
 //! through another. A transport is therefore one function that opens a connection and one
 //! `run` loop: MQTT and AMQP (over TLS or WebSockets) and HTTPS sit side by side behind the same
 //! requests. `docs/transports.md` compares them.
+//!
+//! MQTT over TLS is always built; the other transports each have a cargo feature (`amqp`,
+//! `https`, `websocket`, all on by default). [`Protocol::is_available`] tells whether this build
+//! carries a protocol.
 
+#[cfg(feature = "amqp")]
 pub(crate) mod amqp;
+#[cfg(feature = "https")]
 pub(crate) mod http;
 pub(crate) mod mqtt;
 pub(crate) mod session;
@@ -26,7 +32,9 @@ use crate::{Error, Result};
 /// The protocol a device uses to reach IoT hub and DPS.
 ///
 /// Parse one from the names the examples take in `IOTC_TRANSPORT` (`mqtt`, `mqtt-ws`, `amqp`,
-/// `amqp-ws`, `https`) with [`str::parse`].
+/// `amqp-ws`, `https`) with [`str::parse`]. Every variant exists in every build; connecting
+/// with one whose cargo feature is off fails with [`Error::Unsupported`] (see
+/// [`Protocol::is_available`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Protocol {
@@ -48,6 +56,7 @@ pub enum Protocol {
 }
 
 /// The WebSocket path of IoT hub and DPS (protocol.md §0.2).
+#[cfg(feature = "websocket")]
 pub(crate) const WEBSOCKET_PATH: &str = "/$iothub/websocket";
 
 impl Protocol {
@@ -75,6 +84,37 @@ impl Protocol {
     /// Whether the protocol carries the device twin and direct methods (HTTPS does not).
     pub fn supports_twin(self) -> bool {
         !matches!(self, Protocol::Https)
+    }
+
+    /// Whether this build of the SDK carries the protocol: MQTT always; MQTT over WebSockets
+    /// with the cargo feature `websocket`; HTTPS with `https`; AMQP with `amqp`; AMQP over
+    /// WebSockets with `amqp` and `websocket`.
+    pub fn is_available(self) -> bool {
+        self.missing_feature().is_none()
+    }
+
+    /// The error for connecting with this protocol when this build does not carry it: what the
+    /// missing cargo feature is.
+    pub(crate) fn ensure_available(self) -> Result<()> {
+        match self.missing_feature() {
+            None => Ok(()),
+            Some(operation) => Err(self.unsupported(operation)),
+        }
+    }
+
+    /// For a protocol this build does not carry, the operation named in its error.
+    fn missing_feature(self) -> Option<&'static str> {
+        const AMQP: &str = "a connection from a build without the cargo feature `amqp`";
+        const HTTPS: &str = "a connection from a build without the cargo feature `https`";
+        const WEBSOCKET: &str = "a connection from a build without the cargo feature `websocket`";
+        match self {
+            Protocol::Mqtt => None,
+            Protocol::MqttWs => (!cfg!(feature = "websocket")).then_some(WEBSOCKET),
+            Protocol::Https => (!cfg!(feature = "https")).then_some(HTTPS),
+            Protocol::Amqp => (!cfg!(feature = "amqp")).then_some(AMQP),
+            Protocol::AmqpWs if !cfg!(feature = "amqp") => Some(AMQP),
+            Protocol::AmqpWs => (!cfg!(feature = "websocket")).then_some(WEBSOCKET),
+        }
     }
 
     /// Whether the protocol reaches the hub on its HTTPS port (443).
@@ -125,11 +165,24 @@ pub(crate) enum HubAuth {
     /// A TLS client certificate.
     X509(X509Identity),
     /// Tokens signed by the IoT Edge workload API (a module of an edge device).
+    #[cfg(feature = "edge")]
     Workload(std::sync::Arc<crate::edge::WorkloadClient>),
 }
 
+/// AMQP connections a gateway shares with its downstream devices (cloning shares them).
+#[cfg(feature = "amqp")]
+pub(crate) use amqp::shared::SharedConnections as SharedAmqp;
+
+/// Without the `amqp` feature there is nothing to share: every device of a gateway has its own
+/// MQTT connection.
+#[cfg(not(feature = "amqp"))]
+#[derive(Clone, Default)]
+pub(crate) struct SharedAmqp(());
+
 /// Everything a transport needs to open a hub connection.
 #[derive(Clone)]
+// The HTTPS settings are only read with the `https` feature.
+#[cfg_attr(not(feature = "https"), allow(dead_code))]
 pub(crate) struct HubConfig {
     /// The transport to connect with.
     pub(crate) protocol: Protocol,
@@ -154,7 +207,8 @@ pub(crate) struct HubConfig {
     pub(crate) c2d_poll_interval: Duration,
     /// AMQP connections shared with other devices (a gateway's); `None`: a connection of its
     /// own.
-    pub(crate) shared_amqp: Option<amqp::shared::SharedConnections>,
+    #[cfg_attr(not(feature = "amqp"), allow(dead_code))]
+    pub(crate) shared_amqp: Option<SharedAmqp>,
 }
 
 /// A request from a [`Device`](crate::Device) handle to its connection task.
@@ -169,6 +223,7 @@ pub(crate) enum Request {
         reply: oneshot::Sender<Result<()>>,
     },
     /// Settles a cloud-to-device message by its lock token (transports with settlement).
+    #[cfg_attr(not(any(feature = "https", feature = "amqp")), allow(dead_code))]
     Settle {
         lock_token: String,
         settlement: Settlement,
@@ -246,6 +301,11 @@ pub(crate) fn parse_endpoint(endpoint: &str, default_port: u16) -> Result<(Strin
         None => Ok((endpoint.to_owned(), default_port)),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+#[path = "availability_tests.rs"]
+mod availability_tests;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -9,7 +9,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::warn;
 
-use super::{amqp, http, mqtt, HubConfig, Inbound, Protocol, Request};
+#[cfg(feature = "amqp")]
+use super::amqp;
+#[cfg(feature = "https")]
+use super::http;
+use super::{mqtt, HubConfig, Inbound, Protocol, Request};
 use crate::{Error, Result};
 
 /// A connected hub session of any transport, ready to [`run`](Session::run).
@@ -17,22 +21,33 @@ pub(crate) enum Session {
     /// MQTT (over TLS or WebSockets).
     Mqtt(Box<mqtt::hub::HubSession>),
     /// The HTTPS device API.
+    #[cfg(feature = "https")]
     Http(http::hub::HubSession),
     /// AMQP (over TLS or WebSockets).
+    #[cfg(feature = "amqp")]
     Amqp(Box<amqp::hub::HubSession>),
 }
 
 impl Session {
     /// Opens a session with the transport `config.protocol` names.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] at once when the protocol's cargo feature is off.
     pub(crate) async fn connect(config: &HubConfig) -> Result<Session> {
+        config.protocol.ensure_available()?;
         match config.protocol {
             Protocol::Mqtt | Protocol::MqttWs => mqtt::hub::connect(config)
                 .await
                 .map(|s| Session::Mqtt(Box::new(s))),
+            #[cfg(feature = "https")]
             Protocol::Https => http::hub::connect(config).await.map(Session::Http),
+            #[cfg(feature = "amqp")]
             Protocol::Amqp | Protocol::AmqpWs => Box::pin(amqp::hub::connect(config))
                 .await
                 .map(|s| Session::Amqp(Box::new(s))),
+            #[allow(unreachable_patterns)] // with every transport feature on
+            other => Err(other.unsupported("a connection")),
         }
     }
 
@@ -40,8 +55,10 @@ impl Session {
     pub(crate) fn renew_at(&self) -> Option<Instant> {
         match self {
             Session::Mqtt(s) => s.renew_at(),
+            #[cfg(feature = "https")]
             Session::Http(_) => None,
             // AMQP renews its token over CBS on the live connection, without reconnecting.
+            #[cfg(feature = "amqp")]
             Session::Amqp(_) => None,
         }
     }
@@ -50,7 +67,9 @@ impl Session {
     pub(crate) async fn run(self, io: SessionIo<'_>) -> SessionEnd {
         match self {
             Session::Mqtt(s) => (*s).run(io).await,
+            #[cfg(feature = "https")]
             Session::Http(s) => s.run(io).await,
+            #[cfg(feature = "amqp")]
             Session::Amqp(s) => Box::pin(s.run(io)).await,
         }
     }

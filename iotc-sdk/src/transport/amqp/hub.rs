@@ -68,6 +68,7 @@ enum Signer {
     /// The device's own key.
     Key(SasKey),
     /// The IoT Edge workload API (a module of an edge device).
+    #[cfg(feature = "edge")]
     Workload(std::sync::Arc<crate::edge::WorkloadClient>),
 }
 
@@ -75,6 +76,7 @@ impl Signer {
     async fn sign(&self, audience: &str, ttl: Duration) -> Result<SasToken> {
         match self {
             Signer::Key(key) => Ok(SasToken::with_ttl(audience, key, ttl, None)),
+            #[cfg(feature = "edge")]
             Signer::Workload(workload) => workload.token(audience, ttl).await,
         }
     }
@@ -146,6 +148,7 @@ type Parts = (
 async fn first_token(config: &HubConfig, resource: &str) -> Result<(SasToken, Option<Renewal>)> {
     let signer = match &config.auth {
         HubAuth::Key(key) => Signer::Key(key.clone()),
+        #[cfg(feature = "edge")]
         HubAuth::Workload(workload) => Signer::Workload(workload.clone()),
         HubAuth::Token(token) => return Ok((token.clone(), None)),
         HubAuth::X509(_) => return unreachable_auth().map(|t| (t, None)),

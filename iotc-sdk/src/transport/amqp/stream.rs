@@ -35,7 +35,8 @@ pub(crate) async fn connect_tls(
         .unwrap_or(Err(Error::Timeout(timeout, "the TLS connection")))
 }
 
-/// Opens the stream for `protocol`: TLS, or a WebSocket on TLS.
+/// Opens the stream for `protocol`: TLS, or a WebSocket on TLS (with the cargo feature
+/// `websocket`; [`Error::Unsupported`] without it).
 pub(crate) async fn connect(
     host: &str,
     port: u16,
@@ -43,7 +44,13 @@ pub(crate) async fn connect(
     websocket: bool,
     timeout: Duration,
 ) -> Result<AmqpStream> {
+    #[cfg(not(feature = "websocket"))]
+    if websocket {
+        // Not reached: connecting checks `Protocol::ensure_available` first.
+        return Err(crate::Protocol::AmqpWs.unsupported("a connection"));
+    }
     let tls = connect_tls(host, port, connector, timeout).await?;
+    #[cfg(feature = "websocket")]
     if websocket {
         return tokio::time::timeout(timeout, upgrade(tls, host, port))
             .await
@@ -53,13 +60,16 @@ pub(crate) async fn connect(
 }
 
 /// The WebSocket path of IoT hub and DPS (protocol.md §0.2).
+#[cfg(feature = "websocket")]
 pub(crate) const WEBSOCKET_PATH: &str = "/$iothub/websocket";
 
 /// The WebSocket subprotocol of AMQP for IoT hub and DPS (protocol.md §0.2).
+#[cfg(feature = "websocket")]
 pub(crate) const SUBPROTOCOL: &str = "AMQPWSB10";
 
 /// Upgrades `stream` to a WebSocket on [`WEBSOCKET_PATH`] with the `AMQPWSB10` subprotocol and
 /// returns it as a byte stream (binary frames) for AMQP.
+#[cfg(feature = "websocket")]
 pub(crate) async fn upgrade<S>(stream: S, host: &str, port: u16) -> Result<AmqpStream>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -100,7 +110,7 @@ where
     Ok(Box::new(ws_stream_tungstenite::WsStream::new(socket)))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "websocket"))]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use std::time::Duration;

@@ -54,6 +54,7 @@ impl HubClient {
             ),
             HubAuth::Token(token) => (Auth::Token(token.clone()), None),
             HubAuth::X509(identity) => (Auth::None, Some(identity)),
+            #[cfg(feature = "edge")]
             HubAuth::Workload(_) => {
                 return Err(Error::Config(
                     "IoT Edge modules connect over MQTT or AMQP, not HTTPS".into(),

@@ -62,6 +62,7 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
             (Some(token.as_secret().clone()), None)
         }
         HubAuth::Token(token) => (Some(token.as_secret().clone()), None),
+        #[cfg(feature = "edge")]
         HubAuth::Workload(workload) => {
             let token = workload.token(&resource, config.sas_ttl).await?;
             token_expiry = Some(token.expiry_unix());

@@ -11,12 +11,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet,
-    Publish, QoS, SubscribeFilter, SubscribeReasonCode, TlsConfiguration, Transport,
+    Publish, QoS, SubscribeFilter, SubscribeReasonCode, Transport,
 };
 
 use crate::auth::{Secret, X509Identity};
 use crate::tls::TlsConfig;
-use crate::transport::{Protocol, WEBSOCKET_PATH};
+use crate::transport::Protocol;
 use crate::{Error, Result};
 
 /// IoT hub's limit for one device-to-cloud message: body plus properties (protocol.md §4.4).
@@ -48,6 +48,7 @@ pub(crate) enum MqttTransport {
     Tls(crate::tls::Connector),
     /// A WebSocket (`wss://…/$iothub/websocket`, subprotocol `mqtt`) over rustls whatever the
     /// build's stack: rumqttc's WebSocket transport cannot use a native-tls connector.
+    #[cfg(feature = "websocket")]
     WebSocket(std::sync::Arc<rustls::ClientConfig>),
 }
 
@@ -59,7 +60,10 @@ impl MqttTransport {
         identity: Option<&X509Identity>,
     ) -> Result<Self> {
         match protocol {
+            #[cfg(feature = "websocket")]
             Protocol::MqttWs => Ok(MqttTransport::WebSocket(tls.rustls_config(identity)?)),
+            #[cfg(not(feature = "websocket"))]
+            Protocol::MqttWs => Err(protocol.unsupported("a connection")),
             _ => Ok(MqttTransport::Tls(match identity {
                 Some(identity) => tls.connector_with_identity(identity)?,
                 None => tls.connector()?,
@@ -80,6 +84,7 @@ pub(crate) async fn open(params: ConnectParams) -> Result<(AsyncClient, EventLoo
             params.host,
             Transport::tls_with_config(crate::tls::mqtt(connector)),
         ),
+        #[cfg(feature = "websocket")]
         MqttTransport::WebSocket(config) => {
             let host = if params.host.contains(':') {
                 format!("[{}]", params.host)
@@ -87,8 +92,8 @@ pub(crate) async fn open(params: ConnectParams) -> Result<(AsyncClient, EventLoo
                 params.host
             };
             (
-                format!("wss://{host}:{}{WEBSOCKET_PATH}", params.port),
-                Transport::Wss(TlsConfiguration::Rustls(config)),
+                format!("wss://{host}:{}{}", params.port, super::WEBSOCKET_PATH),
+                Transport::Wss(rumqttc::TlsConfiguration::Rustls(config)),
             )
         }
     };
@@ -212,6 +217,7 @@ pub(crate) fn connection_error(error: ConnectionError) -> Error {
             other => Error::Connection(format!("connection refused: {other:?}")),
         },
         ConnectionError::Tls(e) => Error::Connection(format!("TLS: {e}")),
+        #[cfg(feature = "websocket")]
         ConnectionError::Websocket(e) => Error::Connection(format!("WebSocket: {e}")),
         ConnectionError::Io(e) => Error::Connection(format!("I/O: {e}")),
         other => Error::Connection(other.to_string()),
