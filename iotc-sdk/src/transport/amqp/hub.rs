@@ -8,7 +8,7 @@ use fe2o3_amqp::connection::ConnectionHandle;
 use fe2o3_amqp::link::delivery::DeliveryInfo;
 use fe2o3_amqp::link::{RecvError, SendError};
 use fe2o3_amqp::session::SessionHandle;
-use fe2o3_amqp::types::definitions::{ReceiverSettleMode, SenderSettleMode};
+use fe2o3_amqp::types::definitions::{Fields, ReceiverSettleMode, SenderSettleMode};
 use fe2o3_amqp::types::messaging::annotations::OwnedKey;
 use fe2o3_amqp::types::messaging::{
     ApplicationProperties, Body, Message as Amqp, MessageAnnotations, MessageId, Outcome,
@@ -311,74 +311,67 @@ async fn attach_links(session: &mut SessionHandle<()>, config: &HubConfig) -> Re
         .attach(session)
         .await
         .map_err(sender_attach_error)?;
-    let inputs = match config.module_id {
-        None => None,
-        Some(_) => Some(
-            Receiver::builder()
-                .name(format!("inputs-{id}-{suffix}"))
-                .source(format!("{base}/messages/events"))
-                .target(format!("inputs-{suffix}"))
-                .receiver_settle_mode(ReceiverSettleMode::First)
-                .auto_accept(false)
-                .properties(link_properties(&common))
-                .attach(session)
-                .await
-                .map_err(receiver_attach_error)?,
-        ),
+    let name = |kind: &str| format!("{kind}-{id}-{suffix}");
+    // Messages the application settles (C2D) or accepts once handed over (inputs).
+    let (events, devicebound) = (
+        format!("{base}/messages/events"),
+        format!("{base}/messages/devicebound"),
+    );
+    let properties = link_properties(&common);
+    let (inputs, c2d) = match config.module_id {
+        Some(_) => {
+            let local = format!("inputs-{suffix}");
+            let inputs =
+                receiver(session, name("inputs"), events, local, false, properties).await?;
+            (Some(inputs), None)
+        }
+        None => {
+            let local = format!("c2d-{suffix}");
+            let c2d = receiver(session, name("c2d"), devicebound, local, false, properties).await?;
+            (None, Some(c2d))
+        }
     };
-    let c2d = match config.module_id {
-        Some(_) => None,
-        None => Some(
-            Receiver::builder()
-                .name(format!("c2d-{id}-{suffix}"))
-                .source(format!("{base}/messages/devicebound"))
-                .target(format!("c2d-{suffix}"))
-                .receiver_settle_mode(ReceiverSettleMode::First)
-                .auto_accept(false)
-                .properties(link_properties(&common))
-                .attach(session)
-                .await
-                .map_err(receiver_attach_error)?,
-        ),
-    };
-    let twin_tx = Sender::builder()
-        .name(format!("twin-sender-{id}-{suffix}"))
-        .source(format!("twin-{suffix}"))
-        .target(format!("{base}/twin"))
-        .sender_settle_mode(SenderSettleMode::Settled)
-        .properties(with_channel(&twin_channel))
-        .attach(session)
-        .await
-        .map_err(sender_attach_error)?;
-    let twin_rx = Receiver::builder()
-        .name(format!("twin-receiver-{id}-{suffix}"))
-        .source(format!("{base}/twin"))
-        .target(format!("twin-{suffix}"))
-        .receiver_settle_mode(ReceiverSettleMode::First)
-        .auto_accept(true)
-        .properties(with_channel(&twin_channel))
-        .attach(session)
-        .await
-        .map_err(receiver_attach_error)?;
-    let methods_rx = Receiver::builder()
-        .name(format!("methods-receiver-{id}-{suffix}"))
-        .source(format!("{base}/methods/devicebound"))
-        .target(format!("methods-{suffix}"))
-        .receiver_settle_mode(ReceiverSettleMode::First)
-        .auto_accept(true)
-        .properties(with_channel(&methods_channel))
-        .attach(session)
-        .await
-        .map_err(receiver_attach_error)?;
-    let methods_tx = Sender::builder()
-        .name(format!("methods-sender-{id}-{suffix}"))
-        .source(format!("methods-{suffix}"))
-        .target(format!("{base}/methods/devicebound"))
-        .sender_settle_mode(SenderSettleMode::Settled)
-        .properties(with_channel(&methods_channel))
-        .attach(session)
-        .await
-        .map_err(sender_attach_error)?;
+    let (twin, methods) = (
+        format!("{base}/twin"),
+        format!("{base}/methods/devicebound"),
+    );
+    let (twin_local, methods_local) = (format!("twin-{suffix}"), format!("methods-{suffix}"));
+    let twin_properties = with_channel(&twin_channel);
+    let methods_properties = with_channel(&methods_channel);
+    let twin_tx = sender(
+        session,
+        name("twin-sender"),
+        twin_local.clone(),
+        twin.clone(),
+        twin_properties.clone(),
+    )
+    .await?;
+    let twin_rx = receiver(
+        session,
+        name("twin-receiver"),
+        twin,
+        twin_local,
+        true,
+        twin_properties,
+    )
+    .await?;
+    let methods_rx = receiver(
+        session,
+        name("methods-receiver"),
+        methods.clone(),
+        methods_local.clone(),
+        true,
+        methods_properties.clone(),
+    )
+    .await?;
+    let methods_tx = sender(
+        session,
+        name("methods-sender"),
+        methods_local,
+        methods,
+        methods_properties,
+    )
+    .await?;
     Ok(Links {
         telemetry,
         c2d,
@@ -388,6 +381,47 @@ async fn attach_links(session: &mut SessionHandle<()>, config: &HubConfig) -> Re
         methods_tx,
         methods_rx,
     })
+}
+
+/// A pre-settled sender link from `local` to the hub's `address` (twin and method answers).
+async fn sender(
+    session: &mut SessionHandle<()>,
+    name: String,
+    local: String,
+    address: String,
+    properties: Fields,
+) -> Result<Sender> {
+    Sender::builder()
+        .name(name)
+        .source(local)
+        .target(address)
+        .sender_settle_mode(SenderSettleMode::Settled)
+        .properties(properties)
+        .attach(session)
+        .await
+        .map_err(sender_attach_error)
+}
+
+/// A receiver link from the hub's `address` to `local`, settled on our first disposition;
+/// deliveries are accepted on arrival when `auto_accept`, else by the caller.
+async fn receiver(
+    session: &mut SessionHandle<()>,
+    name: String,
+    address: String,
+    local: String,
+    auto_accept: bool,
+    properties: Fields,
+) -> Result<Receiver> {
+    Receiver::builder()
+        .name(name)
+        .source(address)
+        .target(local)
+        .receiver_settle_mode(ReceiverSettleMode::First)
+        .auto_accept(auto_accept)
+        .properties(properties)
+        .attach(session)
+        .await
+        .map_err(receiver_attach_error)
 }
 
 fn sender_attach_error(error: fe2o3_amqp::link::SenderAttachError) -> Error {
