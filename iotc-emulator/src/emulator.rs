@@ -986,20 +986,22 @@ impl Emulator {
     /// the group key; an existing identity is kept. Returns its key (base64).
     fn register_device(&self, key: &str, parent: Option<&str>) -> Result<String, EmulatorError> {
         let (device_id, _) = crate::state::split_identity(key);
+        let new_key = if key.contains('/') {
+            // Module keys are random, like the keys IoT hub generates (a failing random source
+            // is an error, never a predictable key).
+            let mut bytes = [0u8; 32];
+            openssl::rand::rand_bytes(&mut bytes).map_err(|e| EmulatorError::Tls(e.to_string()))?;
+            B64.encode(bytes)
+        } else {
+            crate::sas::derive_device_key(&self.shared.settings.group_key, device_id)
+                .unwrap_or_default()
+        };
         let mut state = self.shared.lock();
         let device = state.devices.entry(key.to_owned()).or_insert_with(|| {
-            let auth = crate::state::DeviceAuth::Sas {
-                key: if key.contains('/') {
-                    // Module keys are random, like the keys IoT hub generates.
-                    let mut bytes = [0u8; 32];
-                    let _ = openssl::rand::rand_bytes(&mut bytes);
-                    B64.encode(bytes)
-                } else {
-                    crate::sas::derive_device_key(&self.shared.settings.group_key, device_id)
-                        .unwrap_or_default()
-                },
-            };
-            crate::state::Device::new(key.to_owned(), auth)
+            crate::state::Device::new(
+                key.to_owned(),
+                crate::state::DeviceAuth::Sas { key: new_key },
+            )
         });
         if parent.is_some() {
             device.parent = parent.map(str::to_owned);
