@@ -230,7 +230,7 @@ pub(crate) async fn serve_stream<S>(
             .container_id(format!("iotc-emulator-{}", shared.next_id()))
             .max_frame_size(256 * 1024)
             // Room for a gateway multiplexing its downstream devices (one session each; the
-            // C SDK puts up to 995 devices on a connection).
+            // SDK puts up to 1,001 devices on a connection, as the Java SDK admits).
             .channel_max(CHANNEL_MAX)
             .idle_time_out(240_000u32);
         let connection = if header[4] == 3 {
