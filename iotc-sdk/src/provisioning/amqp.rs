@@ -12,7 +12,9 @@ use fe2o3_amqp::{Receiver, Sender, Session};
 use serde_json::Value as Json;
 use tracing::{debug, info};
 
-use super::{interpret_for, Next, ProvisioningClient, Registration};
+use super::{
+    register_over, Answer, Exchange, ProvisioningClient, Registration, Request, DPS_TOKEN_TTL,
+};
 use crate::auth::{dps_resource, SasToken};
 use crate::transport::amqp::message::{
     app_property, body_bytes, correlation_id, data_body, message_id_text, simple_text, AmqpMessage,
@@ -22,12 +24,8 @@ use crate::transport::mqtt::topics::DPS_API_VERSION;
 use crate::transport::Protocol;
 use crate::{Error, Result};
 
-/// How many times a throttled (429) or failing (5xx) request is sent again before giving up.
-const MAX_RETRIES: u32 = 3;
-
-/// DPS tokens only need to outlive the registration.
-const DPS_TOKEN_TTL: Duration = Duration::from_secs(3600);
-
+/// Registers over AMQP: opens the connection and the two links, runs the state machine, and
+/// closes them.
 pub(super) async fn register(
     client: &ProvisioningClient,
     host: &str,
@@ -75,7 +73,7 @@ pub(super) async fn register(
             ("com.microsoft:client-version", transport::CLIENT_VERSION),
         ]);
         let suffix = new_uuid();
-        let mut sender = Sender::builder()
+        let sender = Sender::builder()
             .name(format!("dps-sender-{suffix}"))
             .target(address.clone())
             .properties(properties.clone())
@@ -87,7 +85,7 @@ pub(super) async fn register(
                 }
                 other => Error::Connection(format!("DPS link refused: {other}")),
             })?;
-        let mut receiver = Receiver::builder()
+        let receiver = Receiver::builder()
             .name(format!("dps-receiver-{suffix}"))
             .source(address)
             .target(format!("dps-{suffix}"))
@@ -101,69 +99,20 @@ pub(super) async fn register(
                 }
                 other => Error::Connection(format!("DPS link refused: {other}")),
             })?;
-        let register_body = serde_json::to_vec(&body)?;
-        let mut retries = 0;
-        let mut operation_id: Option<String> = None;
-        let outcome = loop {
-            let id = new_uuid();
-            let request = match &operation_id {
-                None => request(&id, "iotdps-register", None, register_body.clone()),
-                Some(op) => request(&id, "iotdps-get-operationstatus", Some(op), Vec::new()),
-            };
-            let (status, retry_after, body) = match sender.send(request).await {
-                Ok(Outcome::Accepted(_)) => loop {
-                    let answer = receiver
-                        .recv::<Body<Value>>()
-                        .await
-                        .map_err(|e| Error::Connection(format!("DPS answer not received: {e}")))?
-                        .into_message();
-                    let matches = correlation_id(&answer).map(message_id_text);
-                    if matches.is_some() && matches.as_deref() != Some(id.as_str()) {
-                        debug!("ignoring a DPS answer for another request");
-                        continue;
-                    }
-                    break answer_status(&answer);
-                },
-                Ok(Outcome::Rejected(rejected)) => {
-                    let error = rejected.error.map(|e| condition_error(&e));
-                    match error {
-                        Some(Error::Throttled { retry_after }) => {
-                            (429, Some(retry_after.as_secs()), Vec::new())
-                        }
-                        Some(e) => break Err(e),
-                        None => (500, None, Vec::new()),
-                    }
-                }
-                Ok(other) => (503, None, format!("{other:?}").into_bytes()),
-                Err(e) => break Err(Error::Connection(format!("DPS request not sent: {e}"))),
-            };
-            debug!(status, ?retry_after, "DPS answered");
-            match interpret_for(client.protocol, status, retry_after, &body) {
-                Ok(Next::Done(registration)) => break Ok(registration),
-                Ok(Next::Poll {
-                    operation_id: op,
-                    after,
-                }) => {
-                    operation_id = Some(op);
-                    tokio::time::sleep(after).await;
-                }
-                Ok(Next::Retry { after }) => {
-                    retries += 1;
-                    if retries > MAX_RETRIES {
-                        break Err(if status == 429 {
-                            Error::Throttled { retry_after: after }
-                        } else {
-                            Error::Rejected {
-                                status,
-                                message: String::from_utf8_lossy(&body).into_owned(),
-                            }
-                        });
-                    }
-                    tokio::time::sleep(after).await;
-                }
-                Err(e) => break Err(e),
-            }
+        let mut exchange = Amqp {
+            sender,
+            receiver,
+            failed: false,
         };
+        let outcome = register_over(client.protocol, &body, &mut exchange).await;
+        let Amqp {
+            sender,
+            receiver,
+            failed,
+        } = exchange;
+        if failed {
+            return outcome;
+        }
         let _ = sender.close().await;
         let _ = receiver.close().await;
         let _ = session.end().await;
@@ -177,7 +126,65 @@ pub(super) async fn register(
     result
 }
 
-fn request(id: &str, operation: &str, operation_id: Option<&str>, body: Vec<u8>) -> AmqpMessage {
+/// The DPS link pair; requests and answers are matched by correlation id.
+struct Amqp {
+    sender: Sender,
+    receiver: Receiver,
+    /// Set when no answer could be received: the links are then left to the connection's close.
+    failed: bool,
+}
+
+impl Exchange for Amqp {
+    async fn send(&mut self, request: Request<'_>) -> Result<Answer> {
+        let id = new_uuid();
+        let message = match request {
+            Request::Register(body) => request_message(&id, "iotdps-register", None, body.to_vec()),
+            Request::Poll(op) => {
+                request_message(&id, "iotdps-get-operationstatus", Some(op), Vec::new())
+            }
+        };
+        let (status, retry_after, body) = match self.sender.send(message).await {
+            Ok(Outcome::Accepted(_)) => loop {
+                let answer = match self.receiver.recv::<Body<Value>>().await {
+                    Ok(delivery) => delivery.into_message(),
+                    Err(e) => {
+                        self.failed = true;
+                        return Err(Error::Connection(format!("DPS answer not received: {e}")));
+                    }
+                };
+                let matches = correlation_id(&answer).map(message_id_text);
+                if matches.is_some() && matches.as_deref() != Some(id.as_str()) {
+                    debug!("ignoring a DPS answer for another request");
+                    continue;
+                }
+                break answer_status(&answer);
+            },
+            Ok(Outcome::Rejected(rejected)) => match rejected.error.map(|e| condition_error(&e)) {
+                Some(Error::Throttled { retry_after }) => {
+                    (429, Some(retry_after.as_secs()), Vec::new())
+                }
+                Some(e) => return Err(e),
+                None => (500, None, Vec::new()),
+            },
+            Ok(other) => (503, None, format!("{other:?}").into_bytes()),
+            Err(e) => return Err(Error::Connection(format!("DPS request not sent: {e}"))),
+        };
+        Ok(Answer {
+            status,
+            retry_after,
+            body: body.into(),
+        })
+    }
+}
+
+/// A DPS request (`iotdps-register` or `iotdps-get-operationstatus` of `operation_id`) whose
+/// message and correlation id are `id`.
+fn request_message(
+    id: &str,
+    operation: &str,
+    operation_id: Option<&str>,
+    body: Vec<u8>,
+) -> AmqpMessage {
     let properties = Properties {
         correlation_id: Some(MessageId::String(id.to_owned())),
         message_id: Some(MessageId::String(id.to_owned())),

@@ -1,18 +1,20 @@
 //! DPS over HTTPS (protocol.md §3.1): `PUT …/register`, then `GET …/operations/{id}` until
-//! the operation ends; the same answers as over MQTT, read by the same
-//! [`interpret_for`](super::interpret_for).
+//! the operation ends; the same answers as over MQTT, read by the same state machine
+//! ([`register_over`]).
 
 use azure_core::http::Method;
 use serde_json::Value;
 use tracing::{debug, info};
 
-use super::{interpret_for, Next, ProvisioningClient, Registration, DPS_TOKEN_TTL, MAX_RETRIES};
+use super::{
+    register_over, Answer, Exchange, ProvisioningClient, Registration, Request, DPS_TOKEN_TTL,
+};
 use crate::auth::dps_resource;
 use crate::transport::http::{segment, Auth, HttpsClient, Timeouts};
 use crate::transport::mqtt::topics::DPS_API_VERSION;
-use crate::transport::Protocol;
 use crate::{Error, Result};
 
+/// Registers over HTTPS.
 pub(super) async fn register(
     client: &ProvisioningClient,
     host: &str,
@@ -50,65 +52,55 @@ pub(super) async fn register(
         },
     )?;
     debug!(%host, port, %registration_id, "registering with DPS over HTTPS");
-    let base = format!(
-        "/{}/registrations/{}",
-        segment(&client.id_scope),
-        segment(registration_id)
-    );
-    let headers = || {
-        vec![
+    let mut exchange = Https {
+        http,
+        base: format!(
+            "/{}/registrations/{}",
+            segment(&client.id_scope),
+            segment(registration_id)
+        ),
+    };
+    let registration = register_over(client.protocol, &body, &mut exchange).await?;
+    info!(hub = %registration.assigned_hub, device_id = %registration.device_id, "device provisioned");
+    Ok(registration)
+}
+
+/// `PUT {base}/register` and `GET {base}/operations/{id}`, `{base}` being
+/// `/{idScope}/registrations/{registrationId}`.
+struct Https {
+    http: HttpsClient,
+    base: String,
+}
+
+impl Exchange for Https {
+    async fn send(&mut self, request: Request<'_>) -> Result<Answer> {
+        let headers = vec![
             (
                 "content-type".to_owned(),
                 "application/json; charset=utf-8".to_owned(),
             ),
             ("accept".to_owned(), "application/json".to_owned()),
-        ]
-    };
-    let register_body = serde_json::to_vec(&body)?;
-    let mut operation_id: Option<String> = None;
-    let mut retries = 0;
-    let registration = loop {
-        let response = match &operation_id {
-            None => {
+        ];
+        let base = &self.base;
+        let response = match request {
+            Request::Register(body) => {
                 let path = format!("{base}/register?api-version={DPS_API_VERSION}");
-                http.send(Method::Put, &path, headers(), Some(register_body.clone()))
+                self.http
+                    .send(Method::Put, &path, headers, Some(body.to_vec()))
                     .await?
             }
-            Some(op) => {
+            Request::Poll(op) => {
                 let path = format!(
                     "{base}/operations/{}?api-version={DPS_API_VERSION}",
                     segment(op)
                 );
-                http.send(Method::Get, &path, headers(), None).await?
+                self.http.send(Method::Get, &path, headers, None).await?
             }
         };
-        let (status, retry_after) = (response.status, response.retry_after());
-        debug!(status, ?retry_after, "DPS answered");
-        match interpret_for(Protocol::Https, status, retry_after, &response.body)? {
-            Next::Done(registration) => break registration,
-            Next::Poll {
-                operation_id: op,
-                after,
-            } => {
-                operation_id = Some(op);
-                tokio::time::sleep(after).await;
-            }
-            Next::Retry { after } => {
-                retries += 1;
-                if retries > MAX_RETRIES {
-                    return Err(if status == 429 {
-                        Error::Throttled { retry_after: after }
-                    } else {
-                        Error::Rejected {
-                            status,
-                            message: String::from_utf8_lossy(&response.body).into_owned(),
-                        }
-                    });
-                }
-                tokio::time::sleep(after).await;
-            }
-        }
-    };
-    info!(hub = %registration.assigned_hub, device_id = %registration.device_id, "device provisioned");
-    Ok(registration)
+        Ok(Answer {
+            status: response.status,
+            retry_after: response.retry_after(),
+            body: response.body,
+        })
+    }
 }

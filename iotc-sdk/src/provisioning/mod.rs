@@ -10,8 +10,10 @@ mod mqtt;
 use std::fmt;
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
+use tracing::debug;
 
 use crate::auth::Credentials;
 use crate::tls::TlsConfig;
@@ -285,6 +287,83 @@ pub(crate) enum Next {
     },
 }
 
+/// One request of the DPS client state machine.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Request<'a> {
+    /// Register the device, with this JSON body.
+    Register(&'a [u8]),
+    /// Ask for the status of this operation.
+    Poll(&'a str),
+}
+
+/// One DPS answer, as [`interpret_for`] reads it.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    /// The status: HTTP's, the MQTT response topic's, or the one AMQP's answer implies.
+    pub(crate) status: u16,
+    /// `retry-after`, in seconds, if DPS sent one.
+    pub(crate) retry_after: Option<u64>,
+    /// The JSON body.
+    pub(crate) body: Bytes,
+}
+
+/// The wire work of one DPS protocol: send a request, wait for its answer.
+pub(crate) trait Exchange {
+    /// Sends `request` and returns DPS's answer to it. An error ends the registration with
+    /// that error.
+    async fn send(&mut self, request: Request<'_>) -> Result<Answer>;
+}
+
+/// The DPS client state machine (protocol.md §2.5), for every protocol: registers with `body`,
+/// polls the operation until DPS ends it, and sends a throttled (429) or failing (5xx) request
+/// again up to [`MAX_RETRIES`] times, each wait being DPS's `retry-after`. The overall timeout
+/// is [`ProvisioningClient::register`]'s.
+async fn register_over(
+    protocol: Protocol,
+    body: &Value,
+    exchange: &mut impl Exchange,
+) -> Result<Registration> {
+    let register_body = serde_json::to_vec(body)?;
+    let mut retries = 0;
+    let mut operation_id: Option<String> = None;
+    loop {
+        let request = match &operation_id {
+            None => Request::Register(&register_body),
+            Some(op) => Request::Poll(op),
+        };
+        let Answer {
+            status,
+            retry_after,
+            body,
+        } = exchange.send(request).await?;
+        debug!(status, ?retry_after, "DPS answered");
+        match interpret_for(protocol, status, retry_after, &body)? {
+            Next::Done(registration) => return Ok(registration),
+            Next::Poll {
+                operation_id: op,
+                after,
+            } => {
+                operation_id = Some(op);
+                tokio::time::sleep(after).await;
+            }
+            Next::Retry { after } => {
+                retries += 1;
+                if retries > MAX_RETRIES {
+                    return Err(if status == 429 {
+                        Error::Throttled { retry_after: after }
+                    } else {
+                        Error::Rejected {
+                            status,
+                            message: String::from_utf8_lossy(&body).into_owned(),
+                        }
+                    });
+                }
+                tokio::time::sleep(after).await;
+            }
+        }
+    }
+}
+
 /// Default wait when DPS sends no `retry-after` (Python and Node use 2 s).
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(2);
 
@@ -537,6 +616,99 @@ mod tests {
                 other => panic!("{good:?}: {other:?}"),
             }
         }
+    }
+
+    /// A scripted DPS: gives its answers in order and records the requests.
+    struct Script {
+        answers: std::collections::VecDeque<Result<Answer>>,
+        sent: Vec<String>,
+    }
+
+    impl Script {
+        fn new(answers: impl IntoIterator<Item = Result<Answer>>) -> Self {
+            Script {
+                answers: answers.into_iter().collect(),
+                sent: Vec::new(),
+            }
+        }
+    }
+
+    impl Exchange for Script {
+        async fn send(&mut self, request: Request<'_>) -> Result<Answer> {
+            self.sent.push(match request {
+                Request::Register(body) => format!("register {}", String::from_utf8_lossy(body)),
+                Request::Poll(op) => format!("poll {op}"),
+            });
+            self.answers
+                .pop_front()
+                .unwrap_or_else(|| Err(Error::Connection("no answer scripted".into())))
+        }
+    }
+
+    fn answer(status: u16, retry_after: Option<u64>, body: &str) -> Result<Answer> {
+        Ok(Answer {
+            status,
+            retry_after,
+            body: Bytes::copy_from_slice(body.as_bytes()),
+        })
+    }
+
+    const ASSIGNING: &str = r#"{"operationId":"op-1","status":"assigning"}"#;
+    const ASSIGNED: &str = r#"{"operationId":"op-1","status":"assigned","registrationState":{"assignedHub":"hub.example","deviceId":"dev"}}"#;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_state_machine_registers_polls_and_retries() {
+        let mut dps = Script::new([
+            answer(429, Some(1), ""),
+            answer(202, Some(3), ASSIGNING),
+            answer(503, None, ""),
+            answer(200, None, ASSIGNED),
+        ]);
+        let started = tokio::time::Instant::now();
+        let body = serde_json::json!({"registrationId": "dev"});
+        let registration = register_over(Protocol::Mqtt, &body, &mut dps)
+            .await
+            .unwrap();
+        assert_eq!(registration.assigned_hub, "hub.example");
+        assert_eq!(registration.device_id, "dev");
+        let register = r#"register {"registrationId":"dev"}"#;
+        assert_eq!(dps.sent, [register, register, "poll op-1", "poll op-1"]);
+        // 1 s (429), 3 s (assigning), 2 s (503 without retry-after).
+        assert_eq!(started.elapsed(), Duration::from_secs(6));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_state_machine_gives_up_after_the_retries() {
+        let mut dps = Script::new((0..4).map(|_| answer(429, Some(5), "")));
+        let result = register_over(Protocol::Mqtt, &Value::Null, &mut dps).await;
+        assert!(
+            matches!(result, Err(Error::Throttled { retry_after }) if retry_after == Duration::from_secs(5)),
+            "{result:?}"
+        );
+        assert_eq!(dps.sent.len(), 1 + MAX_RETRIES as usize);
+
+        let mut dps = Script::new((0..4).map(|_| answer(503, Some(0), "busy")));
+        let result = register_over(Protocol::Mqtt, &Value::Null, &mut dps).await;
+        assert!(
+            matches!(&result, Err(Error::Rejected { status: 503, message }) if message == "busy"),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_state_machine_stops_at_the_first_error() {
+        let mut dps = Script::new([
+            answer(202, Some(0), ASSIGNING),
+            Err(Error::Connection("gone".into())),
+        ]);
+        let result = register_over(Protocol::Mqtt, &Value::Null, &mut dps).await;
+        assert!(matches!(result, Err(Error::Connection(_))), "{result:?}");
+        assert_eq!(dps.sent.len(), 2);
+
+        let mut dps = Script::new([answer(401, None, r#"{"errorCode":401002}"#)]);
+        let result = register_over(Protocol::Mqtt, &Value::Null, &mut dps).await;
+        assert!(matches!(result, Err(Error::Unauthorized(_))), "{result:?}");
+        assert_eq!(dps.sent.len(), 1);
     }
 
     #[test]

@@ -2,17 +2,19 @@
 
 use std::time::Duration;
 
-use rumqttc::{Event, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS};
 use serde_json::Value;
 use tracing::{debug, info};
 
-use super::{interpret_for, Next, ProvisioningClient, Registration};
+use super::{
+    register_over, Answer, Exchange, ProvisioningClient, Registration, Request, DPS_TOKEN_TTL,
+};
 use crate::auth::{dps_resource, SasToken};
 use crate::transport::mqtt::{self as transport, topics};
 use crate::{Error, Result};
 
-use super::{DPS_TOKEN_TTL, MAX_RETRIES};
-
+/// Registers over MQTT: connects with the DPS username, subscribes to the answers, runs the
+/// state machine, and disconnects.
 pub(super) async fn register(
     client: &ProvisioningClient,
     host: &str,
@@ -61,64 +63,16 @@ pub(super) async fn register(
     )
     .await?;
 
-    let register_body = serde_json::to_vec(&body)?;
-    let mut rid: u64 = 0;
-    let mut retries = 0;
-    // The request to (re)send: the register itself, then polls of the operation.
-    let mut operation_id: Option<String> = None;
-    let result = loop {
-        rid += 1;
-        let (topic, payload) = match &operation_id {
-            None => (
-                topics::dps_register_topic(&rid.to_string()),
-                register_body.clone(),
-            ),
-            Some(op) => (topics::dps_poll_topic(&rid.to_string(), op), Vec::new()),
-        };
-        mqtt.publish(topic, QoS::AtLeastOnce, false, payload)
-            .await
-            .map_err(|e| Error::Connection(e.to_string()))?;
-        let (status, retry_after, body) = loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    match topics::parse_dps_response(&p.topic) {
-                        Some(r) if r.request_id == rid.to_string() => {
-                            break (r.status, r.retry_after, p.payload)
-                        }
-                        _ => debug!(topic = %p.topic, "ignoring a DPS message for another request"),
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => return Err(transport::connection_error(e)),
-            }
-        };
-        debug!(status, ?retry_after, "DPS answered");
-        match interpret_for(client.protocol, status, retry_after, &body) {
-            Ok(Next::Done(registration)) => break Ok(registration),
-            Ok(Next::Poll {
-                operation_id: op,
-                after,
-            }) => {
-                operation_id = Some(op);
-                tokio::time::sleep(after).await;
-            }
-            Ok(Next::Retry { after }) => {
-                retries += 1;
-                if retries > MAX_RETRIES {
-                    break Err(if status == 429 {
-                        Error::Throttled { retry_after: after }
-                    } else {
-                        Error::Rejected {
-                            status,
-                            message: String::from_utf8_lossy(&body).into_owned(),
-                        }
-                    });
-                }
-                tokio::time::sleep(after).await;
-            }
-            Err(e) => break Err(e),
-        }
+    let mut exchange = Mqtt {
+        mqtt: &mqtt,
+        eventloop: &mut eventloop,
+        rid: 0,
+        failed: false,
     };
+    let result = register_over(client.protocol, &body, &mut exchange).await;
+    if exchange.failed {
+        return result;
+    }
     // DPS keeps no session: disconnect, best effort.
     let _ = mqtt.try_disconnect();
     let _ = tokio::time::timeout(Duration::from_millis(500), eventloop.poll()).await;
@@ -126,4 +80,55 @@ pub(super) async fn register(
         info!(hub = %registration.assigned_hub, device_id = %registration.device_id, "device provisioned");
     }
     result
+}
+
+/// Requests on `$dps/registrations/…` with `$rid` 1, 2, …; answers on `$dps/registrations/res/…`.
+struct Mqtt<'a> {
+    mqtt: &'a AsyncClient,
+    eventloop: &'a mut EventLoop,
+    /// The last request id sent.
+    rid: u64,
+    /// Set when the connection failed: polling the event loop again to disconnect would make
+    /// rumqttc reconnect, so the registration ends without disconnecting.
+    failed: bool,
+}
+
+impl Exchange for Mqtt<'_> {
+    async fn send(&mut self, request: Request<'_>) -> Result<Answer> {
+        self.rid += 1;
+        let rid = self.rid.to_string();
+        let (topic, payload) = match request {
+            Request::Register(body) => (topics::dps_register_topic(&rid), body.to_vec()),
+            Request::Poll(op) => (topics::dps_poll_topic(&rid, op), Vec::new()),
+        };
+        if let Err(e) = self
+            .mqtt
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await
+        {
+            self.failed = true;
+            return Err(Error::Connection(e.to_string()));
+        }
+        loop {
+            match self.eventloop.poll().await {
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    match topics::parse_dps_response(&p.topic) {
+                        Some(r) if r.request_id == rid => {
+                            return Ok(Answer {
+                                status: r.status,
+                                retry_after: r.retry_after,
+                                body: p.payload,
+                            })
+                        }
+                        _ => debug!(topic = %p.topic, "ignoring a DPS message for another request"),
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.failed = true;
+                    return Err(transport::connection_error(e));
+                }
+            }
+        }
+    }
 }
