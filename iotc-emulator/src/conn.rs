@@ -2,12 +2,10 @@
 //! on any byte stream (TLS on the MQTT port, or a WebSocket from [`crate::https`]).
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use openssl::ssl::Ssl;
 use rumqttc::mqttbytes::v4::{ConnAck, Connect, ConnectReturnCode, Packet};
 use rumqttc::mqttbytes::{self, Protocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -172,82 +170,26 @@ fn peek_protocol(buf: &[u8]) -> Option<(String, u8)> {
 
 /// Runs the accept loop of one listener until shutdown.
 pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, role: Role) {
-    let mut shutdown = shared.shutdown.clone();
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = shutdown.changed() => break,
-        };
-        match accepted {
-            Ok((tcp, peer)) => {
-                let _ = tcp.set_nodelay(true);
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let mut shutdown = shared.shutdown.clone();
-                    tokio::select! {
-                        _ = handle(shared, tcp, peer, role) => {}
-                        _ = shutdown.changed() => {}
-                    }
-                });
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-    tracing::debug!(?role, "listener stopped");
-}
-
-async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, role: Role) {
-    let deadline = tokio::time::Instant::now() + shared.settings.handshake_timeout;
-    let accepted = tokio::time::timeout_at(deadline, tls_accept(&shared, tcp)).await;
-    let (stream, cert) = match accepted {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-            return;
-        }
-        Err(_) => {
-            tracing::info!(%peer, timeout = ?shared.settings.handshake_timeout, "no TLS handshake within the handshake timeout; closing");
-            return;
-        }
-    };
-    let assigned_hub = shared.settings.assigned_hub.clone();
-    serve_mqtt(
-        &shared,
-        Box::new(stream),
-        cert,
-        peer,
-        role,
-        deadline,
-        &assigned_hub,
+    crate::tls::serve(
+        shared,
+        listener,
+        "MQTT",
+        move |shared, accepted| async move {
+            let assigned_hub = shared.settings.assigned_hub.clone();
+            serve_mqtt(
+                &shared,
+                Box::new(accepted.stream),
+                accepted.cert,
+                accepted.peer,
+                role,
+                accepted.deadline,
+                &assigned_hub,
+            )
+            .await;
+        },
     )
     .await;
-}
-
-/// The TLS handshake of a device connection, and the client certificate it presented.
-pub(crate) async fn tls_accept(
-    shared: &Shared,
-    tcp: TcpStream,
-) -> Result<(SslStream<TcpStream>, Option<PeerCert>), ConnError> {
-    let ssl = Ssl::new(shared.acceptor.context())
-        .map_err(|e| ConnError::Protocol(format!("tls: {e}")))?;
-    let mut stream =
-        SslStream::new(ssl, tcp).map_err(|e| ConnError::Protocol(format!("tls: {e}")))?;
-    Pin::new(&mut stream)
-        .accept()
-        .await
-        .map_err(|e| ConnError::Protocol(format!("TLS handshake: {e}")))?;
-    let cert = stream.ssl().peer_certificate().map(|leaf| PeerCert {
-        leaf,
-        chain: stream
-            .ssl()
-            .peer_cert_chain()
-            .map(|s| s.iter().map(|c| c.to_owned()).collect())
-            .unwrap_or_default(),
-    });
-    Ok((stream, cert))
+    tracing::debug!(?role, "listener stopped");
 }
 
 /// Serves MQTT on an established byte stream (TLS on the MQTT port, or a WebSocket on the

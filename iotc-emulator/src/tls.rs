@@ -1,8 +1,15 @@
-//! TLS server setup (generated CA + server certificate) and client-certificate checks.
+//! TLS server setup (generated CA + server certificate), the accept loop of the TLS listeners
+//! (MQTT, HTTPS, AMQP), and client-certificate checks.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
 
 use openssl::nid::Nid;
 use openssl::pkey::PKey;
-use openssl::ssl::{SslAcceptor, SslMethod, SslVerifyMode, SslVersion};
+use openssl::ssl::{Ssl, SslAcceptor, SslMethod, SslVerifyMode, SslVersion};
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::X509VerifyFlags;
@@ -11,7 +18,11 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose,
 };
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tokio_openssl::SslStream;
 
+use crate::state::Shared;
 use crate::EmulatorError;
 
 /// The TLS acceptor shared by all listeners and the CA that signed its certificate.
@@ -95,6 +106,120 @@ pub(crate) fn generate(names: &[String]) -> Result<ServerTls, EmulatorError> {
         acceptor: builder.build(),
         ca_pem,
     })
+}
+
+/// A device connection whose TLS handshake is done.
+pub(crate) struct Accepted {
+    /// The TLS stream.
+    pub(crate) stream: SslStream<TcpStream>,
+    /// The client certificate the peer presented, if any.
+    pub(crate) cert: Option<PeerCert>,
+    /// The peer's address.
+    pub(crate) peer: SocketAddr,
+    /// The handshake timeout after the TCP accept: the protocol's own opening (MQTT CONNECT,
+    /// AMQP OPEN) must be complete by then too.
+    pub(crate) deadline: Instant,
+}
+
+/// Why a TLS handshake failed (for logs).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HandshakeError {
+    /// The TLS session could not be set up.
+    #[error("tls: {0}")]
+    Setup(#[from] openssl::error::ErrorStack),
+    /// The handshake itself failed.
+    #[error("TLS handshake: {0}")]
+    Handshake(#[from] openssl::ssl::Error),
+}
+
+/// Runs the accept loop of one TLS listener until shutdown. Each TCP connection gets a task of
+/// its own: the TLS handshake, which must end within the handshake timeout, then `handler`,
+/// until it returns or the emulator shuts down. `listener_name` names the listener in logs.
+pub(crate) async fn serve<H, F>(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    listener_name: &'static str,
+    handler: H,
+) where
+    H: Fn(Arc<Shared>, Accepted) -> F + Clone + Send + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.changed() => break,
+        };
+        match accepted {
+            Ok((tcp, peer)) => {
+                let _ = tcp.set_nodelay(true);
+                let shared = shared.clone();
+                let handler = handler.clone();
+                tokio::spawn(async move {
+                    let mut shutdown = shared.shutdown.clone();
+                    tokio::select! {
+                        _ = handshake(shared, tcp, peer, listener_name, handler) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(listener = listener_name, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// The TLS handshake of one connection within the handshake timeout, then `handler`.
+async fn handshake<H, F>(
+    shared: Arc<Shared>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    listener_name: &'static str,
+    handler: H,
+) where
+    H: Fn(Arc<Shared>, Accepted) -> F,
+    F: Future<Output = ()>,
+{
+    let timeout = shared.settings.handshake_timeout;
+    let deadline = Instant::now() + timeout;
+    match tokio::time::timeout_at(deadline, accept(&shared, tcp)).await {
+        Ok(Ok((stream, cert))) => {
+            let accepted = Accepted {
+                stream,
+                cert,
+                peer,
+                deadline,
+            };
+            handler(shared, accepted).await;
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(listener = listener_name, %peer, error = %e, "TLS handshake failed");
+        }
+        Err(_) => {
+            tracing::info!(listener = listener_name, %peer, ?timeout, "no TLS handshake within the handshake timeout; closing");
+        }
+    }
+}
+
+/// The server side of the TLS handshake, and the client certificate the peer presented.
+async fn accept(
+    shared: &Shared,
+    tcp: TcpStream,
+) -> Result<(SslStream<TcpStream>, Option<PeerCert>), HandshakeError> {
+    let ssl = Ssl::new(shared.acceptor.context())?;
+    let mut stream = SslStream::new(ssl, tcp)?;
+    Pin::new(&mut stream).accept().await?;
+    let cert = stream.ssl().peer_certificate().map(|leaf| PeerCert {
+        leaf,
+        chain: stream
+            .ssl()
+            .peer_cert_chain()
+            .map(|s| s.iter().map(|c| c.to_owned()).collect())
+            .unwrap_or_default(),
+    });
+    Ok((stream, cert))
 }
 
 /// The client certificate presented during the handshake.

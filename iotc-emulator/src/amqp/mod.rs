@@ -14,7 +14,6 @@ mod stream;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,11 +25,9 @@ use fe2o3_amqp::types::definitions::{self, AmqpError, Fields};
 use fe2o3_amqp::types::performatives::Attach;
 use fe2o3_amqp::types::primitives::{Array, Symbol, Value};
 use fe2o3_amqp::types::sasl::{SaslCode, SaslInit, SaslOutcome, SaslResponse};
-use openssl::ssl::Ssl;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_openssl::SslStream;
 
 use crate::conn::Role;
 use crate::state::Shared;
@@ -128,53 +125,20 @@ pub(crate) struct AmqpConn {
 
 /// Runs the accept loop of one AMQP listener until shutdown.
 pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, role: Role) {
-    let mut shutdown = shared.shutdown.clone();
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = shutdown.changed() => break,
-        };
-        match accepted {
-            Ok((tcp, peer)) => {
-                let _ = tcp.set_nodelay(true);
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let mut shutdown = shared.shutdown.clone();
-                    tokio::select! {
-                        _ = handle(shared, tcp, peer, role) => {}
-                        _ = shutdown.changed() => {}
-                    }
-                });
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "AMQP accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
+    crate::tls::serve(shared, listener, "AMQP", move |shared, accepted| {
+        let hub = shared.settings.assigned_hub_amqp.clone();
+        serve_stream(
+            shared,
+            accepted.stream,
+            accepted.cert,
+            accepted.peer,
+            role,
+            accepted.deadline,
+            hub,
+        )
+    })
+    .await;
     tracing::debug!(?role, "AMQP listener stopped");
-}
-
-/// The TLS handshake; returns the stream and the client certificate.
-async fn tls_accept(
-    shared: &Shared,
-    tcp: TcpStream,
-) -> Result<(SslStream<TcpStream>, Option<PeerCert>), String> {
-    let ssl = Ssl::new(shared.acceptor.context()).map_err(|e| format!("tls: {e}"))?;
-    let mut stream = SslStream::new(ssl, tcp).map_err(|e| format!("tls: {e}"))?;
-    Pin::new(&mut stream)
-        .accept()
-        .await
-        .map_err(|e| format!("TLS handshake: {e}"))?;
-    let cert = stream.ssl().peer_certificate().map(|leaf| PeerCert {
-        leaf,
-        chain: stream
-            .ssl()
-            .peer_cert_chain()
-            .map(|s| s.iter().map(|c| c.to_owned()).collect())
-            .unwrap_or_default(),
-    });
-    Ok((stream, cert))
 }
 
 /// Reads the AMQP protocol header (to be replayed to fe2o3-amqp); returns the protocol id:
@@ -194,19 +158,6 @@ async fn read_header<S: AsyncRead + Unpin>(stream: &mut S) -> Result<[u8; 8], St
 /// The channel-max the emulator offers: sessions per connection, for gateways that multiplex
 /// their downstream devices.
 const CHANNEL_MAX: u16 = 2047;
-
-async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, role: Role) {
-    let deadline = tokio::time::Instant::now() + shared.settings.handshake_timeout;
-    let accepted = tokio::time::timeout_at(deadline, tls_accept(&shared, tcp)).await;
-    match accepted {
-        Ok(Ok((stream, cert))) => {
-            let hub = shared.settings.assigned_hub_amqp.clone();
-            serve_stream(shared, stream, cert, peer, role, deadline, hub).await
-        }
-        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "AMQP connection setup failed"),
-        Err(_) => tracing::info!(%peer, "no TLS handshake within the handshake timeout; closing"),
-    }
-}
 
 /// Serves AMQP on an established byte stream (TLS, or a WebSocket with the `AMQPWSB10`
 /// subprotocol): header, SASL or none, OPEN by `deadline`, then sessions and links until the

@@ -10,7 +10,6 @@ mod websocket;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -18,11 +17,11 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use crate::device_ops::HubError;
 use crate::state::Shared;
-use crate::tls::PeerCert;
+use crate::tls::{Accepted, PeerCert};
 
 /// Largest request body accepted by the hub and DPS APIs (a 256 KB batch plus JSON framing).
 const MAX_API_BODY: usize = 512 * 1024;
@@ -41,47 +40,16 @@ pub(crate) type Reply = Response<Full<Bytes>>;
 
 /// Runs the accept loop of the HTTPS listener until shutdown.
 pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener) {
-    let mut shutdown = shared.shutdown.clone();
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = shutdown.changed() => break,
-        };
-        match accepted {
-            Ok((tcp, peer)) => {
-                let _ = tcp.set_nodelay(true);
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let mut shutdown = shared.shutdown.clone();
-                    tokio::select! {
-                        _ = handle(shared, tcp, peer) => {}
-                        _ = shutdown.changed() => {}
-                    }
-                });
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "HTTPS accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
+    crate::tls::serve(shared, listener, "HTTPS", handle).await;
     tracing::debug!("HTTPS listener stopped");
 }
 
-async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
+/// Serves HTTP/1.1 on one TLS connection.
+async fn handle(shared: Arc<Shared>, accepted: Accepted) {
+    let Accepted {
+        stream, cert, peer, ..
+    } = accepted;
     let timeout = shared.settings.handshake_timeout;
-    let (stream, cert) =
-        match tokio::time::timeout(timeout, crate::conn::tls_accept(&shared, tcp)).await {
-            Ok(Ok(v)) => v,
-            Ok(Err(e)) => {
-                tracing::debug!(%peer, error = %e, "HTTPS TLS handshake failed");
-                return;
-            }
-            Err(_) => {
-                tracing::info!(%peer, "no TLS handshake within the handshake timeout; closing");
-                return;
-            }
-        };
     let ctx = Arc::new(ConnCtx { shared, cert, peer });
     let service = hyper::service::service_fn(move |request| {
         let ctx = ctx.clone();
