@@ -15,7 +15,7 @@ use fe2o3_amqp::types::messaging::{
     Properties,
 };
 use fe2o3_amqp::types::primitives::{SimpleValue, Symbol, Value};
-use fe2o3_amqp::{Delivery, Receiver, Sender, Session};
+use fe2o3_amqp::{Delivery, Receiver, Sender};
 use serde_json::Value as Json;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -232,39 +232,29 @@ async fn connect_own(config: &HubConfig, resource: &str) -> Result<Parts> {
         config.connect_timeout,
     )
     .await?;
-    let work = async {
-        let mut session = Session::begin(&mut connection)
-            .await
-            .map_err(|e| Error::Connection(format!("AMQP session refused: {e}")))?;
-        let mut renewal = None;
-        let cbs = match &config.auth {
-            HubAuth::X509(_) => None,
-            _ => {
-                let mut cbs = Cbs::attach(&mut session).await?;
-                let (token, renew) = first_token(config, resource).await?;
-                renewal = renew;
-                cbs.put_token(resource, token.as_secret(), config.connect_timeout)
-                    .await?;
-                Some(cbs.spawn(config.connect_timeout))
-            }
-        };
-        let links = attach_links(&mut session, config).await?;
-        Ok::<_, Error>((session, cbs, links, renewal))
-    };
-    let (session, cbs, links, renewal) =
-        match tokio::time::timeout(config.connect_timeout, work).await {
-            Ok(Ok(parts)) => parts,
-            Ok(Err(e)) => {
-                let _ = connection.close().await;
-                return Err(e);
-            }
-            Err(_) => {
-                return Err(Error::Timeout(
-                    config.connect_timeout,
-                    "the AMQP links to attach",
-                ))
-            }
-        };
+    let (session, cbs, links, renewal) = super::set_up(
+        &mut connection,
+        config.connect_timeout,
+        "the AMQP links to attach",
+        super::OnTimeout::Leave,
+        |mut session| async move {
+            let mut renewal = None;
+            let cbs = match &config.auth {
+                HubAuth::X509(_) => None,
+                _ => {
+                    let mut cbs = Cbs::attach(&mut session).await?;
+                    let (token, renew) = first_token(config, resource).await?;
+                    renewal = renew;
+                    cbs.put_token(resource, token.as_secret(), config.connect_timeout)
+                        .await?;
+                    Some(cbs.spawn(config.connect_timeout))
+                }
+            };
+            let links = attach_links(&mut session, config).await?;
+            Ok((session, cbs, links, renewal))
+        },
+    )
+    .await?;
     Ok((Conn::Own(connection), session, cbs, links, renewal))
 }
 

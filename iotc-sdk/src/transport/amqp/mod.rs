@@ -11,13 +11,15 @@ pub(crate) mod message;
 pub(crate) mod shared;
 pub(crate) mod stream;
 
+use std::future::Future;
 use std::time::Duration;
 
 use fe2o3_amqp::connection::ConnectionHandle;
 use fe2o3_amqp::sasl_profile::SaslProfile;
+use fe2o3_amqp::session::SessionHandle;
 use fe2o3_amqp::types::definitions::{self, AmqpError, ErrorCondition, Fields};
 use fe2o3_amqp::types::primitives::{Symbol, Value};
-use fe2o3_amqp::Connection;
+use fe2o3_amqp::{Connection, Session};
 
 use crate::{Error, Result};
 
@@ -68,6 +70,51 @@ pub(crate) async fn open_connection(
         Ok(Ok(connection)) => Ok(connection),
         Ok(Err(e)) => Err(open_error(e)),
         Err(_) => Err(Error::Timeout(timeout, "the AMQP connection to open")),
+    }
+}
+
+/// What [`set_up`] does with the connection when its work runs out of time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnTimeout {
+    /// Leave it to the caller, who drops it: fe2o3-amqp then queues a CLOSE and does not wait
+    /// for the peer's.
+    Leave,
+    /// Close it and wait for the peer's CLOSE.
+    Close,
+}
+
+/// Finishes setting up a freshly opened `connection`: begins its first session and runs `work`
+/// on it (CBS, links), all within `timeout`. When that fails the connection is closed (best
+/// effort) and the error returned; when it runs out of time the error is [`Error::Timeout`]
+/// for `what`, and `on_timeout` says what happens to the connection.
+pub(crate) async fn set_up<T, F>(
+    connection: &mut ConnectionHandle<()>,
+    timeout: Duration,
+    what: &'static str,
+    on_timeout: OnTimeout,
+    work: impl FnOnce(SessionHandle<()>) -> F,
+) -> Result<T>
+where
+    F: Future<Output = Result<T>>,
+{
+    let attempt = async {
+        let session = Session::begin(connection)
+            .await
+            .map_err(|e| Error::Connection(format!("AMQP session refused: {e}")))?;
+        work(session).await
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(Ok(built)) => Ok(built),
+        Ok(Err(e)) => {
+            let _ = connection.close().await;
+            Err(e)
+        }
+        Err(_) => {
+            if on_timeout == OnTimeout::Close {
+                let _ = connection.close().await;
+            }
+            Err(Error::Timeout(timeout, what))
+        }
     }
 }
 

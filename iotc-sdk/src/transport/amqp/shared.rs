@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 use tracing::{debug, info};
 
 use super::cbs::{Cbs, CbsHandle};
-use super::{open_connection, Sasl};
+use super::{open_connection, set_up, OnTimeout, Sasl};
 use crate::transport::{HubConfig, Protocol};
 use crate::{Error, Result};
 
@@ -155,27 +155,17 @@ async fn open(config: &HubConfig) -> Result<Live> {
         config.connect_timeout,
     )
     .await?;
-    let work = async {
-        let mut session = Session::begin(&mut connection)
-            .await
-            .map_err(|e| Error::Connection(format!("AMQP session refused: {e}")))?;
-        let cbs = Cbs::attach(&mut session).await?;
-        Ok::<_, Error>(cbs.spawn_in(session, config.connect_timeout))
-    };
-    let cbs = match tokio::time::timeout(config.connect_timeout, work).await {
-        Ok(Ok(cbs)) => cbs,
-        Ok(Err(e)) => {
-            let _ = connection.close().await;
-            return Err(e);
-        }
-        Err(_) => {
-            let _ = connection.close().await;
-            return Err(Error::Timeout(
-                config.connect_timeout,
-                "the CBS links to attach",
-            ));
-        }
-    };
+    let cbs = set_up(
+        &mut connection,
+        config.connect_timeout,
+        "the CBS links to attach",
+        OnTimeout::Close,
+        |mut session| async move {
+            let cbs = Cbs::attach(&mut session).await?;
+            Ok(cbs.spawn_in(session, config.connect_timeout))
+        },
+    )
+    .await?;
     info!(hub = %config.hub_host, "shared AMQP connection open");
     Ok(Live {
         connection: Mutex::new(connection),
