@@ -26,6 +26,8 @@ const { ProvisioningDeviceClient } = require('azure-iot-provisioning-device');
 const { SymmetricKeySecurityClient } = require('azure-iot-security-symmetric-key');
 const { Client, Message } = require('azure-iot-device');
 
+const { check, sleep, withTimeout, eventually, envReader, restClient, Steps } = require('./common');
+
 const TRANSPORT = (process.env.IOTC_TRANSPORT || 'mqtt').toLowerCase();
 if (TRANSPORT !== 'mqtt' && TRANSPORT !== 'amqp') {
   console.error(`[node] FAIL setup: IOTC_TRANSPORT must be mqtt or amqp, not ${TRANSPORT}`);
@@ -38,17 +40,7 @@ const DpsTransport = TRANSPORT === 'amqp' ? require(DPS_PACKAGE).Amqp : require(
 const PORT = TRANSPORT === 'amqp' ? 5671 : 8883;
 
 const TAG = `[node-${TRANSPORT}]`;
-const env = (name, dflt) => {
-  const v = process.env[name];
-  if (v === undefined || v === '') {
-    if (dflt === undefined) {
-      console.error(`${TAG} FAIL setup: environment variable ${name} is not set`);
-      process.exit(1);
-    }
-    return dflt;
-  }
-  return v;
-};
+const env = envReader(TAG);
 
 const dpsHost = env('IOTC_DPS_HOST');
 const idScope = env('IOTC_ID_SCOPE');
@@ -59,84 +51,13 @@ const deviceId = env('IOTC_DEVICE_ID', 'node-sdk-device-01');
 const modelId = env('IOTC_MODEL_ID', 'dtmi:com:example:Thermostat;1');
 const caPath = env('NODE_EXTRA_CA_CERTS');
 
-// ---------------------------------------------------------------------------------------------
-// Small helpers
+const rest = restClient(serviceUrl);
 
 // The REST API's registry objects may use snake_case or camelCase keys; accept both.
 function field(obj, snake) {
   if (!obj) return undefined;
   if (obj[snake] !== undefined) return obj[snake];
   return obj[snake.replace(/_([a-z])/g, (_, c) => c.toUpperCase())];
-}
-
-class StepError extends Error {}
-
-function check(cond, what) {
-  if (!cond) throw new StepError(what);
-}
-
-function sleep(ms) {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new StepError(`timed out after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-async function rest(method, path, body, headers) {
-  const init = { method, headers: { ...(headers || {}) } };
-  if (body !== undefined) {
-    if (typeof body === 'string' || Buffer.isBuffer(body)) {
-      init.body = body;
-    } else {
-      init.body = JSON.stringify(body);
-      init.headers['content-type'] = 'application/json';
-    }
-  }
-  const res = await fetch(serviceUrl + path, init);
-  const text = await res.text();
-  let json = null;
-  try {
-    json = text ? JSON.parse(text) : null;
-  } catch (_) {
-    json = null;
-  }
-  return { status: res.status, json, text };
-}
-
-// Polls `probe` (async, returns a truthy value when satisfied) until it succeeds or `ms` pass.
-async function eventually(probe, ms, what) {
-  const deadline = Date.now() + ms;
-  let last;
-  for (;;) {
-    last = await probe();
-    if (last) return last;
-    if (Date.now() > deadline) throw new StepError(`not seen within ${ms} ms: ${what}`);
-    await sleep(200);
-  }
-}
-
-const results = [];
-async function step(name, fn) {
-  const started = Date.now();
-  try {
-    const detail = await fn();
-    const ms = Date.now() - started;
-    console.log(`${TAG} PASS ${name} (${ms} ms)${detail ? ': ' + detail : ''}`);
-    results.push({ name, ok: true });
-    return true;
-  } catch (e) {
-    const msg = e instanceof StepError ? e.message : (e && e.stack) || String(e);
-    console.log(`${TAG} FAIL ${name}: ${msg}`);
-    results.push({ name, ok: false });
-    return false;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -154,15 +75,8 @@ async function main() {
   let registration;
   let client;
   let twin;
-  let ok = true;
-  const run = async (name, fn) => {
-    if (!ok) {
-      console.log(`${TAG} SKIP ${name} (an earlier step failed)`);
-      results.push({ name, ok: false, skipped: true });
-      return;
-    }
-    ok = await step(name, fn);
-  };
+  const steps = new Steps(TAG);
+  const run = (name, fn) => steps.run(name, fn);
 
   await run('derive device key from group key (HMAC-SHA256)', async () => {
     deviceKey = crypto
@@ -386,9 +300,9 @@ async function main() {
       // ignore
     }
   }
-  const failed = results.filter((r) => !r.ok).length;
-  const passed = results.length - failed;
-  console.log(`${TAG} ${failed === 0 ? 'OK' : 'FAILED'}: ${passed} of ${results.length} steps passed`);
+  const failed = steps.failed();
+  const passed = steps.results.length - failed;
+  console.log(`${TAG} ${failed === 0 ? 'OK' : 'FAILED'}: ${passed} of ${steps.results.length} steps passed`);
   return failed === 0 ? 0 : 1;
 }
 

@@ -25,18 +25,10 @@ const { Http } = require('azure-iot-device-http');
 const { MqttWs } = require('azure-iot-device-mqtt');
 const { AmqpWs } = require('azure-iot-device-amqp');
 
+const { check, withTimeout, eventually, envReader, restClient, Steps } = require('./common');
+
 const TAG = '[node-transports]';
-const env = (name, dflt) => {
-  const v = process.env[name];
-  if (v === undefined || v === '') {
-    if (dflt === undefined) {
-      console.error(`${TAG} FAIL setup: environment variable ${name} is not set`);
-      process.exit(1);
-    }
-    return dflt;
-  }
-  return v;
-};
+const env = envReader(TAG);
 const dpsHost = env('IOTC_DPS_HOST');
 const idScope = env('IOTC_ID_SCOPE');
 const groupKey = env('IOTC_GROUP_KEY');
@@ -44,48 +36,9 @@ const serviceUrl = env('IOTC_SERVICE_URL').replace(/\/$/, '');
 const expectedHub = env('IOTC_EXPECTED_HUB', '');
 const baseId = env('IOTC_DEVICE_ID', 'node-sdk-device');
 
-class StepError extends Error {}
-const check = (cond, what) => { if (!cond) throw new StepError(what); };
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([promise, new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new StepError(`timed out after ${ms} ms: ${what}`)), ms);
-  })]).finally(() => clearTimeout(timer));
-}
-async function rest(method, path, body) {
-  const init = { method, headers: {} };
-  if (body !== undefined) { init.body = body; }
-  const res = await fetch(serviceUrl + path, init);
-  const text = await res.text();
-  let json = null;
-  try { json = text ? JSON.parse(text) : null; } catch (_) { json = null; }
-  return { status: res.status, json, text };
-}
-async function eventually(probe, ms, what) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const last = await probe();
-    if (last) return last;
-    if (Date.now() > deadline) throw new StepError(`not seen within ${ms} ms: ${what}`);
-    await sleep(200);
-  }
-}
-const results = [];
-let ok = true;
-async function run(name, fn) {
-  if (!ok) { console.log(`${TAG} SKIP ${name} (an earlier step failed)`); results.push(false); return; }
-  const started = Date.now();
-  try {
-    const detail = await fn();
-    console.log(`${TAG} PASS ${name} (${Date.now() - started} ms)${detail ? ': ' + detail : ''}`);
-    results.push(true);
-  } catch (e) {
-    console.log(`${TAG} FAIL ${name}: ${e instanceof StepError ? e.message : (e && e.stack) || e}`);
-    results.push(false);
-    ok = false;
-  }
-}
+const rest = restClient(serviceUrl);
+const steps = new Steps(TAG);
+const run = (name, fn) => steps.run(name, fn);
 const keyFor = (id) => crypto.createHmac('sha256', Buffer.from(groupKey, 'base64')).update(id, 'utf8').digest('base64');
 
 async function provision(id, transport) {
@@ -156,7 +109,7 @@ async function main() {
   });
 
   // --- MQTT over WebSockets -----------------------------------------------------------------
-  ok = true;
+  steps.resume();
   const wsId = `${baseId}-ws`;
   await run('MQTT-WS: provision through DPS over WebSockets', async () => {
     reg = await provision(wsId, new ProvisioningMqttWs());
@@ -174,7 +127,7 @@ async function main() {
   });
 
   // --- AMQP over WebSockets ------------------------------------------------------------------
-  ok = true;
+  steps.resume();
   const amqpWsId = `${baseId}-amqpws`;
   await run('AMQP-WS: provision through DPS over WebSockets', async () => {
     reg = await provision(amqpWsId, new ProvisioningAmqpWs());
@@ -202,8 +155,8 @@ async function main() {
     return `${detail}; twin read; C2D completed`;
   });
 
-  const failed = results.filter((r) => !r).length;
-  console.log(`${TAG} ${results.length - failed} passed, ${failed} failed`);
+  const failed = steps.failed();
+  console.log(`${TAG} ${steps.results.length - failed} passed, ${failed} failed`);
   process.exit(failed === 0 ? 0 : 1);
 }
 
