@@ -9,6 +9,41 @@ use time::OffsetDateTime;
 
 use crate::Result;
 
+/// A telemetry message's id: one the application gave, or one the SDK generated (kept inline,
+/// so that the automatic id of every message costs no allocation).
+#[derive(Clone, Debug, PartialEq)]
+enum MessageId {
+    Given(String),
+    /// 128 random bits as 32 lower-case hex digits.
+    Generated([u8; 32]),
+}
+
+/// Every byte's two lower-case hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut pairs = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        pairs[b] = [HEX[b >> 4], HEX[b & 0xf]];
+        b += 1;
+    }
+    pairs
+};
+
+impl MessageId {
+    /// An id unique enough to recognize duplicates: 128 random bits, in hex.
+    fn generate() -> MessageId {
+        let mut hex = [0u8; 32];
+        for (pair, byte) in hex
+            .chunks_exact_mut(2)
+            .zip(fastrand::u128(..).to_be_bytes())
+        {
+            pair.copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
+        }
+        MessageId::Generated(hex)
+    }
+}
+
 /// A device-to-cloud (telemetry) message: a payload plus the system and application properties
 /// IoT hub carries with it.
 ///
@@ -33,7 +68,7 @@ pub struct Message {
     content_type: Option<Cow<'static, str>>,
     content_encoding: Option<Cow<'static, str>>,
     component: Option<String>,
-    message_id: Option<String>,
+    message_id: Option<MessageId>,
     correlation_id: Option<String>,
     creation_time: Option<OffsetDateTime>,
     properties: Vec<(String, String)>,
@@ -71,8 +106,18 @@ impl Message {
 
     /// Sets the message id (`$.mid`).
     pub fn with_message_id(mut self, id: impl Into<String>) -> Self {
-        self.message_id = Some(id.into());
+        self.message_id = Some(MessageId::Given(id.into()));
         self
+    }
+
+    /// Gives the message a new random id in place (the SDK's automatic ids).
+    pub(crate) fn set_generated_id(&mut self) {
+        self.message_id = Some(MessageId::generate());
+    }
+
+    /// Whether the message id is one the SDK generated: hex digits, which need no encoding.
+    pub(crate) fn has_generated_id(&self) -> bool {
+        matches!(self.message_id, Some(MessageId::Generated(_)))
     }
 
     /// Sets the correlation id (`$.cid`).
@@ -148,7 +193,11 @@ impl Message {
 
     /// The message id, if any.
     pub fn message_id(&self) -> Option<&str> {
-        self.message_id.as_deref()
+        match self.message_id.as_ref()? {
+            MessageId::Given(id) => Some(id),
+            // Always ASCII: `None` is never returned for a generated id.
+            MessageId::Generated(hex) => std::str::from_utf8(hex).ok(),
+        }
     }
 
     /// The correlation id, if any.
@@ -278,6 +327,37 @@ impl Settlement {
             Settlement::Complete => "complete",
             Settlement::Abandon => "abandon",
             Settlement::Reject => "reject",
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_32_hex_digits_and_differ() {
+        let (mut a, mut b) = (Message::new("x"), Message::new("x"));
+        a.set_generated_id();
+        b.set_generated_id();
+        let (a_id, b_id) = (a.message_id().unwrap(), b.message_id().unwrap());
+        assert_eq!(a_id.len(), 32);
+        assert!(a_id
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+        assert_ne!(a_id, b_id);
+        assert!(a.has_generated_id());
+        // An id the application gives replaces it and is no longer "generated".
+        let given = a.with_message_id("m-1");
+        assert_eq!(given.message_id(), Some("m-1"));
+        assert!(!given.has_generated_id());
+    }
+
+    #[test]
+    fn hex_pairs_match_formatting() {
+        for b in 0..=255u8 {
+            assert_eq!(HEX_PAIRS[usize::from(b)], *format!("{b:02x}").as_bytes());
         }
     }
 }

@@ -288,7 +288,7 @@ impl DeviceBuilder {
             Some(path) => {
                 let (store, restored) = Store::open(path)?;
                 backlog.extend(restored.into_iter().map(|message| Request::Telemetry {
-                    message,
+                    message: Box::new(message),
                     reply: tokio::sync::oneshot::channel().0,
                 }));
                 Some(store)

@@ -142,7 +142,7 @@ impl Store {
         let lines: Vec<String> = backlog
             .iter()
             .flat_map(|r| match r {
-                Request::Telemetry { message, .. } => std::slice::from_ref(message),
+                Request::Telemetry { message, .. } => std::slice::from_ref(&**message),
                 Request::TelemetryBatch { messages, .. } => messages.as_slice(),
                 _ => &[],
             })
@@ -192,7 +192,7 @@ mod tests {
 
     fn telemetry(message: Message) -> Request {
         Request::Telemetry {
-            message,
+            message: Box::new(message),
             reply: tokio::sync::oneshot::channel().0,
         }
     }

@@ -178,7 +178,8 @@ impl Device {
     /// service side can recognize a duplicate. On [`Error::Timeout`] the message may still be
     /// delivered later.
     pub async fn send_message(&self, message: Message) -> Result<()> {
-        let message = self.with_id(message);
+        let mut message = Box::new(message);
+        self.give_id(&mut message);
         self.call(
             |reply| Request::Telemetry { message, reply },
             "the telemetry acknowledgement",
@@ -214,7 +215,10 @@ impl Device {
     pub async fn send_messages(&self, messages: impl IntoIterator<Item = Message>) -> Result<()> {
         let messages: Vec<Message> = messages
             .into_iter()
-            .map(|message| self.with_id(message))
+            .map(|mut message| {
+                self.give_id(&mut message);
+                message
+            })
             .collect();
         if messages.is_empty() {
             return Ok(());
@@ -232,7 +236,10 @@ impl Device {
             let (reply, answer) = oneshot::channel();
             self.inner
                 .requests
-                .send(Request::Telemetry { message, reply })
+                .send(Request::Telemetry {
+                    message: Box::new(message),
+                    reply,
+                })
                 .await
                 .map_err(|_| Error::Closed)?;
             answers.push(answer);
@@ -470,11 +477,9 @@ impl Device {
     }
 
     /// Gives `message` a unique id unless it has one or automatic ids are off.
-    fn with_id(&self, message: Message) -> Message {
+    fn give_id(&self, message: &mut Message) {
         if self.inner.auto_message_ids && message.message_id().is_none() {
-            message.with_message_id(new_message_id())
-        } else {
-            message
+            message.set_generated_id();
         }
     }
 
@@ -505,11 +510,17 @@ impl Device {
         let (reply, answer) = oneshot::channel();
         let timeout = self.inner.operation_timeout;
         let work = async {
-            self.inner
-                .requests
-                .send(make(reply))
-                .await
-                .map_err(|_| Error::Closed)?;
+            // Room in the channel is the common case: taking it without a wait is cheaper.
+            match self.inner.requests.try_send(make(reply)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(request)) => self
+                    .inner
+                    .requests
+                    .send(request)
+                    .await
+                    .map_err(|_| Error::Closed)?,
+                Err(mpsc::error::TrySendError::Closed(_)) => return Err(Error::Closed),
+            }
             answer.await.map_err(|_| Error::Closed)?
         };
         tokio::time::timeout(timeout, work)
@@ -518,35 +529,11 @@ impl Device {
     }
 }
 
-/// A message id unique enough to recognize duplicates: 128 random bits, in hex.
-fn new_message_id() -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bits = fastrand::u128(..);
-    let mut id = [0u8; 32];
-    for (i, digit) in id.iter_mut().enumerate() {
-        *digit = HEX[((bits >> (124 - 4 * i)) & 0xf) as usize];
-    }
-    // Always ASCII: the fallback is never taken.
-    std::str::from_utf8(&id)
-        .map(str::to_owned)
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
-
-    #[test]
-    fn message_ids_are_32_hex_digits() {
-        let (a, b) = (new_message_id(), new_message_id());
-        assert_eq!(a.len(), 32);
-        assert!(a
-            .bytes()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
-        assert_ne!(a, b);
-    }
 
     #[test]
     fn handles_are_send_sync_clone() {

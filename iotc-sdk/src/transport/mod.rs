@@ -213,8 +213,10 @@ pub(crate) struct HubConfig {
 
 /// A request from a [`Device`](crate::Device) handle to its connection task.
 pub(crate) enum Request {
+    /// Boxed: the request is moved into the channel, out of it, into the session's book-keeping
+    /// and back to the offline queue; a pointer moves instead of a ~250-byte message.
     Telemetry {
-        message: Message,
+        message: Box<Message>,
         reply: oneshot::Sender<Result<()>>,
     },
     /// Several messages in one request; only sent to transports with a batch request (HTTPS).

@@ -34,6 +34,9 @@ struct Connection {
     telemetry_prefix: String,
     /// Messages that arrived while connecting, handled first by `run`.
     early: Vec<Publish>,
+    /// Whether `telemetry_prefix` has no MQTT wildcard. The rest of a telemetry topic is
+    /// percent-encoded, so then no telemetry topic has one and none is checked again.
+    telemetry_prefix_checked: bool,
     /// The twin read while connecting.
     twin: Option<Twin>,
     /// When the SAS token this connection presented expires (unix seconds), if the SDK signed
@@ -75,6 +78,7 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
         Some(module) => format!("{}/{module}", config.device_id),
         None => config.device_id.clone(),
     };
+    let telemetry_prefix = topics::telemetry_prefix(&config.device_id, config.module_id.as_deref());
     debug!(host = %config.connect_host, port = config.port, device_id = %config.device_id, "connecting to IoT hub over MQTT");
     let (client, mut eventloop) = super::open(super::ConnectParams {
         host: config.connect_host.clone(),
@@ -112,7 +116,8 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
         client,
         eventloop,
         device_id: config.device_id.clone(),
-        telemetry_prefix: topics::telemetry_prefix(&config.device_id, config.module_id.as_deref()),
+        telemetry_prefix_checked: rumqttc::valid_topic(&telemetry_prefix),
+        telemetry_prefix,
         early,
         twin: Some(twin),
         token_expiry,
@@ -340,13 +345,13 @@ impl Connection {
         }
 
         let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
-        // The timers are created once. A deadline that moved is applied with `reset`; the ack
-        // timer is only moved earlier here, and moved later when it fires early (the oldest
-        // unacknowledged publish only ever gets younger, so a stale deadline is early, never late).
-        let renew = tokio::time::sleep_until(io.renew_at.unwrap_or(far));
-        let drain_timer = tokio::time::sleep_until(far);
-        let ack_timer = tokio::time::sleep_until(far);
-        tokio::pin!(renew, drain_timer, ack_timer);
+        // One timer for the token renewal, the drain deadline and the PUBACK deadline, created
+        // once: a pending timer costs a poll on every pass, and a reset costs a lock. It is only
+        // moved earlier here; when it fires it is parked and set to the next deadline. The
+        // PUBACK deadline only ever moves later (the oldest unacknowledged publish only gets
+        // younger), so a stale deadline fires early, never late.
+        let timer = tokio::time::sleep_until(far);
+        tokio::pin!(timer);
         let reason = loop {
             while state.queued < super::REQUEST_CAPACITY && state.accepts_backlog() {
                 let Some(request) = io.backlog.pop_front() else {
@@ -363,6 +368,7 @@ impl Connection {
                     store.clear();
                 }
             }
+            let mut drain_deadline = None;
             if let Some((_, deadline)) = &state.drain {
                 let flushed =
                     !state.in_flight() && (io.backlog.is_empty() || !state.accepts_backlog());
@@ -371,17 +377,25 @@ impl Connection {
                     let _ = self.client.try_disconnect();
                     state.queued += 1;
                 }
-                if drain_timer.deadline() != *deadline {
-                    drain_timer.as_mut().reset(*deadline);
+                if !state.disconnecting {
+                    drain_deadline = Some(*deadline);
                 }
             }
             let ack_deadline = state.oldest_unacked().map(|t| t + io.ack_timeout);
-            if let Some(deadline) = ack_deadline {
-                if deadline < ack_timer.deadline() {
-                    ack_timer.as_mut().reset(deadline);
+            let renew_deadline = io.renew_at.filter(|_| state.drain.is_none());
+            let next = [ack_deadline, renew_deadline, drain_deadline]
+                .into_iter()
+                .flatten()
+                .min();
+            if let Some(next) = next {
+                if next < timer.deadline() {
+                    timer.as_mut().reset(next);
                 }
             }
             tokio::select! {
+                // In this order, and no further once one is ready: the connection's events
+                // come first, and the timer is polled only when nothing else is ready.
+                biased;
                 event = self.eventloop.poll() => match event {
                     Ok(event) => {
                         if let Some(reason) = self.on_event(event, &mut state, io.inbound) {
@@ -404,19 +418,19 @@ impl Connection {
                         }
                     }
                 }
-                _ = &mut renew, if state.drain.is_none() && io.renew_at.is_some() => {
-                    debug!(device_id = %self.device_id, "SAS token due for renewal: draining");
-                    state.drain = Some((Drain::Renew, Instant::now() + io.flush_timeout));
-                }
-                _ = &mut drain_timer, if state.drain.is_some() && !state.disconnecting => {}
-                _ = &mut ack_timer, if ack_deadline.is_some() => {
-                    match ack_deadline {
-                        Some(deadline) if Instant::now() < deadline => ack_timer.as_mut().reset(deadline),
-                        _ => {
-                            warn!(device_id = %self.device_id, timeout = ?io.ack_timeout, "no PUBACK in time: reconnecting to send again");
-                            break EndReason::Lost(Error::Timeout(io.ack_timeout, "a PUBACK"));
-                        }
+                _ = &mut timer, if next.is_some() => {
+                    let now = Instant::now();
+                    if ack_deadline.is_some_and(|deadline| now >= deadline) {
+                        warn!(device_id = %self.device_id, timeout = ?io.ack_timeout, "no PUBACK in time: reconnecting to send again");
+                        break EndReason::Lost(Error::Timeout(io.ack_timeout, "a PUBACK"));
                     }
+                    if renew_deadline.is_some_and(|deadline| now >= deadline) {
+                        debug!(device_id = %self.device_id, "SAS token due for renewal: draining");
+                        state.drain = Some((Drain::Renew, now + io.flush_timeout));
+                    }
+                    // A passed drain deadline is acted on at the top of the loop; a deadline
+                    // that moved later is set again there.
+                    timer.as_mut().reset(far);
                 }
             }
         };
@@ -524,7 +538,16 @@ impl Connection {
     fn on_request(&mut self, request: Request, state: &mut State) {
         match request {
             Request::Telemetry { message, reply } => {
-                let topic = topics::telemetry_topic(&self.telemetry_prefix, &message);
+                let mut topic = topics::telemetry_topic(&self.telemetry_prefix, &message);
+                if !self.telemetry_prefix_checked {
+                    topic = match super::checked_topic(topic) {
+                        Ok(topic) => topic,
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                            return;
+                        }
+                    };
+                }
                 let size = topic.len() + message.payload().len();
                 if size > super::MAX_MESSAGE_SIZE {
                     let limit = super::MAX_MESSAGE_SIZE;
@@ -580,7 +603,18 @@ impl Connection {
                 payload,
                 reply,
             } => {
-                let topic = topics::method_response_topic(status, &request_id);
+                let topic = match super::checked_topic(topics::method_response_topic(
+                    status,
+                    &request_id,
+                )) {
+                    Ok(topic) => topic,
+                    Err(e) => {
+                        if let Some(reply) = reply {
+                            let _ = reply.send(Err(e));
+                        }
+                        return;
+                    }
+                };
                 let body = Bytes::from(payload.clone());
                 let tracked = state.track(Request::CommandResponse {
                     request_id,
@@ -682,13 +716,11 @@ impl Connection {
             {
                 warn!(command = %name, "event queue full: answering the command with 503");
                 let body = Bytes::from_static(br#"{"error":"the device's event queue is full"}"#);
-                self.publish(
-                    state,
-                    topics::method_response_topic(503, &request_id),
-                    QoS::AtMostOnce,
-                    body,
-                    None,
-                );
+                if let Ok(topic) =
+                    super::checked_topic(topics::method_response_topic(503, &request_id))
+                {
+                    self.publish(state, topic, QoS::AtMostOnce, body, None);
+                }
             }
         } else if let Some((input, message)) = topics::parse_input(topic, &publish.payload) {
             forward(inbound, Inbound::InputMessage { input, message });

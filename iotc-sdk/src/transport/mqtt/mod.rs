@@ -177,23 +177,34 @@ pub(crate) async fn subscribe(
 /// polled once here. Its only wait is for room in the request channel, which the session never
 /// fills (it hands over at most [`REQUEST_CAPACITY`] requests), so the first poll completes;
 /// if it did not, the publish is dropped and reported, like a full channel in `try_publish`.
+///
+/// The topic is not checked for wildcards (`+`, `#`), as `try_publish` would: the callers
+/// build their topics from checked or percent-encoded parts, or check them with
+/// [`checked_topic`].
 pub(crate) fn try_publish_bytes(
     client: &AsyncClient,
     topic: String,
     qos: QoS,
     payload: Bytes,
 ) -> Result<()> {
-    // The check `try_publish` makes and `publish_bytes` does not.
-    if !rumqttc::valid_topic(&topic) {
-        return Err(Error::Connection(format!(
-            "invalid MQTT topic for a publish: {topic}"
-        )));
-    }
     let publish = std::pin::pin!(client.publish_bytes(topic, qos, false, payload));
     match publish.poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(Ok(())) => Ok(()),
         Poll::Ready(Err(e)) => Err(Error::Connection(e.to_string())),
         Poll::Pending => Err(Error::Connection("the MQTT request queue is full".into())),
+    }
+}
+
+/// `topic`, unless it has a wildcard (`+`, `#`), which no published topic may have. For
+/// topics with parts the SDK did not encode itself (a request id the service chose, the device
+/// id in the telemetry prefix).
+pub(crate) fn checked_topic(topic: String) -> Result<String> {
+    if rumqttc::valid_topic(&topic) {
+        Ok(topic)
+    } else {
+        Err(Error::Connection(format!(
+            "invalid MQTT topic for a publish: {topic}"
+        )))
     }
 }
 

@@ -32,13 +32,29 @@ pub(crate) fn encode(s: &str) -> String {
     utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
+/// The bytes [`UNRESERVED`] leaves as they are, as a table: one load per byte.
+const KEPT: [bool; 256] = {
+    let mut kept = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        kept[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~');
+        b += 1;
+    }
+    kept
+};
+
+/// The content type nearly every message has ([`Message::json`]), already encoded.
+const JSON: (&str, &str) = ("application/json", "application%2Fjson");
+
 /// Appends `s` percent-encoded. Values that need no encoding (message ids, most names) are
-/// copied as they are, which is several times cheaper than the encoder's byte-by-byte walk.
+/// copied as they are, which is several times cheaper than the encoder's byte-by-byte walk;
+/// so is the JSON content type, whose encoding is a constant.
 fn encode_into(out: &mut String, s: &str) {
-    if s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
-    {
+    if s.bytes().all(|b| KEPT[usize::from(b)]) {
         out.push_str(s);
+    } else if s == JSON.0 {
+        out.push_str(JSON.1);
     } else {
         out.extend(utf8_percent_encode(s, UNRESERVED));
     }
@@ -116,30 +132,47 @@ pub(crate) fn telemetry_topic(prefix: &str, message: &Message) -> String {
         + 8;
     let mut topic = String::with_capacity(capacity);
     topic.push_str(prefix);
-    let mut first = true;
-    let mut separator = |topic: &mut String| {
-        if !first {
+    // Every property after the first is preceded by `&`.
+    let separator = |topic: &mut String| {
+        if topic.len() > prefix.len() {
             topic.push('&');
         }
-        first = false;
     };
-    let mut push = |topic: &mut String, key: &str, value: &str| {
+    let push_encoded = |topic: &mut String, key_and_equals: &str, value: &str| {
+        separator(topic);
+        topic.push_str(key_and_equals);
+        topic.push_str(value);
+    };
+    let push = |topic: &mut String, key: &str, value: &str| {
         separator(topic);
         topic.push_str(key);
         topic.push('=');
         encode_into(topic, value);
     };
     if let Some(v) = message.message_id() {
-        push(&mut topic, "%24.mid", v);
+        if message.has_generated_id() {
+            // Hex digits: nothing to encode.
+            push_encoded(&mut topic, "%24.mid=", v);
+        } else {
+            push(&mut topic, "%24.mid", v);
+        }
     }
     if let Some(v) = message.correlation_id() {
         push(&mut topic, "%24.cid", v);
     }
-    if let Some(v) = message.content_type() {
-        push(&mut topic, "%24.ct", v);
-    }
-    if let Some(v) = message.content_encoding() {
-        push(&mut topic, "%24.ce", v);
+    match (message.content_type(), message.content_encoding()) {
+        // What `Message::json` sets, nearly every message: one constant.
+        (Some("application/json"), Some("utf-8")) => {
+            push_encoded(&mut topic, "%24.ct=", "application%2Fjson&%24.ce=utf-8");
+        }
+        (content_type, content_encoding) => {
+            if let Some(v) = content_type {
+                push(&mut topic, "%24.ct", v);
+            }
+            if let Some(v) = content_encoding {
+                push(&mut topic, "%24.ce", v);
+            }
+        }
     }
     if let Some(v) = message.component() {
         push(&mut topic, "%24.sub", v);
@@ -330,6 +363,76 @@ pub(crate) fn parse_dps_response(topic: &str) -> Option<DpsResponse> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The session checks only the prefix of a telemetry topic for MQTT wildcards: everything
+    /// after it must come out percent-encoded.
+    #[test]
+    fn telemetry_topics_carry_no_wildcards_after_the_prefix() {
+        let m = Message::new("x")
+            .with_message_id("#+")
+            .with_correlation_id("a+b")
+            .with_content_type("+/#")
+            .with_content_encoding("#")
+            .with_component("c+")
+            .with_output("o#")
+            .with_property("k+#", "v#+");
+        let topic = telemetry_topic(&telemetry_prefix("d", None), &m);
+        assert!(!topic.contains(['+', '#']), "{topic}");
+        assert!(rumqttc::valid_topic(&topic));
+    }
+
+    /// The fast paths of `telemetry_topic` (a generated id, the JSON content type and encoding)
+    /// write what the general path writes.
+    #[test]
+    fn telemetry_topic_fast_paths_agree() {
+        let mut fast = Message::json(&1).unwrap().with_component("c");
+        fast.set_generated_id();
+        let id = fast.message_id().unwrap().to_owned();
+        let slow = Message::new(fast.payload().to_vec())
+            .with_message_id(id.clone())
+            .with_content_type("application/json")
+            .with_content_encoding("utf-8")
+            .with_component("c");
+        let prefix = telemetry_prefix("d", None);
+        assert_eq!(
+            telemetry_topic(&prefix, &fast),
+            telemetry_topic(&prefix, &slow)
+        );
+        assert_eq!(
+            telemetry_topic(&prefix, &fast),
+            format!("devices/d/messages/events/%24.mid={id}&%24.ct=application%2Fjson&%24.ce=utf-8&%24.sub=c")
+        );
+        let other = Message::new("x").with_content_type("application/json");
+        assert_eq!(
+            telemetry_topic(&prefix, &other),
+            "devices/d/messages/events/%24.ct=application%2Fjson"
+        );
+    }
+
+    /// The fast paths of `encode_into` (the table, the JSON constant) agree with the encoder
+    /// on every byte and on the values messages carry.
+    #[test]
+    fn encode_into_agrees_with_the_encoder() {
+        let mut values: Vec<String> = (0u8..128).map(|b| char::from(b).to_string()).collect();
+        values.extend(
+            [
+                "application/json",
+                "application/jsonx",
+                "Application/json",
+                "utf-8",
+                "0123456789abcdef",
+                "a b&c=d/e",
+                "é ü",
+                "",
+            ]
+            .map(String::from),
+        );
+        for value in values {
+            let mut out = String::new();
+            encode_into(&mut out, &value);
+            assert_eq!(out, encode(&value), "{value:?}");
+        }
+    }
 
     #[test]
     fn hub_username_encodes_model_id() {
