@@ -236,7 +236,6 @@ async fn connect_own(config: &HubConfig, resource: &str) -> Result<Parts> {
         &mut connection,
         config.connect_timeout,
         "the AMQP links to attach",
-        super::OnTimeout::Leave,
         |mut session| async move {
             let mut renewal = None;
             let cbs = match &config.auth {

@@ -73,25 +73,18 @@ pub(crate) async fn open_connection(
     }
 }
 
-/// What [`set_up`] does with the connection when its work runs out of time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum OnTimeout {
-    /// Leave it to the caller, who drops it: fe2o3-amqp then queues a CLOSE and does not wait
-    /// for the peer's.
-    Leave,
-    /// Close it and wait for the peer's CLOSE.
-    Close,
-}
+/// How long a connection that failed to set up is given to exchange CLOSE frames: the peer
+/// may be the reason it failed, and may never answer.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Finishes setting up a freshly opened `connection`: begins its first session and runs `work`
-/// on it (CBS, links), all within `timeout`. When that fails the connection is closed (best
-/// effort) and the error returned; when it runs out of time the error is [`Error::Timeout`]
-/// for `what`, and `on_timeout` says what happens to the connection.
+/// on it (CBS, links), all within `timeout`. When that fails or runs out of time (then the
+/// error is [`Error::Timeout`] for `what`), the connection is closed, waiting at most
+/// [`CLOSE_GRACE`] for the peer.
 pub(crate) async fn set_up<T, F>(
     connection: &mut ConnectionHandle<()>,
     timeout: Duration,
     what: &'static str,
-    on_timeout: OnTimeout,
     work: impl FnOnce(SessionHandle<()>) -> F,
 ) -> Result<T>
 where
@@ -103,19 +96,13 @@ where
             .map_err(|e| Error::Connection(format!("AMQP session refused: {e}")))?;
         work(session).await
     };
-    match tokio::time::timeout(timeout, attempt).await {
-        Ok(Ok(built)) => Ok(built),
-        Ok(Err(e)) => {
-            let _ = connection.close().await;
-            Err(e)
-        }
-        Err(_) => {
-            if on_timeout == OnTimeout::Close {
-                let _ = connection.close().await;
-            }
-            Err(Error::Timeout(timeout, what))
-        }
-    }
+    let error = match tokio::time::timeout(timeout, attempt).await {
+        Ok(Ok(built)) => return Ok(built),
+        Ok(Err(e)) => e,
+        Err(_) => Error::Timeout(timeout, what),
+    };
+    let _ = tokio::time::timeout(CLOSE_GRACE, connection.close()).await;
+    Err(error)
 }
 
 fn open_error(error: fe2o3_amqp::connection::OpenError) -> Error {

@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 use tracing::{debug, info};
 
 use super::cbs::{Cbs, CbsHandle};
-use super::{open_connection, set_up, OnTimeout, Sasl};
+use super::{open_connection, set_up, Sasl};
 use crate::transport::{HubConfig, Protocol};
 use crate::{Error, Result};
 
@@ -159,7 +159,6 @@ async fn open(config: &HubConfig) -> Result<Live> {
         &mut connection,
         config.connect_timeout,
         "the CBS links to attach",
-        OnTimeout::Close,
         |mut session| async move {
             let cbs = Cbs::attach(&mut session).await?;
             Ok(cbs.spawn_in(session, config.connect_timeout))
