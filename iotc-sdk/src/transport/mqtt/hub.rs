@@ -174,6 +174,10 @@ async fn read_twin(
         .unwrap_or(Err(Error::Timeout(timeout, "the twin at connect")))
 }
 
+/// At most this many connection events are handled in a row before the requests waiting in
+/// the channel are taken (the session's `select!` polls the connection first).
+const FAIR_TURNS: u32 = 32;
+
 /// A request handed to rumqttc, kept until it is done so it can go out again on the next
 /// connection if this one breaks.
 struct Tracked {
@@ -352,6 +356,8 @@ impl Connection {
         // younger), so a stale deadline fires early, never late.
         let timer = tokio::time::sleep_until(far);
         tokio::pin!(timer);
+        // Connection events handled in a row without looking at the requests.
+        let mut event_turns = 0;
         let reason = loop {
             while state.queued < super::REQUEST_CAPACITY && state.accepts_backlog() {
                 let Some(request) = io.backlog.pop_front() else {
@@ -392,46 +398,48 @@ impl Connection {
                     timer.as_mut().reset(next);
                 }
             }
+            let mut timer_fired = false;
             tokio::select! {
                 // In this order, and no further once one is ready: the connection's events
-                // come first, and the timer is polled only when nothing else is ready.
+                // first, the timer last, so that a busy connection polls nothing else. What
+                // this order could starve is served below: the requests every `FAIR_TURNS`
+                // events in a row, and a timer that fired whatever branch won.
                 biased;
-                event = self.eventloop.poll() => match event {
-                    Ok(event) => {
-                        if let Some(reason) = self.on_event(event, &mut state, io.inbound) {
-                            break reason;
-                        }
-                    }
-                    Err(e) => break EndReason::Lost(super::connection_error(e)),
-                },
-                request = io.requests.recv(), if state.queued < super::REQUEST_CAPACITY && state.accepts_requests() => {
-                    self.on_handle_request(request, &mut state, io.flush_timeout);
-                    // Take what else is queued now, so that rumqttc's poll (and its TLS read
-                    // attempt) is set up once per batch rather than once per request.
-                    while state.queued < super::REQUEST_CAPACITY && state.accepts_requests() {
-                        match io.requests.try_recv() {
-                            Ok(request) => self.on_handle_request(Some(request), &mut state, io.flush_timeout),
-                            Err(mpsc::error::TryRecvError::Empty) => break,
-                            Err(mpsc::error::TryRecvError::Disconnected) => {
-                                self.on_handle_request(None, &mut state, io.flush_timeout);
+                event = self.eventloop.poll() => {
+                    event_turns += 1;
+                    match event {
+                        Ok(event) => {
+                            if let Some(reason) = self.on_event(event, &mut state, io.inbound) {
+                                break reason;
                             }
                         }
+                        Err(e) => break EndReason::Lost(super::connection_error(e)),
                     }
+                },
+                request = io.requests.recv(), if state.queued < super::REQUEST_CAPACITY && state.accepts_requests() => {
+                    event_turns = 0;
+                    self.on_handle_request(request, &mut state, io.flush_timeout);
+                    self.take_queued(io.requests, &mut state, io.flush_timeout);
                 }
-                _ = &mut timer, if next.is_some() => {
-                    let now = Instant::now();
-                    if ack_deadline.is_some_and(|deadline| now >= deadline) {
-                        warn!(device_id = %self.device_id, timeout = ?io.ack_timeout, "no PUBACK in time: reconnecting to send again");
-                        break EndReason::Lost(Error::Timeout(io.ack_timeout, "a PUBACK"));
-                    }
-                    if renew_deadline.is_some_and(|deadline| now >= deadline) {
-                        debug!(device_id = %self.device_id, "SAS token due for renewal: draining");
-                        state.drain = Some((Drain::Renew, now + io.flush_timeout));
-                    }
-                    // A passed drain deadline is acted on at the top of the loop; a deadline
-                    // that moved later is set again there.
-                    timer.as_mut().reset(far);
+                _ = &mut timer, if next.is_some() => timer_fired = true,
+            }
+            if event_turns >= FAIR_TURNS {
+                event_turns = 0;
+                self.take_queued(io.requests, &mut state, io.flush_timeout);
+            }
+            if timer_fired || timer.is_elapsed() {
+                let now = Instant::now();
+                if ack_deadline.is_some_and(|deadline| now >= deadline) {
+                    warn!(device_id = %self.device_id, timeout = ?io.ack_timeout, "no PUBACK in time: reconnecting to send again");
+                    break EndReason::Lost(Error::Timeout(io.ack_timeout, "a PUBACK"));
                 }
+                if renew_deadline.is_some_and(|deadline| now >= deadline) {
+                    debug!(device_id = %self.device_id, "SAS token due for renewal: draining");
+                    state.drain = Some((Drain::Renew, now + io.flush_timeout));
+                }
+                // A passed drain deadline is acted on at the top of the loop; a deadline that
+                // moved later is set again there.
+                timer.as_mut().reset(far);
             }
         };
         let unfinished = state.unfinished();
@@ -517,6 +525,26 @@ impl Connection {
             _ => {}
         }
         None
+    }
+
+    /// Takes the requests waiting in the channel, as many as rumqttc's queue has room for, so
+    /// that rumqttc's poll (and its TLS read attempt) is set up once per batch rather than once
+    /// per request.
+    fn take_queued(
+        &mut self,
+        requests: &mut mpsc::Receiver<Request>,
+        state: &mut State,
+        flush_timeout: Duration,
+    ) {
+        while state.queued < super::REQUEST_CAPACITY && state.accepts_requests() {
+            match requests.try_recv() {
+                Ok(request) => self.on_handle_request(Some(request), state, flush_timeout),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    self.on_handle_request(None, state, flush_timeout);
+                }
+            }
+        }
     }
 
     /// A request from the handles; `None` when every handle is gone.
