@@ -9,6 +9,11 @@ use time::OffsetDateTime;
 
 use crate::Result;
 
+/// The content type [`Message::json`] sets (the transports recognize it for a cheaper encoding).
+pub(crate) const JSON_CONTENT_TYPE: &str = "application/json";
+/// The content encoding [`Message::json`] sets.
+pub(crate) const UTF_8: &str = "utf-8";
+
 /// A telemetry message's id: one the application gave, or one the SDK generated (kept inline,
 /// so that the automatic id of every message costs no allocation).
 #[derive(Clone, Debug, PartialEq)]
@@ -93,8 +98,8 @@ impl Message {
     /// [`Error::Serialization`](crate::Error::Serialization) when the value does not serialize.
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self> {
         let mut message = Message::new(serde_json::to_vec(value)?);
-        message.content_type = Some(Cow::Borrowed("application/json"));
-        message.content_encoding = Some(Cow::Borrowed("utf-8"));
+        message.content_type = Some(Cow::Borrowed(JSON_CONTENT_TYPE));
+        message.content_encoding = Some(Cow::Borrowed(UTF_8));
         Ok(message)
     }
 

@@ -5,7 +5,7 @@
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use crate::message::{CloudMessage, Message};
+use crate::message::{CloudMessage, Message, JSON_CONTENT_TYPE, UTF_8};
 
 /// api-version sent in the hub CONNECT username.
 pub(crate) const HUB_API_VERSION: &str = "2021-04-12";
@@ -44,8 +44,8 @@ const KEPT: [bool; 256] = {
     kept
 };
 
-/// The content type nearly every message has ([`Message::json`]), already encoded.
-const JSON: (&str, &str) = ("application/json", "application%2Fjson");
+/// [`JSON_CONTENT_TYPE`], the content type nearly every message has, already encoded.
+const JSON_ENCODED: &str = "application%2Fjson";
 
 /// Appends `s` percent-encoded. Values that need no encoding (message ids, most names) are
 /// copied as they are, which is several times cheaper than the encoder's byte-by-byte walk;
@@ -53,8 +53,8 @@ const JSON: (&str, &str) = ("application/json", "application%2Fjson");
 fn encode_into(out: &mut String, s: &str) {
     if s.bytes().all(|b| KEPT[usize::from(b)]) {
         out.push_str(s);
-    } else if s == JSON.0 {
-        out.push_str(JSON.1);
+    } else if s == JSON_CONTENT_TYPE {
+        out.push_str(JSON_ENCODED);
     } else {
         out.extend(utf8_percent_encode(s, UNRESERVED));
     }
@@ -162,7 +162,7 @@ pub(crate) fn telemetry_topic(prefix: &str, message: &Message) -> String {
     }
     match (message.content_type(), message.content_encoding()) {
         // What `Message::json` sets, nearly every message: one constant.
-        (Some("application/json"), Some("utf-8")) => {
+        (Some(JSON_CONTENT_TYPE), Some(UTF_8)) => {
             push_encoded(&mut topic, "%24.ct=", "application%2Fjson&%24.ce=utf-8");
         }
         (content_type, content_encoding) => {
