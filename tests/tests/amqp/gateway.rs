@@ -137,11 +137,9 @@ async fn downstream_devices_share_the_gateways_connection() {
     open_connections(&emulator, 0).await;
 }
 
-// Known race, not yet fixed (docs/gateways.md, "Known issue"): in about 1 run in 10 (3 in 8 on
-// rustls), after the hub force-detaches one device's links, the emulator closes the whole shared
-// connection with `amqp:not-found`, and the bystanders reconnect. Run it with
-// `cargo test -p iotc-tests --test amqp -- --ignored gateway::removing`.
-#[ignore = "known race: a forced detach can close the shared connection (docs/gateways.md)"]
+// Regression: the forced detach used to close the whole shared connection in about 1 run in
+// 10 (3 in 8 on rustls), when a link's reply detach went out after its session's `End`
+// (docs/gateways.md, "Tearing down one device's session").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_or_losing_one_device_leaves_the_others_on_the_connection() {
     let emulator = emulator().await;

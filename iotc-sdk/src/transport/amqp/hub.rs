@@ -900,8 +900,14 @@ impl HubSession {
                 }
             }
         };
-        for task in &ctx.writers.tasks {
+        // Every link goes (its closing detach queued) before the session's `End`. A link still
+        // registered when the hub's detach for it arrives after our `End` gets a reply detach
+        // from fe2o3-amqp *after* the `End`; the hub then cannot place that frame and closes the
+        // whole connection (`amqp:not-found`), on a gateway every device's. An aborted task
+        // drops its sender only when the runtime next polls it, so wait for that.
+        for task in ctx.writers.tasks.drain(..) {
             task.abort();
+            let _ = task.await;
         }
         drop(cbs);
         let unfinished = ctx.state.unfinished();
@@ -921,6 +927,9 @@ impl HubSession {
                 }
             };
             let _ = tokio::time::timeout(Duration::from_secs(2), close).await;
+        } else {
+            // The receivers, too, go before the session (see above); a tuple drops in order.
+            drop((c2d, inputs, twin_rx, methods_rx, session));
         }
         let (reason, close) = match (reason, ctx.state.drain.take()) {
             (EndReason::Closed, Some((Drain::Close(reply), _))) => (EndReason::Closed, Some(reply)),
