@@ -322,7 +322,7 @@ impl DeviceBuilder {
                 #[cfg(feature = "https")]
                 hub: super::HubSnapshot(hub.clone()),
                 model_id: self.model_id.clone(),
-                operation_timeout: self.operation_timeout,
+                deadlines: super::deadline::Deadlines::start(self.operation_timeout),
                 auto_message_ids: self.auto_message_ids,
                 state,
                 task: std::sync::Mutex::new(Some(task)),

@@ -3,6 +3,7 @@
 
 mod builder;
 mod command;
+mod deadline;
 pub(crate) mod durable;
 mod state;
 mod supervisor;
@@ -80,7 +81,8 @@ struct Inner {
     #[cfg(feature = "https")]
     hub: HubSnapshot,
     model_id: Option<String>,
-    operation_timeout: Duration,
+    /// The operation timeout of every call.
+    deadlines: deadline::Deadlines,
     auto_message_ids: bool,
     state: Arc<state::StatePublisher>,
     task: std::sync::Mutex<Option<JoinHandle<()>>>,
@@ -244,16 +246,16 @@ impl Device {
                 .map_err(|_| Error::Closed)?;
             answers.push(answer);
         }
-        let timeout = self.inner.operation_timeout;
-        let all = async {
+        let all = std::pin::pin!(async {
             for answer in answers {
                 answer.await.map_err(|_| Error::Closed)??;
             }
             Ok(())
-        };
-        tokio::time::timeout(timeout, all)
+        });
+        self.inner
+            .deadlines
+            .within("the batch acknowledgement", all)
             .await
-            .unwrap_or(Err(Error::Timeout(timeout, "the batch acknowledgement")))
     }
 
     /// Settles a cloud-to-device message: [`Settlement::Complete`], [`Settlement::Abandon`]
@@ -452,7 +454,7 @@ impl Device {
     /// [`Error::Timeout`] when the connection task does not finish in time.
     pub async fn close(&self) -> Result<()> {
         // The flush may take the operation timeout; the disconnect a little more.
-        let limit = self.inner.operation_timeout * 2 + Duration::from_secs(5);
+        let limit = self.inner.deadlines.timeout() * 2 + Duration::from_secs(5);
         let (reply, answer) = oneshot::channel();
         let work = async {
             if self
@@ -471,7 +473,7 @@ impl Device {
             .unwrap_or(Err(Error::Timeout(limit, "the connection to close")));
         let task = self.inner.task.lock().map(|mut t| t.take()).unwrap_or(None);
         if let Some(task) = task {
-            let _ = tokio::time::timeout(self.inner.operation_timeout, task).await;
+            let _ = tokio::time::timeout(self.inner.deadlines.timeout(), task).await;
         }
         result
     }
@@ -508,8 +510,7 @@ impl Device {
         what: &'static str,
     ) -> Result<T> {
         let (reply, answer) = oneshot::channel();
-        let timeout = self.inner.operation_timeout;
-        let work = async {
+        let work = std::pin::pin!(async {
             // Room in the channel is the common case: taking it without a wait is cheaper.
             match self.inner.requests.try_send(make(reply)) {
                 Ok(()) => {}
@@ -522,10 +523,8 @@ impl Device {
                 Err(mpsc::error::TrySendError::Closed(_)) => return Err(Error::Closed),
             }
             answer.await.map_err(|_| Error::Closed)?
-        };
-        tokio::time::timeout(timeout, work)
-            .await
-            .unwrap_or(Err(Error::Timeout(timeout, what)))
+        });
+        self.inner.deadlines.within(what, work).await
     }
 }
 

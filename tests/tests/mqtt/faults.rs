@@ -310,3 +310,78 @@ async fn slow_acknowledgements_only_slow_things_down() {
     }
     assert!(device.connection_state().is_connected());
 }
+
+/// While nothing can answer (the hub refuses the reconnection), every call ends with
+/// `Error::Timeout` at its own operation timeout, whichever kind of request it is and whenever
+/// it started; the queued telemetry still goes out once the hub accepts the device again.
+#[tokio::test]
+async fn calls_nobody_answers_time_out_at_their_own_deadline() {
+    const TIMEOUT: Duration = Duration::from_secs(2);
+    let emulator = emulator().await;
+    let device = within(
+        "connect",
+        builder(&emulator, "deadline-01")
+            .retry_policy(fast())
+            .operation_timeout(TIMEOUT)
+            .connect(),
+    )
+    .await
+    .unwrap();
+    let mut changes = device.state_changes();
+    emulator.refuse_connections(
+        Some("deadline-01"),
+        RefuseCode::ServerUnavailable,
+        Duration::from_secs(60),
+    );
+    emulator.disconnect_device("deadline-01");
+    wait_for(&mut changes, |s| {
+        matches!(s, ConnectionState::Disconnected { .. })
+    })
+    .await;
+
+    let mut calls = Vec::new();
+    for i in 0..6u64 {
+        let device = device.clone();
+        calls.push(tokio::spawn(async move {
+            // Started 300 ms apart: the later calls' deadlines come after the first one's.
+            tokio::time::sleep(Duration::from_millis(300 * i)).await;
+            let start = tokio::time::Instant::now();
+            let result = match i % 3 {
+                0 => device.send_telemetry(&json!({"queued": i})).await,
+                1 => device.get_twin().await.map(drop),
+                _ => device.report_properties(&json!({"i": i})).await.map(drop),
+            };
+            (i, start.elapsed(), result)
+        }));
+    }
+    for call in calls {
+        let (i, waited, result) = within("call", call).await.unwrap();
+        assert!(
+            matches!(result, Err(Error::Timeout(t, _)) if t == TIMEOUT),
+            "call {i}: {result:?}"
+        );
+        assert!(
+            waited >= TIMEOUT && waited < TIMEOUT + Duration::from_secs(1),
+            "call {i} waited {waited:?}"
+        );
+    }
+
+    // Delivery stays at least once: the timed-out telemetry is sent after the reconnection.
+    let mut received = emulator.telemetry();
+    emulator.refuse_connections(
+        Some("deadline-01"),
+        RefuseCode::ServerUnavailable,
+        Duration::ZERO,
+    );
+    wait_for(&mut changes, ConnectionState::is_connected).await;
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let m = within("queued telemetry", received.recv()).await.unwrap();
+        if let Some(n) = m.body_json().and_then(|b| b.get("queued")?.as_u64()) {
+            seen.push(n);
+        }
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, [0, 3]);
+    all_operations_work(&emulator, &device).await;
+}

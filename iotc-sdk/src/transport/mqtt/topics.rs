@@ -112,9 +112,11 @@ pub(crate) fn telemetry_prefix(device_id: &str, module_id: Option<&str>) -> Stri
 /// Telemetry topic with the message's property bag (protocol.md §4.4), after `prefix` from
 /// [`telemetry_prefix`].
 pub(crate) fn telemetry_topic(prefix: &str, message: &Message) -> String {
+    // Looked up once: a generated id is checked as UTF-8 on each look-up.
+    let message_id = message.message_id();
     // Room for the bag without percent-encoding growth: one allocation for most messages.
     let fields = [
-        message.message_id(),
+        message_id,
         message.correlation_id(),
         message.content_type(),
         message.content_encoding(),
@@ -149,7 +151,7 @@ pub(crate) fn telemetry_topic(prefix: &str, message: &Message) -> String {
         topic.push('=');
         encode_into(topic, value);
     };
-    if let Some(v) = message.message_id() {
+    if let Some(v) = message_id {
         if message.has_generated_id() {
             // Hex digits: nothing to encode.
             push_encoded(&mut topic, "%24.mid=", v);
