@@ -267,6 +267,28 @@ impl State {
         None
     }
 
+    /// Drops the send record of an acknowledged publish. PUBACKs come in send order, so it is
+    /// nearly always the front one: one comparison. Records left behind by acknowledgements
+    /// out of order are swept once they are many, so `sent` stays about as long as `unacked`
+    /// between the timer's firings.
+    fn forget_sent(&mut self, pkid: u16, seq: u64) {
+        if self
+            .sent
+            .front()
+            .is_some_and(|&(p, s, _)| p == pkid && s == seq)
+        {
+            self.sent.pop_front();
+        }
+        if self.sent.len() > 2 * self.unacked.len() + 64 {
+            let unacked = &self.unacked;
+            self.sent.retain(|(pkid, seq, _)| {
+                unacked
+                    .get(pkid)
+                    .is_some_and(|(tracked, _)| tracked.seq == *seq)
+            });
+        }
+    }
+
     fn in_flight(&self) -> bool {
         !self.unsent.is_empty() || !self.unacked.is_empty() || !self.twin.is_empty()
     }
@@ -495,12 +517,13 @@ impl Connection {
                 if let Some((
                     Tracked {
                         request: Request::Telemetry { reply, .. },
-                        ..
+                        seq,
                     },
                     _,
                 )) = state.unacked.remove(&ack.pkid)
                 {
                     let _ = reply.send(Ok(()));
+                    state.forget_sent(ack.pkid, seq);
                 }
             }
             Event::Incoming(Packet::Disconnect) => {
@@ -768,5 +791,67 @@ impl Connection {
         } else {
             warn!(%topic, "publish on an unexpected topic; ignored");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn telemetry(state: &mut State) -> Tracked {
+        let request = Request::Telemetry {
+            message: Box::new(crate::Message::new(Vec::new())),
+            reply: oneshot::channel().0,
+        };
+        state.track(request)
+    }
+
+    /// What `on_event` does when rumqttc writes publish `pkid`.
+    fn send(state: &mut State, pkid: u16) {
+        let tracked = telemetry(state);
+        let now = Instant::now();
+        state.sent.push_back((pkid, tracked.seq, now));
+        state.unacked.insert(pkid, (tracked, now));
+    }
+
+    /// What `on_event` does on a PUBACK.
+    fn ack(state: &mut State, pkid: u16) {
+        let (tracked, _) = state.unacked.remove(&pkid).expect("in flight");
+        state.forget_sent(pkid, tracked.seq);
+    }
+
+    #[test]
+    fn acknowledged_publishes_leave_no_send_records_behind() {
+        let mut state = State::default();
+        // In order, with packet ids reused as rumqttc does.
+        for round in 0..100u16 {
+            for pkid in 1..=10 {
+                send(&mut state, pkid);
+            }
+            for pkid in 1..=10 {
+                ack(&mut state, pkid);
+            }
+            assert!(state.sent.is_empty(), "round {round}: {}", state.sent.len());
+        }
+        // Out of order: the records of acknowledged publishes are swept, the oldest
+        // unacknowledged one is still found.
+        send(&mut state, 1);
+        let oldest = state.sent[0].2;
+        for round in 0..1_000u16 {
+            for pkid in 2..=11 {
+                send(&mut state, pkid);
+            }
+            for pkid in (2..=11).rev() {
+                ack(&mut state, pkid);
+            }
+            assert!(
+                state.sent.len() <= 2 * state.unacked.len() + 64 + 10,
+                "round {round}"
+            );
+        }
+        assert_eq!(state.oldest_unacked(), Some(oldest));
+        ack(&mut state, 1);
+        assert_eq!(state.oldest_unacked(), None);
+        assert!(state.sent.is_empty());
     }
 }
