@@ -2,6 +2,7 @@
 //! ([`CloudMessage`]).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -81,6 +82,34 @@ pub struct Message {
     output: Option<String>,
 }
 
+/// `value` as JSON, in a buffer of exactly its size.
+///
+/// `serde_json::to_vec` grows its vector from 128 bytes by doubling: most telemetry costs a
+/// reallocation, and every queued message keeps the unused capacity. The bytes are written into
+/// a per-thread scratch buffer instead and copied once.
+fn json_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Bytes> {
+    thread_local! {
+        static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    /// A scratch buffer that one large message grew past this is given back.
+    const KEEP: usize = 16 * 1024;
+    let serialized = SCRATCH.try_with(|scratch| {
+        // Not available while a `Serialize` implementation builds a JSON message itself.
+        let mut buf = scratch.try_borrow_mut().ok()?;
+        buf.clear();
+        let result = serde_json::to_writer(&mut *buf, value).map(|()| Bytes::copy_from_slice(&buf));
+        if buf.capacity() > KEEP {
+            *buf = Vec::new();
+        }
+        Some(result)
+    });
+    match serialized {
+        Ok(Some(result)) => Ok(result?),
+        // Nested, or during the thread's teardown: a buffer of its own.
+        _ => Ok(Bytes::from(serde_json::to_vec(value)?)),
+    }
+}
+
 impl Message {
     /// A message with the given raw payload and no properties.
     pub fn new(payload: impl Into<Vec<u8>>) -> Self {
@@ -97,7 +126,10 @@ impl Message {
     ///
     /// [`Error::Serialization`](crate::Error::Serialization) when the value does not serialize.
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self> {
-        let mut message = Message::new(serde_json::to_vec(value)?);
+        let mut message = Message {
+            payload: json_bytes(value)?,
+            ..Message::default()
+        };
         message.content_type = Some(Cow::Borrowed(JSON_CONTENT_TYPE));
         message.content_encoding = Some(Cow::Borrowed(UTF_8));
         Ok(message)
@@ -340,6 +372,43 @@ impl Settlement {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// Serializes as `serde_json::to_vec` does, whatever the size, and also when a `Serialize`
+    /// implementation builds a JSON message itself (the scratch buffer is then in use).
+    #[test]
+    fn json_payloads_are_what_serde_json_writes() {
+        struct Nested(serde_json::Value);
+        impl Serialize for Nested {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                let inner = Message::json(&self.0).map_err(serde::ser::Error::custom)?;
+                let text =
+                    std::str::from_utf8(inner.payload()).map_err(serde::ser::Error::custom)?;
+                s.serialize_str(text)
+            }
+        }
+        let small = serde_json::json!({"temperature": 21.5, "unit": "°C"});
+        let large = serde_json::json!({"blob": "x".repeat(40_000)});
+        for value in [&small, &large, &small] {
+            let message = Message::json(value).unwrap();
+            assert_eq!(message.payload(), serde_json::to_vec(value).unwrap());
+        }
+        let nested = Message::json(&Nested(small.clone())).unwrap();
+        let expected = serde_json::to_vec(&small.to_string()).unwrap();
+        assert_eq!(nested.payload(), expected);
+        // A failed serialization is an error, and the buffer is usable afterwards.
+        let bad = std::collections::HashMap::from([((1, 2), 3)]);
+        assert!(matches!(
+            Message::json(&bad),
+            Err(crate::Error::Serialization(_))
+        ));
+        assert_eq!(
+            Message::json(&small).unwrap().payload(),
+            serde_json::to_vec(&small).unwrap()
+        );
+    }
 
     #[test]
     fn generated_ids_are_32_hex_digits_and_differ() {

@@ -1,7 +1,6 @@
 //! The IoT hub MQTT connection task (protocol.md §4).
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -185,29 +184,11 @@ struct Tracked {
     request: Request,
 }
 
-/// Hashes the `u16` packet ids of `unacked` with one multiplication instead of SipHash: rumqttc
-/// chooses the ids, so there are no chosen collisions to defend against.
-#[derive(Default)]
-struct PacketIdHasher(u64);
-
-/// 2^64 divided by the golden ratio.
-const FIBONACCI: u64 = 0x9E37_79B9_7F4A_7C15;
-
-impl Hasher for PacketIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(FIBONACCI);
-        }
-    }
-
-    fn write_u16(&mut self, id: u16) {
-        // Fibonacci hashing: spreads the id over the high bits, which hashbrown's tags use.
-        self.0 = u64::from(id).wrapping_mul(FIBONACCI);
-    }
+/// QoS 1 telemetry written to the connection and waiting for its PUBACK.
+struct Unacked {
+    pkid: u16,
+    sent: Instant,
+    tracked: Tracked,
 }
 
 /// Why the session is winding down.
@@ -223,12 +204,10 @@ struct State {
     /// Publishes handed to rumqttc, in order, until rumqttc writes them. `None` for publishes
     /// that need nothing kept (twin requests live in `twin`).
     unsent: VecDeque<Option<Tracked>>,
-    /// QoS 1 telemetry waiting for its PUBACK, by packet id.
-    unacked: HashMap<u16, (Tracked, Instant), BuildHasherDefault<PacketIdHasher>>,
-    /// The packet id, sequence number and send time of every publish put in `unacked`, in send
-    /// order. Acknowledged entries are skipped lazily at the front, so the oldest unacknowledged
-    /// publish is found in amortized constant time.
-    sent: VecDeque<(u16, u64, Instant)>,
+    /// QoS 1 telemetry waiting for its PUBACK, in send order. The hub acknowledges in that
+    /// order, so the PUBACK's publish is nearly always the front one, and the front one is the
+    /// oldest: no map, no hashing, no separate record of send times.
+    unacked: VecDeque<Unacked>,
     /// Twin requests by `$rid`.
     twin: HashMap<String, Tracked>,
     /// Requests handed to rumqttc that it has not yet written.
@@ -254,39 +233,15 @@ impl State {
     }
 
     /// When the oldest unacknowledged publish was sent.
-    fn oldest_unacked(&mut self) -> Option<Instant> {
-        while let Some(&(pkid, seq, sent)) = self.sent.front() {
-            match self.unacked.get(&pkid) {
-                // A packet id is reused once acknowledged: the sequence number tells them apart.
-                Some((tracked, _)) if tracked.seq == seq => return Some(sent),
-                _ => {
-                    self.sent.pop_front();
-                }
-            }
-        }
-        None
+    fn oldest_unacked(&self) -> Option<Instant> {
+        self.unacked.front().map(|u| u.sent)
     }
 
-    /// Drops the send record of an acknowledged publish. PUBACKs come in send order, so it is
-    /// nearly always the front one: one comparison. Records left behind by acknowledgements
-    /// out of order are swept once they are many, so `sent` stays about as long as `unacked`
-    /// between the timer's firings.
-    fn forget_sent(&mut self, pkid: u16, seq: u64) {
-        if self
-            .sent
-            .front()
-            .is_some_and(|&(p, s, _)| p == pkid && s == seq)
-        {
-            self.sent.pop_front();
-        }
-        if self.sent.len() > 2 * self.unacked.len() + 64 {
-            let unacked = &self.unacked;
-            self.sent.retain(|(pkid, seq, _)| {
-                unacked
-                    .get(pkid)
-                    .is_some_and(|(tracked, _)| tracked.seq == *seq)
-            });
-        }
+    /// Takes the publish that PUBACK `pkid` acknowledges. rumqttc reuses a packet id only
+    /// after its PUBACK, so at most one waiting publish has it.
+    fn acknowledge(&mut self, pkid: u16) -> Option<Tracked> {
+        let i = self.unacked.iter().position(|u| u.pkid == pkid)?;
+        self.unacked.remove(i).map(|u| u.tracked)
     }
 
     fn in_flight(&self) -> bool {
@@ -306,8 +261,7 @@ impl State {
     /// Everything still to do, in the order it was asked for.
     fn unfinished(&mut self) -> Vec<Request> {
         let mut all: Vec<Tracked> = self.unsent.drain(..).flatten().collect();
-        all.extend(self.unacked.drain().map(|(_, (t, _))| t));
-        self.sent.clear();
+        all.extend(self.unacked.drain(..).map(|u| u.tracked));
         all.extend(self.twin.drain().map(|(_, t)| t));
         all.sort_by_key(|t| t.seq);
         all.into_iter()
@@ -514,16 +468,12 @@ impl Connection {
         match event {
             Event::Incoming(Packet::Publish(publish)) => self.on_publish(publish, state, inbound),
             Event::Incoming(Packet::PubAck(ack)) => {
-                if let Some((
-                    Tracked {
-                        request: Request::Telemetry { reply, .. },
-                        seq,
-                    },
-                    _,
-                )) = state.unacked.remove(&ack.pkid)
+                if let Some(Tracked {
+                    request: Request::Telemetry { reply, .. },
+                    ..
+                }) = state.acknowledge(ack.pkid)
                 {
                     let _ = reply.send(Ok(()));
-                    state.forget_sent(ack.pkid, seq);
                 }
             }
             Event::Incoming(Packet::Disconnect) => {
@@ -536,9 +486,11 @@ impl Connection {
                 if let Some(Some(tracked)) = state.unsent.pop_front() {
                     match tracked.request {
                         Request::Telemetry { .. } if pkid != 0 => {
-                            let now = Instant::now();
-                            state.sent.push_back((pkid, tracked.seq, now));
-                            state.unacked.insert(pkid, (tracked, now));
+                            state.unacked.push_back(Unacked {
+                                pkid,
+                                sent: Instant::now(),
+                                tracked,
+                            });
                         }
                         Request::Telemetry { reply, .. } => {
                             let _ = reply.send(Ok(()));
@@ -798,60 +750,50 @@ impl Connection {
 mod tests {
     use super::*;
 
-    fn telemetry(state: &mut State) -> Tracked {
+    /// What `on_event` does when rumqttc writes telemetry with packet id `pkid`.
+    fn send(state: &mut State, pkid: u16) -> u64 {
         let request = Request::Telemetry {
             message: Box::new(crate::Message::new(Vec::new())),
             reply: oneshot::channel().0,
         };
-        state.track(request)
+        let tracked = state.track(request);
+        let seq = tracked.seq;
+        state.unacked.push_back(Unacked {
+            pkid,
+            sent: Instant::now(),
+            tracked,
+        });
+        seq
     }
 
-    /// What `on_event` does when rumqttc writes publish `pkid`.
-    fn send(state: &mut State, pkid: u16) {
-        let tracked = telemetry(state);
-        let now = Instant::now();
-        state.sent.push_back((pkid, tracked.seq, now));
-        state.unacked.insert(pkid, (tracked, now));
-    }
-
-    /// What `on_event` does on a PUBACK.
-    fn ack(state: &mut State, pkid: u16) {
-        let (tracked, _) = state.unacked.remove(&pkid).expect("in flight");
-        state.forget_sent(pkid, tracked.seq);
-    }
-
+    /// PUBACKs in order, out of order, and for packet ids that rumqttc reused: each takes its
+    /// own publish, the oldest waiting one stays at the front, and nothing is left behind.
     #[test]
-    fn acknowledged_publishes_leave_no_send_records_behind() {
+    fn a_puback_takes_its_own_publish() {
         let mut state = State::default();
-        // In order, with packet ids reused as rumqttc does.
-        for round in 0..100u16 {
-            for pkid in 1..=10 {
-                send(&mut state, pkid);
+        for _round in 0..3 {
+            let seqs: Vec<u64> = (1..=10).map(|pkid| send(&mut state, pkid)).collect();
+            for (pkid, seq) in (1..=10).zip(&seqs) {
+                assert_eq!(state.acknowledge(pkid).map(|t| t.seq), Some(*seq));
             }
-            for pkid in 1..=10 {
-                ack(&mut state, pkid);
-            }
-            assert!(state.sent.is_empty(), "round {round}: {}", state.sent.len());
+            assert!(state.unacked.is_empty());
         }
-        // Out of order: the records of acknowledged publishes are swept, the oldest
-        // unacknowledged one is still found.
-        send(&mut state, 1);
-        let oldest = state.sent[0].2;
-        for round in 0..1_000u16 {
-            for pkid in 2..=11 {
-                send(&mut state, pkid);
-            }
-            for pkid in (2..=11).rev() {
-                ack(&mut state, pkid);
-            }
-            assert!(
-                state.sent.len() <= 2 * state.unacked.len() + 64 + 10,
-                "round {round}"
+        let first = send(&mut state, 1);
+        let oldest = state.oldest_unacked();
+        let later: Vec<u64> = (2..=5).map(|pkid| send(&mut state, pkid)).collect();
+        for (pkid, seq) in (2..=5).rev().zip(later.iter().rev()) {
+            assert_eq!(state.acknowledge(pkid).map(|t| t.seq), Some(*seq));
+            assert_eq!(
+                state.oldest_unacked(),
+                oldest,
+                "the oldest is still waiting"
             );
         }
-        assert_eq!(state.oldest_unacked(), Some(oldest));
-        ack(&mut state, 1);
+        assert!(
+            state.acknowledge(7).is_none(),
+            "an unknown packet id takes nothing"
+        );
+        assert_eq!(state.acknowledge(1).map(|t| t.seq), Some(first));
         assert_eq!(state.oldest_unacked(), None);
-        assert!(state.sent.is_empty());
     }
 }
