@@ -18,7 +18,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -98,12 +98,18 @@ impl Deadlines {
         let mut expired = std::pin::pin!(shared.expired.notified());
         // The sweeper's firings seen when `expired` was polled last; `None` before the first poll.
         let mut seen: Option<u64> = None;
+        // The waker `expired` holds.
+        let mut registered: Option<Waker> = None;
         std::future::poll_fn(|cx| {
             if let Poll::Ready(result) = work.as_mut().poll(cx) {
                 return Poll::Ready(result);
             }
-            // `expired` is polled (a lock in `Notify`) only to register, and again only after
-            // the sweeper fired; in between, the waker it holds wakes this task.
+            // `expired` is polled (a lock in `Notify`) only to register, again after the sweeper
+            // fired, and when this future is polled with another waker than the one it holds.
+            if !registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                registered = Some(cx.waker().clone());
+                seen = None;
+            }
             while seen != Some(shared.firings.load(Ordering::Acquire)) {
                 seen = Some(shared.firings.load(Ordering::Acquire));
                 if expired.as_mut().poll(cx).is_ready() {
@@ -270,6 +276,21 @@ mod tests {
                 std::pin::pin!(std::future::pending::<Result<()>>()),
             )
             .await;
+        assert!(matches!(result, Err(Error::Timeout(..))), "{result:?}");
+        assert!(start.elapsed() <= TIMEOUT + Duration::from_millis(5));
+    }
+
+    /// A call first polled with another waker (as a combinator may do) still wakes at its
+    /// deadline: the waiter is registered again with the waker of the latest poll.
+    #[tokio::test(start_paused = true)]
+    async fn a_call_polled_with_a_new_waker_still_times_out() {
+        let deadlines = Deadlines::start(TIMEOUT);
+        let mut pending = std::pin::pin!(std::future::pending::<Result<()>>());
+        let mut call = std::pin::pin!(deadlines.within("pending", pending.as_mut()));
+        let mut elsewhere = std::task::Context::from_waker(Waker::noop());
+        assert!(call.as_mut().poll(&mut elsewhere).is_pending());
+        let start = Instant::now();
+        let result = call.await;
         assert!(matches!(result, Err(Error::Timeout(..))), "{result:?}");
         assert!(start.elapsed() <= TIMEOUT + Duration::from_millis(5));
     }
