@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use iotc_sdk::auth::{ConnectionCredential, ConnectionString};
 use iotc_sdk::tls::TlsConfig;
-use iotc_sdk::{Credentials, Device, ProvisioningClient};
+use iotc_sdk::{Credentials, Device, Protocol, ProvisioningClient};
 
 use crate::{BoxError, Target};
 
@@ -40,7 +40,8 @@ pub async fn provision(
     Ok(registration.assigned_hub().to_owned())
 }
 
-/// Provisions through DPS and connects (what an application does).
+/// Provisions through DPS and connects (what an application does), over `protocol`
+/// (`target.dps_endpoint` must be that protocol's DPS endpoint).
 ///
 /// # Errors
 ///
@@ -49,8 +50,10 @@ pub async fn connect_dps(
     target: &Target,
     tls: &TlsConfig,
     device_id: &str,
+    protocol: Protocol,
 ) -> Result<Device, BoxError> {
     Ok(Device::builder()
+        .protocol(protocol)
         .id_scope(target.id_scope.clone())
         .device_id(device_id)
         .credentials(Credentials::group_key(&target.group_key)?)

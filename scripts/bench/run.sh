@@ -3,7 +3,8 @@
 # process on 127.0.0.1:8883 (the port the official SDKs need), and writes one JSON line per
 # measurement to $OUT/results.jsonl, then $OUT/summary.md and docs/benchmarks-fleet.svg.
 #
-#   scripts/bench/run.sh [throughput] [latency] [fleet] [gateway] [footprint]   (default: all but gateway)
+#   scripts/bench/run.sh [throughput] [transports] [latency] [fleet] [gateway] [footprint]
+#   (default: all but gateway and transports)
 #
 # Environment (all optional):
 #   RUNS=5                  repetitions of every measurement (clients interleaved in each run)
@@ -16,6 +17,7 @@
 #   GATEWAY_SIZES="1000"    downstream devices of the gateway scenario
 #   GATEWAY_PROTOCOLS="amqp mqtt"   amqp: one shared connection; mqtt: a connection per device
 #   GATEWAY_RUNS=3          repetitions of each gateway size and protocol
+#   TRANSPORTS="mqtt mqtt-ws amqp amqp-ws https"   the SDK's transports for `transports`
 #   OUT=target/bench-results/<UTC time>   (the raw data the docs cite is copied to scripts/bench/results/)
 #   PLOT=1                  regenerate docs/benchmarks-fleet.svg from this run
 #   PLOT_WITH=""            earlier results.jsonl files for clients this run did not measure
@@ -163,6 +165,26 @@ node_bench() { NODE_PATH=$NODE_MODULES IOTC_CA_CERT=$CA node "$HERE/official/ben
 python_bench() { IOTC_CA_CERT=$CA "$VENV_PY" "$HERE/official/bench.py" "$@"; }
 
 start_emulator
+
+# --- transports: the SDK's throughput over each of its transports -------------------------------
+# Each protocol provisions through its own DPS endpoint on the emulator (MQTT 8883, AMQP 5671,
+# HTTPS and both WebSocket transports 443). The bare clients are MQTT only.
+if wants transports; then
+    for run in $(seq 1 "$RUNS"); do
+        for inflight in 1 100; do
+            if [ "$inflight" = 1 ]; then n=2000; w=200; else n=10000; w=1000; fi
+            for protocol in ${TRANSPORTS:-mqtt mqtt-ws amqp amqp-ws https}; do
+                case "$protocol" in
+                    mqtt) dps=127.0.0.1:8883 ;;
+                    amqp) dps=127.0.0.1:5671 ;;
+                    *) dps=127.0.0.1:443 ;;
+                esac
+                record "$run" loadgen --dps "$dps" throughput --client sdk --protocol "$protocol" \
+                    --inflight $inflight --messages $n --warmup $w
+            done
+        done
+    done
+fi
 
 # --- throughput ---------------------------------------------------------------------------------
 if wants throughput; then

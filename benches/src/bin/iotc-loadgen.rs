@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand, ValueEnum};
 use iotc_benches::measure::{self, ms, percentile, Snapshot};
 use iotc_benches::{bare, http::HttpClient, sdk, BoxError, Target, Telemetry};
-use iotc_sdk::{Device, Event, Message};
+use iotc_sdk::{Device, Event, Message, Protocol};
 use rumqttc::{Event as MqttEvent, Packet, QoS};
 use serde_json::{json, Value};
 use tokio::sync::{watch, Semaphore};
@@ -137,6 +137,10 @@ enum Scenario {
         /// Device id (default: `tp-{client}`).
         #[arg(long)]
         device_id: Option<String>,
+        /// The SDK's transport: `mqtt`, `mqtt-ws`, `amqp`, `amqp-ws` or `https` (--dps must be
+        /// that protocol's DPS endpoint). The bare clients are MQTT only.
+        #[arg(long, default_value = "mqtt")]
+        protocol: String,
     },
     /// K devices connected at once, each sending a message every interval.
     Fleet {
@@ -247,18 +251,26 @@ async fn run(args: Args, runtime: RuntimeKind) -> Result<Value, BoxError> {
             messages,
             warmup,
             device_id,
+            protocol,
         } => {
-            let id = device_id.unwrap_or_else(|| format!("tp-{}", client.name()));
-            throughput(
-                &target,
+            let slug = protocol;
+            let protocol: Protocol = slug.parse()?;
+            if client != Client::Sdk && protocol != Protocol::Mqtt {
+                return Err(format!("{} is MQTT only", client.name()).into());
+            }
+            let device_id = device_id.unwrap_or_else(|| match protocol {
+                Protocol::Mqtt => format!("tp-{}", client.name()),
+                _ => format!("tp-{}-{slug}", client.name()),
+            });
+            let plan = ThroughputPlan {
                 client,
-                &id,
-                inflight.max(1),
+                protocol,
+                device_id,
+                inflight: inflight.max(1),
                 warmup,
                 messages,
-                &emulator,
-            )
-            .await?
+            };
+            throughput(&target, &plan, &emulator).await?
         }
         Scenario::Fleet {
             client,
@@ -397,19 +409,32 @@ async fn provision(
 
 // --- throughput --------------------------------------------------------------------------------
 
-async fn throughput(
-    target: &Target,
+struct ThroughputPlan {
     client: Client,
-    device_id: &str,
+    protocol: Protocol,
+    device_id: String,
     inflight: usize,
     warmup: u64,
     messages: u64,
+}
+
+async fn throughput(
+    target: &Target,
+    plan: &ThroughputPlan,
     emulator: &EmulatorCpu,
 ) -> Result<Value, BoxError> {
+    let ThroughputPlan {
+        client,
+        protocol,
+        ref device_id,
+        inflight,
+        warmup,
+        messages,
+    } = *plan;
     let (d, emu) = match client {
         Client::Sdk => {
             let tls = sdk::tls(target)?;
-            let device = sdk::connect_dps(target, &tls, device_id).await?;
+            let device = sdk::connect_dps(target, &tls, device_id, protocol).await?;
             sdk_burst(&device, inflight, warmup).await?;
             let emu0 = emulator.secs();
             let start = Snapshot::take();
@@ -433,7 +458,8 @@ async fn throughput(
         }
     };
     Ok(json!({
-        "scenario": "throughput", "client": client.name(), "inflight": inflight,
+        "scenario": "throughput", "client": client.name(), "protocol": protocol.name(),
+        "inflight": inflight,
         "messages": messages, "payload_bytes": Telemetry::new(0).to_vec().len(),
         "wall_s": round(d.wall_s, 3), "msgs_per_s": round(messages as f64 / d.wall_s, 0),
         "cpu_s": round(d.cpu_s, 4),
@@ -802,7 +828,7 @@ async fn latency(
     match client {
         Client::Sdk => {
             let tls = sdk::tls(target)?;
-            let device = sdk::connect_dps(target, &tls, device_id).await?;
+            let device = sdk::connect_dps(target, &tls, device_id, Protocol::Mqtt).await?;
             match kind {
                 LatencyKind::Command => {
                     let handler = device.clone();
