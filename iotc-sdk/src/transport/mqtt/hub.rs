@@ -332,10 +332,6 @@ impl Connection {
         // younger), so a stale deadline fires early, never late.
         let timer = tokio::time::sleep_until(far);
         tokio::pin!(timer);
-        // Whether the timer is set no later than the PUBACK deadline. That deadline only moves
-        // later, so once armed the timer stays early enough until it fires; the oldest publish
-        // is looked up only then, not on every pass.
-        let mut ack_armed = false;
         // Connection events handled in a row without looking at the requests.
         let mut event_turns = 0;
         let reason = loop {
@@ -367,12 +363,7 @@ impl Connection {
                     drain_deadline = Some(*deadline);
                 }
             }
-            let ack_deadline = if ack_armed {
-                None
-            } else {
-                state.oldest_unacked().map(|t| t + io.ack_timeout)
-            };
-            ack_armed |= ack_deadline.is_some();
+            let ack_deadline = state.oldest_unacked().map(|t| t + io.ack_timeout);
             let renew_deadline = io.renew_at.filter(|_| state.drain.is_none());
             let next = [ack_deadline, renew_deadline, drain_deadline]
                 .into_iter()
@@ -406,7 +397,7 @@ impl Connection {
                     self.on_handle_request(request, &mut state, io.flush_timeout);
                     self.take_queued(io.requests, &mut state, io.flush_timeout);
                 }
-                _ = &mut timer, if ack_armed || next.is_some() => timer_fired = true,
+                _ = &mut timer, if next.is_some() => timer_fired = true,
             }
             if event_turns >= FAIR_TURNS {
                 event_turns = 0;
@@ -414,8 +405,6 @@ impl Connection {
             }
             if timer_fired || timer.is_elapsed() {
                 let now = Instant::now();
-                ack_armed = false;
-                let ack_deadline = state.oldest_unacked().map(|t| t + io.ack_timeout);
                 if ack_deadline.is_some_and(|deadline| now >= deadline) {
                     warn!(device_id = %self.device_id, timeout = ?io.ack_timeout, "no PUBACK in time: reconnecting to send again");
                     break EndReason::Lost(Error::Timeout(io.ack_timeout, "a PUBACK"));
