@@ -59,6 +59,9 @@ impl Tls {
         for cert in CertificateDer::pem_slice_iter(ca_pem) {
             roots.add(cert?)?;
         }
+        // The SDK's own provider (see `iotc_sdk::tls`): *ring*, deprecated by rustls 0.23.48
+        // only for lacking post-quantum key exchange.
+        #[allow(deprecated)]
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?

@@ -32,9 +32,9 @@ pub async fn provision(
         device_id,
         Credentials::group_key(&target.group_key)?,
     )
-    .with_endpoint(target.dps_endpoint.clone())
-    .with_tls(tls.clone())
-    .with_timeout(crate::OPERATION_TIMEOUT)
+    .dps_endpoint(target.dps_endpoint.clone())
+    .tls(tls.clone())
+    .registration_timeout(crate::OPERATION_TIMEOUT)
     .register()
     .await?;
     Ok(registration.assigned_hub().to_owned())

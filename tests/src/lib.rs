@@ -1,1 +1,155 @@
-//! Integration tests live in `tests/tests/`.
+//! What every SDK-against-emulator test binary shares: an emulator per test on free loopback
+//! ports, device builders for any transport, and bounded waits so that a hang fails a test
+//! instead of stalling the run.
+//!
+//! One library for the `mqtt`, `amqp`, `transports` (the per-protocol matrix) and `faults`
+//! test binaries: the set-up of a device is written once, the same for every transport.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::future::Future;
+use std::time::Duration;
+
+use iotc_emulator::{Emulator, EmulatorConfig};
+use iotc_sdk::tls::TlsConfig;
+use iotc_sdk::transport::Protocol;
+use iotc_sdk::{Credentials, Device, DeviceBuilder, Event};
+
+/// The model id of the official Thermostat, announced by the devices these tests build.
+pub const THERMOSTAT: &str = "dtmi:com:example:Thermostat;1";
+
+/// How long any one await in a test may take before the test fails as hung.
+pub const HANG: Duration = Duration::from_secs(20);
+
+/// Every await that could hang goes through this: a hang fails the test after [`HANG`].
+pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
+    tokio::time::timeout(HANG, future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, within [`HANG`].
+pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    within(what, async {
+        loop {
+            if let Some(value) = check() {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+}
+
+/// Logs at `warn` (or `RUST_LOG`) into the test's captured output; once per binary.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(filter)
+        .try_init();
+}
+
+/// The configuration of [`emulator`]: free loopback ports, devices assigned at once (no DPS
+/// polling delay). Start from it for an emulator with other settings.
+pub fn emulator_config() -> EmulatorConfig {
+    EmulatorConfig {
+        dps_retry_after: Duration::ZERO,
+        ..EmulatorConfig::default()
+    }
+}
+
+/// An emulator on free loopback ports that assigns devices at once.
+pub async fn emulator() -> Emulator {
+    start_emulator(emulator_config()).await
+}
+
+/// An emulator with `config`, started within the bounded wait.
+pub async fn start_emulator(config: EmulatorConfig) -> Emulator {
+    init_logging();
+    within("emulator start", Emulator::start(config))
+        .await
+        .expect("emulator starts")
+}
+
+/// TLS settings that trust the emulator's CA only.
+pub fn tls(emulator: &Emulator) -> TlsConfig {
+    TlsConfig::with_pinned_roots_pem(emulator.ca_cert_pem().as_bytes()).unwrap()
+}
+
+/// The DPS endpoint a device on `protocol` uses, as a real device would: MQTT on the MQTT
+/// port, AMQP on the AMQP port, HTTPS and both WebSocket transports on the HTTPS port.
+pub fn dps_endpoint(emulator: &Emulator, protocol: Protocol) -> String {
+    match protocol {
+        Protocol::Mqtt => emulator.dps_endpoint(),
+        Protocol::Amqp => emulator.dps_amqp_endpoint(),
+        _ => emulator.dps_https_endpoint(),
+    }
+}
+
+/// A builder for `device_id` on `protocol`, provisioning through the emulator's DPS with its
+/// group key and announcing [`THERMOSTAT`]; 10 s connect and operation timeouts.
+pub fn builder(emulator: &Emulator, protocol: Protocol, device_id: &str) -> DeviceBuilder {
+    Device::builder()
+        .protocol(protocol)
+        .id_scope(emulator.id_scope())
+        .device_id(device_id)
+        .credentials(Credentials::group_key(emulator.group_key()).unwrap())
+        .model_id(THERMOSTAT)
+        .dps_endpoint(dps_endpoint(emulator, protocol))
+        .https_port(emulator.https_addr().port())
+        .c2d_poll_interval(Duration::from_millis(100))
+        .tls(tls(emulator))
+        .operation_timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(10))
+}
+
+/// [`builder`], connected.
+pub async fn connect(emulator: &Emulator, protocol: Protocol, device_id: &str) -> Device {
+    within("connect", builder(emulator, protocol, device_id).connect())
+        .await
+        .expect("device connects")
+}
+
+/// The device's next event, within the bounded wait.
+pub async fn next_event(device: &Device) -> Event {
+    within("next event", device.next_event())
+        .await
+        .expect("an event")
+}
+
+/// Waits until the emulator has seen the device's connection end.
+pub async fn wait_disconnected(emulator: &Emulator, device_id: &str) {
+    eventually("the emulator sees the disconnect", || {
+        let connected = emulator
+            .devices()
+            .into_iter()
+            .any(|d| d.device_id == device_id && d.connected);
+        (!connected).then_some(())
+    })
+    .await
+}
+
+/// A device id unique to the transport (`mqttws-door`), so that the rows of a matrix do not
+/// share names in logs.
+pub fn id(protocol: Protocol, name: &str) -> String {
+    format!("{}-{name}", tag(protocol))
+}
+
+/// A short name of the transport, for device ids.
+pub fn tag(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Mqtt => "mqtt",
+        Protocol::MqttWs => "mqttws",
+        Protocol::Https => "https",
+        Protocol::Amqp => "amqp",
+        Protocol::AmqpWs => "amqpws",
+        _ => "other",
+    }
+}
+
+/// Whether `protocol` multiplexes a gateway and its downstream devices on one connection
+/// (AMQP, over TLS or WebSockets), rather than a connection per device (MQTT).
+pub fn multiplexes(protocol: Protocol) -> bool {
+    matches!(protocol, Protocol::Amqp | Protocol::AmqpWs)
+}

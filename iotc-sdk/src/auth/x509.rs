@@ -171,9 +171,7 @@ impl X509Identity {
         #[cfg(any(feature = "tls-rustls", feature = "websocket"))]
         {
             let (_, key) = identity.to_rustls()?;
-            rustls::crypto::ring::default_provider()
-                .key_provider
-                .load_private_key(key)
+            rustls::crypto::ring::sign::any_supported_type(&key)
                 .map_err(|_| invalid("the TLS library (rustls) cannot use the private key"))?;
         }
         Ok(identity)

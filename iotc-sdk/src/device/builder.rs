@@ -452,15 +452,15 @@ impl DeviceBuilder {
             .clone()
             .ok_or_else(|| Error::Config("credentials are required with an ID scope".into()))?;
         let mut client = ProvisioningClient::new(scope, device_id.clone(), credentials.clone())
-            .with_endpoint(self.dps_endpoint.clone())
-            .with_tls(tls.clone())
-            .with_timeout(self.connect_timeout)
-            .with_protocol(self.protocol);
+            .dps_endpoint(self.dps_endpoint.clone())
+            .tls(tls.clone())
+            .registration_timeout(self.connect_timeout)
+            .protocol(self.protocol);
         if let Some(model_id) = &self.model_id {
-            client = client.with_model_id(model_id.clone());
+            client = client.model_id(model_id.clone());
         }
         if let Some(payload) = &self.provisioning_payload {
-            client = client.with_payload(payload.clone());
+            client = client.provisioning_payload(payload.clone());
         }
         let registration = client.register().await?;
         let hub_device_id = if registration.device_id.is_empty() {

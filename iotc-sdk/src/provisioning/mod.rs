@@ -42,7 +42,7 @@ const DPS_TOKEN_TTL: Duration = Duration::from_secs(3600);
 ///     "thermostat-01",
 ///     Credentials::group_key("bmIvVU1KbWZVRUpyQ08vcnpLSWJJdWQ0WllaK3oyUTRkOURZ")?,
 /// )
-/// .with_model_id("dtmi:com:example:Thermostat;1")
+/// .model_id("dtmi:com:example:Thermostat;1")
 /// .register()
 /// .await?;
 /// println!("assigned to {}", registration.assigned_hub());
@@ -96,38 +96,38 @@ impl ProvisioningClient {
 
     /// Uses another DPS endpoint: `host` or `host:port` (default: the protocol's standard
     /// port, 8883 for MQTT, 5671 for AMQP, 443 for WebSockets and HTTPS).
-    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+    pub fn dps_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = endpoint.into();
         self
     }
 
     /// Uses these TLS settings (trusted roots).
-    pub fn with_tls(mut self, tls: TlsConfig) -> Self {
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
         self.tls = tls;
         self
     }
 
     /// Announces the device's model id in the registration payload (`{"modelId": …}`), which
     /// IoT Central uses to assign the device template.
-    pub fn with_model_id(mut self, model_id: impl Into<String>) -> Self {
+    pub fn model_id(mut self, model_id: impl Into<String>) -> Self {
         self.model_id = Some(model_id.into());
         self
     }
 
     /// Adds a custom registration payload (a JSON object; `modelId` is added to it).
-    pub fn with_payload(mut self, payload: Value) -> Self {
+    pub fn provisioning_payload(mut self, payload: Value) -> Self {
         self.payload = Some(payload);
         self
     }
 
     /// The overall time allowed for the registration, polling included (default 60 s).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+    pub fn registration_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// Uses this protocol (default MQTT).
-    pub fn with_protocol(mut self, protocol: Protocol) -> Self {
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
         self.protocol = protocol;
         self
     }
@@ -492,13 +492,14 @@ mod tests {
             serde_json::json!({"registrationId": "dev"})
         );
         let client = client
-            .with_model_id("dtmi:com:example:Thermostat;1")
-            .with_payload(serde_json::json!({"iotcGateway": {"iotcGatewayId": "gw"}}));
+            .model_id("dtmi:com:example:Thermostat;1")
+            .provisioning_payload(serde_json::json!({"iotcGateway": {"iotcGatewayId": "gw"}}));
         assert_eq!(
             client.request_body().unwrap(),
             serde_json::json!({"registrationId": "dev", "payload": {"iotcGateway": {"iotcGatewayId": "gw"}, "modelId": "dtmi:com:example:Thermostat;1"}})
         );
-        let bad = ProvisioningClient::new("scope", "dev", creds).with_payload(serde_json::json!(1));
+        let bad = ProvisioningClient::new("scope", "dev", creds)
+            .provisioning_payload(serde_json::json!(1));
         assert!(matches!(bad.request_body(), Err(Error::Config(_))));
     }
 

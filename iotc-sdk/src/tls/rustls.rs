@@ -51,8 +51,7 @@ pub(super) fn client_config(
     if store.is_empty() {
         return Err(Error::Config("no trusted root certificate found".into()));
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(crypto_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Config(format!("cannot build the TLS configuration: {e}")))?
         .with_root_certificates(store);
@@ -66,6 +65,23 @@ pub(super) fn client_config(
         }
     };
     Ok(Arc::new(config))
+}
+
+/// The cryptography under every rustls connection: the application's process-wide default
+/// when it installed one (`rustls::crypto::CryptoProvider::install_default`, e.g. aws-lc-rs
+/// for post-quantum key exchange), otherwise *ring*, the provider this crate builds with.
+///
+/// rustls 0.23.48 deprecates `ring::default_provider` because *ring* has no post-quantum key
+/// exchange. The SDK keeps *ring* as its own choice (no C/cmake build of aws-lc on small device
+/// toolchains) and leaves post-quantum to the application's installed default; the lint is
+/// allowed for that one call so that a user's build stays free of warnings.
+fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    if let Some(installed) = rustls::crypto::CryptoProvider::get_default() {
+        return Arc::clone(installed);
+    }
+    #[allow(deprecated)]
+    let ring = rustls::crypto::ring::default_provider();
+    Arc::new(ring)
 }
 
 #[cfg(feature = "tls-rustls")]

@@ -57,9 +57,9 @@ async fn missing_protocols_fail_at_once_with_a_typed_error() {
     for protocol in ALL.into_iter().filter(|p| !p.is_available()) {
         let credentials = Credentials::device_key(KEY).ok();
         let dps = ProvisioningClient::new("0ne00000A0A", "dev-1", credentials.clone().unwrap())
-            .with_endpoint("127.0.0.1:1")
-            .with_protocol(protocol)
-            .with_timeout(Duration::from_secs(5))
+            .dps_endpoint("127.0.0.1:1")
+            .protocol(protocol)
+            .registration_timeout(Duration::from_secs(5))
             .register()
             .await;
         assert_unsupported(protocol, dps);
@@ -96,7 +96,7 @@ async fn amqp_without_its_feature_names_the_feature() {
         "dev-1",
         Credentials::device_key(KEY).unwrap(),
     )
-    .with_protocol(Protocol::Amqp)
+    .protocol(Protocol::Amqp)
     .register()
     .await
     .unwrap_err();

@@ -7,7 +7,7 @@ use iotc_sdk::retry::NoRetry;
 use iotc_sdk::transport::Protocol;
 use iotc_sdk::Error;
 
-use crate::support::*;
+use iotc_tests::*;
 
 const P: Protocol = Protocol::Amqp;
 

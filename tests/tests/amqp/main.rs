@@ -8,12 +8,6 @@
     unreachable_pub
 )]
 
-#[path = "../common/harness.rs"]
-mod harness;
-mod support;
-
-mod edge;
 mod faults;
-mod gateway;
 mod scenarios;
 mod token_renewal;

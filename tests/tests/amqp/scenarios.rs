@@ -7,7 +7,7 @@ use iotc_sdk::transport::Protocol;
 use iotc_sdk::{Credentials, Error, Event, Message, ProvisioningClient};
 use serde_json::json;
 
-use crate::support::*;
+use iotc_tests::*;
 
 const P: Protocol = Protocol::Amqp;
 
@@ -125,10 +125,10 @@ async fn a_wrong_key_is_refused_by_dps_over_amqp() {
     let result = within(
         "register",
         ProvisioningClient::new(emulator.id_scope(), "amqp-bad-01", wrong)
-            .with_protocol(P)
-            .with_endpoint(emulator.dps_amqp_endpoint())
-            .with_tls(tls(&emulator))
-            .with_timeout(Duration::from_secs(10))
+            .protocol(P)
+            .dps_endpoint(emulator.dps_amqp_endpoint())
+            .tls(tls(&emulator))
+            .registration_timeout(Duration::from_secs(10))
             .register(),
     )
     .await;
@@ -141,10 +141,10 @@ async fn a_wrong_key_is_refused_by_dps_over_amqp() {
             "amqp-bad-02",
             Credentials::group_key(emulator.group_key()).unwrap(),
         )
-        .with_protocol(P)
-        .with_endpoint(emulator.dps_amqp_endpoint())
-        .with_tls(tls(&emulator))
-        .with_timeout(Duration::from_secs(10))
+        .protocol(P)
+        .dps_endpoint(emulator.dps_amqp_endpoint())
+        .tls(tls(&emulator))
+        .registration_timeout(Duration::from_secs(10))
         .register(),
     )
     .await;
@@ -161,10 +161,10 @@ async fn dps_over_amqp_assigns_the_hub_on_its_amqp_port() {
             "amqp-dps-01",
             Credentials::group_key(emulator.group_key()).unwrap(),
         )
-        .with_protocol(P)
-        .with_endpoint(emulator.dps_amqp_endpoint())
-        .with_tls(tls(&emulator))
-        .with_model_id(THERMOSTAT)
+        .protocol(P)
+        .dps_endpoint(emulator.dps_amqp_endpoint())
+        .tls(tls(&emulator))
+        .model_id(THERMOSTAT)
         .register(),
     )
     .await

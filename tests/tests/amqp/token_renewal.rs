@@ -10,7 +10,7 @@ use iotc_sdk::transport::Protocol;
 use iotc_sdk::Device;
 use serde_json::json;
 
-use crate::support::*;
+use iotc_tests::*;
 
 /// Every state change seen so far, without waiting for more.
 async fn drain(changes: &mut StateChanges) -> Vec<ConnectionState> {

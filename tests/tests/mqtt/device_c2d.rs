@@ -3,12 +3,14 @@ use std::collections::BTreeMap;
 use iotc_emulator::C2dMessage;
 use iotc_sdk::Event;
 
-use crate::support::*;
+use iotc_tests::*;
+
+use crate::MQTT;
 
 #[tokio::test]
 async fn cloud_messages_arrive_with_their_properties() {
     let emulator = emulator().await;
-    let device = connect(&emulator, "c2d-01").await;
+    let device = connect(&emulator, MQTT, "c2d-01").await;
 
     let mut properties = BTreeMap::new();
     properties.insert("action".to_owned(), "reboot".to_owned());
@@ -42,7 +44,7 @@ async fn cloud_messages_arrive_with_their_properties() {
 #[tokio::test]
 async fn cloud_messages_sent_while_offline_are_delivered_on_connect() {
     let emulator = emulator().await;
-    let device = connect(&emulator, "c2d-02").await;
+    let device = connect(&emulator, MQTT, "c2d-02").await;
     within("close", device.close()).await.unwrap();
     wait_disconnected(&emulator, "c2d-02").await;
 
@@ -58,7 +60,7 @@ async fn cloud_messages_sent_while_offline_are_delivered_on_connect() {
     )
     .await
     .unwrap();
-    let device = connect(&emulator, "c2d-02").await;
+    let device = connect(&emulator, MQTT, "c2d-02").await;
     let Event::CloudMessage(received) = next_event(&device).await else {
         panic!("expected a cloud message")
     };
@@ -68,7 +70,7 @@ async fn cloud_messages_sent_while_offline_are_delivered_on_connect() {
 #[tokio::test]
 async fn queued_offline_commands_reach_the_command_handler() {
     let emulator = emulator().await;
-    let device = connect(&emulator, "c2d-03").await;
+    let device = connect(&emulator, MQTT, "c2d-03").await;
     within("close", device.close()).await.unwrap();
     wait_disconnected(&emulator, "c2d-03").await;
 
@@ -88,7 +90,7 @@ async fn queued_offline_commands_reach_the_command_handler() {
         .await
         .unwrap();
 
-    let device = connect(&emulator, "c2d-03").await;
+    let device = connect(&emulator, MQTT, "c2d-03").await;
     let Event::Command(command) = next_event(&device).await else {
         panic!("expected the queued command")
     };

@@ -4,12 +4,14 @@ use iotc_emulator::ServiceError;
 use iotc_sdk::Event;
 use serde_json::json;
 
-use crate::support::*;
+use iotc_tests::*;
+
+use crate::MQTT;
 
 #[tokio::test]
 async fn command_round_trip_with_component_name() {
     let emulator = emulator().await;
-    let device = connect(&emulator, "cmd-01").await;
+    let device = connect(&emulator, MQTT, "cmd-01").await;
 
     let responder = {
         let device = device.clone();
@@ -62,7 +64,7 @@ async fn command_round_trip_with_component_name() {
 #[tokio::test]
 async fn a_command_nobody_handles_gets_an_error_status() {
     let emulator = emulator().await;
-    let device = connect(&emulator, "cmd-02").await;
+    let device = connect(&emulator, MQTT, "cmd-02").await;
     let dropper = {
         let device = device.clone();
         tokio::spawn(async move {
@@ -85,7 +87,7 @@ async fn a_command_nobody_handles_gets_an_error_status() {
 #[tokio::test]
 async fn commands_to_an_offline_device_fail_at_once_and_unanswered_ones_time_out() {
     let emulator = emulator().await;
-    let device = connect(&emulator, "cmd-03").await;
+    let device = connect(&emulator, MQTT, "cmd-03").await;
 
     // Connected but the application never reads events: the command stays unanswered.
     let result = within(

@@ -1,12 +1,14 @@
 use iotc_sdk::Event;
 use serde_json::json;
 
-use crate::support::*;
+use iotc_tests::*;
+
+use crate::MQTT;
 
 #[tokio::test]
 async fn reported_properties_bump_the_version_and_reach_the_twin() {
     let emulator = emulator().await;
-    let device = connect(&emulator, "props-01").await;
+    let device = connect(&emulator, MQTT, "props-01").await;
 
     let v1 = within(
         "report",
@@ -61,7 +63,7 @@ async fn reported_properties_bump_the_version_and_reach_the_twin() {
 #[tokio::test]
 async fn desired_patch_while_connected_arrives_with_its_version_and_is_acknowledged() {
     let emulator = emulator().await;
-    let device = connect(&emulator, "props-02").await;
+    let device = connect(&emulator, MQTT, "props-02").await;
 
     let version = within(
         "patch",
@@ -123,7 +125,7 @@ async fn desired_patch_while_connected_arrives_with_its_version_and_is_acknowled
 #[tokio::test]
 async fn desired_properties_set_while_offline_arrive_at_connect() {
     let emulator = emulator().await;
-    let device = connect(&emulator, "props-03").await;
+    let device = connect(&emulator, MQTT, "props-03").await;
     within("close", device.close()).await.unwrap();
     wait_disconnected(&emulator, "props-03").await;
     drop(device);
@@ -134,7 +136,7 @@ async fn desired_properties_set_while_offline_arrive_at_connect() {
     )
     .await
     .unwrap();
-    let device = connect(&emulator, "props-03").await;
+    let device = connect(&emulator, MQTT, "props-03").await;
     let Event::WritableProperties(update) = next_event(&device).await else {
         panic!("expected writable properties")
     };
@@ -147,7 +149,7 @@ async fn desired_properties_set_while_offline_arrive_at_connect() {
     within("close", device.close()).await.unwrap();
 
     // Acknowledged: the next connect has nothing pending, so the first event is the next patch.
-    let device = connect(&emulator, "props-03").await;
+    let device = connect(&emulator, MQTT, "props-03").await;
     let next = within(
         "patch",
         emulator.update_desired("props-03", json!({"other": 1})),

@@ -1,13 +1,15 @@
 use iotc_sdk::Message;
 use serde_json::json;
 
-use crate::support::*;
+use iotc_tests::*;
+
+use crate::MQTT;
 
 #[tokio::test]
 async fn telemetry_arrives_with_all_its_properties() {
     let emulator = emulator().await;
     let mut received = emulator.telemetry();
-    let device = connect(&emulator, "telemetry-01").await;
+    let device = connect(&emulator, MQTT, "telemetry-01").await;
 
     within("send", device.send_telemetry(&json!({"temperature": 21.5})))
         .await
@@ -66,7 +68,7 @@ async fn telemetry_arrives_with_all_its_properties() {
 async fn raw_payloads_and_many_messages_in_flight() {
     let emulator = emulator().await;
     let mut received = emulator.telemetry();
-    let device = connect(&emulator, "telemetry-02").await;
+    let device = connect(&emulator, MQTT, "telemetry-02").await;
 
     // 50 sends in flight at once from clones of one handle.
     let mut sends = tokio::task::JoinSet::new();
@@ -96,7 +98,7 @@ async fn raw_payloads_and_many_messages_in_flight() {
 async fn oversized_telemetry_is_refused_before_sending_and_the_connection_lives_on() {
     let emulator = emulator().await;
     let mut received = emulator.telemetry();
-    let device = connect(&emulator, "telemetry-03").await;
+    let device = connect(&emulator, MQTT, "telemetry-03").await;
     let result = within(
         "send",
         device.send_message(iotc_sdk::Message::new(vec![b'x'; 300 * 1024])),

@@ -4,7 +4,9 @@ use iotc_emulator::UnmodeledKind;
 use iotc_sdk::{Event, Message};
 use serde_json::json;
 
-use crate::support::*;
+use iotc_tests::*;
+
+use crate::MQTT;
 
 /// The official Thermostat model, as IoT Central would hold it.
 const THERMOSTAT_MODEL: &str = r#"{
@@ -27,7 +29,7 @@ async fn data_outside_the_template_is_recorded_as_unmodeled() {
     let emulator = emulator().await;
     assert_eq!(emulator.add_template(THERMOSTAT_MODEL).unwrap(), THERMOSTAT);
     let mut received = emulator.telemetry();
-    let device = connect(&emulator, "template-01").await;
+    let device = connect(&emulator, MQTT, "template-01").await;
     let info = emulator
         .devices()
         .into_iter()

@@ -8,7 +8,9 @@ use iotc_sdk::{Commands, DtdlSchema, Event, Interface, Properties, Telemetry};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::support::*;
+use iotc_tests::*;
+
+use crate::MQTT;
 
 #[derive(Serialize, Telemetry)]
 struct SensorTelemetry {
@@ -72,7 +74,7 @@ async fn typed_telemetry_properties_and_commands_fit_the_generated_template() {
 
     let device = within(
         "connect",
-        builder(&emulator, "typed-01")
+        builder(&emulator, MQTT, "typed-01")
             .model::<SensorHub>()
             .connect(),
     )

@@ -1,7 +1,8 @@
-//! IoT Edge over MQTT: modules built from the `IOTEDGE_*` environment (tokens signed by the
-//! emulator's workload API on a Unix socket, the CA from its trust bundle), module twins and
-//! methods, routes from outputs to inputs and upstream, leaf devices through the edge with
-//! `GatewayHostName`, and the aggregator module of the `edge_aggregator` example.
+//! IoT Edge over MQTT, what only MQTT has: the workload API's signing and renewal seen from the
+//! module, generation ids, leaf devices through the edge with `GatewayHostName`, the developer
+//! connection string, route validation and the aggregator module of the `edge_aggregator`
+//! example. Module twins, methods and routes on every edge transport are in the `transports`
+//! matrix (`edge::…`).
 
 use std::time::Duration;
 
@@ -11,34 +12,26 @@ use iotc_sdk::auth::{ConnectionCredential, ConnectionString, SasKey};
 use iotc_sdk::device::ConnectionState;
 use iotc_sdk::edge::{vars, EdgeEnvironment};
 use iotc_sdk::tls::TlsConfig;
-use iotc_sdk::{Device, Event, Message};
+use iotc_sdk::{Device, Message};
 use serde_json::json;
 
-use crate::support::{eventually, next_event, within};
+use iotc_tests::{emulator_config, eventually, start_emulator, within};
 
 const EDGE: &str = "edge-1";
 
 /// An emulator in edge-hub mode with `routes`, its workload socket in a temporary directory
 /// (kept alive by the returned guard).
 async fn edge_emulator(routes: &[&str]) -> (Emulator, tempfile::TempDir) {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter("warn")
-        .try_init();
     let dir = tempfile::tempdir().unwrap();
     let config = EmulatorConfig {
-        dps_retry_after: Duration::ZERO,
         edge: Some(EdgeConfig {
             device_id: EDGE.into(),
             routes: routes.iter().map(|r| (*r).to_owned()).collect(),
             workload_socket: Some(dir.path().join("workload.sock")),
         }),
-        ..EmulatorConfig::default()
+        ..emulator_config()
     };
-    let emulator = within("emulator start", Emulator::start(config))
-        .await
-        .expect("emulator starts");
-    (emulator, dir)
+    (start_emulator(config).await, dir)
 }
 
 /// Adds `module` and connects it from the environment the emulator gives it (no TLS settings:
@@ -77,22 +70,6 @@ async fn leaf(emulator: &Emulator, device_id: &str) -> Device {
     )
     .await
     .expect("leaf connects")
-}
-
-async fn next_input(device: &Device) -> (String, iotc_sdk::CloudMessage) {
-    loop {
-        if let Event::InputMessage { input, message } = next_event(device).await {
-            return (input, message);
-        }
-    }
-}
-
-fn system<'a>(message: &'a iotc_sdk::CloudMessage, key: &str) -> Option<&'a str> {
-    message
-        .system_properties()
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
 }
 
 /// Collects what reaches the service side until `quiet` passes without a message.
@@ -183,136 +160,6 @@ async fn module_identity_is_refused_with_a_wrong_generation_id() {
         matches!(result, Err(iotc_sdk::Error::Rejected { status: 404, .. })),
         "{result:?}"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn module_twin_and_direct_methods_round_trip() {
-    let (emulator, _dir) = edge_emulator(&[]).await;
-    let module = module(&emulator, "filter").await;
-
-    let version = module
-        .report_properties(&json!({"threshold": 30}))
-        .await
-        .unwrap();
-    assert!(version >= 2);
-    let twin = emulator.module_twin(EDGE, "filter").unwrap();
-    assert_eq!(twin.reported["threshold"], 30);
-    // The module's twin is its own, not the edge device's.
-    assert!(emulator
-        .twin(EDGE)
-        .unwrap()
-        .reported
-        .get("threshold")
-        .is_none());
-
-    emulator
-        .update_module_desired(EDGE, "filter", json!({"threshold": 25}))
-        .await
-        .unwrap();
-    match next_event(&module).await {
-        Event::WritableProperties(update) => {
-            assert_eq!(update.properties()[0].name(), "threshold");
-            assert_eq!(update.properties()[0].value(), &json!(25));
-        }
-        other => panic!("expected writable properties, got {other:?}"),
-    }
-    assert_eq!(module.get_twin().await.unwrap().desired["threshold"], 25);
-
-    let invoke = {
-        let emulator = emulator.clone();
-        tokio::spawn(async move {
-            emulator
-                .invoke_module_command(
-                    EDGE,
-                    "filter",
-                    "reset",
-                    json!({"to": 0}),
-                    Duration::from_secs(10),
-                )
-                .await
-        })
-    };
-    match next_event(&module).await {
-        Event::Command(command) => {
-            assert_eq!(command.name(), "reset");
-            assert_eq!(
-                command.payload_json::<serde_json::Value>().unwrap(),
-                json!({"to": 0})
-            );
-            command.respond(200, &json!({"done": true})).await.unwrap();
-        }
-        other => panic!("expected a command, got {other:?}"),
-    }
-    let answer = within("method answer", invoke).await.unwrap().unwrap();
-    assert_eq!(answer.status, 200);
-    assert_eq!(answer.payload, json!({"done": true}));
-    // The edge device itself has no connection: the method went to the module.
-    assert!(matches!(
-        emulator
-            .invoke_command(EDGE, "reset", json!({}), Duration::from_secs(1))
-            .await,
-        Err(iotc_emulator::ServiceError::DeviceNotOnline(_))
-    ));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn output_is_routed_to_another_modules_input() {
-    let (emulator, _dir) = edge_emulator(&[
-        r#"FROM /messages/modules/sender/outputs/alerts INTO BrokeredEndpoint("/modules/receiver/inputs/incoming")"#,
-        "FROM /messages/modules/sender/outputs/upward INTO $upstream",
-    ])
-    .await;
-    let receiver = module(&emulator, "receiver").await;
-    let sender = module(&emulator, "sender").await;
-    let mut telemetry = emulator.telemetry();
-
-    sender
-        .send_to_output(
-            "alerts",
-            Message::json(&json!({"alert": "hot"}))
-                .unwrap()
-                .with_message_id("m-1")
-                .with_property("level", "high"),
-        )
-        .await
-        .unwrap();
-    let (input, message) = within("input message", next_input(&receiver)).await;
-    assert_eq!(input, "incoming");
-    assert_eq!(
-        message.body_json::<serde_json::Value>().unwrap(),
-        json!({"alert": "hot"})
-    );
-    assert_eq!(message.message_id(), Some("m-1"));
-    assert_eq!(message.content_type(), Some("application/json"));
-    assert_eq!(message.property("level"), Some("high"));
-    assert_eq!(system(&message, "cdid"), Some(EDGE));
-    assert_eq!(system(&message, "cmid"), Some("sender"));
-
-    // An output with a route upstream reaches the service side, with the module id and the
-    // output name; the one routed to the module input did not.
-    sender
-        .send_to_output("upward", Message::json(&json!({"n": 1})).unwrap())
-        .await
-        .unwrap();
-    // A message on no output matches no route: dropped.
-    sender.send_telemetry(&json!({"n": 2})).await.unwrap();
-    let upstream = drain(&mut telemetry, Duration::from_millis(500)).await;
-    assert_eq!(upstream.len(), 1, "{upstream:?}");
-    assert_eq!(upstream[0].module_id.as_deref(), Some("sender"));
-    assert_eq!(
-        upstream[0].system_properties.get("on").map(String::as_str),
-        Some("upward")
-    );
-    assert_eq!(upstream[0].body_json(), Some(json!({"n": 1})));
-
-    // A device identity has no outputs.
-    assert!(matches!(
-        leaf(&emulator, "leaf-x")
-            .await
-            .send_to_output("o", Message::new("x"))
-            .await,
-        Err(iotc_sdk::Error::Config(_))
-    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

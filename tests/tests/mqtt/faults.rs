@@ -10,7 +10,9 @@ use iotc_sdk::retry::ExponentialBackoff;
 use iotc_sdk::{Device, Error, Event, Message};
 use serde_json::json;
 
-use crate::support::*;
+use iotc_tests::*;
+
+use crate::MQTT;
 
 fn fast() -> ExponentialBackoff {
     ExponentialBackoff {
@@ -24,7 +26,7 @@ fn fast() -> ExponentialBackoff {
 async fn connect_resilient(emulator: &iotc_emulator::Emulator, id: &str) -> Device {
     within(
         "connect",
-        builder(emulator, id).retry_policy(fast()).connect(),
+        builder(emulator, MQTT, id).retry_policy(fast()).connect(),
     )
     .await
     .unwrap()
@@ -190,7 +192,11 @@ async fn fault_max_message_quota() {
 async fn a_throttled_registration_reports_throttled_with_retry_after() {
     let emulator = emulator().await;
     emulator.throttle(Duration::from_secs(30), Duration::from_secs(1));
-    let result = within("connect", builder(&emulator, "throttled-01").connect()).await;
+    let result = within(
+        "connect",
+        builder(&emulator, MQTT, "throttled-01").connect(),
+    )
+    .await;
     match result {
         Err(Error::Throttled { retry_after }) => assert_eq!(retry_after, Duration::from_secs(1)),
         other => panic!("expected Throttled, got {other:?}"),
@@ -212,7 +218,7 @@ async fn an_unauthorized_hub_connect_is_reported_after_one_attempt() {
     );
     let result = within(
         "connect",
-        builder(&emulator, "refused-01")
+        builder(&emulator, MQTT, "refused-01")
             .retry_policy(fast())
             .connect(),
     )
@@ -267,7 +273,7 @@ async fn a_lost_acknowledgement_is_resent_on_a_new_connection() {
     let emulator = emulator().await;
     let device = within(
         "connect",
-        builder(&emulator, "acks-01")
+        builder(&emulator, MQTT, "acks-01")
             .retry_policy(fast())
             .operation_timeout(Duration::from_secs(6))
             .connect(),
@@ -320,7 +326,7 @@ async fn calls_nobody_answers_time_out_at_their_own_deadline() {
     let emulator = emulator().await;
     let device = within(
         "connect",
-        builder(&emulator, "deadline-01")
+        builder(&emulator, MQTT, "deadline-01")
             .retry_policy(fast())
             .operation_timeout(TIMEOUT)
             .connect(),

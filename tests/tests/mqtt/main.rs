@@ -6,9 +6,10 @@
     unreachable_pub
 )]
 
-#[path = "../common/harness.rs"]
-mod harness;
-mod support;
+use iotc_sdk::transport::Protocol;
+
+/// The transport of every test in this binary.
+const MQTT: Protocol = Protocol::Mqtt;
 
 mod device_c2d;
 mod device_commands;
@@ -18,7 +19,6 @@ mod device_templates;
 mod device_typed;
 mod edge;
 mod faults;
-mod gateway;
 mod provisioning_errors;
 mod provisioning_x509;
 mod reliability;

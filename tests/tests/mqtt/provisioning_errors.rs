@@ -2,7 +2,9 @@ use std::time::Duration;
 
 use iotc_sdk::{Credentials, Error, ProvisioningClient};
 
-use crate::support::*;
+use iotc_tests::*;
+
+use crate::MQTT;
 
 #[tokio::test]
 async fn provisioning_returns_the_assigned_hub() {
@@ -14,10 +16,10 @@ async fn provisioning_returns_the_assigned_hub() {
             "prov-01",
             Credentials::group_key(emulator.group_key()).unwrap(),
         )
-        .with_endpoint(emulator.dps_endpoint())
-        .with_tls(tls(&emulator))
-        .with_model_id(THERMOSTAT)
-        .with_payload(serde_json::json!({"custom": 1}))
+        .dps_endpoint(emulator.dps_endpoint())
+        .tls(tls(&emulator))
+        .model_id(THERMOSTAT)
+        .provisioning_payload(serde_json::json!({"custom": 1}))
         .register(),
     )
     .await
@@ -46,7 +48,9 @@ async fn a_wrong_key_is_unauthorized_not_a_hang() {
     let wrong = Credentials::group_key("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
     let result = within(
         "connect",
-        builder(&emulator, "prov-02").credentials(wrong).connect(),
+        builder(&emulator, MQTT, "prov-02")
+            .credentials(wrong)
+            .connect(),
     )
     .await;
     assert!(matches!(result, Err(Error::Unauthorized(_))), "{result:?}");
@@ -57,7 +61,7 @@ async fn an_unknown_id_scope_is_not_found() {
     let emulator = emulator().await;
     let result = within(
         "connect",
-        builder(&emulator, "prov-03")
+        builder(&emulator, MQTT, "prov-03")
             .id_scope("0ne00000000")
             .connect(),
     )
@@ -69,7 +73,7 @@ async fn an_unknown_id_scope_is_not_found() {
 async fn a_hub_connection_string_skips_dps() {
     let emulator = emulator().await;
     // Provision once so the hub knows the device, then connect straight to the hub.
-    let device = connect(&emulator, "prov-04").await;
+    let device = connect(&emulator, MQTT, "prov-04").await;
     within("close", device.close()).await.unwrap();
     let key = iotc_sdk::auth::SasKey::new(emulator.group_key())
         .unwrap()
@@ -152,8 +156,8 @@ async fn provisioning_polls_until_assigned_honouring_retry_after() {
             "prov-05",
             Credentials::group_key(emulator.group_key()).unwrap(),
         )
-        .with_endpoint(emulator.dps_endpoint())
-        .with_tls(tls(&emulator))
+        .dps_endpoint(emulator.dps_endpoint())
+        .tls(tls(&emulator))
         .register(),
     )
     .await
@@ -183,8 +187,8 @@ async fn a_silent_dps_endpoint_is_a_timeout_not_a_hang() {
     let result = within(
         "register",
         ProvisioningClient::new("0ne00000A0A", "prov-06", creds)
-            .with_endpoint(format!("127.0.0.1:{port}"))
-            .with_timeout(Duration::from_secs(1))
+            .dps_endpoint(format!("127.0.0.1:{port}"))
+            .registration_timeout(Duration::from_secs(1))
             .register(),
     )
     .await;

@@ -2,7 +2,9 @@ use iotc_sdk::auth::X509Identity;
 use iotc_sdk::{Credentials, Device, Error};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
-use crate::support::*;
+use iotc_tests::*;
+
+use crate::MQTT;
 
 /// A CA (certificate PEM + issuer) for an enrollment group.
 struct TestCa {
@@ -43,7 +45,7 @@ fn x509_builder(
     device_id: &str,
     identity: X509Identity,
 ) -> iotc_sdk::DeviceBuilder {
-    builder(emulator, device_id).credentials(Credentials::x509(identity))
+    builder(emulator, MQTT, device_id).credentials(Credentials::x509(identity))
 }
 
 #[tokio::test]

@@ -9,7 +9,9 @@ use iotc_sdk::retry::ExponentialBackoff;
 use iotc_sdk::{DeviceBuilder, Event, Message};
 use serde_json::json;
 
-use crate::support::*;
+use iotc_tests::*;
+
+use crate::MQTT;
 
 /// Fast retries, so tests do not wait seconds for a reconnection.
 fn fast_retries() -> ExponentialBackoff {
@@ -32,7 +34,7 @@ fn no_reconnect_for_30s() -> ExponentialBackoff {
 }
 
 fn resilient(emulator: &iotc_emulator::Emulator, device_id: &str) -> DeviceBuilder {
-    builder(emulator, device_id).retry_policy(fast_retries())
+    builder(emulator, MQTT, device_id).retry_policy(fast_retries())
 }
 
 /// Waits until a state matching `wanted` arrives; returns every state seen on the way.
@@ -125,7 +127,9 @@ async fn desired_properties_set_while_disconnected_arrive_after_the_reconnection
     };
     let device = within(
         "connect",
-        builder(&emulator, "rel-02").retry_policy(slow).connect(),
+        builder(&emulator, MQTT, "rel-02")
+            .retry_policy(slow)
+            .connect(),
     )
     .await
     .unwrap();
@@ -164,7 +168,9 @@ async fn telemetry_sent_while_disconnected_is_delivered_in_order_after_the_recon
     };
     let device = within(
         "connect",
-        builder(&emulator, "rel-03").retry_policy(slow).connect(),
+        builder(&emulator, MQTT, "rel-03")
+            .retry_policy(slow)
+            .connect(),
     )
     .await
     .unwrap();
@@ -350,7 +356,7 @@ async fn a_full_offline_queue_refuses_or_drops_by_policy_and_close_reports_what_
     };
     let device = within(
         "connect",
-        builder(&emulator, "rel-05")
+        builder(&emulator, MQTT, "rel-05")
             .retry_policy(slow)
             .offline_queue(queue)
             .connect(),
@@ -436,7 +442,7 @@ async fn a_durable_queue_survives_a_restart() {
     // First run: the connection drops, five messages queue up, the process "stops" (close).
     let device = within(
         "connect",
-        builder(&emulator, "rel-07")
+        builder(&emulator, MQTT, "rel-07")
             .retry_policy(slow)
             .offline_queue(queue.clone())
             .connect(),
@@ -486,7 +492,9 @@ async fn a_durable_queue_survives_a_restart() {
     let mut received = emulator.telemetry();
     let device = within(
         "connect",
-        builder(&emulator, "rel-07").offline_queue(queue).connect(),
+        builder(&emulator, MQTT, "rel-07")
+            .offline_queue(queue)
+            .connect(),
     )
     .await
     .unwrap();

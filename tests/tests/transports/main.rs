@@ -1,6 +1,8 @@
-//! One scenario set run on every transport: the SDK against `iotc-emulator` over real loopback
-//! TLS sockets. Each row of [`transports!`] expands to one module with a test per scenario; a
-//! transport that cannot do something is checked for its typed "unsupported" error instead.
+//! Scenario sets run on every transport: the SDK against `iotc-emulator` over real loopback
+//! TLS sockets. Each suite module ends with a [`matrix!`] that expands to one module per
+//! transport (`scenarios::amqp_ws::twin`, `gateway::mqtt::…`, `edge::amqp::…`) with a test per
+//! scenario; a transport that cannot do something is checked for its typed "unsupported"
+//! error instead.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -8,34 +10,25 @@
     unreachable_pub
 )]
 
-#[path = "../common/harness.rs"]
-mod harness;
-mod scenarios;
-mod support;
-
-/// Expands each `name => Protocol` row into a module running every scenario.
-macro_rules! transports {
-    ($($name:ident => $protocol:expr,)*) => {$(
-        mod $name {
+/// `matrix! { [scenario, …] on [row => Protocol::X, …] }`, at the end of a suite module whose
+/// scenarios are `pub async fn scenario(protocol: Protocol)`: a module per row with a test per
+/// scenario.
+macro_rules! matrix {
+    ($scenarios:tt on [$($row:ident => $protocol:expr),* $(,)?]) => {$(
+        mod $row {
             use iotc_sdk::transport::Protocol;
             const PROTOCOL: Protocol = $protocol;
-            transports!(@tests provisioning, provisioning_refuses_a_wrong_key,
-                telemetry_with_properties, telemetry_batch, c2d_with_properties, c2d_settlement,
-                twin, writable_ack, commands, queued_commands, file_upload);
+            matrix!(@tests $scenarios);
         }
     )*};
-    (@tests $($scenario:ident),*) => {$(
+    (@tests [$($scenario:ident),* $(,)?]) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $scenario() {
-            crate::scenarios::$scenario(PROTOCOL).await;
+            super::$scenario(PROTOCOL).await;
         }
     )*};
 }
 
-transports! {
-    mqtt => Protocol::Mqtt,
-    mqtt_ws => Protocol::MqttWs,
-    https => Protocol::Https,
-    amqp => Protocol::Amqp,
-    amqp_ws => Protocol::AmqpWs,
-}
+mod edge;
+mod gateway;
+mod scenarios;

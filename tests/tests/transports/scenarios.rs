@@ -9,7 +9,7 @@ use iotc_sdk::transport::Protocol;
 use iotc_sdk::{Credentials, Error, Event, Message};
 use serde_json::json;
 
-use crate::support::*;
+use iotc_tests::*;
 
 /// Asserts an `Unsupported` error that came at once (no round trip, no timeout).
 fn assert_unsupported<T: std::fmt::Debug>(result: Result<T, Error>, started: Instant) {
@@ -23,7 +23,7 @@ fn assert_unsupported<T: std::fmt::Debug>(result: Result<T, Error>, started: Ins
 pub async fn provisioning(protocol: Protocol) {
     let emulator = emulator().await;
     let device_id = id(protocol, "prov");
-    let device = connect(&emulator, &device_id, protocol).await;
+    let device = connect(&emulator, protocol, &device_id).await;
     assert_eq!(device.protocol(), protocol);
     assert_eq!(device.device_id(), device_id);
     assert_eq!(device.hub_host(), emulator.hub_hostname());
@@ -37,7 +37,7 @@ pub async fn provisioning_refuses_a_wrong_key(protocol: Protocol) {
     let wrong = Credentials::group_key("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
     let result = within(
         "connect",
-        builder(&emulator, &id(protocol, "wrong-key"), protocol)
+        builder(&emulator, protocol, &id(protocol, "wrong-key"))
             .credentials(wrong)
             .connect(),
     )
@@ -53,7 +53,7 @@ pub async fn telemetry_with_properties(protocol: Protocol) {
     let emulator = emulator().await;
     let mut received = emulator.telemetry();
     let device_id = id(protocol, "telemetry");
-    let device = connect(&emulator, &device_id, protocol).await;
+    let device = connect(&emulator, protocol, &device_id).await;
     let message = Message::json(&json!({"temperature": 30}))
         .unwrap()
         .with_component("thermostat2")
@@ -82,7 +82,7 @@ pub async fn telemetry_with_properties(protocol: Protocol) {
 pub async fn telemetry_batch(protocol: Protocol) {
     let emulator = emulator().await;
     let mut received = emulator.telemetry();
-    let device = connect(&emulator, &id(protocol, "batch"), protocol).await;
+    let device = connect(&emulator, protocol, &id(protocol, "batch")).await;
     let batch = (0..3).map(|i| {
         Message::json(&json!({"n": i}))
             .unwrap()
@@ -108,7 +108,7 @@ pub async fn telemetry_batch(protocol: Protocol) {
 pub async fn c2d_with_properties(protocol: Protocol) {
     let emulator = emulator().await;
     let device_id = id(protocol, "c2d");
-    let device = connect(&emulator, &device_id, protocol).await;
+    let device = connect(&emulator, protocol, &device_id).await;
     let mut properties = BTreeMap::new();
     properties.insert("action".to_owned(), "reboot".to_owned());
     let message = C2dMessage {
@@ -142,7 +142,7 @@ pub async fn c2d_with_properties(protocol: Protocol) {
 pub async fn c2d_settlement(protocol: Protocol) {
     let emulator = emulator().await;
     let device_id = id(protocol, "settle");
-    let device = connect(&emulator, &device_id, protocol).await;
+    let device = connect(&emulator, protocol, &device_id).await;
     within(
         "send c2d",
         emulator.send_c2d(&device_id, C2dMessage::new("first")),
@@ -196,7 +196,7 @@ pub async fn c2d_settlement(protocol: Protocol) {
 pub async fn twin(protocol: Protocol) {
     let emulator = emulator().await;
     let device_id = id(protocol, "twin");
-    let device = connect(&emulator, &device_id, protocol).await;
+    let device = connect(&emulator, protocol, &device_id).await;
     if !protocol.supports_twin() {
         let started = Instant::now();
         assert_unsupported(device.get_twin().await, started);
@@ -223,7 +223,7 @@ pub async fn twin(protocol: Protocol) {
 pub async fn writable_ack(protocol: Protocol) {
     let emulator = emulator().await;
     let device_id = id(protocol, "writable");
-    let device = connect(&emulator, &device_id, protocol).await;
+    let device = connect(&emulator, protocol, &device_id).await;
     if !protocol.supports_twin() {
         // No desired-property notifications over this transport; acknowledging is reporting.
         let started = Instant::now();
@@ -262,7 +262,7 @@ pub async fn writable_ack(protocol: Protocol) {
 pub async fn commands(protocol: Protocol) {
     let emulator = emulator().await;
     let device_id = id(protocol, "commands");
-    let device = connect(&emulator, &device_id, protocol).await;
+    let device = connect(&emulator, protocol, &device_id).await;
     if !protocol.supports_twin() {
         // Direct methods need a connection the hub can push to: the device is not online.
         let result = within(
@@ -308,7 +308,7 @@ pub async fn commands(protocol: Protocol) {
 pub async fn queued_commands(protocol: Protocol) {
     let emulator = emulator().await;
     let device_id = id(protocol, "queued");
-    let device = connect(&emulator, &device_id, protocol).await;
+    let device = connect(&emulator, protocol, &device_id).await;
     // IoT Central's "queue if offline" command: a C2D message naming the command.
     let mut properties = BTreeMap::new();
     properties.insert("method-name".to_owned(), "reboot".to_owned());
@@ -337,7 +337,7 @@ pub async fn queued_commands(protocol: Protocol) {
 pub async fn file_upload(protocol: Protocol) {
     let emulator = emulator().await;
     let device_id = id(protocol, "upload");
-    let device = connect(&emulator, &device_id, protocol).await;
+    let device = connect(&emulator, protocol, &device_id).await;
     let content: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
     let uploaded = within(
         "upload",
@@ -361,4 +361,26 @@ pub async fn file_upload(protocol: Protocol) {
         device.upload_file("", b"x".to_vec()).await,
         Err(Error::Config(_))
     ));
+}
+
+matrix! {
+    [
+        provisioning,
+        provisioning_refuses_a_wrong_key,
+        telemetry_with_properties,
+        telemetry_batch,
+        c2d_with_properties,
+        c2d_settlement,
+        twin,
+        writable_ack,
+        commands,
+        queued_commands,
+        file_upload,
+    ] on [
+        mqtt => Protocol::Mqtt,
+        mqtt_ws => Protocol::MqttWs,
+        https => Protocol::Https,
+        amqp => Protocol::Amqp,
+        amqp_ws => Protocol::AmqpWs,
+    ]
 }
