@@ -37,11 +37,14 @@ fn payload(
     let description = opt_str(attrs.and_then(|a| value(&a.description)));
     let schema = quote_spanned!(ty.span()=> <#ty as #p::DtdlSchema>::schema());
     quote! {
-        #p::Option::Some(#p::model::CommandPayload {
+        #p::Option::Some(#p::model::CommandPayloadInfo {
+            id: #p::Option::None,
             name: #p::string(#name),
             schema: #schema,
-            display_name: #p::opt(#display_name),
-            description: #p::opt(#description),
+            typed: false,
+            display_name: #p::opt_text(#display_name),
+            description: #p::opt_text(#description),
+            comment: #p::Option::None,
         })
     }
 }
@@ -146,12 +149,14 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 let description = opt_str(attrs.description_or_doc(&cx, &variant.attrs));
                 let comment = opt_str(value(&attrs.comment));
                 commands.push(quote! {
-                    #p::model::Command {
+                    #p::model::CommandInfo {
+                        id: #p::Option::None,
                         name: #p::string(#name),
                         request: #request,
                         response: #response,
-                        display_name: #p::opt(#display_name),
-                        description: #p::opt(#description),
+                        command_type: #p::Option::None,
+                        display_name: #p::opt_text(#display_name),
+                        description: #p::opt_text(#description),
                         comment: #p::opt(#comment),
                     }
                 });
@@ -196,7 +201,7 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     Ok(dummy_const(quote! {
         #[automatically_derived]
         impl #p::Commands for #ident {
-            fn commands() -> #p::Vec<#p::model::Command> {
+            fn commands() -> #p::Vec<#p::model::CommandInfo> {
                 #p::Vec::from([#(#commands),*])
             }
 

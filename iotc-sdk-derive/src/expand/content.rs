@@ -138,28 +138,34 @@ pub(crate) fn expand(input: &DeriveInput, kind: Kind) -> syn::Result<TokenStream
             let comment = opt_str(value(&attrs.comment));
             let item = match kind {
                 Kind::Telemetry => quote! {
-                    #p::model::Telemetry {
+                    #p::model::TelemetryInfo {
+                        id: #p::Option::None,
                         name: #p::string(#name),
                         schema: #schema,
+                        co_types: #p::Vec::new(),
                         semantic_type: #p::opt(#semantic_type),
                         unit: #p::opt(#unit),
-                        display_name: #p::opt(#display_name),
-                        description: #p::opt(#description),
+                        display_name: #p::opt_text(#display_name),
+                        description: #p::opt_text(#description),
                         comment: #p::opt(#comment),
+                        undefined: #p::BTreeMap::new(),
                     }
                 },
                 Kind::Properties => {
                     let writable = attrs.writable.is_set();
                     quote! {
-                        #p::model::Property {
+                        #p::model::PropertyInfo {
+                            id: #p::Option::None,
                             name: #p::string(#name),
                             schema: #schema,
+                            co_types: #p::Vec::new(),
                             semantic_type: #p::opt(#semantic_type),
                             unit: #p::opt(#unit),
                             writable: #writable,
-                            display_name: #p::opt(#display_name),
-                            description: #p::opt(#description),
+                            display_name: #p::opt_text(#display_name),
+                            description: #p::opt_text(#description),
                             comment: #p::opt(#comment),
+                            undefined: #p::BTreeMap::new(),
                         }
                     }
                 }
@@ -175,7 +181,7 @@ pub(crate) fn expand(input: &DeriveInput, kind: Kind) -> syn::Result<TokenStream
         Kind::Telemetry => quote! {
             #[automatically_derived]
             impl #impl_generics #p::Telemetry for #ident #ty_generics #where_clause {
-                fn telemetry() -> #p::Vec<#p::model::Telemetry> {
+                fn telemetry() -> #p::Vec<#p::model::TelemetryInfo> {
                     #p::Vec::from([#(#items),*])
                 }
             }
@@ -183,7 +189,7 @@ pub(crate) fn expand(input: &DeriveInput, kind: Kind) -> syn::Result<TokenStream
         Kind::Properties => quote! {
             #[automatically_derived]
             impl #impl_generics #p::Properties for #ident #ty_generics #where_clause {
-                fn properties() -> #p::Vec<#p::model::Property> {
+                fn properties() -> #p::Vec<#p::model::PropertyInfo> {
                     #p::Vec::from([#(#items),*])
                 }
             }

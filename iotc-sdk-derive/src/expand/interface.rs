@@ -66,11 +66,13 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         let description = opt_str(value(&component.description));
         let span = schema.span();
         components.push(quote! {
-            #p::model::Component {
+            #p::model::ComponentInfo {
+                id: #p::Option::None,
                 name: #p::string(#name),
                 schema: #p::string(<#schema as #p::Interface>::ID),
-                display_name: #p::opt(#display_name),
-                description: #p::opt(#description),
+                display_name: #p::opt_text(#display_name),
+                description: #p::opt_text(#description),
+                comment: #p::Option::None,
             }
         });
         interfaces.push(quote_spanned! {span=>
@@ -130,28 +132,28 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             type Properties = #properties;
             type Commands = #commands;
 
-            fn interface() -> #p::model::Interface {
+            fn interface() -> #p::model::InterfaceInfo {
                 let mut contents = #p::Vec::new();
                 for telemetry in <#telemetry as #p::Telemetry>::telemetry() {
-                    contents.push(#p::model::Content::Telemetry(telemetry));
+                    contents.push(#p::model::ContentInfo::Telemetry(telemetry));
                 }
                 for property in <#properties as #p::Properties>::properties() {
-                    contents.push(#p::model::Content::Property(property));
+                    contents.push(#p::model::ContentInfo::Property(property));
                 }
                 for command in <#commands as #p::Commands>::commands() {
-                    contents.push(#p::model::Content::Command(command));
+                    contents.push(#p::model::ContentInfo::Command(command));
                 }
-                #(contents.push(#p::model::Content::Component(#components));)*
-                #p::model::Interface {
-                    id: #p::string(#id),
-                    display_name: #p::opt(#display_name),
-                    description: #p::opt(#description),
-                    comment: #p::opt(#comment),
-                    contents,
-                }
+                #(contents.push(#p::model::ContentInfo::Component(#components));)*
+                let mut interface = #p::model::InterfaceInfo::new(#id);
+                interface.display_name = #p::opt_text(#display_name);
+                interface.description = #p::opt_text(#description);
+                interface.comment = #p::opt(#comment);
+                interface.contents = contents;
+                interface
+
             }
 
-            fn interfaces() -> #p::Vec<#p::model::Interface> {
+            fn interfaces() -> #p::Vec<#p::model::InterfaceInfo> {
                 let mut list = #p::Vec::from([<Self as #p::Interface>::interface()]);
                 #(#interfaces)*
                 list

@@ -189,10 +189,12 @@ fn object(
         let schema = quote_spanned!(ty.span()=> <#ty as #p::DtdlSchema>::schema());
         items.push(quote! {
             #p::model::Field {
+                id: #p::Option::None,
                 name: #p::string(#name),
                 schema: #schema,
-                display_name: #p::opt(#field_display_name),
-                description: #p::opt(#field_description),
+                display_name: #p::opt_text(#field_display_name),
+                description: #p::opt_text(#field_description),
+                comment: #p::Option::None,
             }
         });
         types.push(ty);
@@ -212,9 +214,11 @@ fn object(
     Some(Body {
         schema: quote! {
             #p::model::Schema::Object(#p::model::ObjectSchema {
+                id: #p::Option::None,
                 fields: #p::Vec::from([#(#items),*]),
-                display_name: #p::opt(#display_name),
-                description: #p::opt(#description),
+                display_name: #p::opt_text(#display_name),
+                description: #p::opt_text(#description),
+                comment: #p::Option::None,
             })
         },
         numeric: quote!(false),
@@ -349,10 +353,13 @@ fn enumeration(
         let variant_description = opt_str(variant_attrs.description_or_doc(cx, &original.attrs));
         items.push(quote! {
             #p::model::EnumValue {
+                id: #p::Option::None,
                 name: #p::string(#name),
                 value: #value_tokens,
-                display_name: #p::opt(#variant_display_name),
-                description: #p::opt(#variant_description),
+                typed: false,
+                display_name: #p::opt_text(#variant_display_name),
+                description: #p::opt_text(#variant_description),
+                comment: #p::Option::None,
             }
         });
     }
@@ -373,10 +380,12 @@ fn enumeration(
     Some(Body {
         schema: quote! {
             #p::model::Schema::Enum(#p::model::EnumSchema {
+                id: #p::Option::None,
                 value_schema: #value_schema,
                 values: #p::Vec::from([#(#items),*]),
-                display_name: #p::opt(#display_name),
-                description: #p::opt(#description),
+                display_name: #p::opt_text(#display_name),
+                description: #p::opt_text(#description),
+                comment: #p::Option::None,
             })
         },
         numeric: quote!(false),

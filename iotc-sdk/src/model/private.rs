@@ -2,6 +2,7 @@
 //! change in any release.
 
 pub use std::boxed::Box;
+pub use std::collections::BTreeMap;
 pub use std::option::Option;
 pub use std::result::Result;
 pub use std::string::String;
@@ -24,6 +25,11 @@ pub fn string(text: &str) -> String {
 /// An owned copy of an optional string literal.
 pub fn opt(text: Option<&str>) -> Option<String> {
     text.map(str::to_owned)
+}
+
+/// An optional localizable string literal (the English text).
+pub fn opt_text(text: Option<&str>) -> Option<model::LocalizedString> {
+    text.map(model::LocalizedString::from)
 }
 
 /// The payload as JSON: an empty (or all-whitespace) payload reads as `null`.
@@ -80,7 +86,7 @@ pub fn unknown_command<T>(name: &str) -> Result<T, CommandParseError> {
 }
 
 /// Appends the interfaces in `more` whose DTMI is not in `list` yet.
-pub fn push_interfaces(list: &mut Vec<model::Interface>, more: Vec<model::Interface>) {
+pub fn push_interfaces(list: &mut Vec<model::InterfaceInfo>, more: Vec<model::InterfaceInfo>) {
     for interface in more {
         if !list.iter().any(|known| known.id == interface.id) {
             list.push(interface);

@@ -2,6 +2,7 @@
 //! models (copies in `official/`) and, when it is installed, by Microsoft's DTDL parser
 //! (`scripts/dtdl-validator`).
 //!
+//! * `dtdl_files`: every real DTDL v2 model in `../shared/models/` read and written back;
 //! * `semantic`: the semantic comparator (and its own tests);
 //! * `semantic_equality`: the example models (`iotc_examples::models`) vs the official JSON;
 //! * `rich`: richer official models expressed in Rust in this crate, compared the same way,
@@ -10,6 +11,7 @@
 //! * `validator`: every generated model through the DTDL parser in strict mode.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod dtdl_files;
 mod official;
 mod rich;
 mod semantic;
