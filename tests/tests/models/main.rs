@@ -7,6 +7,7 @@
 //! * `semantic_equality`: the example models (`iotc_examples::models`) vs the official JSON;
 //! * `rich`: richer official models expressed in Rust in this crate, compared the same way,
 //!   each with its documented exclusion list;
+//! * `template_check`: hand-written devices checked against templates (`model::differences`);
 //! * `typed_api`: the example models as device APIs (wire names, command parsing);
 //! * `validator`: every generated model through the DTDL parser in strict mode.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -16,5 +17,6 @@ mod official;
 mod rich;
 mod semantic;
 mod semantic_equality;
+mod template_check;
 mod typed_api;
 mod validator;
