@@ -117,6 +117,7 @@ impl Place {
             Place::Request => &[
                 ID,
                 NAME,
+                SCHEMA,
                 DISPLAY_NAME,
                 DESCRIPTION,
                 COMMENT,

@@ -35,6 +35,7 @@ fn payload(
         .unwrap_or_else(|| default_name.to_owned());
     let empty = Attrs::default();
     let attrs = attrs.map_or(&empty, |a| &*a.attrs);
+    let ty = attrs.schema.get().unwrap_or(ty);
     let meta = meta_fields(p, attrs, value(&attrs.description));
     let typed = attrs.typed.is_set();
     let schema = with_map_names(

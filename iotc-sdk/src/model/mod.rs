@@ -42,6 +42,7 @@ mod impls;
 mod interface;
 mod json;
 mod localized;
+pub mod marker;
 mod parse;
 mod schema;
 pub(crate) mod traits;
