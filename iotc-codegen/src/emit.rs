@@ -61,6 +61,9 @@ const SEMANTIC_TYPES: &[&str] = &[
     "VolumeFlowRate",
 ];
 
+/// Variant names come from the model's names, which often share a prefix or suffix.
+const NAMES_FROM_MODEL: &str = "#[allow(clippy::enum_variant_names)]\n";
+
 /// Why an interface cannot be generated.
 pub(crate) type Unsupported = String;
 
@@ -506,6 +509,7 @@ impl<'a> Module<'a> {
             out.push_str("#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, iotc_sdk::DtdlSchema)]\n");
         }
         out.push_str(&iotc(&keys));
+        out.push_str(NAMES_FROM_MODEL);
         let _ = writeln!(out, "pub enum {ty} {{\n{variants}}}\n");
         if integer {
             let _ = writeln!(
@@ -642,6 +646,7 @@ impl<'a> Module<'a> {
         out.push_str(
             "#[derive(Clone, Debug, PartialEq, iotc_sdk::Commands)]\n#[iotc(docs = false)]\n",
         );
+        out.push_str(NAMES_FROM_MODEL);
         let _ = writeln!(out, "pub enum {name} {{\n{variants}}}\n");
         self.items.push_str(&out);
         Ok(())

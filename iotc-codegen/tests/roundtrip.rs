@@ -1,8 +1,9 @@
 //! DTDL → Rust → compile → export, for every DTDL v2 model in the shared sample
 //! (`iot-plugandplay-models/`, `opendigitaltwins-dtdl/`, `dmr-sample/` beside the project
 //! root; `IOTC_SHARED_MODELS` points elsewhere): all models are generated into ONE crate,
-//! built once (with `-D warnings`) in `target/codegen-roundtrip`, and its `interfaces()`
-//! must equal every original interface as DTDL reads it (`iotc_sdk::model::diff_values`).
+//! built once (with `-D warnings`, and clippy-clean) in `target/codegen-roundtrip`, and its
+//! `interfaces()` must equal every original interface as DTDL reads it
+//! (`iotc_sdk::model::diff_values`).
 //! The interfaces the generator cannot express yet are listed in `EXPECTED_SKIPPED` (and in
 //! `docs/codegen.md`); the list must match exactly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -166,6 +167,23 @@ fn every_model_round_trips_through_generated_rust() {
         run.status.success(),
         "the generated crate does not build or run:\n{}",
         String::from_utf8_lossy(&run.stderr)
+    );
+    // Clippy-clean too (the check reuses the build above).
+    let clippy = Command::new(&cargo)
+        .args(["clippy", "--quiet", "--offline", "--manifest-path"])
+        .arg(crate_dir.join("Cargo.toml"))
+        .args(["--", "-D", "warnings"])
+        .env(
+            "CARGO_TARGET_DIR",
+            workspace().join("target/codegen-roundtrip/target"),
+        )
+        .env_remove("CARGO_MAKEFLAGS")
+        .output()
+        .unwrap();
+    assert!(
+        clippy.status.success(),
+        "clippy finds problems in the generated crate:\n{}",
+        String::from_utf8_lossy(&clippy.stderr)
     );
     let exported: Vec<InterfaceInfo> =
         InterfaceInfo::from_json(&String::from_utf8(run.stdout).unwrap()).unwrap();
