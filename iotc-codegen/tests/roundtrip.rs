@@ -225,3 +225,27 @@ fn every_model_round_trips_through_generated_rust() {
         "only {compared} interfaces compared"
     );
 }
+
+/// `examples/src/models/phone/` is exactly what the generator writes for its model today.
+#[test]
+fn the_example_model_is_up_to_date() {
+    let sample = shared_models().join("dmr-sample");
+    let output = iotc_codegen::Builder::new()
+        .repository(&sample)
+        .file(sample.join("dtmi/azure/phoneasiotdevice/application-1.json"))
+        .generate()
+        .unwrap();
+    let dir = workspace().join("examples/src/models/phone");
+    let mut committed = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        committed.insert(name, std::fs::read_to_string(&path).unwrap());
+    }
+    assert_eq!(
+        committed, output.files,
+        "regenerate with: cargo run -p iotc-codegen -- --repository ../shared/models/dmr-sample \
+         --out examples/src/models/phone \
+         ../shared/models/dmr-sample/dtmi/azure/phoneasiotdevice/application-1.json"
+    );
+}
