@@ -45,6 +45,7 @@ mod localized;
 pub mod marker;
 mod parse;
 mod schema;
+pub mod temporal;
 pub(crate) mod traits;
 mod validate;
 

@@ -250,3 +250,30 @@ fn the_derives_say_what_real_templates_hold() {
         "dtmi:contoso:rich;1/contents/readings/schema/mapKey/name"
     );
 }
+
+/// `#[iotc_sdk::skip_none]`: the `None` fields of a properties patch are left out.
+#[test]
+fn skip_none_leaves_out_unset_values() {
+    #[iotc_sdk::skip_none]
+    #[derive(Serialize, Default, Properties)]
+    struct Settings {
+        #[iotc(writable)]
+        target: Option<f64>,
+        mode: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", rename = "keptName")]
+        kept: Option<i32>,
+    }
+    let patch = Settings {
+        target: Some(21.5),
+        ..Default::default()
+    };
+    assert_eq!(
+        serde_json::to_value(&patch).unwrap(),
+        serde_json::json!({"target": 21.5})
+    );
+    let names: Vec<String> = <Settings as Properties>::properties()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["target", "mode", "keptName"]);
+}
