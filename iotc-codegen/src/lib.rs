@@ -323,3 +323,71 @@ impl Builder {
         String::from_utf8(result.stdout).map_err(|e| Error::Output(format!("rustfmt: {e}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn thermostat() -> (PathBuf, PathBuf) {
+        let models = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/models/iot-plugandplay-models");
+        let file = models.join("dtmi/com/example/temperaturecontroller-1.json");
+        (models, file)
+    }
+
+    #[test]
+    fn resolves_components_in_the_repository_and_writes_inline_modules() {
+        let (models, file) = thermostat();
+        let dir = tempfile::tempdir().unwrap();
+        // The only test here that sets OUT_DIR.
+        std::env::set_var("OUT_DIR", dir.path());
+        let output = Builder::new()
+            .repository(&models)
+            .file(&file)
+            .rename("dtmi:com:example:TemperatureController;1", "Controller")
+            .write_to_out_dir()
+            .unwrap();
+        let ids: Vec<&str> = output.interfaces.keys().map(String::as_str).collect();
+        assert_eq!(
+            ids,
+            [
+                "dtmi:azure:DeviceManagement:DeviceInformation;1",
+                "dtmi:com:example:TemperatureController;1",
+                "dtmi:com:example:Thermostat;1",
+            ]
+        );
+        assert_eq!(
+            output.interfaces["dtmi:com:example:TemperatureController;1"],
+            (
+                "temperature_controller_v1".to_owned(),
+                "Controller".to_owned()
+            )
+        );
+        let text = std::fs::read_to_string(dir.path().join("iotc_models.rs")).unwrap();
+        assert!(
+            text.contains("pub mod temperature_controller_v1 {"),
+            "{text}"
+        );
+        assert!(
+            text.contains("schema = super::thermostat_v1::Thermostat"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("//!"),
+            "inner doc comments cannot be include!d"
+        );
+    }
+
+    #[test]
+    fn unresolved_components_are_named() {
+        let (_, file) = thermostat();
+        let error = Builder::new().file(&file).generate().unwrap_err();
+        assert!(
+            matches!(&error, Error::Unresolved { id, from, .. }
+                if id == "dtmi:azure:DeviceManagement:DeviceInformation;1"
+                    || id == "dtmi:com:example:Thermostat;1"
+                    && from == "dtmi:com:example:TemperatureController;1"),
+            "{error}"
+        );
+    }
+}
