@@ -73,6 +73,9 @@ struct RustType {
     rust: String,
     dtdl: String,
     map_names: Option<(String, String)>,
+    /// `map(...)`, `map_key(...)`, `map_value(...)`, `array(...)` keys for the metadata of
+    /// a Map or Array that is the whole schema of a field or payload.
+    parts: Vec<String>,
 }
 
 impl RustType {
@@ -81,6 +84,7 @@ impl RustType {
             rust: ty.to_owned(),
             dtdl: ty.to_owned(),
             map_names: None,
+            parts: Vec::new(),
         }
     }
 
@@ -89,6 +93,7 @@ impl RustType {
             rust: rust.to_owned(),
             dtdl: format!("iotc_sdk::model::marker::{marker}"),
             map_names: None,
+            parts: Vec::new(),
         }
     }
 }
@@ -369,50 +374,71 @@ impl<'a> Module<'a> {
                 }
             },
             Schema::Array(array) => {
-                if array.id.is_some()
-                    || array.display_name.is_some()
-                    || array.description.is_some()
-                    || array.comment.is_some()
-                {
-                    return Err("`@id`/display strings/comment on an Array schema".to_owned());
-                }
                 let element = self.rust_type(&array.element_schema, &format!("{name}Item"))?;
-                if element.map_names.is_some() {
-                    return Err("map key/value names of a Map inside an Array".to_owned());
+                if element.map_names.is_some() || !element.parts.is_empty() {
+                    return Err(
+                        "map names or metadata of a Map or Array inside an Array".to_owned()
+                    );
+                }
+                let own = meta(
+                    &array.id,
+                    &array.display_name,
+                    &array.description,
+                    &array.comment,
+                );
+                let mut parts = Vec::new();
+                if !own.is_empty() {
+                    parts.push(format!("array({})", own.join(", ")));
                 }
                 RustType {
                     rust: format!("Vec<{}>", element.rust),
                     dtdl: format!("Vec<{}>", element.dtdl),
                     map_names: None,
+                    parts,
                 }
             }
             Schema::Map(map) => {
-                if map.id.is_some()
-                    || map.display_name.is_some()
-                    || map.description.is_some()
-                    || map.comment.is_some()
-                    || map.key.id.is_some()
-                    || map.key.display_name.is_some()
-                    || map.key.description.is_some()
-                    || map.key.comment.is_some()
-                    || map.value.id.is_some()
-                    || map.value.display_name.is_some()
-                    || map.value.description.is_some()
-                    || map.value.comment.is_some()
-                {
-                    return Err(
-                        "`@id`/display strings/comment on a Map, its key or value".to_owned()
-                    );
-                }
                 let value = self.rust_type(&map.value.schema, &format!("{name}Value"))?;
-                if value.map_names.is_some() {
-                    return Err("map key/value names of a Map inside a Map".to_owned());
+                if value.map_names.is_some() || !value.parts.is_empty() {
+                    return Err("map names or metadata of a Map or Array inside a Map".to_owned());
                 }
-                let names = (map.key.name.clone(), map.value.name.clone());
+                let mut parts = Vec::new();
+                let own = meta(&map.id, &map.display_name, &map.description, &map.comment);
+                if !own.is_empty() {
+                    parts.push(format!("map({})", own.join(", ")));
+                }
+                let key_meta = meta(
+                    &map.key.id,
+                    &map.key.display_name,
+                    &map.key.description,
+                    &map.key.comment,
+                );
+                let value_meta = meta(
+                    &map.value.id,
+                    &map.value.display_name,
+                    &map.value.description,
+                    &map.value.comment,
+                );
+                let mut map_names = None;
+                if key_meta.is_empty() && value_meta.is_empty() {
+                    if map.key.name != "key" || map.value.name != "value" {
+                        map_names = Some((map.key.name.clone(), map.value.name.clone()));
+                    }
+                } else {
+                    for (key, part_name, keys) in [
+                        ("map_key", &map.key.name, key_meta),
+                        ("map_value", &map.value.name, value_meta),
+                    ] {
+                        let mut all = vec![format!("name = {}", lit(part_name))];
+                        all.extend(keys);
+                        parts.push(format!("{key}({})", all.join(", ")));
+                    }
+                }
                 RustType {
                     rust: format!("std::collections::BTreeMap<String, {}>", value.rust),
                     dtdl: format!("std::collections::BTreeMap<String, {}>", value.dtdl),
-                    map_names: (names.0 != "key" || names.1 != "value").then_some(names),
+                    map_names,
+                    parts,
                 }
             }
             Schema::Object(object) => {
@@ -589,10 +615,7 @@ impl<'a> Module<'a> {
         if payload.typed {
             keys.push("typed".to_owned());
         }
-        if let Some((key, value)) = &ty.map_names {
-            keys.push(format!("map_key = {}", lit(key)));
-            keys.push(format!("map_value = {}", lit(value)));
-        }
+        push_map_keys(&ty, &mut keys);
         Ok((ty, keys))
     }
 
@@ -738,15 +761,22 @@ impl Row<'_> {
     }
 }
 
-/// `schema = ...` when the DTDL type differs from the field type, and the map names.
+/// `schema = ...` when the DTDL type differs from the field type, the map names and the
+/// Map/Array metadata.
 fn push_schema_keys(ty: &RustType, keys: &mut Vec<String>) {
     if ty.dtdl != ty.rust {
         keys.push(format!("schema = {}", ty.dtdl));
     }
+    push_map_keys(ty, keys);
+}
+
+/// The map names and the Map/Array metadata.
+fn push_map_keys(ty: &RustType, keys: &mut Vec<String>) {
     if let Some((key, value)) = &ty.map_names {
         keys.push(format!("map_key = {}", lit(key)));
         keys.push(format!("map_value = {}", lit(value)));
     }
+    keys.extend(ty.parts.iter().cloned());
 }
 
 /// `#[serde(...)]` of an optional field named `dtdl` on the wire.

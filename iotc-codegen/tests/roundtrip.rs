@@ -58,40 +58,7 @@ fn every_model_file() -> Vec<PathBuf> {
 }
 
 /// The interfaces the generator leaves out, with the reason it gives.
-const EXPECTED_SKIPPED: &[(&str, &str)] = &[
-    (
-        "dtmi:MeshSystems:ble:rdisensor;1",
-        "`@id`/display strings/comment on a Map, its key or value",
-    ),
-    (
-        "dtmi:MeshSystems:ble:rhtsensor;1",
-        "`@id`/display strings/comment on a Map, its key or value",
-    ),
-    (
-        "dtmi:MeshSystems:ble:rmovsensor;2",
-        "`@id`/display strings/comment on a Map, its key or value",
-    ),
-    (
-        "dtmi:MeshSystems:ble:rtsensor;1",
-        "`@id`/display strings/comment on a Map, its key or value",
-    ),
-    (
-        "dtmi:MeshSystems:ble:sensormanager;2",
-        "`@id`/display strings/comment on a Map, its key or value",
-    ),
-    (
-        "dtmi:Redeye:redeye_1_plus;2",
-        "`@id`/display strings/comment on an Array schema",
-    ),
-    (
-        "dtmi:azure:iot:deviceUpdate;1",
-        "`@id`/display strings/comment on a Map, its key or value",
-    ),
-    (
-        "dtmi:technicolor:owm0131tch;1",
-        "component `rmovsensor`: `dtmi:MeshSystems:ble:rmovsensor;2` not generated",
-    ),
-];
+const EXPECTED_SKIPPED: &[(&str, &str)] = &[];
 
 #[test]
 fn generation_is_deterministic() {

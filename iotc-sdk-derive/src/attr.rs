@@ -12,6 +12,7 @@ use crate::symbol::*;
 
 /// Every key, to tell an unknown key from one misplaced.
 const ALL: &[Symbol] = &[
+    ARRAY,
     CO_TYPE,
     COMMAND_TYPE,
     COMMANDS,
@@ -24,6 +25,7 @@ const ALL: &[Symbol] = &[
     EXTENDS,
     ID,
     IOTCENTRAL,
+    MAP,
     MAP_KEY,
     MAP_VALUE,
     NAME,
@@ -71,6 +73,8 @@ pub(crate) enum Place {
     Interface,
     /// Inside `component(...)`.
     Component,
+    /// Inside `map(...)`, `map_key(...)`, `map_value(...)` or `array(...)`.
+    SchemaPart,
 }
 
 impl Place {
@@ -86,8 +90,10 @@ impl Place {
                 SEMANTIC_TYPE,
                 UNIT,
                 SCHEMA,
+                MAP,
                 MAP_KEY,
                 MAP_VALUE,
+                ARRAY,
                 UNDEFINED,
             ],
             Place::PropertyField => &[
@@ -100,8 +106,10 @@ impl Place {
                 UNIT,
                 WRITABLE,
                 SCHEMA,
+                MAP,
                 MAP_KEY,
                 MAP_VALUE,
+                ARRAY,
                 UNDEFINED,
             ],
             Place::CommandVariant => &[
@@ -122,8 +130,10 @@ impl Place {
                 DESCRIPTION,
                 COMMENT,
                 TYPED,
+                MAP,
                 MAP_KEY,
                 MAP_VALUE,
+                ARRAY,
                 WITH,
             ],
             Place::Response => &[
@@ -134,8 +144,10 @@ impl Place {
                 DESCRIPTION,
                 COMMENT,
                 TYPED,
+                MAP,
                 MAP_KEY,
                 MAP_VALUE,
+                ARRAY,
             ],
             Place::SchemaStruct => &[CRATE, DOCS, ID, DISPLAY_NAME, DESCRIPTION, COMMENT],
             Place::SchemaEnum => &[
@@ -153,8 +165,10 @@ impl Place {
                 DESCRIPTION,
                 COMMENT,
                 SCHEMA,
+                MAP,
                 MAP_KEY,
                 MAP_VALUE,
+                ARRAY,
             ],
             Place::SchemaVariant => &[ID, NAME, DISPLAY_NAME, DESCRIPTION, COMMENT, TYPED],
             Place::Interface => &[
@@ -174,6 +188,7 @@ impl Place {
                 COMPONENT,
             ],
             Place::Component => &[ID, NAME, SCHEMA, DISPLAY_NAME, DESCRIPTION, COMMENT],
+            Place::SchemaPart => &[NAME, ID, DISPLAY_NAME, DESCRIPTION, COMMENT],
         }
     }
 
@@ -192,6 +207,7 @@ impl Place {
             Place::SchemaVariant => "a `DtdlSchema` enum variant",
             Place::Interface => "an interface",
             Place::Component => "`component(...)`",
+            Place::SchemaPart => "`map(...)`, `map_key(...)`, `map_value(...)` or `array(...)`",
         }
     }
 }
@@ -259,6 +275,10 @@ pub(crate) struct Attrs {
     pub(crate) iotcentral: Attr<()>,
     pub(crate) map_key: Attr<LitStr>,
     pub(crate) map_value: Attr<LitStr>,
+    pub(crate) map_meta: Option<Box<Attrs>>,
+    pub(crate) map_key_meta: Option<Box<Attrs>>,
+    pub(crate) map_value_meta: Option<Box<Attrs>>,
+    pub(crate) array_meta: Option<Box<Attrs>>,
     pub(crate) schemas: Vec<Type>,
     pub(crate) typed: Attr<()>,
     pub(crate) undefined: Languages,
@@ -377,6 +397,30 @@ impl Attrs {
                     self.iotcentral.set(cx, key, span, ());
                 } else {
                     self.typed.set(cx, key, span, ());
+                }
+            }
+            MAP | ARRAY => {
+                let mut nested = Attrs::default();
+                meta.parse_nested_meta(|m| nested.parse_key(cx, Place::SchemaPart, m))?;
+                nested.check_lengths(cx);
+                if nested.name.is_set() {
+                    cx.error_at(span, format!("`{key}(...)` has no `name`"));
+                }
+                let slot = if key == MAP {
+                    &mut self.map_meta
+                } else {
+                    &mut self.array_meta
+                };
+                *slot = Some(Box::new(nested));
+            }
+            MAP_KEY | MAP_VALUE if meta.input.peek(syn::token::Paren) => {
+                let mut nested = Attrs::default();
+                meta.parse_nested_meta(|m| nested.parse_key(cx, Place::SchemaPart, m))?;
+                nested.check_lengths(cx);
+                if key == MAP_KEY {
+                    self.map_key_meta = Some(Box::new(nested));
+                } else {
+                    self.map_value_meta = Some(Box::new(nested));
                 }
             }
             MAP_KEY => self.map_key.set(cx, key, span, string(&meta)?),
@@ -667,8 +711,30 @@ pub(crate) fn meta_fields(
     }
 }
 
-/// `schema` with the map names of `map_key`/`map_value`, when either is set.
+/// `schema` with the map names of `map_key`/`map_value` and the metadata of `map(...)`,
+/// `map_key(...)`, `map_value(...)` and `array(...)`, when any is set.
 pub(crate) fn with_map_names(p: &TokenStream, attrs: &Attrs, schema: TokenStream) -> TokenStream {
+    let none = attrs.map_meta.is_none()
+        && attrs.map_key_meta.is_none()
+        && attrs.map_value_meta.is_none()
+        && attrs.array_meta.is_none();
+    let schema = if none {
+        schema
+    } else {
+        let part = |meta: &Option<Box<Attrs>>| match meta {
+            Some(meta) => {
+                let name = opt_str(value(&meta.name));
+                let fields = meta_fields(p, meta, value(&meta.description));
+                quote!(#p::Option::Some(#p::Part { name: #name, #fields }))
+            }
+            None => quote!(#p::Option::None),
+        };
+        let map = part(&attrs.map_meta);
+        let key = part(&attrs.map_key_meta);
+        let value = part(&attrs.map_value_meta);
+        let array = part(&attrs.array_meta);
+        quote!(#p::with_parts(#schema, #map, #key, #value, #array))
+    };
     if !attrs.map_key.is_set() && !attrs.map_value.is_set() {
         return schema;
     }

@@ -10,6 +10,7 @@ pub(crate) struct Symbol(pub(crate) &'static str);
 
 pub(crate) const IOTC: Symbol = Symbol("iotc");
 
+pub(crate) const ARRAY: Symbol = Symbol("array");
 pub(crate) const CO_TYPE: Symbol = Symbol("co_type");
 pub(crate) const COMMAND_TYPE: Symbol = Symbol("command_type");
 pub(crate) const COMMANDS: Symbol = Symbol("commands");
@@ -22,6 +23,7 @@ pub(crate) const DOCS: Symbol = Symbol("docs");
 pub(crate) const EXTENDS: Symbol = Symbol("extends");
 pub(crate) const ID: Symbol = Symbol("id");
 pub(crate) const IOTCENTRAL: Symbol = Symbol("iotcentral");
+pub(crate) const MAP: Symbol = Symbol("map");
 pub(crate) const MAP_KEY: Symbol = Symbol("map_key");
 pub(crate) const MAP_VALUE: Symbol = Symbol("map_value");
 pub(crate) const NAME: Symbol = Symbol("name");

@@ -70,6 +70,69 @@ pub fn map_names(schema: model::Schema, key: Option<&str>, value: Option<&str>) 
     }
 }
 
+/// The metadata of `map(...)`, `map_key(...)`, `map_value(...)` or `array(...)`.
+pub struct Part {
+    /// `name` (map key and value only).
+    pub name: Option<&'static str>,
+    /// `@id`.
+    pub id: Option<String>,
+    /// `displayName`.
+    pub display_name: Option<model::LocalizedString>,
+    /// `description`.
+    pub description: Option<model::LocalizedString>,
+    /// `comment`.
+    pub comment: Option<String>,
+}
+
+/// `schema` (a Map or an Array) with the metadata of its parts.
+pub fn with_parts(
+    schema: model::Schema,
+    map: Option<Part>,
+    key: Option<Part>,
+    value: Option<Part>,
+    array: Option<Part>,
+) -> model::Schema {
+    match schema {
+        model::Schema::Map(mut m) => {
+            if let Some(part) = map {
+                m.id = part.id;
+                m.display_name = part.display_name;
+                m.description = part.description;
+                m.comment = part.comment;
+            }
+            if let Some(part) = key {
+                if let Some(name) = part.name {
+                    name.clone_into(&mut m.key.name);
+                }
+                m.key.id = part.id;
+                m.key.display_name = part.display_name;
+                m.key.description = part.description;
+                m.key.comment = part.comment;
+            }
+            if let Some(part) = value {
+                if let Some(name) = part.name {
+                    name.clone_into(&mut m.value.name);
+                }
+                m.value.id = part.id;
+                m.value.display_name = part.display_name;
+                m.value.description = part.description;
+                m.value.comment = part.comment;
+            }
+            model::Schema::Map(m)
+        }
+        model::Schema::Array(mut a) => {
+            if let Some(part) = array {
+                a.id = part.id;
+                a.display_name = part.display_name;
+                a.description = part.description;
+                a.comment = part.comment;
+            }
+            model::Schema::Array(a)
+        }
+        other => other,
+    }
+}
+
 /// Replaces every inline schema whose `@id` is one of the interface's `schemas` with a
 /// reference to it (inside those schemas too, below their top level).
 pub fn refer_schemas(interface: &mut model::InterfaceInfo) {
