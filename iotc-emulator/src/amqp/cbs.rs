@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::msg::{app_property, body_string, message_id, simple_text, AmqpMessage};
 use super::AmqpConn;
-use crate::device_ops;
+use crate::device::hub as device_hub;
 use crate::fault::{ConnectFault, RefuseCode};
 
 /// Token types IoT hub accepts (C SDK and Node; C# and Java).
@@ -145,10 +145,10 @@ async fn put_token(
         }
         None => {}
     }
-    if !device_ops::host_matches(shared, &host) {
+    if !device_hub::host_matches(shared, &host) {
         return (401, format!("the token is for another hub ({host})"));
     }
-    match device_ops::authenticate(shared, &device_id, &host, &token, None) {
+    match device_hub::authenticate(shared, &device_id, &host, &token, None) {
         Ok(auth) => match super::hub::authenticated(conn, &device_id, auth, client) {
             Some(renewed) => {
                 tracing::info!(peer = %conn.peer, device_id, renewed, "CBS put-token accepted");
@@ -184,7 +184,7 @@ fn parse_audience(audience: &str) -> Option<(String, String)> {
     if !valid(device) || !module.is_none_or(valid) || host.is_empty() {
         return None;
     }
-    Some((host.to_owned(), crate::state::identity_key(device, module)))
+    Some((host.to_owned(), crate::ids::identity_key(device, module)))
 }
 
 #[cfg(test)]

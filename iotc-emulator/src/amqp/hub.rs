@@ -25,7 +25,7 @@ use super::msg::{
     simple_text, value_text, AmqpMessage,
 };
 use super::{close_link, error, link_property, AmqpConn};
-use crate::device_ops::{self, AttachOptions, Authenticated};
+use crate::device::hub::{self as device_hub, AttachOptions, Authenticated};
 use crate::fault::{self, OpFault};
 use crate::state::{Outbound, Subs};
 use crate::types::C2dMessage;
@@ -142,7 +142,7 @@ impl DeviceLinks {
             return;
         };
         if let Some(conn_id) = conn_id {
-            device_ops::set_subs(self.shared(), &self.device_id, conn_id, subs, false);
+            device_hub::set_subs(self.shared(), &self.device_id, conn_id, subs, false);
         }
     }
 }
@@ -180,7 +180,7 @@ pub(crate) async fn attach(
             return None;
         }
     } else if let Some(model_id) = &model_id {
-        device_ops::set_model_id(device.shared(), device_id, model_id);
+        device_hub::set_model_id(device.shared(), device_id, model_id);
     }
     let rest = rest.trim_end_matches('/').to_ascii_lowercase();
     let attached = device.clone();
@@ -198,7 +198,7 @@ pub(crate) async fn attach(
             device.sync_subs();
             tokio::spawn(c2d_link(device.clone(), s, rx));
             if let Some(Some(conn_id)) = pending {
-                for item in device_ops::pending_c2d(device.shared(), &device.device_id, conn_id) {
+                for item in device_hub::pending_c2d(device.shared(), &device.device_id, conn_id) {
                     let _ = tx.try_send(item);
                 }
             }
@@ -263,7 +263,7 @@ fn authenticate_without_cbs(
         return Err("no CBS token for the device on this connection");
     }
     shared.lock().faults.count_hub_attempt(device_id);
-    let auth = device_ops::authenticate(shared, device_id, &hub, &password, conn.cert.as_ref())?;
+    let auth = device_hub::authenticate(shared, device_id, &hub, &password, conn.cert.as_ref())?;
     let device = DeviceLinks::new(conn, device_id, auth);
     if let Ok(mut devices) = conn.devices.lock() {
         devices.insert(device_id.to_owned(), device.clone());
@@ -274,7 +274,7 @@ fn authenticate_without_cbs(
 /// Registers the device's connection with the hub and starts its task. False when the device
 /// is not registered.
 fn start(device: &Arc<DeviceLinks>, model_id: Option<&str>, client: Option<&str>) -> bool {
-    let Some(attached) = device_ops::attach(
+    let Some(attached) = device_hub::attach(
         device.shared(),
         &device.device_id,
         AttachOptions {
@@ -377,7 +377,7 @@ async fn device_task(device: Arc<DeviceLinks>, conn_id: u64, mut rx: mpsc::Recei
             devices.remove(&device.device_id);
         }
     }
-    device_ops::detach(&shared, &device.device_id, conn_id);
+    device_hub::detach(&shared, &device.device_id, conn_id);
     tracing::info!(device_id = %device.device_id, "device disconnected from hub (AMQP)");
 }
 
@@ -462,11 +462,11 @@ async fn telemetry_link(device: Arc<DeviceLinks>, mut receiver: Receiver) {
         let auth_type = device
             .with(|i| i.auth.map(|a| a.auth_type))
             .flatten()
-            .unwrap_or(device_ops::AuthType::Sas);
+            .unwrap_or(device_hub::AuthType::Sas);
         let message = delivery.message();
         let (system, application) = telemetry_properties(message);
         let body = Bytes::from(body_bytes(&message.body));
-        match device_ops::telemetry(
+        match device_hub::telemetry(
             device.shared(),
             &device.device_id,
             auth_type,
@@ -694,12 +694,12 @@ fn twin_answer(device: &DeviceLinks, request: &AmqpMessage) -> AmqpMessage {
         (status, None, body.to_string().into_bytes())
     } else {
         match (operation.as_str(), resource.trim_end_matches('/')) {
-            ("GET", _) => match device_ops::twin(shared, id) {
+            ("GET", _) => match device_hub::twin(shared, id) {
                 Ok(twin) => (200, None, twin.to_string().into_bytes()),
                 Err(e) => (e.status, None, e.body().to_string().into_bytes()),
             },
             ("PATCH", "/properties/reported") => {
-                match device_ops::patch_reported(shared, id, &body_bytes(&request.body)) {
+                match device_hub::patch_reported(shared, id, &body_bytes(&request.body)) {
                     Ok(v) => (204, Some(v), Vec::new()),
                     Err(e) => (e.status, None, e.body().to_string().into_bytes()),
                 }
@@ -764,7 +764,7 @@ async fn method_responses(device: Arc<DeviceLinks>, mut receiver: Receiver) {
             tracing::info!(device_id = %device.device_id, "method response without IoThub-status ignored");
             continue;
         };
-        device_ops::method_response(
+        device_hub::method_response(
             device.shared(),
             &device.device_id,
             &rid,
@@ -804,13 +804,13 @@ async fn c2d_link(
                     let id_ = &device.device_id;
                     match outcome {
                         Ok(Outcome::Accepted(_)) => {
-                            device_ops::complete_c2d(shared, id_, id);
+                            device_hub::complete_c2d(shared, id_, id);
                         }
                         Ok(Outcome::Rejected(_)) => {
-                            device_ops::reject_c2d(shared, id_, id);
+                            device_hub::reject_c2d(shared, id_, id);
                         }
                         Ok(_) => {
-                            device_ops::abandon_c2d(shared, id_, id);
+                            device_hub::abandon_c2d(shared, id_, id);
                             redeliver(&device);
                         }
                         Err(e) => tracing::debug!(device_id = %id_, error = %e, "C2D delivery not settled"),
@@ -831,7 +831,7 @@ fn redeliver(device: &DeviceLinks) {
     let Some((Some(conn_id), Some(out))) = device.with(|i| (i.conn_id, i.c2d_out.clone())) else {
         return;
     };
-    for item in device_ops::pending_c2d(device.shared(), &device.device_id, conn_id) {
+    for item in device_hub::pending_c2d(device.shared(), &device.device_id, conn_id) {
         let _ = out.try_send(item);
     }
 }

@@ -14,9 +14,11 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::conn::{keep_alive_timeout, password, refuse, ConnError, TlsIo};
-use crate::device_ops::{self, host_matches, AttachOptions, Attached, Authenticated};
-use crate::dps::min_qos1;
+use super::dps::min_qos1;
+use super::io::{keep_alive_timeout, password, refuse, ConnError, TlsIo};
+use crate::device::hub::{
+    self as device_hub, host_matches, AttachOptions, Attached, Authenticated,
+};
 use crate::fault::{self, ConnectFault, DeviceFault, FaultKind, FaultRequest, OpFault};
 use crate::state::{Outbound, Shared, Subs};
 use crate::tls::PeerCert;
@@ -49,7 +51,7 @@ fn classify_filter(filter: &str, device_id: &str) -> Option<Filter> {
         _ => {}
     }
     let rest = filter.strip_prefix("devices/")?;
-    if let (d, Some(m)) = crate::state::split_identity(device_id) {
+    if let (d, Some(m)) = crate::ids::split_identity(device_id) {
         let rest = rest.strip_prefix(d)?.strip_prefix("/modules/")?;
         let rest = rest.strip_prefix(m)?;
         return matches!(rest, "/inputs/#" | "/#").then_some(Filter::Inputs);
@@ -76,7 +78,7 @@ pub(crate) async fn run(
         .and_then(|l| wire::parse_hub_username(&l.username));
     // Counted per identity: `{device}`, or `{device}/{module}` for a module.
     let counted_id = username.as_ref().map_or(connect.client_id.clone(), |u| {
-        crate::state::identity_key(&u.device_id, u.module_id.as_deref())
+        crate::ids::identity_key(&u.device_id, u.module_id.as_deref())
     });
     shared.lock().faults.count_hub_attempt(&counted_id);
     let Some(username) = username else {
@@ -99,7 +101,7 @@ pub(crate) async fn run(
         return Ok(());
     }
     // The registry key: `{device}` or `{device}/{module}` for a module identity.
-    let device_id = crate::state::identity_key(&username.device_id, username.module_id.as_deref());
+    let device_id = crate::ids::identity_key(&username.device_id, username.module_id.as_deref());
     // Injected faults come first, as from a busy or faulted front end.
     let now = std::time::Instant::now();
     let injected = shared.lock().faults.hub_connect(&device_id, now);
@@ -121,7 +123,7 @@ pub(crate) async fn run(
         refuse(io, ConnectReturnCode::NotAuthorized).await;
         return Ok(());
     }
-    let auth = match device_ops::authenticate(
+    let auth = match device_hub::authenticate(
         shared,
         &device_id,
         &username.host,
@@ -139,7 +141,7 @@ pub(crate) async fn run(
         conn_id,
         mut rx,
         c2d_subscribed,
-    }) = device_ops::attach(
+    }) = device_hub::attach(
         shared,
         &device_id,
         AttachOptions {
@@ -196,7 +198,7 @@ pub(crate) async fn run(
     }
     .await;
 
-    device_ops::detach(shared, &device_id, conn_id);
+    device_hub::detach(shared, &device_id, conn_id);
     let graceful = matches!(result, Ok(()));
     if !graceful {
         if let Some(will) = will {
@@ -211,7 +213,7 @@ pub(crate) async fn run(
 /// whose topic is `devices/{d}/modules/{m}/messages/events/…`), `None` if the topic is not one.
 fn telemetry_bag<'a>(topic: &'a str, device_id: &str) -> Option<&'a str> {
     let rest = topic.strip_prefix("devices/")?;
-    let rest = match crate::state::split_identity(device_id) {
+    let rest = match crate::ids::split_identity(device_id) {
         (d, Some(m)) => rest
             .strip_prefix(d)?
             .strip_prefix("/modules/")?
@@ -509,7 +511,7 @@ impl HubConn {
             Packet::PubAck(ack) => {
                 self.inputs_inflight.remove(&ack.pkid);
                 if let Some(id) = self.inflight.remove(&ack.pkid) {
-                    device_ops::complete_c2d(&self.shared, &self.device_id, id);
+                    device_hub::complete_c2d(&self.shared, &self.device_id, id);
                 }
                 Ok(())
             }
@@ -530,7 +532,7 @@ impl HubConn {
                 _ => {}
             }
         }
-        device_ops::set_subs(
+        device_hub::set_subs(
             &self.shared,
             &self.device_id,
             self.conn_id,
@@ -601,11 +603,11 @@ impl HubConn {
                     json!({"errorCode": code, "message": message}).to_string(),
                 )
             } else if twin_get {
-                let body = device_ops::twin(&self.shared, &self.device_id)
+                let body = device_hub::twin(&self.shared, &self.device_id)
                     .map_err(|_| ConnError::Protocol("device deleted".into()))?;
                 (format!("200/?$rid={rid}"), body.to_string())
             } else {
-                match device_ops::patch_reported(&self.shared, &self.device_id, &p.payload) {
+                match device_hub::patch_reported(&self.shared, &self.device_id, &p.payload) {
                     Ok(version) => (format!("204/?$rid={rid}&$version={version}"), String::new()),
                     Err(e) => (format!("{}/?$rid={rid}", e.status), e.body().to_string()),
                 }
@@ -691,7 +693,7 @@ impl HubConn {
             tracing::warn!(device_id = %self.device_id, "method response with non-numeric status ignored");
             return;
         };
-        device_ops::method_response(&self.shared, &self.device_id, rid, status, payload);
+        device_hub::method_response(&self.shared, &self.device_id, rid, status, payload);
     }
 
     /// Builds a telemetry message from a topic's property bag and a body; errors (closing the
@@ -711,7 +713,7 @@ impl HubConn {
         if let Some((k, v)) = extra_app {
             application.insert(k.into(), v.into());
         }
-        device_ops::telemetry(
+        device_hub::telemetry(
             &self.shared,
             &self.device_id,
             self.auth.auth_type,
@@ -734,7 +736,7 @@ impl HubConn {
         ) {
             Ok(msg) => {
                 tracing::info!(device_id = %self.device_id, "sending will message as telemetry");
-                device_ops::publish_telemetry(&self.shared, msg);
+                device_hub::publish_telemetry(&self.shared, msg);
             }
             Err(e) => {
                 tracing::info!(device_id = %self.device_id, error = %e, "will message dropped")
@@ -779,7 +781,7 @@ impl HubConn {
         input: &str,
         message: &TelemetryMessage,
     ) -> Result<(), ConnError> {
-        let (d, Some(m)) = crate::state::split_identity(&self.device_id) else {
+        let (d, Some(m)) = crate::ids::split_identity(&self.device_id) else {
             return Ok(());
         };
         let topic = format!(
@@ -796,7 +798,7 @@ impl HubConn {
 
     /// Sends every pending C2D message not yet sent on this connection.
     async fn deliver_pending_c2d(&mut self, io: &mut TlsIo) -> Result<(), ConnError> {
-        for (id, message) in device_ops::pending_c2d(&self.shared, &self.device_id, self.conn_id) {
+        for (id, message) in device_hub::pending_c2d(&self.shared, &self.device_id, self.conn_id) {
             self.write_c2d(io, id, &message).await?;
         }
         Ok(())
