@@ -70,9 +70,14 @@ pub(crate) enum Outbound {
     C2d { id: u64, message: Arc<C2dMessage> },
     /// Close the connection (replaced by a newer connection, or closed by the service).
     Close,
-    /// Close the connection for a fault: `abrupt` cuts TCP (RST, no TLS close_notify),
-    /// otherwise the close is graceful.
-    Kill { abrupt: bool },
+    /// A fault the device asked for starts: the front end applies `action` to the
+    /// connection (see [`crate::device::faults`]).
+    Fault {
+        /// The fault (for error descriptions).
+        kind: crate::fault::FaultKind,
+        /// What to do to the connection.
+        action: crate::fault::FaultAction,
+    },
     /// A message routed to input `input` of this module (edge-hub mode).
     Input {
         input: String,
@@ -94,6 +99,8 @@ pub(crate) struct Subs {
 #[derive(Debug)]
 pub(crate) struct ConnEntry {
     pub(crate) conn_id: u64,
+    /// The connection's transport (a requested fault acts per transport).
+    pub(crate) transport: crate::fault::Transport,
     pub(crate) tx: mpsc::Sender<Outbound>,
     pub(crate) subs: Subs,
 }

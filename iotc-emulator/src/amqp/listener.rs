@@ -20,6 +20,7 @@ use tokio::sync::watch;
 
 use super::stream::Prefixed;
 use super::{cbs, dps, hub, msg};
+use crate::fault::AmqpLink;
 use crate::state::Shared;
 use crate::tls::PeerCert;
 use crate::tls::Role;
@@ -109,8 +110,59 @@ pub(crate) struct AmqpConn {
     /// Signalled when a DPS answer link is added (a request may come before its attach is
     /// recorded).
     pub(super) dps_answer_added: tokio::sync::Notify,
-    /// Closes the whole connection (fault injection `abrupt`, shutdown).
-    pub(super) kill: watch::Sender<Option<bool>>,
+    /// Closes the whole connection (fault injection, shutdown).
+    pub(super) kill: watch::Sender<Option<ConnKill>>,
+    /// Detaches one link (fault injection `KillAmqp…Link…`).
+    pub(super) link_kill: watch::Sender<Option<LinkKill>>,
+}
+
+/// How the connection is to end (fault injection).
+#[derive(Debug, Clone)]
+pub(crate) struct ConnKill {
+    /// Cut the socket rather than close the connection.
+    pub(crate) abrupt: bool,
+    /// The error the CLOSE frame carries (graceful close only).
+    pub(crate) error: Option<definitions::Error>,
+}
+
+/// A link to detach (fault injection).
+#[derive(Debug, Clone)]
+pub(crate) struct LinkKill {
+    /// The device whose link it is; `None`: the connection's (`$cbs`).
+    pub(crate) device_id: Option<String>,
+    /// Which link.
+    pub(crate) link: AmqpLink,
+    /// The error the DETACH carries.
+    pub(crate) error: definitions::Error,
+}
+
+impl AmqpConn {
+    /// Closes the connection: cut (`abrupt`), or a CLOSE frame with `error`.
+    pub(crate) fn close(&self, abrupt: bool, error: Option<definitions::Error>) {
+        let _ = self.kill.send(Some(ConnKill { abrupt, error }));
+    }
+}
+
+/// Waits until `link` of `device_id` (of the connection with `None`) is to be detached;
+/// returns the error to detach with. Never returns when the connection is gone.
+pub(crate) async fn link_killed(
+    kills: &mut watch::Receiver<Option<LinkKill>>,
+    device_id: Option<&str>,
+    link: AmqpLink,
+) -> definitions::Error {
+    loop {
+        if kills.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        let matched = kills
+            .borrow_and_update()
+            .as_ref()
+            .filter(|k| k.link == link && k.device_id.as_deref() == device_id)
+            .map(|k| k.error.clone());
+        if let Some(e) = matched {
+            return e;
+        }
+    }
 }
 
 /// Runs the accept loop of one AMQP listener until shutdown.
@@ -202,7 +254,7 @@ pub(crate) async fn serve_stream<S>(
     };
     let sasl = info.lock().map(|i| i.clone()).unwrap_or_default();
     tracing::debug!(%peer, mechanism = ?sasl.mechanism, "AMQP connection open");
-    let (kill, mut killed) = watch::channel(None);
+    let (kill, mut killed) = watch::channel::<Option<ConnKill>>(None);
     let conn = Arc::new(AmqpConn {
         shared: shared.clone(),
         peer,
@@ -214,35 +266,48 @@ pub(crate) async fn serve_stream<S>(
         dps_answer_added: tokio::sync::Notify::new(),
         assigned_hub,
         kill,
+        link_kill: watch::channel(None).0,
     });
     let acceptor = SessionAcceptor::new();
     let _open = OpenCount::new(&shared);
-    let abrupt = loop {
+    let ending = loop {
         tokio::select! {
             incoming = connection.next_incoming_session() => {
-                let Some(incoming) = incoming else { break false };
+                let Some(incoming) = incoming else { break None };
                 match acceptor.accept_incoming_session(incoming, &mut connection).await {
                     Ok(session) => {
                         tokio::spawn(run_session(conn.clone(), session));
                     }
                     Err(e) => {
                         tracing::debug!(%peer, error = %e, "AMQP session refused");
-                        break false;
+                        break None;
                     }
                 }
             }
             r = killed.changed() => {
-                let abrupt = r.is_err() || killed.borrow().unwrap_or(false);
-                break abrupt;
+                break match r {
+                    Ok(()) => killed.borrow().clone(),
+                    Err(_) => Some(ConnKill { abrupt: true, error: None }),
+                };
             }
         }
     };
     conn.end_all();
-    if abrupt {
-        tracing::info!(%peer, "AMQP connection cut");
-        drop(connection);
-    } else {
-        let _ = tokio::time::timeout(Duration::from_secs(1), connection.close()).await;
+    match ending {
+        Some(ConnKill { abrupt: true, .. }) => {
+            tracing::info!(%peer, "AMQP connection cut");
+            drop(connection);
+        }
+        Some(ConnKill {
+            error: Some(error), ..
+        }) => {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), connection.close_with_error(error))
+                    .await;
+        }
+        _ => {
+            let _ = tokio::time::timeout(Duration::from_secs(1), connection.close()).await;
+        }
     }
     tracing::debug!(%peer, "AMQP connection closed");
 }
@@ -297,10 +362,26 @@ async fn run_session(conn: Arc<AmqpConn>, mut session: ListenerSessionHandle) {
         .max_message_size(1024 * 1024u64)
         .build();
     let mut cbs: Option<cbs::CbsNode> = None;
+    // Ends this session (fault injection `KillAmqpSession` of one of its devices).
+    let (end_tx, mut end_rx) = watch::channel::<Option<definitions::Error>>(None);
     // The devices whose links attached in this session: ending the session disconnects them
     // (a gateway's downstream device leaving a shared connection), not the connection's others.
     let mut devices: Vec<Arc<hub::DeviceLinks>> = Vec::new();
-    while let Some(attach) = session.next_incoming_attach().await {
+    loop {
+        let attach = tokio::select! {
+            a = session.next_incoming_attach() => match a {
+                Some(a) => a,
+                None => break,
+            },
+            r = end_rx.changed() => {
+                let error = r.ok().and_then(|()| end_rx.borrow().clone());
+                if let Some(error) = error {
+                    tracing::info!(peer = %conn.peer, "fault injection: ending the AMQP session");
+                    let _ = tokio::time::timeout(Duration::from_secs(2), session.end_with_error(error)).await;
+                }
+                break;
+            }
+        };
         let address = link_address(&attach);
         let name = attach.name.clone();
         let properties = attach.properties.clone().unwrap_or_default();
@@ -314,6 +395,7 @@ async fn run_session(conn: Arc<AmqpConn>, mut session: ListenerSessionHandle) {
         tracing::debug!(peer = %conn.peer, link = %name, %address, "link attached");
         if let Some(device) = route(&conn, &mut cbs, link, &address, &properties).await {
             if !devices.iter().any(|d| Arc::ptr_eq(d, &device)) {
+                device.add_session(end_tx.clone());
                 devices.push(device);
             }
         }

@@ -17,5 +17,5 @@ mod listener;
 mod msg;
 mod stream;
 
-use listener::{close_link, error, link_property, AmqpConn};
+use listener::{close_link, error, link_killed, link_property, AmqpConn};
 pub(crate) use listener::{serve, serve_stream};

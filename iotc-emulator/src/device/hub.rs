@@ -189,7 +189,7 @@ pub(crate) fn host_matches(shared: &Shared, host: &str) -> bool {
 }
 
 /// How a connection presents itself when it attaches.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct AttachOptions<'a> {
     /// MQTT CleanSession: forget a persistent C2D subscription.
     pub(crate) clean_session: bool,
@@ -197,6 +197,8 @@ pub(crate) struct AttachOptions<'a> {
     pub(crate) model_id: Option<&'a str>,
     /// The client's user agent (`DeviceClientType`).
     pub(crate) device_client_type: Option<&'a str>,
+    /// The connection's transport.
+    pub(crate) transport: crate::fault::Transport,
 }
 
 /// A connection registered for a device.
@@ -226,7 +228,12 @@ pub(crate) fn attach(
         c2d: device.persistent_c2d,
         ..Subs::default()
     };
-    if let Some(old) = device.conn.replace(ConnEntry { conn_id, tx, subs }) {
+    if let Some(old) = device.conn.replace(ConnEntry {
+        conn_id,
+        transport: options.transport,
+        tx,
+        subs,
+    }) {
         tracing::info!(
             device_id,
             "closing previous connection of the device (400027)"

@@ -6,6 +6,8 @@
 //! - [`hub`]: authentication, the connection registry, telemetry, the twin, direct-method
 //!   answers, cloud-to-device settlement.
 //! - [`dps`]: DPS authentication, register and poll.
+//! - [`faults`]: every fault decision (service-side faults and the faults devices ask for).
 
 pub(crate) mod dps;
+pub(crate) mod faults;
 pub(crate) mod hub;

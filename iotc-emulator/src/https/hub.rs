@@ -13,8 +13,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{empty, hub_error, json, plain, set, Call, Reply};
+use crate::device::faults::{self, Operation};
 use crate::device::hub::{self as device_hub, AuthType};
 use crate::error::HubError;
+use crate::fault::{ConnectFault, OpFault, RefuseCode, Transport};
 
 /// How long a message handed out over HTTPS stays locked (IoT hub's default lock timeout).
 const LOCK: Duration = Duration::from_secs(60);
@@ -31,6 +33,9 @@ pub(super) fn handle(call: Call<'_>, device_id: &str, rest: &[&str]) -> Reply {
         Ok(auth) => auth,
         Err(e) => return hub_error(&e),
     };
+    if let Some(reply) = fault_reply(&call, device_id) {
+        return reply;
+    }
     let lower: Vec<String> = rest.iter().map(|s| s.to_ascii_lowercase()).collect();
     let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
     let result = match (call.method, lower.as_slice()) {
@@ -62,6 +67,37 @@ pub(super) fn handle(call: Call<'_>, device_id: &str, rest: &[&str]) -> Reply {
         Ok(()) => empty(StatusCode::NO_CONTENT),
         Err(e) => hub_error(&e),
     }
+}
+
+/// The answer of a request that meets a fault (the device core decides): a refusal
+/// (`refuse_connections`: 401 or 503), the service throttle (429 with `Retry-After`), or a
+/// fault the device asked for (429 throttling, 403 quota, 401 auth). `None`: proceed.
+fn fault_reply(call: &Call<'_>, device_id: &str) -> Option<Reply> {
+    let shared = &call.ctx.shared;
+    if let Some(fault) = faults::admit(shared, device_id, Transport::Https) {
+        let error = match fault {
+            ConnectFault::Refuse(RefuseCode::NotAuthorized, reason) => {
+                HubError::new(401, 401_002, format!("IotHubUnauthorizedAccess: {reason}"))
+            }
+            ConnectFault::Refuse(RefuseCode::ServerUnavailable, reason)
+            | ConnectFault::Close(reason) => {
+                HubError::new(503, 503_001, format!("ServiceUnavailable: {reason}"))
+            }
+            ConnectFault::Cut => HubError::new(503, 503_001, "ServiceUnavailable: connection cut"),
+        };
+        tracing::info!(peer = %call.ctx.peer, device_id, status = error.status, "HTTPS request refused (fault injection)");
+        return Some(hub_error(&error));
+    }
+    let fault = faults::operation(shared, device_id, Operation::Https).err()?;
+    let (status, code, message) = fault.twin_error();
+    tracing::info!(peer = %call.ctx.peer, device_id, status, "HTTPS request failed (fault injection)");
+    let mut reply = hub_error(&HubError::new(status, code, message));
+    if fault == OpFault::Throttled {
+        let secs = faults::throttle_retry_after(shared)
+            .map_or(1, |d| d.as_secs() + u64::from(d.subsec_nanos() > 0));
+        set(&mut reply, "retry-after", &secs.max(1).to_string());
+    }
+    Some(reply)
 }
 
 /// Checks the SAS token or the client certificate; 401 (IotHubUnauthorizedAccess) otherwise.
@@ -156,6 +192,12 @@ fn telemetry(call: &Call<'_>, device_id: &str, auth: AuthType) -> Result<(), Hub
         )?);
     }
     for message in built {
+        faults::request(
+            shared,
+            device_id,
+            &message.application_properties,
+            Transport::Https,
+        );
         device_hub::publish_telemetry(shared, message);
     }
     Ok(())

@@ -16,10 +16,11 @@ use tokio::time::Instant;
 
 use super::dps::min_qos1;
 use super::io::{keep_alive_timeout, password, refuse, ConnError, TlsIo};
+use crate::device::faults::{self, Ack, Operation};
 use crate::device::hub::{
     self as device_hub, host_matches, AttachOptions, Attached, Authenticated,
 };
-use crate::fault::{self, ConnectFault, DeviceFault, FaultKind, FaultRequest, OpFault};
+use crate::fault::{ConnectFault, FaultAction, Transport};
 use crate::state::{Outbound, Shared, Subs};
 use crate::tls::PeerCert;
 use crate::types::{C2dMessage, TelemetryMessage};
@@ -80,7 +81,7 @@ pub(crate) async fn run(
     let counted_id = username.as_ref().map_or(connect.client_id.clone(), |u| {
         crate::ids::identity_key(&u.device_id, u.module_id.as_deref())
     });
-    shared.lock().faults.count_hub_attempt(&counted_id);
+    faults::count_attempt(shared, &counted_id);
     let Some(username) = username else {
         tracing::info!(%peer, "hub CONNECT with unparsable username");
         refuse(io, ConnectReturnCode::BadUserNamePassword).await;
@@ -103,12 +104,15 @@ pub(crate) async fn run(
     // The registry key: `{device}` or `{device}/{module}` for a module identity.
     let device_id = crate::ids::identity_key(&username.device_id, username.module_id.as_deref());
     // Injected faults come first, as from a busy or faulted front end.
-    let now = std::time::Instant::now();
-    let injected = shared.lock().faults.hub_connect(&device_id, now);
-    match injected {
+    match faults::admit(shared, &device_id, Transport::Mqtt) {
         Some(ConnectFault::Refuse(code, reason)) => {
             tracing::info!(%peer, device_id, reason, connack = code.connack_code(), "hub CONNECT refused (fault injection)");
             refuse(io, code.return_code()).await;
+            return Ok(());
+        }
+        Some(ConnectFault::Close(reason)) => {
+            tracing::info!(%peer, device_id, reason, "hub CONNECT refused (fault injection)");
+            refuse(io, ConnectReturnCode::ServiceUnavailable).await;
             return Ok(());
         }
         Some(ConnectFault::Cut) => {
@@ -148,6 +152,7 @@ pub(crate) async fn run(
             clean_session: connect.clean_session,
             model_id: username.model_id.as_deref(),
             device_client_type: username.device_client_type.as_deref(),
+            transport: Transport::Mqtt,
         },
     )
     else {
@@ -231,44 +236,6 @@ fn telemetry_bag<'a>(topic: &'a str, device_id: &str) -> Option<&'a str> {
         return Some("");
     }
     rest.strip_prefix("messages/events/")
-}
-
-/// Starts a disconnecting fault a device asked for: at `start`, closes the device's current
-/// connection, unless the fault was replaced or cleared meanwhile.
-async fn start_fault(shared: Arc<Shared>, device_id: String, id: u64, start: std::time::Instant) {
-    let mut shutdown = shared.shutdown.clone();
-    tokio::select! {
-        _ = tokio::time::sleep_until(Instant::from_std(start)) => {}
-        _ = shutdown.changed() => return,
-    }
-    let target = {
-        let state = shared.lock();
-        match state.faults.device_fault(&device_id, id) {
-            Some(f) => state
-                .devices
-                .get(&device_id)
-                .and_then(|d| d.conn.as_ref())
-                .map(|c| (c.tx.clone(), f.abrupt, f.kind)),
-            None => None,
-        }
-    };
-    match target {
-        Some((tx, abrupt, kind)) => {
-            tracing::info!(
-                device_id,
-                fault = kind.name(),
-                abrupt,
-                "fault injection: closing the connection"
-            );
-            let _ = tx.send(Outbound::Kill { abrupt }).await;
-        }
-        None => {
-            tracing::debug!(
-                device_id,
-                "fault injection started with no connection to close"
-            );
-        }
-    }
 }
 
 /// A device-to-service event in the loop.
@@ -359,13 +326,23 @@ impl HubConn {
                 Event::Out(Some(Outbound::Input { input, message })) => {
                     self.write_input(io, &input, &message).await?;
                 }
-                Event::Out(Some(Outbound::Kill { abrupt })) => {
-                    return Err(if abrupt {
-                        ConnError::Abort("fault injection: connection cut".into())
-                    } else {
-                        ConnError::Protocol("fault injection: graceful shutdown".into())
-                    });
-                }
+                Event::Out(Some(Outbound::Fault { kind, action })) => match action {
+                    FaultAction::Close { abrupt: true } => {
+                        return Err(ConnError::Abort(format!(
+                            "fault injection ({}): connection cut",
+                            kind.name()
+                        )));
+                    }
+                    FaultAction::Close { abrupt: false } => {
+                        return Err(ConnError::Protocol(format!(
+                            "fault injection ({}): graceful shutdown",
+                            kind.name()
+                        )));
+                    }
+                    other => {
+                        tracing::debug!(device_id = %self.device_id, ?other, "AMQP fault action on an MQTT connection ignored");
+                    }
+                },
                 Event::Out(Some(Outbound::Close)) | Event::Out(None) => {
                     return Err(ConnError::Protocol(
                         "closed by the hub (newer connection of the same device, or service request)"
@@ -413,53 +390,8 @@ impl HubConn {
     }
 
     /// When acknowledgements sent now are due (`delay_acks`), `None` for at once.
-    fn ack_due(&self, now: std::time::Instant) -> Option<std::time::Instant> {
-        self.shared
-            .lock()
-            .faults
-            .ack_delay(&self.device_id)
-            .map(|d| fault::deadline(now, d))
-    }
-
-    /// Records a fault the device asked for. Returns `true` when the request's PUBACK is
-    /// withheld: over MQTT a disconnecting fault cuts the connection before acknowledging its
-    /// own request (fault-injection.md).
-    fn request_fault(&self, request: FaultRequest) -> bool {
-        let FaultRequest {
-            kind,
-            abrupt,
-            delay,
-            duration,
-        } = request;
-        if kind == FaultKind::Amqp {
-            tracing::info!(device_id = %self.device_id, "AMQP fault requested on an MQTT connection: nothing to break");
-            return false;
-        }
-        let start = fault::deadline(std::time::Instant::now(), delay);
-        let fault = DeviceFault {
-            id: self.shared.next_id(),
-            kind,
-            abrupt,
-            start,
-            end: fault::deadline(start, duration),
-        };
-        tracing::info!(device_id = %self.device_id, fault = kind.name(), ?delay, ?duration, abrupt, "fault injection requested");
-        let id = fault.id;
-        self.shared
-            .lock()
-            .faults
-            .set_device_fault(&self.device_id, fault);
-        if kind.disconnects() {
-            tokio::spawn(start_fault(
-                self.shared.clone(),
-                self.device_id.clone(),
-                id,
-                start,
-            ));
-            true
-        } else {
-            false
-        }
+    fn ack_due(&self, _now: std::time::Instant) -> Option<std::time::Instant> {
+        faults::ack_due(&self.shared, &self.device_id)
     }
 
     async fn handle_packet(&mut self, io: &mut TlsIo, packet: Packet) -> Result<(), ConnError> {
@@ -548,14 +480,7 @@ impl HubConn {
         tracing::debug!(device_id = %self.device_id, topic = %p.topic, len = p.payload.len(), "hub publish");
         let now = std::time::Instant::now();
         if let Some(bag) = telemetry_bag(&p.topic, &self.device_id) {
-            let (op_fault, throttled) = {
-                let state = self.shared.lock();
-                (
-                    state.faults.op_fault(&self.device_id, now),
-                    state.faults.throttled(now),
-                )
-            };
-            if let Some(f) = op_fault {
+            if let Err(f) = faults::operation(&self.shared, &self.device_id, Operation::Telemetry) {
                 // MQTT 3.1.1 PUBACKs carry no status: a refused message drops the connection
                 // (protocol.md 4.8).
                 let (status, code, _) = f.twin_error();
@@ -564,22 +489,17 @@ impl HubConn {
                 )));
             }
             let msg = self.telemetry(bag, p.payload.clone(), p.retain, None)?;
-            let request = fault::parse_request(&msg.application_properties);
+            let withheld = faults::request(
+                &self.shared,
+                &self.device_id,
+                &msg.application_properties,
+                Transport::Mqtt,
+            );
             crate::edge::route_telemetry(&self.shared, msg);
-            let withheld = match request {
-                Some(Ok(request)) => self.request_fault(request),
-                Some(Err(reason)) => {
-                    tracing::warn!(device_id = %self.device_id, reason, "fault-injection request ignored");
-                    false
-                }
-                None => false,
-            };
             if withheld {
                 return Ok(());
             }
-            return self
-                .ack_telemetry(io, &p, throttled.map(|(until, _)| until))
-                .await;
+            return self.ack_telemetry(io, &p).await;
         }
         let (path, query) = wire::split_topic_query(&p.topic);
         let query = wire::parse_query(query);
@@ -589,14 +509,8 @@ impl HubConn {
             let due = self.ack_due(now);
             self.puback_at(io, &p, due).await?;
             let rid = wire::encode(&rid);
-            let failure = {
-                let state = self.shared.lock();
-                state
-                    .faults
-                    .op_fault(&self.device_id, now)
-                    .or_else(|| state.faults.throttled(now).map(|_| OpFault::Throttled))
-            };
-            let (status, body) = if let Some(f) = failure {
+            let failure = faults::operation(&self.shared, &self.device_id, Operation::Twin);
+            let (status, body) = if let Err(f) = failure {
                 let (status, code, message) = f.twin_error();
                 (
                     format!("{status}/?$rid={rid}"),
@@ -640,34 +554,20 @@ impl HubConn {
         Ok(())
     }
 
-    /// PUBACK of a telemetry message: dropped (`drop_acks`), delayed (`delay_acks`) or held
-    /// until the service throttle ends (`throttled_until`).
-    async fn ack_telemetry(
-        &mut self,
-        io: &mut TlsIo,
-        p: &Publish,
-        throttled_until: Option<std::time::Instant>,
-    ) -> Result<(), ConnError> {
+    /// PUBACK of a telemetry message: now, later or never, as the device core decides
+    /// (`drop_acks`, `delay_acks`, the service throttle).
+    async fn ack_telemetry(&mut self, io: &mut TlsIo, p: &Publish) -> Result<(), ConnError> {
         if p.qos != QoS::AtLeastOnce {
             return Ok(());
         }
-        let now = std::time::Instant::now();
-        let (delay, dropped) = {
-            let mut state = self.shared.lock();
-            (
-                state.faults.ack_delay(&self.device_id),
-                state.faults.take_ack_drop(&self.device_id),
-            )
-        };
-        if dropped {
-            tracing::info!(device_id = %self.device_id, pkid = p.pkid, "telemetry PUBACK dropped (drop_acks)");
-            return Ok(());
+        match faults::telemetry_ack(&self.shared, &self.device_id) {
+            Ack::Drop => {
+                tracing::info!(device_id = %self.device_id, pkid = p.pkid, "telemetry PUBACK dropped (drop_acks)");
+                Ok(())
+            }
+            Ack::Now => self.puback_at(io, p, None).await,
+            Ack::At(due) => self.puback_at(io, p, Some(due)).await,
         }
-        let due = [delay.map(|d| fault::deadline(now, d)), throttled_until]
-            .into_iter()
-            .flatten()
-            .max();
-        self.puback_at(io, p, due).await
     }
 
     async fn twin_response(
