@@ -194,8 +194,10 @@ impl FaultKind {
             (Transport::Mqtt, FaultKind::ShutDownMqtt | FaultKind::Auth) => {
                 Some(FaultAction::Close { abrupt })
             }
+            // The AMQP connection faults close it with a CLOSE frame whatever the close reason
+            // (it names how a TCP connection ends).
             (Transport::Amqp, FaultKind::KillAmqpConnection | FaultKind::ShutDownAmqp) => {
-                Some(FaultAction::Close { abrupt })
+                Some(FaultAction::Close { abrupt: false })
             }
             (Transport::Amqp, FaultKind::KillAmqpSession) => Some(FaultAction::EndSession),
             (Transport::Amqp, FaultKind::KillAmqpLink(link)) => Some(FaultAction::DetachLink(link)),
@@ -642,6 +644,15 @@ mod tests {
             assert_eq!(kind.action(Transport::Amqp, false), amqp, "{kind:?}");
             assert_eq!(kind.action(Transport::Https, false), None, "{kind:?}");
         }
+        // `boom` cuts TCP; the AMQP connection faults still close with a CLOSE frame.
+        let cut = Some(Close { abrupt: true });
+        assert_eq!(FaultKind::KillTcp.action(Transport::Amqp, true), cut);
+        assert_eq!(FaultKind::ShutDownMqtt.action(Transport::Mqtt, true), cut);
+        assert_eq!(
+            FaultKind::KillAmqpConnection.action(Transport::Amqp, true),
+            close
+        );
+        assert_eq!(FaultKind::ShutDownAmqp.action(Transport::Amqp, true), close);
     }
 
     #[test]

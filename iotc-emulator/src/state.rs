@@ -147,8 +147,9 @@ pub(crate) struct Device {
     pub(crate) reported: Map<String, Value>,
     pub(crate) reported_version: u64,
     pub(crate) conn: Option<ConnEntry>,
-    /// C2D subscription kept across connections with CleanSession 0.
-    pub(crate) persistent_c2d: bool,
+    /// MQTT subscription filters kept across connections with CleanSession 0 (the session
+    /// state of MQTT 3.1.1 section 3.1.2.4).
+    pub(crate) persistent_filters: Vec<String>,
     pub(crate) c2d: VecDeque<PendingC2d>,
     pub(crate) recent: VecDeque<TelemetryMessage>,
     /// Data that did not fit the device's template, newest last.
@@ -172,7 +173,7 @@ impl Device {
             reported: Map::new(),
             reported_version: 1,
             conn: None,
-            persistent_c2d: false,
+            persistent_filters: Vec::new(),
             c2d: VecDeque::new(),
             recent: VecDeque::new(),
             unmodeled: VecDeque::new(),

@@ -200,7 +200,7 @@ impl DeviceLinks {
             return;
         };
         if let Some(conn_id) = conn_id {
-            device_hub::set_subs(self.shared(), &self.device_id, conn_id, subs, false);
+            device_hub::set_subs(self.shared(), &self.device_id, conn_id, subs, None);
         }
     }
 }
@@ -540,11 +540,22 @@ async fn telemetry_link(device: Arc<DeviceLinks>, mut receiver: Receiver) {
         if let Err(f) = faults::operation(device.shared(), &device.device_id, Operation::Telemetry)
         {
             let (status, code, message) = f.twin_error();
+            // IoT hub's conditions: the SDKs map them to their throttling, quota and
+            // unauthorized errors.
             let condition = match f {
-                OpFault::Throttled => AmqpError::ResourceLimitExceeded,
-                _ => AmqpError::UnauthorizedAccess,
+                OpFault::Throttled => {
+                    ErrorCondition::Custom(Symbol::from("com.microsoft:device-container-throttled"))
+                }
+                OpFault::Quota => {
+                    ErrorCondition::Custom(Symbol::from("com.microsoft:quota-exceeded"))
+                }
+                OpFault::Unauthorized => ErrorCondition::AmqpError(AmqpError::UnauthorizedAccess),
             };
-            let e = error(condition, format!("{message} ({status}, {code})"));
+            let e = definitions::Error::new(
+                condition,
+                Some(format!("{message} ({status}, {code})")),
+                None,
+            );
             let _ = receiver.reject(&delivery, e).await;
             continue;
         }

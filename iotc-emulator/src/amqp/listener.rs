@@ -14,7 +14,7 @@ use fe2o3_amqp::types::definitions::{self, AmqpError, Fields};
 use fe2o3_amqp::types::performatives::Attach;
 use fe2o3_amqp::types::primitives::{Array, Symbol, Value};
 use fe2o3_amqp::types::sasl::{SaslCode, SaslInit, SaslOutcome, SaslResponse};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -22,8 +22,7 @@ use super::stream::Prefixed;
 use super::{cbs, dps, hub, msg};
 use crate::fault::AmqpLink;
 use crate::state::Shared;
-use crate::tls::PeerCert;
-use crate::tls::Role;
+use crate::tls::{DeviceIo, PeerCert, Role};
 
 /// What the SASL exchange told about the peer.
 #[derive(Debug, Clone, Default)]
@@ -171,7 +170,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, role: Role
         let hub = shared.settings.assigned_hub_amqp.clone();
         serve_stream(
             shared,
-            accepted.stream,
+            Box::new(accepted.stream),
             accepted.cert,
             accepted.peer,
             role,
@@ -204,17 +203,15 @@ const CHANNEL_MAX: u16 = 2047;
 /// Serves AMQP on an established byte stream (TLS, or a WebSocket with the `AMQPWSB10`
 /// subprotocol): header, SASL or none, OPEN by `deadline`, then sessions and links until the
 /// connection closes. DPS announces `assigned_hub` (the hub at this transport's port).
-pub(crate) async fn serve_stream<S>(
+pub(crate) async fn serve_stream(
     shared: Arc<Shared>,
-    mut stream: S,
+    mut stream: Box<dyn DeviceIo>,
     cert: Option<PeerCert>,
     peer: SocketAddr,
     role: Role,
     deadline: tokio::time::Instant,
     assigned_hub: String,
-) where
-    S: AsyncRead + AsyncWrite + std::fmt::Debug + Send + Unpin + 'static,
-{
+) {
     let info = Arc::new(Mutex::new(SaslInfo::default()));
     let opened = tokio::time::timeout_at(deadline, async {
         let header = read_header(&mut stream).await?;

@@ -191,7 +191,7 @@ pub(crate) fn host_matches(shared: &Shared, host: &str) -> bool {
 /// How a connection presents itself when it attaches.
 #[derive(Debug)]
 pub(crate) struct AttachOptions<'a> {
-    /// MQTT CleanSession: forget a persistent C2D subscription.
+    /// MQTT CleanSession: forget the subscriptions of an earlier session.
     pub(crate) clean_session: bool,
     /// The model id the device announced.
     pub(crate) model_id: Option<&'a str>,
@@ -206,8 +206,8 @@ pub(crate) struct Attached {
     pub(crate) conn_id: u64,
     /// What the service side sends to this connection.
     pub(crate) rx: mpsc::Receiver<Outbound>,
-    /// A persistent C2D subscription carried over from an earlier session.
-    pub(crate) c2d_subscribed: bool,
+    /// The subscription filters carried over from an earlier session (CleanSession 0).
+    pub(crate) filters: Vec<String>,
 }
 
 /// Registers a connection of `device_id`, closing its previous one (IoT hub keeps one
@@ -222,12 +222,11 @@ pub(crate) fn attach(
     let mut state = shared.lock();
     let device = state.devices.get_mut(device_id)?;
     if options.clean_session {
-        device.persistent_c2d = false;
+        device.persistent_filters.clear();
     }
-    let subs = Subs {
-        c2d: device.persistent_c2d,
-        ..Subs::default()
-    };
+    let filters = device.persistent_filters.clone();
+    // The front end publishes what the restored filters subscribe to (`set_subs`).
+    let subs = Subs::default();
     if let Some(old) = device.conn.replace(ConnEntry {
         conn_id,
         transport: options.transport,
@@ -247,7 +246,7 @@ pub(crate) fn attach(
     Some(Attached {
         conn_id,
         rx,
-        c2d_subscribed: subs.c2d,
+        filters,
     })
 }
 
@@ -268,21 +267,21 @@ pub(crate) fn detach(shared: &Shared, device_id: &str, conn_id: u64) {
     }
 }
 
-/// Publishes what the connection listens to. `persistent_c2d`: the C2D subscription outlives
-/// the connection (MQTT CleanSession 0).
+/// Publishes what the connection listens to. `persistent`: the subscription filters that
+/// outlive the connection (MQTT CleanSession 0); `None` keeps none.
 pub(crate) fn set_subs(
     shared: &Shared,
     device_id: &str,
     conn_id: u64,
     subs: Subs,
-    persistent_c2d: bool,
+    persistent: Option<Vec<String>>,
 ) {
     let mut state = shared.lock();
     if let Some(device) = state.devices.get_mut(device_id) {
         if let Some(conn) = device.conn.as_mut().filter(|c| c.conn_id == conn_id) {
             conn.subs = subs;
         }
-        device.persistent_c2d = subs.c2d && persistent_c2d;
+        device.persistent_filters = persistent.unwrap_or_default();
     }
 }
 

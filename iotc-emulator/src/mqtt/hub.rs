@@ -144,7 +144,7 @@ pub(crate) async fn run(
     let Some(Attached {
         conn_id,
         mut rx,
-        c2d_subscribed,
+        filters,
     }) = device_hub::attach(
         shared,
         &device_id,
@@ -186,10 +186,17 @@ pub(crate) async fn run(
         delayed: BTreeMap::new(),
         delayed_seq: 0,
     };
-    if c2d_subscribed {
-        conn.filters
-            .insert(format!("devices/{device_id}/messages/devicebound/#"));
-    }
+    // A CleanSession 0 session keeps its subscriptions (MQTT 3.1.1 section 3.1.2.4).
+    conn.filters.extend(filters);
+    conn.twin_res = conn
+        .filters
+        .iter()
+        .any(|f| classify_filter(f, &device_id) == Some(Filter::TwinRes));
+    let c2d_subscribed = conn
+        .filters
+        .iter()
+        .any(|f| classify_filter(f, &device_id) == Some(Filter::C2d));
+    conn.sync_subs();
     let result = async {
         io.write_packet(&Packet::ConnAck(ConnAck::new(
             ConnectReturnCode::Success,
@@ -464,12 +471,13 @@ impl HubConn {
                 _ => {}
             }
         }
+        let persistent = (!self.clean_session).then(|| self.filters.iter().cloned().collect());
         device_hub::set_subs(
             &self.shared,
             &self.device_id,
             self.conn_id,
             subs,
-            !self.clean_session,
+            persistent,
         );
     }
 
