@@ -5,9 +5,14 @@
 # HTTP and MQTT-over-WebSockets transports (node/transports-check.js). Every step is also checked
 # on the service side through the emulator's REST API. `node` runs the Node SDK over MQTT,
 # `node-amqp` the same script over AMQP 1.0 (azure-iot-device-amqp,
-# azure-iot-provisioning-device-amqp).
+# azure-iot-provisioning-device-amqp). `node-faults` runs node/faults-check.js: the Node SDK asks
+# for faults through IoT hub's fault-injection properties over AMQP (KillAmqpConnection,
+# KillAmqpSession, KillTcp, ShutDownAmqp, InvokeThrottling) and, as root on 443, AMQP over
+# WebSockets (KillTcp) and MQTT over WebSockets (ShutDownMqtt); each time the client observes
+# the fault, recovers, sends telemetry and reads its twin (scripts/official-sdks/faults.sh).
 #
-# Usage:   scripts/official-sdks/run.sh [node] [node-amqp] [python]   (default: all three)
+# Usage:   scripts/official-sdks/run.sh [node] [node-amqp] [node-faults] [python]
+#          (default: node node-amqp python)
 #
 # The last line printed is "N passed, M failed" (N, M = SDK scripts). An SDK whose packages
 # cannot be installed (no registry access, no node/npm, no python venv) is reported as
@@ -49,9 +54,9 @@ if [ ${#SDKS[@]} -eq 0 ]; then
 fi
 for sdk in "${SDKS[@]}"; do
     case "$sdk" in
-        node | node-amqp | python) ;;
+        node | node-amqp | node-faults | python) ;;
         *)
-            echo "usage: $0 [node] [node-amqp] [python]" >&2
+            echo "usage: $0 [node] [node-amqp] [node-faults] [python]" >&2
             exit 2
             ;;
     esac
@@ -231,11 +236,13 @@ run_sdk() {
     case "$sdk" in
         node) label="Node.js SDK over MQTT (azure-iot-device + azure-iot-provisioning-device)" ;;
         node-amqp) label="Node.js SDK over AMQP (azure-iot-device-amqp + azure-iot-provisioning-device-amqp)" ;;
+        node-faults) label="Node.js SDK fault injection (azure-iot-device-amqp, azure-iot-device-mqtt)" ;;
         python) label="Python SDK (azure-iot-device)" ;;
     esac
+    local installer=${sdk%%-*}
     log "installing the $label"
-    if ! "install_${sdk%-amqp}"; then
-        tail_log "$WORK/install-${sdk%-amqp}.log" 10
+    if ! "install_$installer"; then
+        tail_log "$WORK/install-$installer.log" 10
         echo "SKIPPED: could not install $sdk SDK"
         SKIPPED=$((SKIPPED + 1))
         return
@@ -259,6 +266,17 @@ run_sdk() {
         node-amqp)
             NODE_EXTRA_CA_CERTS=$WORK/ca.pem IOTC_DEVICE_ID=node-amqp-sdk-device-01 IOTC_TRANSPORT=amqp \
                 timeout 240 node "$HERE/node/device-check.js"
+            rc=$?
+            ;;
+        node-faults)
+            local ws=0
+            if [ "$HTTPS_PORT" = 443 ]; then
+                ws=1
+            else
+                log "node-faults: the WebSocket scenarios are skipped (port 443 needs root and must be free)"
+            fi
+            NODE_EXTRA_CA_CERTS=$WORK/ca.pem IOTC_DEVICE_ID=node-faults IOTC_WEBSOCKETS=$ws \
+                timeout 900 node "$HERE/node/faults-check.js"
             rc=$?
             ;;
         python)
