@@ -22,9 +22,15 @@ pub const HANG: Duration = Duration::from_secs(20);
 
 /// Every await that could hang goes through this: a hang fails the test after [`HANG`].
 pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
-    tokio::time::timeout(HANG, future)
+    within_for(HANG, what, future).await
+}
+
+/// [`within`] with a longer or shorter bound, for steps that may legitimately take long
+/// (recovering from an injected fault).
+pub async fn within_for<F: Future>(bound: Duration, what: &str, future: F) -> F::Output {
+    tokio::time::timeout(bound, future)
         .await
-        .unwrap_or_else(|_| panic!("timed out: {what}"))
+        .unwrap_or_else(|_| panic!("timed out after {bound:?}: {what}"))
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, within [`HANG`].

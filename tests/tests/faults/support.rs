@@ -4,59 +4,32 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use iotc_emulator::{Emulator, EmulatorConfig};
 use iotc_sdk::message::Message;
-use iotc_sdk::tls::TlsConfig;
 use iotc_sdk::transport::Protocol;
-use iotc_sdk::{Credentials, Device};
+use iotc_tests::{builder, emulator, within, within_for};
 
 /// The fault starts this long after the request…
 const DELAY: &str = "0.3";
 /// …and lasts this long.
 const DURATION: Duration = Duration::from_secs(1);
+/// How long one step may take: recovering from a fault may take the retry policy's back-off.
+const PATIENCE: Duration = Duration::from_secs(60);
 /// Telemetry messages sent after the request.
 const BURST: usize = 5;
 /// The most connection attempts one fault may cost (the retry policy backs off; the fault
 /// refuses reconnections for `DURATION`).
 const MAX_ATTEMPTS: u64 = 12;
 
-async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(60), future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out: {what}"))
-}
-
-fn dps_endpoint(emulator: &Emulator, protocol: Protocol) -> String {
-    match protocol {
-        Protocol::Amqp => emulator.dps_amqp_endpoint(),
-        Protocol::AmqpWs | Protocol::MqttWs => emulator.dps_https_endpoint(),
-        _ => emulator.dps_endpoint(),
-    }
-}
-
 /// Requests `fault` from a device on `protocol`, then checks that a burst of telemetry sent
 /// through the fault arrives whole and once per message id, that the twin can be read, and
 /// that the reconnections stayed bounded.
 pub async fn run(protocol: Protocol, fault: &str) {
-    let emulator = Emulator::start(EmulatorConfig {
-        dps_retry_after: Duration::ZERO,
-        ..EmulatorConfig::default()
-    })
-    .await
-    .unwrap();
+    let emulator = emulator().await;
     let id = format!("faults-{}", fault.to_ascii_lowercase());
     let device = within(
         "connect",
-        Device::builder()
-            .protocol(protocol)
-            .id_scope(emulator.id_scope())
-            .device_id(&id)
-            .credentials(Credentials::group_key(emulator.group_key()).unwrap())
-            .dps_endpoint(dps_endpoint(&emulator, protocol))
-            .https_port(emulator.https_addr().port())
-            .tls(TlsConfig::with_pinned_roots_pem(emulator.ca_cert_pem().as_bytes()).unwrap())
+        builder(&emulator, protocol, &id)
             .operation_timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
             .connect(),
     )
     .await
@@ -74,7 +47,7 @@ pub async fn run(protocol: Protocol, fault: &str) {
             DURATION.as_secs_f64().to_string(),
         )
         .at_most_once();
-    within("fault request", device.send_message(request))
+    within_for(PATIENCE, "fault request", device.send_message(request))
         .await
         .expect("fault request sent");
     // Into the fault: the burst meets it (or its aftermath).
@@ -83,11 +56,11 @@ pub async fn run(protocol: Protocol, fault: &str) {
         let message = Message::json(&serde_json::json!({ "n": n }))
             .unwrap()
             .with_message_id(format!("{id}-{n}"));
-        within("send", device.send_message(message))
+        within_for(PATIENCE, "send", device.send_message(message))
             .await
             .unwrap_or_else(|e| panic!("{fault} over {protocol:?}: message {n} failed: {e}"));
     }
-    let twin = within("twin", device.get_twin()).await;
+    let twin = within_for(PATIENCE, "twin", device.get_twin()).await;
     assert!(
         twin.is_ok(),
         "{fault} over {protocol:?}: twin read failed: {twin:?}"
@@ -96,7 +69,7 @@ pub async fn run(protocol: Protocol, fault: &str) {
     // Nothing lost: every message id of the burst reached the service.
     let mut seen = BTreeSet::new();
     while seen.len() < BURST {
-        let message = within("telemetry", received.recv())
+        let message = within_for(PATIENCE, "telemetry", received.recv())
             .await
             .expect("telemetry");
         if let Some(mid) = message.system_properties.get("mid") {
@@ -110,5 +83,5 @@ pub async fn run(protocol: Protocol, fault: &str) {
         attempts <= MAX_ATTEMPTS,
         "{fault} over {protocol:?}: {attempts} connection attempts"
     );
-    let _ = within("close", device.close()).await;
+    let _ = within_for(PATIENCE, "close", device.close()).await;
 }
