@@ -59,6 +59,7 @@
 #![warn(missing_docs)]
 
 mod amqp;
+pub mod central;
 mod device;
 mod edge;
 mod emulator;
@@ -69,6 +70,7 @@ mod files;
 mod https;
 mod ids;
 mod merge;
+mod model_check;
 mod mqtt;
 mod sas;
 mod service;
@@ -79,6 +81,7 @@ mod tls;
 mod types;
 mod wire;
 
+pub use central::Central;
 pub use edge::EdgeConfig;
 pub use edge::RouteError;
 pub use emulator::{Emulator, EmulatorConfig};
