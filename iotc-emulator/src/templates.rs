@@ -540,6 +540,9 @@ fn check_schema(
 }
 
 #[cfg(test)]
+mod model_corpus;
+
+#[cfg(test)]
 mod tests {
     use serde_json::json;
 
