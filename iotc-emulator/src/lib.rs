@@ -73,6 +73,8 @@ mod merge;
 mod model_check;
 mod mqtt;
 mod sas;
+#[cfg(feature = "sdk")]
+mod sdk;
 mod service;
 pub mod service_http;
 mod state;
