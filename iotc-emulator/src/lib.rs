@@ -81,6 +81,7 @@ mod state;
 mod templates;
 mod tls;
 mod types;
+mod web;
 mod wire;
 
 pub use central::Central;

@@ -201,6 +201,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         iotc_emulator::central::API_VERSION
     );
     println!("  API token:      {}", service.api_token());
+    println!(
+        "  Web app:        {}/  (asks for the API token)",
+        service.url()
+    );
     if let Some(dir) = &args.state_dir {
         println!("  State dir:      {}", dir.display());
     }

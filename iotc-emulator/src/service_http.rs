@@ -5,7 +5,8 @@
 //!
 //! | Method | Path | Does |
 //! | --- | --- | --- |
-//! | `GET` | `/` | emulator info: DPS endpoint, ID scope, hub host, assigned hub |
+//! | `GET` | `/` | the web app for a browser (`Accept: text/html`), else emulator info: DPS endpoint, ID scope, hub host, assigned hub |
+//! | any | `/api/…` | IoT Central's REST API ([`crate::central`]; needs the API token) |
 //! | `GET` | `/devices` | the device registry ([`DeviceInfo`](crate::DeviceInfo) list) |
 //! | `GET` | `/devices/{id}` | one device |
 //! | `GET` | `/registrations` | DPS registrations |
@@ -114,7 +115,9 @@ pub async fn serve_central(
     }
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    let app = router(central.emulator().clone()).merge(crate::central::router(central.clone()));
+    let app = router(central.emulator().clone())
+        .merge(crate::central::router(central.clone()))
+        .merge(crate::web::router(central.clone()));
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::warn!(error = %e, "service API stopped");
@@ -178,7 +181,10 @@ fn not_found(id: &str) -> Response {
     service_error(&ServiceError::DeviceNotFound(id.to_owned()))
 }
 
-async fn info(State(em): State<Emulator>) -> Response {
+async fn info(State(em): State<Emulator>, headers: HeaderMap) -> Response {
+    if crate::web::wants_html(&headers) {
+        return crate::web::index();
+    }
     Json(json!({
         "dpsEndpoint": em.dps_endpoint(),
         "idScope": em.id_scope(),

@@ -33,6 +33,7 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::Value;
 
+pub(crate) use devices::device_ids;
 pub(crate) use error::{ApiError, ApiResult};
 pub use persist::saved_identity;
 use store::Store;
