@@ -4,12 +4,12 @@
 //!
 //! | Module | Operations |
 //! | --- | --- |
-//! | [`devices`] | devices (list, get, create, update, delete), attestation, relationships |
-//! | [`templates`] | device templates (list, get, create or update, delete) |
-//! | [`properties`] | properties (get, replace, update; per component and module) |
-//! | [`commands`] | commands (run, history; per component and module) |
-//! | [`telemetry`] | telemetry last known values (per component and module) |
-//! | [`enrollment`] | enrollment groups and their X.509 certificates |
+//! | `devices` | devices (list, get, create, update, delete), attestation, relationships |
+//! | `templates` | device templates (list, get, create or update, delete) |
+//! | `properties` | properties (get, replace, update; per component and module) |
+//! | `commands` | commands (run, history; per component and module) |
+//! | `telemetry` | telemetry last known values (per component and module) |
+//! | `enrollment` | enrollment groups and their X.509 certificates |
 //!
 //! Every request needs `Authorization: <API token>` ([`Central::api_token`]); errors are
 //! IoT Central's `{"error":{"code","message","requestId"}}`; lists are
