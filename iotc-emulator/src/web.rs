@@ -9,11 +9,10 @@
 //! state, last activity, client, gateway) and `GET /ui/events` (server-sent events: `state`
 //! when that list changes, `telemetry` for every message).
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::header::{ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
 use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -156,7 +155,7 @@ struct Feed {
     last: Option<Value>,
 }
 
-async fn events(State(c): State<Central>, Query(_q): Query<HashMap<String, String>>) -> Response {
+async fn events(State(c): State<Central>) -> Response {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let feed = Feed {

@@ -404,6 +404,17 @@ async fn devices_properties_commands_telemetry() {
         assert_eq!(list["value"][0], json!({"id": "rel-1", "source": dev, "target": "api-a"}));
         let (status, _) = api.call("DELETE", &format!("/api/devices/{dev}/relationships/rel-1"), None).await;
         assert_eq!(status, 204);
+
+        // A disabled (blocked) device is refused by the hub; enabled again, it connects.
+        let (status, body) = api.call("PATCH", &format!("/api/devices/{dev}"), Some(json!({"enabled": false}))).await;
+        assert_eq!((status, body["enabled"].clone()), (200, json!(false)));
+        let key = emulator.derive_device_key(dev);
+        let mut blocked = hub_client(&emulator, dev, &key, 3600);
+        assert!(blocked.connack().await.is_err(), "a blocked device must be refused");
+        let (status, _) = api.call("PATCH", &format!("/api/devices/{dev}"), Some(json!({"enabled": true}))).await;
+        assert_eq!(status, 200);
+        let mut again = hub_client(&emulator, dev, &key, 3600);
+        again.connack().await.unwrap();
     })
     .await
     .unwrap();

@@ -159,11 +159,14 @@ async fn create(State(c): State<Central>, Path(id): Path<String>, body: Bytes) -
         enabled: true,
         ..DeviceRecord::default()
     });
+    let was_enabled = record.enabled;
     apply(&c, &mut record, &body)?;
     record.etag = etag();
     let enabled = record.enabled;
     c.store().devices.insert(id.clone(), record);
-    enforce_enabled(&c, &id, enabled);
+    if enabled != was_enabled {
+        enforce_enabled(&c, &id, enabled);
+    }
     c.changed();
     get_one(State(c), Path(id)).await
 }
@@ -175,11 +178,14 @@ async fn update(State(c): State<Central>, Path(id): Path<String>, body: Bytes) -
         enabled: true,
         ..DeviceRecord::default()
     });
+    let was_enabled = record.enabled;
     apply(&c, &mut record, &body)?;
     record.etag = etag();
     let enabled = record.enabled;
     c.store().devices.insert(id.clone(), record);
-    enforce_enabled(&c, &id, enabled);
+    if enabled != was_enabled {
+        enforce_enabled(&c, &id, enabled);
+    }
     c.changed();
     get_one(State(c), Path(id)).await
 }

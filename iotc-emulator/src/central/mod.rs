@@ -29,7 +29,6 @@ mod templates;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use axum::routing::get;
 use axum::Router;
 use serde_json::Value;
 
@@ -158,7 +157,7 @@ pub(crate) fn router(central: Central) -> Router {
         .merge(commands::routes())
         .merge(telemetry::routes())
         .merge(enrollment::routes())
-        .fallback(get(auth::no_route).post(auth::no_route))
+        .fallback(auth::no_route)
         .layer(axum::middleware::from_fn_with_state(
             central.clone(),
             auth::require_token,
