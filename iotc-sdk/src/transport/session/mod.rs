@@ -1,6 +1,25 @@
-//! What every transport's hub session shares: the work a session is lent by the connection
-//! supervisor ([`SessionIo`]), how it ends ([`SessionEnd`]), and [`Session`], the one type the
-//! supervisor runs whatever the protocol.
+//! What every transport's hub session shares.
+//!
+//! The decisions are made by the sans-IO [`engine`]: the in-flight [`ledger`], drains,
+//! deadlines and end reasons; beside it, the one size limit ([`limits`]), the one token-renewal
+//! rule ([`renewal`]), offline-queue [`admission`] and the [`reconnect`] decisions. None of
+//! them holds a socket, a tokio timer or a clock: the time is a [`time::Timestamp`] passed in.
+//!
+//! This module is the glue between them and tokio: the work a session is lent by the
+//! connection supervisor ([`SessionIo`]), how it ends ([`SessionEnd`]), and [`Session`], the
+//! one type the supervisor runs whatever the protocol.
+
+pub(crate) mod admission;
+pub(crate) mod engine;
+pub(crate) mod ledger;
+pub(crate) mod limits;
+pub(crate) mod reconnect;
+pub(crate) mod renewal;
+pub(crate) mod time;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -76,14 +95,57 @@ impl Session {
 }
 
 /// When to renew a SAS token that expires at `expiry` (unix seconds): after 80 % of its
-/// remaining lifetime (protocol.md §9.3).
+/// remaining lifetime ([`renewal::renew_after_expiry`]).
 pub(crate) fn renew_at(expiry: u64) -> Instant {
-    let now = std::time::SystemTime::now()
+    Instant::now() + renewal::renew_after_expiry(unix_now(), expiry)
+}
+
+/// The wall clock as unix time.
+pub(crate) fn unix_now() -> Duration {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
-        .as_secs_f64();
-    let remaining = (expiry as f64 - now).max(0.0);
-    Instant::now() + Duration::from_secs_f64(remaining * 0.8)
+}
+
+/// The tokio clock as the engine's [`Timestamp`](time::Timestamp): the time since `epoch`
+/// (the start of the session).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Clock {
+    epoch: Instant,
+}
+
+impl Clock {
+    /// A clock whose epoch is now.
+    pub(crate) fn start() -> Self {
+        Clock {
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Now.
+    pub(crate) fn now(&self) -> time::Timestamp {
+        self.at(Instant::now())
+    }
+
+    /// `instant` as a timestamp (the epoch for instants before it).
+    pub(crate) fn at(&self, instant: Instant) -> time::Timestamp {
+        time::Timestamp::after_epoch(instant.saturating_duration_since(self.epoch))
+    }
+
+    /// `timestamp` as a tokio instant.
+    pub(crate) fn instant(&self, timestamp: time::Timestamp) -> Instant {
+        self.epoch + timestamp.since_epoch()
+    }
+}
+
+/// The durable offline queue as a session sees it: it is cleared once everything it held was
+/// delivered. Implemented by the device layer's file store, so that the transport layer does
+/// not depend on it.
+pub(crate) trait OfflineStore: Send {
+    /// Whether the store holds messages that may not have been delivered.
+    fn is_dirty(&self) -> bool;
+    /// Everything it held was delivered: forget it.
+    fn clear(&mut self);
 }
 
 /// How a session ended.
@@ -122,7 +184,7 @@ pub(crate) struct SessionIo<'a> {
     /// broken (the message then goes out again on a new connection).
     pub(crate) ack_timeout: Duration,
     /// The durable offline queue, cleared once everything it held is delivered.
-    pub(crate) store: Option<&'a mut crate::device::durable::Store>,
+    pub(crate) store: Option<&'a mut dyn OfflineStore>,
 }
 
 /// Answers a request that cannot be carried out.
