@@ -11,6 +11,7 @@ pub(crate) mod hub;
 pub(crate) mod upload;
 pub(crate) mod wire;
 
+use crate::transport::session::renewal;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -75,7 +76,7 @@ impl Auth {
     }
 
     /// The `Authorization` header value, if any: the current token, or a new one once 80 % of
-    /// the current one's life has passed.
+    /// the current one's life has passed (the one renewal rule, [`renewal::is_due`]).
     fn header(&self) -> Option<String> {
         match self {
             Auth::None => None,
@@ -88,15 +89,11 @@ impl Auth {
                     ttl,
                     current,
                 } = &**auth;
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_secs();
-                let renew_margin = ttl.as_secs() / 5;
+                let now = crate::transport::session::unix_now();
                 let mut current = current.lock().unwrap_or_else(|e| e.into_inner());
                 let fresh = current
                     .as_ref()
-                    .is_some_and(|t| t.expiry_unix() > now + renew_margin);
+                    .is_some_and(|t| !renewal::is_due(now, t.expiry_unix(), *ttl));
                 if !fresh {
                     *current = Some(SasToken::with_ttl(resource, key, *ttl, *key_name));
                 }

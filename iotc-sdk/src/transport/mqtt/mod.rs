@@ -19,11 +19,9 @@ use crate::tls::TlsConfig;
 use crate::transport::Protocol;
 use crate::{Error, Result};
 
-/// IoT hub's limit for one device-to-cloud message: body plus properties (protocol.md §4.4).
-pub(crate) const MAX_MESSAGE_SIZE: usize = 256 * 1024;
-
 /// Largest packet accepted or sent: IoT hub's 256 KB message limit plus room for the topic.
-pub(crate) const MAX_PACKET_SIZE: usize = 256 * 1024 + 8 * 1024;
+pub(crate) const MAX_PACKET_SIZE: usize =
+    crate::transport::session::limits::MAX_MESSAGE_SIZE + 8 * 1024;
 
 /// Capacity of rumqttc's request channel; the connection task never queues more than this.
 pub(crate) const REQUEST_CAPACITY: usize = 64;

@@ -35,6 +35,7 @@ pub(crate) enum RenewBy {
     /// Drain, disconnect and connect again with a fresh token (MQTT, protocol.md §9.3).
     Reconnect,
     /// Put a fresh token on the live connection (AMQP's CBS).
+    #[allow(dead_code)] // until AMQP runs on the engine
     InPlace,
 }
 
@@ -210,7 +211,10 @@ impl<T, C> Engine<T, C> {
             } = self.settings;
             return Some(Action::Lost(Error::Timeout(ack_timeout, ack_name)));
         }
-        if self.renew_deadline().is_some_and(|deadline| now >= deadline) {
+        if self
+            .renew_deadline()
+            .is_some_and(|deadline| now >= deadline)
+        {
             match self.settings.renew_by {
                 RenewBy::Reconnect => {
                     self.start_drain(Drain::Renew, now + self.settings.flush_timeout);
@@ -225,6 +229,7 @@ impl<T, C> Engine<T, C> {
     }
 
     /// The token was renewed on the live connection; the next renewal is due at `next`.
+    #[allow(dead_code)] // until AMQP runs on the engine
     pub(crate) fn renewed(&mut self, next: Option<Timestamp>) {
         self.renewing = false;
         self.settings.renew_at = next;

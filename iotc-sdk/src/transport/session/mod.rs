@@ -94,6 +94,9 @@ impl Session {
     }
 }
 
+/// How far away a timer with nothing to wait for is parked: further than any session lives.
+pub(crate) const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// When to renew a SAS token that expires at `expiry` (unix seconds): after 80 % of its
 /// remaining lifetime ([`renewal::renew_after_expiry`]).
 pub(crate) fn renew_at(expiry: u64) -> Instant {

@@ -56,7 +56,12 @@ impl Reconnect {
     /// its hub again; later refusals are retried at the policy's pace (as if the error were a
     /// connection error) until [`AUTH_GRACE`] has passed since the first one. Any other error
     /// is the policy's to judge; the default policy gives up on it.
-    pub(crate) fn after(&mut self, error: &Error, now: Timestamp, policy: &dyn RetryPolicy) -> Next {
+    pub(crate) fn after(
+        &mut self,
+        error: &Error,
+        now: Timestamp,
+        policy: &dyn RetryPolicy,
+    ) -> Next {
         self.attempt = self.attempt.saturating_add(1);
         let attempt = self.attempt;
         let mut reprovision = false;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::admission::{admit, Admitted, WhenFull};
 use super::engine::{Action, Ended, Engine, RenewBy, Settings};
+use super::ledger::Ledger;
 use super::limits::{check_size, MAX_MESSAGE_SIZE};
 use super::reconnect::{ends_session, Next, Reconnect, AUTH_GRACE};
 use super::renewal::{is_due, renew_after, renew_after_expiry};
@@ -29,13 +30,26 @@ enum Ev {
     /// The transport wrote its oldest queued request at `t`; it waits for acknowledgement `key`.
     Write { key: u64, t: u64 },
     /// Request `name` handed over and written at once at `t`, waiting for `key`.
-    Send { name: &'static str, key: u64, t: u64 },
+    Send {
+        name: &'static str,
+        key: u64,
+        t: u64,
+    },
     /// Request `name` waits for the answer to request id `id`.
-    Ask { name: &'static str, id: &'static str },
+    Ask {
+        name: &'static str,
+        id: &'static str,
+    },
     /// The answer to `id` arrived; `Some(name)` is the request it must take.
-    Answer { id: &'static str, takes: Option<&'static str> },
+    Answer {
+        id: &'static str,
+        takes: Option<&'static str>,
+    },
     /// Acknowledgement `key` arrived; `Some(name)` is the request it must take.
-    Ack { key: u64, takes: Option<&'static str> },
+    Ack {
+        key: u64,
+        takes: Option<&'static str>,
+    },
     /// The application asks to close at `t` (answer channel `reply`).
     Close { reply: u8, t: u64 },
     /// A close found in the backlog at `t`.
@@ -407,7 +421,11 @@ fn run(scenario: &Scenario) {
                 assert_eq!(engine.ledger.answer(id).map(|e| e.item), takes, "{at}");
             }
             Ack { key, takes } => {
-                assert_eq!(engine.ledger.acknowledge(key).map(|e| e.item), takes, "{at}");
+                assert_eq!(
+                    engine.ledger.acknowledge(key).map(|e| e.item),
+                    takes,
+                    "{at}"
+                );
             }
             Close { reply, t } => engine.close(reply, ms(t)),
             CloseNow { reply, t } => engine.close_now(reply, ms(t)),
@@ -437,7 +455,10 @@ fn run(scenario: &Scenario) {
         }
     }
     if lost.is_some() {
-        assert!(matches!(scenario.end, End::Lost), "{name}: a timeout ends as lost");
+        assert!(
+            matches!(scenario.end, End::Lost),
+            "{name}: a timeout ends as lost"
+        );
     }
     let ended = match scenario.end {
         End::Disconnected => Ended::Disconnected,
@@ -457,7 +478,10 @@ fn run(scenario: &Scenario) {
         scenario.unfinished,
         "{name}: unfinished"
     );
-    assert!(!engine.ledger.in_flight(), "{name}: the ledger is left empty");
+    assert!(
+        !engine.ledger.in_flight(),
+        "{name}: the ledger is left empty"
+    );
 }
 
 #[test]
@@ -494,11 +518,20 @@ fn the_renewal_rule_is_eighty_percent() {
     assert_eq!(renew_after(Duration::ZERO), Duration::ZERO);
     let now = Duration::from_secs(1_000_000);
     // A fresh one-hour token; an expired one is renewed at once.
-    assert_eq!(renew_after_expiry(now, 1_003_600), Duration::from_secs(2880));
+    assert_eq!(
+        renew_after_expiry(now, 1_003_600),
+        Duration::from_secs(2880)
+    );
     assert_eq!(renew_after_expiry(now, 999_000), Duration::ZERO);
     // The same point as a schedule: due once 20 % or less of the lifetime is left.
     let expiry = 1_003_600;
-    for (elapsed, due) in [(0, false), (2879, false), (2880, true), (3600, true), (4000, true)] {
+    for (elapsed, due) in [
+        (0, false),
+        (2879, false),
+        (2880, true),
+        (3600, true),
+        (4000, true),
+    ] {
         let at = now + Duration::from_secs(elapsed);
         assert_eq!(is_due(at, expiry, hour), due, "{elapsed}");
     }
@@ -652,7 +685,16 @@ fn offline_queue_admission() {
     type Item = (&'static str, bool);
     let t = |name| (name, true);
     let other = |name| (name, false);
-    let rows: Vec<(&str, Vec<Item>, usize, WhenFull, Item, Admitted<Item>, Vec<&str>)> = vec![
+    type Row = (
+        &'static str,
+        Vec<Item>,
+        usize,
+        WhenFull,
+        Item,
+        Admitted<Item>,
+        Vec<&'static str>,
+    );
+    let rows: Vec<Row> = vec![
         (
             "room left",
             vec![t("a")],
@@ -700,4 +742,40 @@ fn offline_queue_admission() {
         let names: Vec<&str> = backlog.iter().map(|i| i.0).collect();
         assert_eq!(names, after, "{name}");
     }
+}
+
+/// PUBACKs (or dispositions) in order, out of order, and for keys the transport reused: each
+/// takes its own request, the oldest waiting one stays at the front, and nothing is left behind.
+#[test]
+fn an_acknowledgement_takes_its_own_request() {
+    let mut ledger: Ledger<()> = Ledger::default();
+    let send = |ledger: &mut Ledger<()>, key: u64, t: u64| {
+        let entry = ledger.track(());
+        let seq = entry.seq;
+        ledger.await_ack(key, ms(t), entry);
+        seq
+    };
+    for round in 0..3 {
+        let seqs: Vec<u64> = (1..=10).map(|key| send(&mut ledger, key, round)).collect();
+        for (key, seq) in (1..=10).zip(&seqs) {
+            assert_eq!(ledger.acknowledge(key).map(|e| e.seq), Some(*seq));
+        }
+        assert!(!ledger.in_flight());
+    }
+    let first = send(&mut ledger, 1, 100);
+    let later: Vec<u64> = (2..=5).map(|key| send(&mut ledger, key, 200)).collect();
+    for (key, seq) in (2..=5).rev().zip(later.iter().rev()) {
+        assert_eq!(ledger.acknowledge(key).map(|e| e.seq), Some(*seq));
+        assert_eq!(
+            ledger.oldest_unacked(),
+            Some(ms(100)),
+            "the oldest is still waiting"
+        );
+    }
+    assert!(
+        ledger.acknowledge(7).is_none(),
+        "an unknown key takes nothing"
+    );
+    assert_eq!(ledger.acknowledge(1).map(|e| e.seq), Some(first));
+    assert_eq!(ledger.oldest_unacked(), None);
 }

@@ -10,9 +10,6 @@ use core::time::Duration;
 pub(crate) struct Timestamp(Duration);
 
 impl Timestamp {
-    /// The epoch itself.
-    pub(crate) const ZERO: Timestamp = Timestamp(Duration::ZERO);
-
     /// The point `elapsed` after the epoch.
     pub(crate) const fn after_epoch(elapsed: Duration) -> Timestamp {
         Timestamp(elapsed)
