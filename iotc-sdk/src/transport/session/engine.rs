@@ -35,7 +35,7 @@ pub(crate) enum RenewBy {
     /// Drain, disconnect and connect again with a fresh token (MQTT, protocol.md §9.3).
     Reconnect,
     /// Put a fresh token on the live connection (AMQP's CBS).
-    #[allow(dead_code)] // until AMQP runs on the engine
+    #[cfg_attr(not(feature = "amqp"), allow(dead_code))]
     InPlace,
 }
 
@@ -229,7 +229,7 @@ impl<T, C> Engine<T, C> {
     }
 
     /// The token was renewed on the live connection; the next renewal is due at `next`.
-    #[allow(dead_code)] // until AMQP runs on the engine
+    #[cfg_attr(not(feature = "amqp"), allow(dead_code))]
     pub(crate) fn renewed(&mut self, next: Option<Timestamp>) {
         self.renewing = false;
         self.settings.renew_at = next;

@@ -102,8 +102,19 @@ impl<T> Ledger<T> {
         self.answers.remove(id)
     }
 
+    /// Takes the request waiting for an answer that was tracked as `seq` (its write failed).
+    /// Scans the requests waiting for answers: for failures only.
+    pub(crate) fn take_answer_by_seq(&mut self, seq: u64) -> Option<Entry<T>> {
+        let id = self
+            .answers
+            .iter()
+            .find(|(_, e)| e.seq == seq)
+            .map(|(id, _)| id.clone())?;
+        self.answers.remove(&id)
+    }
+
     /// How many requests the ledger holds or the transport has queued.
-    #[allow(dead_code)] // until AMQP runs on the engine
+    #[cfg_attr(not(feature = "amqp"), allow(dead_code))]
     pub(crate) fn len(&self) -> usize {
         self.queued.len() + self.unacked.len() + self.answers.len()
     }
