@@ -14,9 +14,10 @@ use super::durable::Store;
 use super::state::{ConnectionState, StatePublisher};
 use crate::provisioning::ProvisioningClient;
 use crate::retry::RetryPolicy;
+use crate::transport::hub::Session;
 use crate::transport::session::admission::{admit, Admitted, WhenFull};
 use crate::transport::session::reconnect::{Next, Reconnect};
-use crate::transport::session::{fail, Clock, EndReason, OfflineStore, Session, SessionIo};
+use crate::transport::session::{fail, Clock, EndReason, OfflineStore, SessionIo};
 use crate::transport::{HubConfig, Inbound, Request};
 use crate::{Error, Result};
 
@@ -122,9 +123,8 @@ impl Supervisor {
                     }
                 }
                 EndReason::Lost(e) => {
-                    self.state.set(ConnectionState::Disconnected {
-                        reason: e.to_string(),
-                    });
+                    self.state
+                        .set(ConnectionState::Disconnected { reason: e.chain() });
                     e
                 }
             };
@@ -149,7 +149,7 @@ impl Supervisor {
                         reprovision,
                     } => (attempt, delay, reprovision),
                     Next::GiveUp => {
-                        self.give_up(&error);
+                        self.give_up(error);
                         return None;
                     }
                 };
@@ -161,7 +161,7 @@ impl Supervisor {
             match self.connect(reprovision).await {
                 Ok(session) => return Some(session),
                 Err(e) => {
-                    tracing::info!(attempt, error = %e, "reconnection failed");
+                    tracing::info!(attempt, error = %e.chain(), "reconnection failed");
                     error = e;
                 }
             }
@@ -243,13 +243,13 @@ impl Supervisor {
         });
     }
 
-    fn give_up(&mut self, error: &Error) {
-        let reason = format!("gave up reconnecting: {error}");
+    fn give_up(&mut self, error: Error) {
+        let reason = format!("gave up reconnecting: {}", error.chain());
         self.fail_backlog();
         self.state.set(ConnectionState::Closed {
-            reason: Some(reason.clone()),
+            reason: Some(reason),
         });
-        let _ = self.inbound.try_send(Inbound::Disconnected(reason));
+        let _ = self.inbound.try_send(Inbound::Disconnected(error));
     }
 
     /// Fails every queued request (and those still in the channel); returns how many

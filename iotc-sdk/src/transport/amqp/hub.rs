@@ -29,7 +29,7 @@ use super::message::{
 };
 use super::shared::{Lease, SharedConnections};
 use super::{condition_error, link_properties, new_uuid, open_connection, Sasl};
-use crate::auth::{hub_device_resource, hub_module_resource, SasKey, SasToken};
+use crate::auth::{hub_device_resource, hub_module_resource, SasToken, TokenSource};
 use crate::message::Settlement;
 use crate::pnp::{Twin, WritablePropertyUpdate};
 use crate::transport::session::engine::{Action, Ended, Engine, RenewBy, Settings};
@@ -38,7 +38,7 @@ use crate::transport::session::limits::check_size;
 use crate::transport::session::{
     fail, forward, renew_at, Clock, EndReason, SessionEnd, SessionIo, FAR,
 };
-use crate::transport::{HubAuth, HubConfig, Inbound, Protocol, Request};
+use crate::transport::{HubConfig, Inbound, Protocol, Request};
 use crate::{Error, Result};
 
 /// Requests handed to the link tasks and not yet answered, at most: the window of transfers in
@@ -60,30 +60,11 @@ struct Links {
 
 /// What renews the SAS token over CBS.
 struct Renewal {
-    signer: Signer,
+    /// The device's token source, which signs the new token.
+    source: TokenSource,
     audience: String,
     ttl: Duration,
     expiry: u64,
-}
-
-/// Who signs the device's SAS tokens.
-#[derive(Clone)]
-enum Signer {
-    /// The device's own key.
-    Key(SasKey),
-    /// The IoT Edge workload API (a module of an edge device).
-    #[cfg(feature = "edge")]
-    Workload(std::sync::Arc<crate::edge::WorkloadClient>),
-}
-
-impl Signer {
-    async fn sign(&self, audience: &str, ttl: Duration) -> Result<SasToken> {
-        match self {
-            Signer::Key(key) => Ok(SasToken::with_ttl(audience, key, ttl, None)),
-            #[cfg(feature = "edge")]
-            Signer::Workload(workload) => workload.token(audience, ttl).await,
-        }
-    }
 }
 
 /// A connected, authenticated hub session with every link attached, ready to
@@ -119,9 +100,7 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
         None => hub_device_resource(&config.hub_host, &config.device_id),
     };
     let (connection, session, cbs, mut links, renewal) = match &config.shared_amqp {
-        Some(shared) if !matches!(config.auth, HubAuth::X509(_)) => {
-            connect_shared(config, shared, &resource).await?
-        }
+        Some(shared) if !config.auth.is_x509() => connect_shared(config, shared, &resource).await?,
         _ => connect_own(config, &resource).await?,
     };
     let mut early = Vec::new();
@@ -150,21 +129,16 @@ type Parts = (
 
 /// The first SAS token for `resource`, and what renews it (none for a ready-made token).
 async fn first_token(config: &HubConfig, resource: &str) -> Result<(SasToken, Option<Renewal>)> {
-    let signer = match &config.auth {
-        HubAuth::Key(key) => Signer::Key(key.clone()),
-        #[cfg(feature = "edge")]
-        HubAuth::Workload(workload) => Signer::Workload(workload.clone()),
-        HubAuth::Token(token) => return Ok((token.clone(), None)),
-        HubAuth::X509(_) => return unreachable_auth().map(|t| (t, None)),
+    let Some(issued) = config.auth.token(resource, config.sas_ttl).await? else {
+        return Err(Error::Config("X.509 devices do not use CBS tokens".into()));
     };
-    let token = signer.sign(resource, config.sas_ttl).await?;
-    let renewal = Renewal {
-        signer,
+    let renewal = issued.renewable.then(|| Renewal {
+        source: config.auth.clone(),
         audience: resource.to_owned(),
         ttl: config.sas_ttl,
-        expiry: token.expiry_unix(),
-    };
-    Ok((token, Some(renewal)))
+        expiry: issued.token.expiry_unix(),
+    });
+    Ok((issued.token, renewal))
 }
 
 /// The device's session on a connection of `shared`: put its token over the connection's CBS
@@ -181,7 +155,7 @@ async fn connect_shared(
             .cbs()
             .put_token(resource.to_owned(), token.as_secret().clone())
             .await
-            .map_err(|_| Error::Connection("the CBS links are closed".into()))??;
+            .map_err(|_| Error::connection("the CBS links are closed"))??;
         let links = attach_links(&mut session, config).await?;
         Ok::<_, Error>((links, renewal))
     };
@@ -211,9 +185,9 @@ async fn connect_shared(
 
 /// The device's own connection.
 async fn connect_own(config: &HubConfig, resource: &str) -> Result<Parts> {
-    let connector = match &config.auth {
-        HubAuth::X509(identity) => config.tls.connector_with_identity(identity)?,
-        _ => config.tls.connector()?,
+    let connector = match config.auth.identity() {
+        Some(identity) => config.tls.connector_with_identity(identity)?,
+        None => config.tls.connector()?,
     };
     debug!(host = %config.connect_host, port = config.port, device_id = %config.device_id, "connecting to IoT hub over AMQP");
     let stream = super::stream::connect(
@@ -224,9 +198,10 @@ async fn connect_own(config: &HubConfig, resource: &str) -> Result<Parts> {
         config.connect_timeout,
     )
     .await?;
-    let sasl = match config.auth {
-        HubAuth::X509(_) => Sasl::None,
-        _ => Sasl::Anonymous,
+    let sasl = if config.auth.is_x509() {
+        Sasl::None
+    } else {
+        Sasl::Anonymous
     };
     let mut connection = open_connection(
         stream,
@@ -242,16 +217,15 @@ async fn connect_own(config: &HubConfig, resource: &str) -> Result<Parts> {
         "the AMQP links to attach",
         |mut session| async move {
             let mut renewal = None;
-            let cbs = match &config.auth {
-                HubAuth::X509(_) => None,
-                _ => {
-                    let mut cbs = Cbs::attach(&mut session).await?;
-                    let (token, renew) = first_token(config, resource).await?;
-                    renewal = renew;
-                    cbs.put_token(resource, token.as_secret(), config.connect_timeout)
-                        .await?;
-                    Some(cbs.spawn(config.connect_timeout))
-                }
+            let cbs = if config.auth.is_x509() {
+                None
+            } else {
+                let mut cbs = Cbs::attach(&mut session).await?;
+                let (token, renew) = first_token(config, resource).await?;
+                renewal = renew;
+                cbs.put_token(resource, token.as_secret(), config.connect_timeout)
+                    .await?;
+                Some(cbs.spawn(config.connect_timeout))
             };
             let links = attach_links(&mut session, config).await?;
             Ok((session, cbs, links, renewal))
@@ -262,16 +236,20 @@ async fn connect_own(config: &HubConfig, resource: &str) -> Result<Parts> {
 }
 
 /// Signs a new token and puts it over CBS; the new token's expiry when the hub accepted it.
-async fn renew(signer: Signer, audience: String, ttl: Duration, cbs: CbsHandle) -> Result<u64> {
-    let token = signer.sign(&audience, ttl).await?;
+async fn renew(
+    source: TokenSource,
+    audience: String,
+    ttl: Duration,
+    cbs: CbsHandle,
+) -> Result<u64> {
+    let Some(issued) = source.token(&audience, ttl).await? else {
+        return Err(Error::Config("X.509 devices do not use CBS tokens".into()));
+    };
+    let token = issued.token;
     cbs.put_token(audience, token.as_secret().clone())
         .await
-        .map_err(|_| Error::Connection("the CBS links stopped".into()))??;
+        .map_err(|_| Error::connection("the CBS links stopped"))??;
     Ok(token.expiry_unix())
-}
-
-fn unreachable_auth() -> Result<SasToken> {
-    Err(Error::Config("X.509 devices do not use CBS tokens".into()))
 }
 
 /// Attaches telemetry, C2D (devices only), twin and method links (protocol.md §5.3).
@@ -421,7 +399,7 @@ fn sender_attach_error(error: fe2o3_amqp::link::SenderAttachError) -> Error {
     use fe2o3_amqp::link::SenderAttachError as E;
     match error {
         E::RemoteClosedWithError(e) => condition_error(&e),
-        other => Error::Connection(format!("link attach refused: {other}")),
+        other => Error::connection_caused("link attach refused", other),
     }
 }
 
@@ -429,7 +407,7 @@ fn receiver_attach_error(error: fe2o3_amqp::link::ReceiverAttachError) -> Error 
     use fe2o3_amqp::link::ReceiverAttachError as E;
     match error {
         E::RemoteClosedWithError(e) => condition_error(&e),
-        other => Error::Connection(format!("link attach refused: {other}")),
+        other => Error::connection_caused("link attach refused", other),
     }
 }
 
@@ -530,7 +508,7 @@ async fn read_twin(
                 None => early.push(message),
             }
         }
-        twin.ok_or_else(|| Error::Connection("no twin".into()))
+        twin.ok_or_else(|| Error::connection("no twin"))
     };
     tokio::time::timeout(timeout, work)
         .await
@@ -547,7 +525,7 @@ fn send_error(error: SendError) -> Error {
             size: usize::try_from(e.size).unwrap_or(usize::MAX),
             limit: usize::try_from(e.max_size).unwrap_or(usize::MAX),
         },
-        other => Error::Connection(format!("AMQP send: {other}")),
+        other => Error::connection_caused("AMQP send", other),
     }
 }
 
@@ -557,7 +535,7 @@ fn recv_error(error: RecvError) -> Error {
         | RecvError::LinkStateError(fe2o3_amqp::link::LinkStateError::RemoteClosedWithError(e)) => {
             condition_error(&e)
         }
-        other => Error::Connection(format!("AMQP receive: {other}")),
+        other => Error::connection_caused("AMQP receive", other),
     }
 }
 
@@ -567,7 +545,7 @@ fn outcome_result(outcome: std::result::Result<Outcome, SendError>) -> Result<()
         Ok(Outcome::Accepted(_)) => Ok(()),
         Ok(Outcome::Rejected(rejected)) => Err(match rejected.error {
             Some(e) => match condition_error(&e) {
-                Error::Connection(text) => Error::Rejected {
+                Error::Connection { message: text, .. } => Error::Rejected {
                     status: 400,
                     message: text,
                 },
@@ -878,7 +856,7 @@ impl HubSession {
                 event = events.recv() => match event {
                     Some(LinkEvent::Sent { seq, result }) => ctx.on_sent(seq, result),
                     Some(LinkEvent::Lost(e)) => break Ended::Lost(e),
-                    None => break Ended::Lost(Error::Connection("the AMQP links stopped".into())),
+                    None => break Ended::Lost(Error::connection("the AMQP links stopped")),
                 },
                 request = io.requests.recv(), if !ctx.state.busy() && ctx.state.engine.accepts_requests() => match request {
                     Some(Request::Close { reply }) => {
@@ -919,7 +897,7 @@ impl HubSession {
                             ctx.state.engine.renewed(Some(next));
                         }
                         Ok(Err(e)) => break Ended::Lost(e),
-                        Err(_) => break Ended::Lost(Error::Connection("the CBS renewal stopped".into())),
+                        Err(_) => break Ended::Lost(Error::connection("the CBS renewal stopped")),
                     }
                 }
                 _ = &mut timer, if next.is_some() => {
@@ -932,7 +910,7 @@ impl HubSession {
                         Some(Action::RenewToken) => match (&renewal, &cbs) {
                             (Some(r), Some(cbs)) => {
                                 debug!(device_id = %ctx.device_id, "renewing the SAS token over CBS");
-                                pending_renewal = Some(tokio::spawn(renew(r.signer.clone(), r.audience.clone(), r.ttl, cbs.clone())));
+                                pending_renewal = Some(tokio::spawn(renew(r.source.clone(), r.audience.clone(), r.ttl, cbs.clone())));
                             }
                             _ => ctx.state.engine.renewed(None),
                         },
@@ -977,7 +955,7 @@ impl HubSession {
         let (reason, close) = ctx.state.engine.finish(ended);
         match &reason {
             EndReason::Lost(e) => {
-                info!(device_id = %ctx.device_id, error = %e, "IoT hub AMQP connection lost")
+                info!(device_id = %ctx.device_id, error = %e.chain(), "IoT hub AMQP connection lost")
             }
             _ => info!(device_id = %ctx.device_id, "IoT hub AMQP connection closed"),
         }
@@ -1263,7 +1241,7 @@ fn send(
         if let Some(tracked) = state.engine.ledger.acknowledge(seq) {
             fail(
                 tracked.item,
-                Error::Connection("the AMQP link is not accepting messages".into()),
+                Error::connection("the AMQP link is not accepting messages"),
             );
         }
     }
@@ -1291,5 +1269,5 @@ async fn settle(receiver: &mut Receiver, info: DeliveryInfo, settlement: Settlem
         Settlement::Abandon => receiver.release(info).await,
         Settlement::Reject => receiver.reject(info, None).await,
     };
-    result.map_err(|e| Error::Connection(format!("disposition not sent: {e}")))
+    result.map_err(|e| Error::connection_caused("disposition not sent", e))
 }

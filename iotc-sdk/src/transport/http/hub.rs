@@ -17,14 +17,14 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::{segment, wire, Auth, HttpsClient, Timeouts};
-use crate::auth::hub_device_resource;
+use super::{segment, wire, HttpsClient, Timeouts};
+use crate::auth::{hub_device_resource, RequestToken, TokenSource};
 use crate::message::{CloudMessage, Message, Settlement};
 use crate::transport::session::engine::{Action, Ended, Engine, RenewBy, Settings};
 use crate::transport::session::limits::check_size;
 use crate::transport::session::reconnect::ends_session;
 use crate::transport::session::{fail, forward, Clock, EndReason, SessionEnd, SessionIo, FAR};
-use crate::transport::{HubAuth, HubConfig, Inbound, Protocol, Request};
+use crate::transport::{HubConfig, Inbound, Protocol, Request};
 use crate::{Error, Result};
 
 /// Requests sent at the same time.
@@ -43,8 +43,8 @@ impl HubClient {
     /// A client for the hub of `config` on `port`, authenticating as the device.
     pub(crate) fn new(config: &HubConfig, port: u16) -> Result<Self> {
         let (auth, identity) = match &config.auth {
-            HubAuth::Key(key) => (
-                Auth::key(
+            TokenSource::Key(key) => (
+                RequestToken::signed(
                     key.clone(),
                     hub_device_resource(&config.hub_host, &config.device_id),
                     None,
@@ -52,10 +52,9 @@ impl HubClient {
                 ),
                 None,
             ),
-            HubAuth::Token(token) => (Auth::Token(token.clone()), None),
-            HubAuth::X509(identity) => (Auth::None, Some(identity)),
-            #[cfg(feature = "edge")]
-            HubAuth::Workload(_) => {
+            TokenSource::Token(token) => (RequestToken::Given(token.clone()), None),
+            TokenSource::X509(identity) => (RequestToken::None, Some(identity)),
+            TokenSource::External(_) => {
                 return Err(Error::Config(
                     "IoT Edge modules connect over MQTT or AMQP, not HTTPS".into(),
                 ))
@@ -279,7 +278,7 @@ async fn perform(client: Arc<HubClient>, request: Request) -> Done {
             } else {
                 let text = e.to_string();
                 fail(request, e);
-                Done::Lost(None, Error::Connection(text))
+                Done::Lost(None, Error::connection(text))
             }
         }
         Err(e) => {
@@ -394,7 +393,7 @@ impl HubSession {
                     tasks.engine.ledger.written();
                     let done = match done {
                         Ok(done) => done,
-                        Err(e) => Done::Lost(None, Error::Connection(format!("HTTPS task failed: {e}"))),
+                        Err(e) => Done::Lost(None, Error::connection_caused("HTTPS task failed", e)),
                     };
                     match done {
                         Done::Finished => {}
@@ -403,7 +402,7 @@ impl HubSession {
                                 retry.push(*request);
                             }
                             if lost.is_none() {
-                                warn!(device_id = %self.client.device_id, error = %error, "HTTPS request failed; reconnecting");
+                                warn!(device_id = %self.client.device_id, error = %error.chain(), "HTTPS request failed; reconnecting");
                                 lost = Some(error);
                             }
                         }
@@ -445,7 +444,7 @@ impl HubSession {
         let (reason, close) = tasks.engine.finish(ended);
         match &reason {
             EndReason::Lost(e) => {
-                info!(device_id = %self.client.device_id, error = %e, "IoT hub HTTPS session lost")
+                info!(device_id = %self.client.device_id, error = %e.chain(), "IoT hub HTTPS session lost")
             }
             _ => info!(device_id = %self.client.device_id, "IoT hub HTTPS session closed"),
         }

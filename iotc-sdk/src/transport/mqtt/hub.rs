@@ -10,13 +10,13 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::topics;
-use crate::auth::{hub_device_resource, hub_module_resource, SasToken};
+use crate::auth::{hub_device_resource, hub_module_resource};
 use crate::pnp::{Twin, WritablePropertyUpdate};
 use crate::transport::session::engine::{Action, Ended, Engine, RenewBy, Settings};
 use crate::transport::session::ledger::Entry;
 use crate::transport::session::limits::check_size;
 use crate::transport::session::{fail, forward, Clock, EndReason, SessionEnd, SessionIo, FAR};
-use crate::transport::{HubAuth, HubConfig, Inbound, Request};
+use crate::transport::{HubConfig, Inbound, Request};
 use crate::{Error, Result};
 
 /// A connected, subscribed hub session, ready to [`run`](HubSession::run).
@@ -58,23 +58,14 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
         Some(module) => hub_module_resource(&config.hub_host, &config.device_id, module),
         None => hub_device_resource(&config.hub_host, &config.device_id),
     };
-    let mut token_expiry = None;
-    let (password, identity) = match &config.auth {
-        HubAuth::Key(key) => {
-            let token = SasToken::with_ttl(&resource, key, config.sas_ttl, None);
-            token_expiry = Some(token.expiry_unix());
-            (Some(token.as_secret().clone()), None)
-        }
-        HubAuth::Token(token) => (Some(token.as_secret().clone()), None),
-        #[cfg(feature = "edge")]
-        HubAuth::Workload(workload) => {
-            let token = workload.token(&resource, config.sas_ttl).await?;
-            token_expiry = Some(token.expiry_unix());
-            (Some(token.as_secret().clone()), None)
-        }
-        HubAuth::X509(identity) => (None, Some(identity)),
-    };
-    let transport = super::MqttTransport::new(config.protocol, &config.tls, identity)?;
+    let issued = config.auth.token(&resource, config.sas_ttl).await?;
+    let token_expiry = issued
+        .as_ref()
+        .filter(|issued| issued.renewable)
+        .map(|issued| issued.token.expiry_unix());
+    let password = issued.map(|issued| issued.token.as_secret().clone());
+    let transport =
+        super::MqttTransport::new(config.protocol, &config.tls, config.auth.identity())?;
     let client_id = match &config.module_id {
         Some(module) => format!("{}/{module}", config.device_id),
         None => config.device_id.clone(),
@@ -144,7 +135,7 @@ async fn read_twin(
             Vec::new(),
         )
         .await
-        .map_err(|e| Error::Connection(e.to_string()))?;
+        .map_err(|e| Error::connection_caused("the MQTT request queue", e))?;
     let read = async {
         loop {
             match eventloop.poll().await {
@@ -373,7 +364,7 @@ impl Connection {
         let (reason, close) = state.engine.finish(ended);
         match &reason {
             EndReason::Lost(e) => {
-                info!(device_id = %self.device_id, error = %e, "IoT hub connection lost")
+                info!(device_id = %self.device_id, error = %e.chain(), "IoT hub connection lost")
             }
             EndReason::Renew => {
                 debug!(device_id = %self.device_id, "disconnected to renew the SAS token")
@@ -404,9 +395,7 @@ impl Connection {
                 }
             }
             Event::Incoming(Packet::Disconnect) => {
-                return Some(Ended::Lost(Error::Connection(
-                    "the hub sent DISCONNECT".into(),
-                )));
+                return Some(Ended::Lost(Error::connection("the hub sent DISCONNECT")));
             }
             Event::Outgoing(Outgoing::Publish(pkid)) => {
                 state.queued = state.queued.saturating_sub(1);

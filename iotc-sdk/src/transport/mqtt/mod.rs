@@ -141,7 +141,7 @@ pub(crate) async fn subscribe(
     client
         .subscribe_many(filters)
         .await
-        .map_err(|e| Error::Connection(e.to_string()))?;
+        .map_err(|e| Error::connection_caused("the MQTT request queue", e))?;
     let mut early = Vec::new();
     let result = tokio::time::timeout(timeout, async {
         loop {
@@ -188,8 +188,8 @@ pub(crate) fn try_publish_bytes(
     let publish = std::pin::pin!(client.publish_bytes(topic, qos, false, payload));
     match publish.poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(Ok(())) => Ok(()),
-        Poll::Ready(Err(e)) => Err(Error::Connection(e.to_string())),
-        Poll::Pending => Err(Error::Connection("the MQTT request queue is full".into())),
+        Poll::Ready(Err(e)) => Err(Error::connection_caused("the MQTT request queue", e)),
+        Poll::Pending => Err(Error::connection("the MQTT request queue is full")),
     }
 }
 
@@ -200,7 +200,7 @@ pub(crate) fn checked_topic(topic: String) -> Result<String> {
     if rumqttc::valid_topic(&topic) {
         Ok(topic)
     } else {
-        Err(Error::Connection(format!(
+        Err(Error::connection(format!(
             "invalid MQTT topic for a publish: {topic}"
         )))
     }
@@ -221,14 +221,14 @@ pub(crate) fn connection_error(error: ConnectionError) -> Error {
                 Error::Unauthorized("the service rejected the client id (device id)".into())
             }
             ConnectReturnCode::ServiceUnavailable => {
-                Error::Connection("the service is unavailable (CONNACK 3)".into())
+                Error::connection("the service is unavailable (CONNACK 3)")
             }
-            other => Error::Connection(format!("connection refused: {other:?}")),
+            other => Error::connection(format!("connection refused: {other:?}")),
         },
-        ConnectionError::Tls(e) => Error::Connection(format!("TLS: {e}")),
+        ConnectionError::Tls(e) => Error::connection_caused("TLS", e),
         #[cfg(feature = "websocket")]
-        ConnectionError::Websocket(e) => Error::Connection(format!("WebSocket: {e}")),
-        ConnectionError::Io(e) => Error::Connection(format!("I/O: {e}")),
-        other => Error::Connection(other.to_string()),
+        ConnectionError::Websocket(e) => Error::connection_caused("WebSocket", e),
+        ConnectionError::Io(e) => Error::connection_caused("I/O", e),
+        other => Error::connection_caused("MQTT", other),
     }
 }

@@ -260,7 +260,7 @@ impl<T, C> Engine<T, C> {
             (_, Some((Drain::Dropped, _))) => (EndReason::Dropped, None),
             (Ended::Disconnected, Some((Drain::Renew, _))) => (EndReason::Renew, None),
             (Ended::Disconnected, None) => (
-                EndReason::Lost(Error::Connection("the hub closed the connection".into())),
+                EndReason::Lost(Error::connection("the hub closed the connection")),
                 None,
             ),
             (Ended::Lost(error), _) => (EndReason::Lost(error), None),

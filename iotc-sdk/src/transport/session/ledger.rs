@@ -104,6 +104,7 @@ impl<T> Ledger<T> {
 
     /// Takes the request waiting for an answer that was tracked as `seq` (its write failed).
     /// Scans the requests waiting for answers: for failures only.
+    #[cfg_attr(not(feature = "amqp"), allow(dead_code))]
     pub(crate) fn take_answer_by_seq(&mut self, seq: u64) -> Option<Entry<T>> {
         let id = self
             .answers

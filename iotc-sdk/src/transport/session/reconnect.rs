@@ -75,7 +75,7 @@ impl Reconnect {
                 }
             };
             if now.saturating_since(since) < AUTH_GRACE {
-                policy.next_delay(attempt, &Error::Connection(error.to_string()))
+                policy.next_delay(attempt, &Error::connection(error.to_string()))
             } else {
                 None
             }
@@ -96,9 +96,10 @@ impl Reconnect {
 /// Whether a failed request ends the session (a new connection after the backoff may succeed:
 /// network, timeouts, refused credentials, throttling, 5xx) rather than failing only the
 /// request.
+#[cfg_attr(not(feature = "https"), allow(dead_code))]
 pub(crate) fn ends_session(error: &Error) -> bool {
     match error {
-        Error::Connection(_) | Error::Timeout(..) | Error::Unauthorized(_) => true,
+        Error::Connection { .. } | Error::Timeout(..) | Error::Unauthorized(_) => true,
         Error::Throttled { .. } => true,
         Error::Rejected { status, .. } => *status >= 500,
         _ => false,

@@ -9,9 +9,9 @@ use super::engine::{Action, Ended, Engine, RenewBy, Settings};
 use super::ledger::Ledger;
 use super::limits::{check_size, MAX_MESSAGE_SIZE};
 use super::reconnect::{ends_session, Next, Reconnect, AUTH_GRACE};
-use super::renewal::{is_due, renew_after, renew_after_expiry};
 use super::time::Timestamp;
 use super::EndReason;
+use crate::auth::renewal::{is_due, renew_after, renew_after_expiry};
 use crate::retry::{ExponentialBackoff, NoRetry, RetryPolicy};
 use crate::Error;
 
@@ -462,7 +462,7 @@ fn run(scenario: &Scenario) {
     }
     let ended = match scenario.end {
         End::Disconnected => Ended::Disconnected,
-        End::Lost => Ended::Lost(Error::Connection("reset".into())),
+        End::Lost => Ended::Lost(Error::connection("reset")),
     };
     let (reason, reply) = engine.finish(ended);
     let outcome = match (reason, reply) {
@@ -557,7 +557,7 @@ fn reconnection_decisions() {
         reprovision,
     };
     let refused = || Error::Unauthorized("refused".into());
-    let lost = || Error::Connection("reset".into());
+    let lost = || Error::connection("reset");
     // (situation, came through DPS, policy, [(error, at second, decision)])
     type Row = (
         &'static str,
@@ -643,7 +643,7 @@ fn reconnection_decisions() {
 #[test]
 fn which_failures_end_the_session() {
     let rows = [
-        (Error::Connection("reset".into()), true),
+        (Error::connection("reset"), true),
         (Error::Timeout(ACK, "x"), true),
         (Error::Unauthorized("x".into()), true),
         (

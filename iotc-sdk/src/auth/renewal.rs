@@ -1,4 +1,6 @@
-//! When to renew a SAS token: the one renew-at-80 % rule (protocol.md §9.3).
+//! When to renew a SAS token: the one renew-at-80 % rule (protocol.md §9.3). Every transport
+//! takes its renewal time from here: MQTT reconnects, AMQP puts a new token over CBS, HTTPS
+//! signs a new one for its next request.
 
 use core::time::Duration;
 
@@ -19,7 +21,15 @@ pub(crate) fn renew_after_expiry(now_unix: Duration, expiry_unix: u64) -> Durati
 /// Whether a token with lifetime `ttl` that expires at `expiry_unix` is due for renewal at
 /// `now_unix`: when less than the last 20 % of `ttl` is left, the same point as
 /// [`renew_after`] sets for a fresh token.
+#[cfg_attr(not(feature = "https"), allow(dead_code))]
 pub(crate) fn is_due(now_unix: Duration, expiry_unix: u64, ttl: Duration) -> bool {
     let left = Duration::from_secs(expiry_unix).saturating_sub(now_unix);
     left <= ttl.saturating_sub(renew_after(ttl))
+}
+
+/// The wall clock as unix time.
+pub(crate) fn unix_now() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
 }
