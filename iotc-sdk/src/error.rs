@@ -219,3 +219,32 @@ pub enum EdgeError {
         reason: String,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::Error;
+
+    /// A connection error keeps the I/O, TLS or protocol error below it as its source, and
+    /// stays retryable.
+    #[test]
+    fn connection_errors_keep_their_cause() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let error = Error::connection_caused("I/O", io);
+        assert!(error.is_retryable());
+        assert_eq!(error.to_string(), "connection error: I/O");
+        let source = error.source().expect("the cause is kept");
+        assert_eq!(
+            source
+                .downcast_ref::<std::io::Error>()
+                .map(std::io::Error::kind),
+            Some(std::io::ErrorKind::ConnectionReset)
+        );
+        assert_eq!(error.chain(), "connection error: I/O: reset by peer");
+        let plain = Error::connection("the hub closed the connection");
+        assert!(plain.source().is_none());
+        assert!(plain.is_retryable());
+        assert_eq!(plain.chain(), plain.to_string());
+    }
+}

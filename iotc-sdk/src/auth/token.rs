@@ -154,3 +154,81 @@ impl RequestToken {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    const RESOURCE: &str = "hub.example/devices/d1";
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn key() -> SasKey {
+        SasKey::new("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap()
+    }
+
+    /// A signer outside the process that counts its calls.
+    struct Counting(AtomicUsize);
+
+    impl ExternalSigner for Counting {
+        fn sign<'a>(&'a self, resource: &'a str, ttl: Duration) -> SignFuture<'a> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move { Ok(SasToken::with_ttl(resource, &key(), ttl, None)) })
+        }
+    }
+
+    #[tokio::test]
+    async fn each_source_hands_out_what_it_can() {
+        let now = crate::auth::renewal::unix_now().as_secs();
+        let signed = TokenSource::Key(key())
+            .token(RESOURCE, HOUR)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(signed.renewable, "a key signs again");
+        assert!((now + 3590..=now + 3610).contains(&signed.token.expiry_unix()));
+
+        let given = SasToken::with_ttl(RESOURCE, &key(), HOUR, None);
+        let issued = TokenSource::Token(given.clone())
+            .token(RESOURCE, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!issued.renewable, "a given token cannot be renewed");
+        assert_eq!(issued.token.expiry_unix(), given.expiry_unix());
+        assert!(!TokenSource::Token(given).is_x509());
+
+        let counting = Arc::new(Counting(AtomicUsize::new(0)));
+        let external = TokenSource::External(counting.clone());
+        for _ in 0..2 {
+            let issued = external.token(RESOURCE, HOUR).await.unwrap().unwrap();
+            assert!(issued.renewable, "an external signer signs again");
+        }
+        assert_eq!(
+            counting.0.load(Ordering::SeqCst),
+            2,
+            "one signature per token"
+        );
+        assert!(external.identity().is_none());
+    }
+
+    #[cfg(feature = "https")]
+    #[test]
+    fn request_tokens_are_reused_until_due() {
+        let signed = RequestToken::signed(key(), RESOURCE.into(), Some("registration"), HOUR);
+        let first = signed.current().unwrap();
+        assert!(first.contains("skn=registration"));
+        assert_eq!(signed.current().unwrap(), first, "fresh: the same token");
+        // A lifetime too short to be fresh: every request gets a new one.
+        let short = RequestToken::signed(key(), RESOURCE.into(), None, Duration::ZERO);
+        assert!(short.current().is_some());
+        let given = SasToken::with_ttl(RESOURCE, &key(), HOUR, None);
+        assert_eq!(
+            RequestToken::Given(given.clone()).current().unwrap(),
+            given.as_secret().expose()
+        );
+        assert!(RequestToken::None.current().is_none());
+    }
+}

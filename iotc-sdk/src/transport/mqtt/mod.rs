@@ -232,3 +232,28 @@ pub(crate) fn connection_error(error: ConnectionError) -> Error {
         other => Error::connection_caused("MQTT", other),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    /// rumqttc's I/O and TLS failures are the source of the SDK's error, not formatted away.
+    #[test]
+    fn connection_errors_keep_their_cause() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let error = connection_error(ConnectionError::Io(io));
+        assert!(matches!(error, Error::Connection { .. }), "{error:?}");
+        assert!(error.is_retryable());
+        let kind = error
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .map(std::io::Error::kind);
+        assert_eq!(kind, Some(std::io::ErrorKind::ConnectionRefused));
+        let refused = connection_error(ConnectionError::ConnectionRefused(
+            ConnectReturnCode::NotAuthorized,
+        ));
+        assert!(refused.is_unauthorized());
+    }
+}

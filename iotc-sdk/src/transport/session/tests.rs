@@ -779,3 +779,20 @@ fn an_acknowledgement_takes_its_own_request() {
     assert_eq!(ledger.acknowledge(1).map(|e| e.seq), Some(first));
     assert_eq!(ledger.oldest_unacked(), None);
 }
+
+/// A twin request whose write failed is found by its place in the order of requests (AMQP
+/// reports write outcomes by that number), and only once.
+#[test]
+fn a_failed_write_takes_its_request_waiting_for_an_answer() {
+    let mut ledger: Ledger<&str> = Ledger::default();
+    let twin = ledger.track("twin");
+    let seq = twin.seq;
+    ledger.await_answer("id-1".into(), twin);
+    let patch = ledger.track("patch");
+    ledger.await_answer("id-2".into(), patch);
+    assert_eq!(ledger.take_answer_by_seq(seq).map(|e| e.item), Some("twin"));
+    assert!(ledger.take_answer_by_seq(seq).is_none());
+    assert!(ledger.answer("id-1").is_none());
+    assert_eq!(ledger.answer("id-2").map(|e| e.item), Some("patch"));
+    assert_eq!(ledger.len(), 0);
+}
