@@ -1230,7 +1230,7 @@ fn send(
 ) {
     let seq = tracked.seq;
     let now = state.clock.now();
-    state.engine.ledger.await_ack(seq, now, tracked);
+    state.engine.written(seq, now, tracked);
     if channel
         .try_send(Outgoing {
             seq,

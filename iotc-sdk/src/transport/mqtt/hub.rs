@@ -15,6 +15,7 @@ use crate::pnp::{Twin, WritablePropertyUpdate};
 use crate::transport::session::engine::{Action, Ended, Engine, RenewBy, Settings};
 use crate::transport::session::ledger::Entry;
 use crate::transport::session::limits::check_size;
+use crate::transport::session::time::Timestamp;
 use crate::transport::session::{fail, forward, Clock, EndReason, SessionEnd, SessionIo, FAR};
 use crate::transport::{HubConfig, Inbound, Request};
 use crate::{Error, Result};
@@ -281,6 +282,10 @@ impl Connection {
         // late.
         let timer = tokio::time::sleep_until(far);
         tokio::pin!(timer);
+        // The deadline the timer is set to, in the engine's time (`None`: parked), so that a
+        // turn compares two values rather than converting the engine's deadline to an instant
+        // and reading the timer's.
+        let mut armed: Option<Timestamp> = None;
         // Connection events handled in a row without looking at the requests.
         let mut event_turns = 0;
         let ended = loop {
@@ -302,13 +307,11 @@ impl Connection {
                     state.queued += 1;
                 }
             }
-            let next = state
-                .engine
-                .next_deadline()
-                .map(|at| state.clock.instant(at));
+            let next = state.engine.next_deadline();
             if let Some(next) = next {
-                if next < timer.deadline() {
-                    timer.as_mut().reset(next);
+                if armed.is_none_or(|armed| next < armed) {
+                    timer.as_mut().reset(state.clock.instant(next));
+                    armed = Some(next);
                 }
             }
             let mut timer_fired = false;
@@ -355,6 +358,7 @@ impl Connection {
                 // A passed drain deadline is acted on at the top of the loop; a deadline that
                 // moved later is set again there.
                 timer.as_mut().reset(far);
+                armed = None;
             }
         };
         let unfinished = unfinished(&mut state.engine);
@@ -402,11 +406,8 @@ impl Connection {
                 if let Some(tracked) = state.engine.ledger.written() {
                     match tracked.item {
                         Request::Telemetry { .. } if pkid != 0 => {
-                            let sent = state.clock.now();
-                            state
-                                .engine
-                                .ledger
-                                .await_ack(u64::from(pkid), sent, tracked);
+                            let now = state.clock.now();
+                            state.engine.written(u64::from(pkid), now, tracked);
                         }
                         Request::Telemetry { reply, .. } => {
                             let _ = reply.send(Ok(()));

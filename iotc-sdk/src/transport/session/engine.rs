@@ -24,7 +24,7 @@
 
 use core::time::Duration;
 
-use super::ledger::Ledger;
+use super::ledger::{Entry, Ledger};
 use super::time::Timestamp;
 use super::EndReason;
 use crate::Error;
@@ -172,24 +172,32 @@ impl<T, C> Engine<T, C> {
         None
     }
 
+    /// The transport wrote `entry` at `now`; it waits for the acknowledgement named `key`
+    /// (an MQTT packet id, an AMQP delivery number) for up to the ack timeout.
+    pub(crate) fn written(&mut self, key: u64, now: Timestamp, entry: Entry<T>) {
+        let due = now + self.settings.ack_timeout;
+        self.ledger.await_ack(key, due, entry);
+    }
+
     /// When the adapter must next call [`on_timer`](Self::on_timer) (or [`step`](Self::step),
     /// for the drain deadline): the earliest of the acknowledgement deadline, the renewal and
-    /// the drain deadline.
+    /// the drain deadline. Called on every turn of an adapter's loop: a few comparisons.
     pub(crate) fn next_deadline(&self) -> Option<Timestamp> {
-        let ack = self.ack_deadline();
-        let renew = self.renew_deadline();
-        let drain = match &self.drain {
-            Some((_, deadline)) if !self.disconnecting => Some(*deadline),
-            _ => None,
-        };
-        [ack, renew, drain].into_iter().flatten().min()
+        let mut next = self.ack_deadline();
+        if self.drain.is_none() {
+            // Open: only the renewal can come first.
+            if let (Some(renew), false) = (self.settings.renew_at, self.renewing) {
+                next = Some(next.map_or(renew, |n| n.min(renew)));
+            }
+        } else if let (Some((_, deadline)), false) = (&self.drain, self.disconnecting) {
+            next = Some(next.map_or(*deadline, |n| n.min(*deadline)));
+        }
+        next
     }
 
     /// When the oldest unacknowledged write times out.
     pub(crate) fn ack_deadline(&self) -> Option<Timestamp> {
-        self.ledger
-            .oldest_unacked()
-            .map(|sent| sent + self.settings.ack_timeout)
+        self.ledger.first_ack_due()
     }
 
     /// When the token is due, unless the session is winding down or renewing already.

@@ -27,7 +27,8 @@ pub(crate) struct Entry<T> {
 #[derive(Debug)]
 struct Unacked<T> {
     key: u64,
-    sent: Timestamp,
+    /// When the acknowledgement is overdue.
+    due: Timestamp,
     entry: Entry<T>,
 }
 
@@ -75,9 +76,10 @@ impl<T> Ledger<T> {
         self.queued.pop_front().flatten()
     }
 
-    /// `entry` was written at `sent` and waits for the acknowledgement named `key`.
-    pub(crate) fn await_ack(&mut self, key: u64, sent: Timestamp, entry: Entry<T>) {
-        self.unacked.push_back(Unacked { key, sent, entry });
+    /// `entry` was written and waits for the acknowledgement named `key`, overdue at `due`.
+    /// Requests are written in order and wait equally long, so the front one is due first.
+    pub(crate) fn await_ack(&mut self, key: u64, due: Timestamp, entry: Entry<T>) {
+        self.unacked.push_back(Unacked { key, due, entry });
     }
 
     /// Takes the request that acknowledgement `key` acknowledges. A transport reuses a key only
@@ -87,9 +89,9 @@ impl<T> Ledger<T> {
         self.unacked.remove(i).map(|u| u.entry)
     }
 
-    /// When the oldest request waiting for an acknowledgement was written.
-    pub(crate) fn oldest_unacked(&self) -> Option<Timestamp> {
-        self.unacked.front().map(|u| u.sent)
+    /// When the acknowledgement of the oldest request waiting for one is overdue.
+    pub(crate) fn first_ack_due(&self) -> Option<Timestamp> {
+        self.unacked.front().map(|u| u.due)
     }
 
     /// `entry` waits for the answer to request `id`.

@@ -405,13 +405,13 @@ fn run(scenario: &Scenario) {
             }
             Write { key, t } => {
                 let entry = engine.ledger.written().expect(&at);
-                engine.ledger.await_ack(key, ms(t), entry);
+                engine.written(key, ms(t), entry);
             }
             Send { name, key, t } => {
                 let entry = engine.ledger.track(name);
                 engine.ledger.hand_over(Some(entry));
                 let entry = engine.ledger.written().expect(&at);
-                engine.ledger.await_ack(key, ms(t), entry);
+                engine.written(key, ms(t), entry);
             }
             Ask { name, id } => {
                 let entry = engine.ledger.track(name);
@@ -767,7 +767,7 @@ fn an_acknowledgement_takes_its_own_request() {
     for (key, seq) in (2..=5).rev().zip(later.iter().rev()) {
         assert_eq!(ledger.acknowledge(key).map(|e| e.seq), Some(*seq));
         assert_eq!(
-            ledger.oldest_unacked(),
+            ledger.first_ack_due(),
             Some(ms(100)),
             "the oldest is still waiting"
         );
@@ -777,7 +777,7 @@ fn an_acknowledgement_takes_its_own_request() {
         "an unknown key takes nothing"
     );
     assert_eq!(ledger.acknowledge(1).map(|e| e.seq), Some(first));
-    assert_eq!(ledger.oldest_unacked(), None);
+    assert_eq!(ledger.first_ack_due(), None);
 }
 
 /// A twin request whose write failed is found by its place in the order of requests (AMQP
