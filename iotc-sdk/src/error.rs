@@ -1,11 +1,14 @@
-//! The one error type of the SDK.
+//! The one error type of the SDK, and the error types of credentials and of the IoT Edge
+//! environment it wraps (re-exported by `auth` and `edge`). It uses no other module of the
+//! crate: every layer may use it.
 
 use std::time::Duration;
 
-use crate::auth::CredentialError;
-
 /// Result alias used across the SDK.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error of a layer below the SDK, kept as the cause of an [`Error`].
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything that can go wrong in the SDK.
 ///
@@ -26,7 +29,7 @@ pub enum Error {
     /// The IoT Edge module environment is missing or invalid. Nothing was sent.
     #[cfg(feature = "edge")]
     #[error(transparent)]
-    Edge(#[from] crate::edge::EdgeError),
+    Edge(#[from] EdgeError),
 
     /// The service refused the credentials (bad key, expired token, unknown device,
     /// certificate not trusted). Retrying with the same credentials will not help.
@@ -78,9 +81,16 @@ pub enum Error {
     #[error("timed out after {0:?} waiting for {1}")]
     Timeout(Duration, &'static str),
 
-    /// The network connection could not be made, or broke.
-    #[error("connection error: {0}")]
-    Connection(String),
+    /// The network connection could not be made, or broke. The transport, TLS or I/O error
+    /// behind it, if any, is the [`source`](std::error::Error::source).
+    #[error("connection error: {message}")]
+    Connection {
+        /// What failed, in the SDK's words.
+        message: String,
+        /// The error of the layer below (I/O, TLS, WebSocket, MQTT, AMQP, HTTP), if any.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
 
     /// A payload could not be serialized or a service answer could not be parsed.
     #[error("serialization error: {0}")]
@@ -117,10 +127,43 @@ impl Error {
     /// timeouts and 5xx/429 statuses). Authorization and configuration errors are not retryable.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Throttled { .. } | Error::Timeout(..) | Error::Connection(_) => true,
+            Error::Throttled { .. } | Error::Timeout(..) | Error::Connection { .. } => true,
             Error::Rejected { status, .. } => *status == 429 || *status >= 500,
             _ => false,
         }
+    }
+
+    /// A connection error described by `message`, with no cause below it.
+    pub(crate) fn connection(message: impl Into<String>) -> Self {
+        Error::Connection {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A connection error described by `message`, caused by `source` (kept as the
+    /// [`source`](std::error::Error::source), not formatted away).
+    pub(crate) fn connection_caused(
+        message: impl Into<String>,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        Error::Connection {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// The error and every cause below it, `: `-separated, for logs and state reasons.
+    pub(crate) fn chain(&self) -> String {
+        use std::error::Error as _;
+        let mut text = self.to_string();
+        let mut source = self.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
     }
 
     /// Whether this error means the service refused the credentials.
@@ -132,5 +175,76 @@ impl Error {
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Error::Serialization(e.to_string())
+    }
+}
+
+/// A key, token, connection string or certificate that cannot be used.
+///
+/// Messages name what is wrong (which connection-string key is missing, which PEM block is
+/// malformed) but never repeat key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialError {
+    /// A symmetric key is empty or not valid base64 (standard alphabet with `=` padding).
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+
+    /// A connection string is malformed: a key is missing, duplicated or has a bad value.
+    #[error("invalid connection string: {0}")]
+    InvalidConnectionString(String),
+
+    /// A certificate or private key could not be read or used.
+    #[error("invalid certificate: {0}")]
+    InvalidCertificate(String),
+
+    /// A SAS token could not be parsed.
+    #[error("invalid SAS token: {0}")]
+    InvalidToken(String),
+}
+
+#[cfg(feature = "edge")]
+/// Why the IoT Edge environment cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EdgeError {
+    /// A required variable is not set (or is empty).
+    #[error("IoT Edge environment: {0} is not set")]
+    MissingVariable(&'static str),
+    /// A variable has a value the SDK cannot use.
+    #[error("IoT Edge environment: {name} is invalid: {reason}")]
+    InvalidVariable {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong (never the value of a secret).
+        reason: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::Error;
+
+    /// A connection error keeps the I/O, TLS or protocol error below it as its source, and
+    /// stays retryable.
+    #[test]
+    fn connection_errors_keep_their_cause() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let error = Error::connection_caused("I/O", io);
+        assert!(error.is_retryable());
+        assert_eq!(error.to_string(), "connection error: I/O");
+        let source = error.source().expect("the cause is kept");
+        assert_eq!(
+            source
+                .downcast_ref::<std::io::Error>()
+                .map(std::io::Error::kind),
+            Some(std::io::ErrorKind::ConnectionReset)
+        );
+        assert_eq!(error.chain(), "connection error: I/O: reset by peer");
+        let plain = Error::connection("the hub closed the connection");
+        assert!(plain.source().is_none());
+        assert!(plain.is_retryable());
+        assert_eq!(plain.chain(), plain.to_string());
     }
 }

@@ -205,7 +205,8 @@ impl Gateway {
         }
         let mut first_error = None;
         while let Some(joined) = closing.join_next().await {
-            let result = joined.unwrap_or_else(|e| Err(Error::Connection(e.to_string())));
+            let result =
+                joined.unwrap_or_else(|e| Err(Error::connection_caused("a device task failed", e)));
             if let Err(e) = result {
                 first_error.get_or_insert(e);
             }

@@ -60,6 +60,7 @@ pub mod device;
 mod dtmi;
 #[cfg(feature = "edge")]
 pub mod edge;
+mod endpoint;
 mod error;
 mod fuzzing;
 pub mod gateway;

@@ -81,7 +81,7 @@ mod tests {
     use super::*;
 
     fn network() -> Error {
-        Error::Connection("reset".into())
+        Error::connection("reset")
     }
 
     #[test]

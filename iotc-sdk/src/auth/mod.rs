@@ -9,43 +9,32 @@
 //! - [`X509Identity`] holds a PEM certificate chain and PKCS#8 private key.
 //! - [`Credentials`] says how a device proves who it is.
 //!
+//! Inside the SDK, one token source (`TokenSource`) owns the signing of hub tokens for every
+//! transport, and one rule (`renewal`) says when a token is renewed (at 80 % of its life).
+//!
 //! No type of this module prints key material: their `Debug` output hides keys, tokens and
 //! signatures, and none of them implements `Display`.
 
 mod connection_string;
 mod credentials;
+pub(crate) mod renewal;
 mod sas;
 mod secret;
+mod token;
 mod x509;
 
+/// A key, token, connection string or certificate that cannot be used (defined beside the
+/// SDK's [`Error`](crate::Error), which wraps it).
+pub use crate::error::CredentialError;
 pub use connection_string::{ConnectionCredential, ConnectionString};
 pub use credentials::Credentials;
 pub use sas::{
     dps_resource, encode_resource_uri, hub_device_resource, hub_module_resource, SasKey, SasToken,
 };
 pub use secret::Secret;
+#[cfg(feature = "https")]
+pub(crate) use token::RequestToken;
+pub(crate) use token::TokenSource;
+#[cfg(feature = "edge")]
+pub(crate) use token::{ExternalSigner, SignFuture};
 pub use x509::X509Identity;
-
-/// A key, token, connection string or certificate that cannot be used.
-///
-/// Messages name what is wrong (which connection-string key is missing, which PEM block is
-/// malformed) but never repeat key material.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CredentialError {
-    /// A symmetric key is empty or not valid base64 (standard alphabet with `=` padding).
-    #[error("invalid key: {0}")]
-    InvalidKey(String),
-
-    /// A connection string is malformed: a key is missing, duplicated or has a bad value.
-    #[error("invalid connection string: {0}")]
-    InvalidConnectionString(String),
-
-    /// A certificate or private key could not be read or used.
-    #[error("invalid certificate: {0}")]
-    InvalidCertificate(String),
-
-    /// A SAS token could not be parsed.
-    #[error("invalid SAS token: {0}")]
-    InvalidToken(String),
-}

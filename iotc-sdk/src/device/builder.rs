@@ -12,14 +12,14 @@ use super::durable::Store;
 use super::state::{ConnectionState, StatePublisher};
 use super::supervisor::{OfflineQueue, Route, Supervisor};
 use super::{Device, Inner};
-use crate::auth::{ConnectionCredential, ConnectionString, Credentials};
+use crate::auth::{ConnectionCredential, ConnectionString, Credentials, TokenSource};
 #[cfg(feature = "edge")]
 use crate::edge::{EdgeEnvironment, EdgeKind, WorkloadClient};
 use crate::provisioning::{ProvisioningClient, GLOBAL_ENDPOINT};
 use crate::retry::{ExponentialBackoff, RetryPolicy};
 use crate::tls::TlsConfig;
-use crate::transport::session::Session;
-use crate::transport::{self, HubAuth, HubConfig, Inbound, Protocol, Request};
+use crate::transport::hub::Session;
+use crate::transport::{self, HubConfig, Inbound, Protocol, Request};
 use crate::{Error, Result};
 
 /// Configures and connects a [`Device`].
@@ -376,7 +376,7 @@ impl DeviceBuilder {
                     port,
                     settings.device_id.clone(),
                     Some(settings.module_id.clone()),
-                    HubAuth::Workload(Arc::new(workload)),
+                    TokenSource::External(Arc::new(workload)),
                     tls,
                 ))
             }
@@ -411,8 +411,10 @@ impl DeviceBuilder {
             ));
         }
         let auth = match cs.credential() {
-            ConnectionCredential::SharedAccessKey(key) => HubAuth::Key(key.clone()),
-            ConnectionCredential::SharedAccessSignature(token) => HubAuth::Token(token.clone()),
+            ConnectionCredential::SharedAccessKey(key) => TokenSource::Key(key.clone()),
+            ConnectionCredential::SharedAccessSignature(token) => {
+                TokenSource::Token(token.clone())
+            }
             ConnectionCredential::X509 => {
                 return Err(Error::Config(
                     "the connection string says x509=true: give the certificate with credentials(Credentials::x509(..)) and use DPS, or a SharedAccessKey".into(),
@@ -469,8 +471,8 @@ impl DeviceBuilder {
             registration.device_id.clone()
         };
         let auth = match credentials.x509_identity() {
-            Some(identity) => HubAuth::X509(identity.clone()),
-            None => HubAuth::Key(credentials.device_sas_key(&device_id).ok_or_else(|| {
+            Some(identity) => TokenSource::X509(identity.clone()),
+            None => TokenSource::Key(credentials.device_sas_key(&device_id).ok_or_else(|| {
                 Error::Config("the credentials hold neither a key nor a certificate".into())
             })?),
         };
@@ -494,7 +496,7 @@ impl DeviceBuilder {
         port: u16,
         device_id: String,
         module_id: Option<String>,
-        auth: HubAuth,
+        auth: TokenSource,
         tls: TlsConfig,
     ) -> HubConfig {
         let https_port = match self.https_port {

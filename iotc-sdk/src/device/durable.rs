@@ -185,6 +185,16 @@ impl Store {
     }
 }
 
+impl crate::transport::session::OfflineStore for Store {
+    fn is_dirty(&self) -> bool {
+        Store::is_dirty(self)
+    }
+
+    fn clear(&mut self) {
+        Store::clear(self);
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

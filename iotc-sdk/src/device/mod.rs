@@ -54,9 +54,10 @@ pub enum Event {
         message: CloudMessage,
     },
     /// The connection is closed for good because reconnecting failed (a fatal error, or the
-    /// retry policy gave up); the reason says why. No more events follow. Passing
+    /// retry policy gave up); the error says why, with the transport, TLS or I/O error behind
+    /// it as its [`source`](std::error::Error::source). No more events follow. Passing
     /// disconnections are not events: watch [`Device::state_changes`] for them.
-    Disconnected(String),
+    Disconnected(Error),
 }
 
 /// A connected device. Cheap to clone (`Clone + Send + Sync`); every clone talks to the same

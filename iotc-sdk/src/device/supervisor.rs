@@ -14,7 +14,10 @@ use super::durable::Store;
 use super::state::{ConnectionState, StatePublisher};
 use crate::provisioning::ProvisioningClient;
 use crate::retry::RetryPolicy;
-use crate::transport::session::{fail, EndReason, Session, SessionIo};
+use crate::transport::hub::Session;
+use crate::transport::session::admission::{admit, Admitted, WhenFull};
+use crate::transport::session::reconnect::{Next, Reconnect};
+use crate::transport::session::{fail, Clock, EndReason, OfflineStore, SessionIo};
 use crate::transport::{HubConfig, Inbound, Request};
 use crate::{Error, Result};
 
@@ -75,12 +78,6 @@ pub(crate) struct Supervisor {
     pub(crate) flush_timeout: Duration,
 }
 
-/// How long "unauthorized" answers are tolerated while reconnecting before giving up. A hub
-/// may refuse a device for a moment (IoT Central moved it to another hub, or IoT hub's
-/// `InvokeAuthError` fault); a device whose key was revoked gives up after this, having retried
-/// only at the policy's pace.
-const AUTH_GRACE: Duration = Duration::from_secs(30);
-
 impl Supervisor {
     pub(crate) async fn run(mut self, mut session: Session) {
         loop {
@@ -96,7 +93,7 @@ impl Supervisor {
                     renew_at,
                     flush_timeout: self.flush_timeout,
                     ack_timeout: (self.flush_timeout / 2).max(Duration::from_secs(1)),
-                    store: self.store.as_mut(),
+                    store: self.store.as_mut().map(|s| s as &mut dyn OfflineStore),
                 })
                 .await;
             if let Some(store) = &mut self.store {
@@ -126,9 +123,8 @@ impl Supervisor {
                     }
                 }
                 EndReason::Lost(e) => {
-                    self.state.set(ConnectionState::Disconnected {
-                        reason: e.to_string(),
-                    });
+                    self.state
+                        .set(ConnectionState::Disconnected { reason: e.chain() });
                     e
                 }
             };
@@ -142,31 +138,21 @@ impl Supervisor {
     /// Retries until connected (`Some`), or until the policy gives up or the application
     /// closes (`None`; the state is then `Closed`).
     async fn reconnect(&mut self, mut error: Error) -> Option<Session> {
-        let mut refused_since: Option<Instant> = None;
-        let mut attempt = 0;
+        let clock = Clock::start();
+        let mut decisions = Reconnect::new(matches!(self.route, Route::Dps(_)));
         loop {
-            attempt += 1;
-            let mut reprovision = false;
-            let delay = if error.is_unauthorized() {
-                // The first refusal sends the device back to DPS to find its hub again; later
-                // ones are retried with the normal backoff until the grace period is over.
-                let since = *refused_since.get_or_insert_with(|| {
-                    reprovision = matches!(self.route, Route::Dps(_));
-                    Instant::now()
-                });
-                if since.elapsed() < AUTH_GRACE {
-                    self.policy
-                        .next_delay(attempt, &Error::Connection(error.to_string()))
-                } else {
-                    None
-                }
-            } else {
-                self.policy.next_delay(attempt, &error)
-            };
-            let Some(delay) = delay else {
-                self.give_up(&error);
-                return None;
-            };
+            let (attempt, delay, reprovision) =
+                match decisions.after(&error, clock.now(), &*self.policy) {
+                    Next::Retry {
+                        attempt,
+                        delay,
+                        reprovision,
+                    } => (attempt, delay, reprovision),
+                    Next::GiveUp => {
+                        self.give_up(error);
+                        return None;
+                    }
+                };
             self.state
                 .set(ConnectionState::Reconnecting { attempt, delay });
             if !self.wait(delay).await {
@@ -175,7 +161,7 @@ impl Supervisor {
             match self.connect(reprovision).await {
                 Ok(session) => return Some(session),
                 Err(e) => {
-                    tracing::info!(attempt, error = %e, "reconnection failed");
+                    tracing::info!(attempt, error = %e.chain(), "reconnection failed");
                     error = e;
                 }
             }
@@ -228,22 +214,22 @@ impl Supervisor {
     }
 
     fn enqueue(&mut self, request: Request) {
-        if self.backlog.len() >= self.queue.capacity {
-            match self.queue.overflow {
-                Overflow::Error => return fail(request, Error::QueueFull),
-                Overflow::DropOldest | Overflow::Wait => {
-                    let oldest = self
-                        .backlog
-                        .iter()
-                        .position(|r| matches!(r, Request::Telemetry { .. }));
-                    match oldest.and_then(|i| self.backlog.remove(i)) {
-                        Some(dropped) => fail(dropped, Error::QueueFull),
-                        None => return fail(request, Error::QueueFull),
-                    }
-                }
-            }
+        let when_full = match self.queue.overflow {
+            Overflow::Error => WhenFull::Refuse,
+            Overflow::DropOldest | Overflow::Wait => WhenFull::DropOldest,
+        };
+        let is_telemetry = |r: &Request| matches!(r, Request::Telemetry { .. });
+        match admit(
+            &mut self.backlog,
+            request,
+            self.queue.capacity,
+            when_full,
+            is_telemetry,
+        ) {
+            Admitted::Queued => {}
+            Admitted::Evicted(dropped) => fail(dropped, Error::QueueFull),
+            Admitted::Refused(request) => fail(request, Error::QueueFull),
         }
-        self.backlog.push_back(request);
     }
 
     /// Closes for good on the application's request: whatever is still queued is reported.
@@ -257,13 +243,13 @@ impl Supervisor {
         });
     }
 
-    fn give_up(&mut self, error: &Error) {
-        let reason = format!("gave up reconnecting: {error}");
+    fn give_up(&mut self, error: Error) {
+        let reason = format!("gave up reconnecting: {}", error.chain());
         self.fail_backlog();
         self.state.set(ConnectionState::Closed {
-            reason: Some(reason.clone()),
+            reason: Some(reason),
         });
-        let _ = self.inbound.try_send(Inbound::Disconnected(reason));
+        let _ = self.inbound.try_send(Inbound::Disconnected(error));
     }
 
     /// Fails every queued request (and those still in the channel); returns how many

@@ -65,22 +65,9 @@ pub mod vars {
     pub const EDGE_MODULE_CA_CERTIFICATE_FILE: &str = "EdgeModuleCACertificateFile";
 }
 
-/// Why the IoT Edge environment cannot be used.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum EdgeError {
-    /// A required variable is not set (or is empty).
-    #[error("IoT Edge environment: {0} is not set")]
-    MissingVariable(&'static str),
-    /// A variable has a value the SDK cannot use.
-    #[error("IoT Edge environment: {name} is invalid: {reason}")]
-    InvalidVariable {
-        /// The variable.
-        name: &'static str,
-        /// What is wrong (never the value of a secret).
-        reason: String,
-    },
-}
+/// Why the IoT Edge environment cannot be used (defined beside the SDK's
+/// [`Error`](crate::Error), which wraps it).
+pub use crate::error::EdgeError;
 
 /// Where the workload API listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,7 +102,7 @@ impl WorkloadUri {
         }
         if let Some(rest) = uri.strip_prefix("http://") {
             let authority = rest.strip_suffix('/').unwrap_or(rest);
-            let (host, port) = crate::transport::parse_endpoint(authority, 80)
+            let (host, port) = crate::endpoint::parse_endpoint(authority, 80)
                 .map_err(|_| bad("expected http://host[:port]"))?;
             return Ok(WorkloadUri::Http { host, port });
         }
@@ -216,7 +203,7 @@ impl EdgeEnvironment {
             Ok(value)
         };
         let gateway_host = get(vars::GATEWAY_HOSTNAME)?;
-        crate::transport::parse_endpoint(&gateway_host, 8883).map_err(|_| {
+        crate::endpoint::parse_endpoint(&gateway_host, 8883).map_err(|_| {
             EdgeError::InvalidVariable {
                 name: vars::GATEWAY_HOSTNAME,
                 reason: "expected HOST or HOST:PORT".into(),

@@ -45,6 +45,12 @@ struct TrustBundle {
     certificate: String,
 }
 
+impl crate::auth::ExternalSigner for WorkloadClient {
+    fn sign<'a>(&'a self, resource: &'a str, ttl: Duration) -> crate::auth::SignFuture<'a> {
+        Box::pin(self.token(resource, ttl))
+    }
+}
+
 impl WorkloadClient {
     pub(crate) fn new(settings: WorkloadSettings) -> WorkloadClient {
         WorkloadClient { settings }
@@ -125,7 +131,10 @@ impl WorkloadClient {
             match &self.settings.workload_uri {
                 WorkloadUri::Unix(socket) => {
                     let stream = tokio::net::UnixStream::connect(socket).await.map_err(|e| {
-                        Error::Connection(format!("workload API socket {}: {e}", socket.display()))
+                        Error::connection_caused(
+                            format!("workload API socket {}", socket.display()),
+                            e,
+                        )
                     })?;
                     send(stream, request).await
                 }
@@ -133,7 +142,7 @@ impl WorkloadClient {
                     let stream = tokio::net::TcpStream::connect((host.as_str(), *port))
                         .await
                         .map_err(|e| {
-                            Error::Connection(format!("workload API {host}:{port}: {e}"))
+                            Error::connection_caused(format!("workload API {host}:{port}"), e)
                         })?;
                     send(stream, request).await
                 }
@@ -159,7 +168,7 @@ async fn send<S>(stream: S, request: Request<Full<Bytes>>) -> Result<(StatusCode
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let failed = |e: hyper::Error| Error::Connection(format!("workload API: {e}"));
+    let failed = |e: hyper::Error| Error::connection_caused("workload API", e);
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(failed)?;
@@ -169,7 +178,7 @@ where
     let body = Limited::new(response.into_body(), MAX_BODY)
         .collect()
         .await
-        .map_err(|e| Error::Connection(format!("workload API answer: {e}")))?
+        .map_err(|e| Error::connection_caused("workload API answer", e))?
         .to_bytes();
     driver.abort();
     Ok((status, body))

@@ -66,7 +66,7 @@ pub(super) async fn register(
     let result = async {
         let mut session = Session::begin(&mut connection)
             .await
-            .map_err(|e| Error::Connection(format!("AMQP session refused: {e}")))?;
+            .map_err(|e| Error::connection_caused("AMQP session refused", e))?;
         let address = format!("{}/registrations/{registration_id}", client.id_scope);
         let properties = link_properties(&[
             ("com.microsoft:api-version", DPS_API_VERSION),
@@ -83,7 +83,7 @@ pub(super) async fn register(
                 fe2o3_amqp::link::SenderAttachError::RemoteClosedWithError(e) => {
                     condition_error(&e)
                 }
-                other => Error::Connection(format!("DPS link refused: {other}")),
+                other => Error::connection_caused("DPS link refused", other),
             })?;
         let receiver = Receiver::builder()
             .name(format!("dps-receiver-{suffix}"))
@@ -97,7 +97,7 @@ pub(super) async fn register(
                 fe2o3_amqp::link::ReceiverAttachError::RemoteClosedWithError(e) => {
                     condition_error(&e)
                 }
-                other => Error::Connection(format!("DPS link refused: {other}")),
+                other => Error::connection_caused("DPS link refused", other),
             })?;
         let mut exchange = Amqp {
             sender,
@@ -149,7 +149,7 @@ impl Exchange for Amqp {
                     Ok(delivery) => delivery.into_message(),
                     Err(e) => {
                         self.failed = true;
-                        return Err(Error::Connection(format!("DPS answer not received: {e}")));
+                        return Err(Error::connection_caused("DPS answer not received", e));
                     }
                 };
                 let matches = correlation_id(&answer).map(message_id_text);
@@ -167,7 +167,7 @@ impl Exchange for Amqp {
                 None => (500, None, Vec::new()),
             },
             Ok(other) => (503, None, format!("{other:?}").into_bytes()),
-            Err(e) => return Err(Error::Connection(format!("DPS request not sent: {e}"))),
+            Err(e) => return Err(Error::connection_caused("DPS request not sent", e)),
         };
         Ok(Answer {
             status,

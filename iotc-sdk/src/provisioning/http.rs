@@ -9,8 +9,8 @@ use tracing::{debug, info};
 use super::{
     register_over, Answer, Exchange, ProvisioningClient, Registration, Request, DPS_TOKEN_TTL,
 };
-use crate::auth::dps_resource;
-use crate::transport::http::{segment, Auth, HttpsClient, Timeouts};
+use crate::auth::{dps_resource, RequestToken};
+use crate::transport::http::{segment, HttpsClient, Timeouts};
 use crate::transport::mqtt::topics::DPS_API_VERSION;
 use crate::{Error, Result};
 
@@ -24,7 +24,7 @@ pub(super) async fn register(
     let registration_id = &client.registration_id;
     let identity = client.credentials.x509_identity();
     let auth = match identity {
-        Some(_) => Auth::None,
+        Some(_) => RequestToken::None,
         None => {
             let key = client
                 .credentials
@@ -32,7 +32,7 @@ pub(super) async fn register(
                 .ok_or_else(|| {
                     Error::Config("the credentials hold neither a key nor a certificate".into())
                 })?;
-            Auth::key(
+            RequestToken::signed(
                 key,
                 dps_resource(&client.id_scope, registration_id),
                 Some("registration"),

@@ -642,7 +642,7 @@ mod tests {
             });
             self.answers
                 .pop_front()
-                .unwrap_or_else(|| Err(Error::Connection("no answer scripted".into())))
+                .unwrap_or_else(|| Err(Error::connection("no answer scripted")))
         }
     }
 
@@ -700,10 +700,13 @@ mod tests {
     async fn the_state_machine_stops_at_the_first_error() {
         let mut dps = Script::new([
             answer(202, Some(0), ASSIGNING),
-            Err(Error::Connection("gone".into())),
+            Err(Error::connection("gone")),
         ]);
         let result = register_over(Protocol::Mqtt, &Value::Null, &mut dps).await;
-        assert!(matches!(result, Err(Error::Connection(_))), "{result:?}");
+        assert!(
+            matches!(result, Err(Error::Connection { .. })),
+            "{result:?}"
+        );
         assert_eq!(dps.sent.len(), 2);
 
         let mut dps = Script::new([answer(401, None, r#"{"errorCode":401002}"#)]);

@@ -107,7 +107,7 @@ impl Exchange for Mqtt<'_> {
             .await
         {
             self.failed = true;
-            return Err(Error::Connection(e.to_string()));
+            return Err(Error::connection_caused("the MQTT request queue", e));
         }
         loop {
             match self.eventloop.poll().await {

@@ -41,7 +41,7 @@ pub(super) async fn handshake(connector: Connector, host: &str, tcp: TcpStream) 
     tokio_native_tls::TlsConnector::from(connector)
         .connect(host, tcp)
         .await
-        .map_err(|e| Error::Connection(format!("TLS: {e}")))
+        .map_err(|e| Error::connection_caused("TLS", e))
 }
 
 #[cfg(feature = "https")]

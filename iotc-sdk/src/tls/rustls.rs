@@ -132,7 +132,7 @@ mod stack {
         tokio_rustls::TlsConnector::from(connector)
             .connect(name, tcp)
             .await
-            .map_err(|e| Error::Connection(format!("TLS: {e}")))
+            .map_err(|e| Error::connection_caused("TLS", e))
     }
 
     #[cfg(feature = "https")]

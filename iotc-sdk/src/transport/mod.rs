@@ -15,6 +15,7 @@
 pub(crate) mod amqp;
 #[cfg(feature = "https")]
 pub(crate) mod http;
+pub(crate) mod hub;
 pub(crate) mod mqtt;
 pub(crate) mod session;
 
@@ -23,7 +24,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::auth::{SasKey, SasToken, X509Identity};
+use crate::auth::TokenSource;
 use crate::message::{CloudMessage, Message, Settlement};
 use crate::pnp::Twin;
 use crate::tls::TlsConfig;
@@ -155,20 +156,6 @@ impl std::str::FromStr for Protocol {
     }
 }
 
-/// How the device authenticates to the hub.
-#[derive(Clone)]
-pub(crate) enum HubAuth {
-    /// Sign fresh SAS tokens with this key.
-    Key(SasKey),
-    /// A ready-made token (from a connection string); cannot be renewed.
-    Token(SasToken),
-    /// A TLS client certificate.
-    X509(X509Identity),
-    /// Tokens signed by the IoT Edge workload API (a module of an edge device).
-    #[cfg(feature = "edge")]
-    Workload(std::sync::Arc<crate::edge::WorkloadClient>),
-}
-
 /// AMQP connections a gateway shares with its downstream devices (cloning shares them).
 #[cfg(feature = "amqp")]
 pub(crate) use amqp::shared::SharedConnections as SharedAmqp;
@@ -196,7 +183,8 @@ pub(crate) struct HubConfig {
     pub(crate) device_id: String,
     pub(crate) module_id: Option<String>,
     pub(crate) model_id: Option<String>,
-    pub(crate) auth: HubAuth,
+    /// How the device proves who it is; it signs the session's tokens.
+    pub(crate) auth: TokenSource,
     pub(crate) tls: TlsConfig,
     pub(crate) keep_alive: Duration,
     pub(crate) sas_ttl: Duration,
@@ -268,82 +256,14 @@ pub(crate) enum Inbound {
         input: String,
         message: CloudMessage,
     },
-    Disconnected(String),
+    /// Reconnecting failed for good: why.
+    Disconnected(Error),
 }
 
-/// Splits `host` or `host:port` (IPv6 as `[addr]:port`) and applies `default_port`.
-pub(crate) fn parse_endpoint(endpoint: &str, default_port: u16) -> Result<(String, u16)> {
-    let endpoint = endpoint.trim();
-    let bad = || {
-        Error::Config(format!(
-            "invalid endpoint `{endpoint}`: expected HOST or HOST:PORT"
-        ))
-    };
-    if endpoint.is_empty() || endpoint.contains('/') {
-        return Err(bad());
-    }
-    if let Some(rest) = endpoint.strip_prefix('[') {
-        let (host, after) = rest.split_once(']').ok_or_else(bad)?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().map_err(|_| bad())?,
-            None if after.is_empty() => default_port,
-            None => return Err(bad()),
-        };
-        if host.is_empty() || port == 0 {
-            return Err(bad());
-        }
-        return Ok((host.to_owned(), port));
-    }
-    match endpoint.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') && !host.is_empty() => match port.parse() {
-            Ok(0) | Err(_) => Err(bad()),
-            Ok(port) => Ok((host.to_owned(), port)),
-        },
-        Some(_) => Err(bad()),
-        None => Ok((endpoint.to_owned(), default_port)),
-    }
-}
+/// Host-and-port parsing, shared with the layers below (IoT Edge settings).
+pub(crate) use crate::endpoint::parse_endpoint;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 #[path = "availability_tests.rs"]
 mod availability_tests;
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn endpoints() {
-        assert_eq!(
-            parse_endpoint("h.example", 8883).unwrap(),
-            ("h.example".into(), 8883)
-        );
-        assert_eq!(
-            parse_endpoint("localhost:1234", 8883).unwrap(),
-            ("localhost".into(), 1234)
-        );
-        assert_eq!(
-            parse_endpoint("[::1]:99", 8883).unwrap(),
-            ("::1".into(), 99)
-        );
-        assert_eq!(parse_endpoint("[::1]", 8883).unwrap(), ("::1".into(), 8883));
-        for bad in [
-            "[]",
-            "[]:1",
-            "h:0",
-            "[::1]:0",
-            "",
-            "h:",
-            "h:x",
-            "h:99999",
-            "a:b:c",
-            "mqtts://h",
-            ":1",
-            "[::1",
-        ] {
-            assert!(parse_endpoint(bad, 8883).is_err(), "{bad}");
-        }
-    }
-}

@@ -35,7 +35,7 @@ impl Cbs {
             .properties(properties.clone())
             .attach(session)
             .await
-            .map_err(|e| Error::Connection(format!("cannot attach the $cbs sender: {e}")))?;
+            .map_err(|e| Error::connection_caused("cannot attach the $cbs sender", e))?;
         let receiver = Receiver::builder()
             .name(format!("cbs-receiver-{suffix}"))
             .source("$cbs")
@@ -43,7 +43,7 @@ impl Cbs {
             .properties(properties)
             .attach(session)
             .await
-            .map_err(|e| Error::Connection(format!("cannot attach the $cbs receiver: {e}")))?;
+            .map_err(|e| Error::connection_caused("cannot attach the $cbs receiver", e))?;
         Ok(Cbs { sender, receiver })
     }
 
@@ -79,13 +79,13 @@ impl Cbs {
             self.sender
                 .send(request)
                 .await
-                .map_err(|e| Error::Connection(format!("CBS put-token not sent: {e}")))?;
+                .map_err(|e| Error::connection_caused("CBS put-token not sent", e))?;
             loop {
                 let delivery = self
                     .receiver
                     .recv::<Body<Value>>()
                     .await
-                    .map_err(|e| Error::Connection(format!("CBS answer not received: {e}")))?;
+                    .map_err(|e| Error::connection_caused("CBS answer not received", e))?;
                 let _ = self.receiver.accept(&delivery).await;
                 let answer = delivery.into_message();
                 let matches = answer
@@ -180,7 +180,7 @@ impl CbsHandle {
         {
             let _ = put
                 .reply
-                .send(Err(Error::Connection("the CBS links are closed".into())));
+                .send(Err(Error::connection("the CBS links are closed")));
         }
         answer
     }

@@ -1,11 +1,11 @@
 //! The IoT hub AMQP connection task (protocol.md §5): CBS authentication with renewal on the
 //! live connection, telemetry, cloud-to-device messages, twin and direct methods.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use fe2o3_amqp::connection::ConnectionHandle;
-use fe2o3_amqp::link::delivery::DeliveryInfo;
+use fe2o3_amqp::link::delivery::{DeliveryFut, DeliveryInfo};
 use fe2o3_amqp::link::{RecvError, SendError};
 use fe2o3_amqp::session::SessionHandle;
 use fe2o3_amqp::types::definitions::{Fields, ReceiverSettleMode, SenderSettleMode};
@@ -29,17 +29,21 @@ use super::message::{
 };
 use super::shared::{Lease, SharedConnections};
 use super::{condition_error, link_properties, new_uuid, open_connection, Sasl};
-use crate::auth::{hub_device_resource, hub_module_resource, SasKey, SasToken};
+use crate::auth::{hub_device_resource, hub_module_resource, SasToken, TokenSource};
 use crate::message::Settlement;
 use crate::pnp::{Twin, WritablePropertyUpdate};
-use crate::transport::session::{fail, forward, renew_at, EndReason, SessionEnd, SessionIo};
-use crate::transport::{HubAuth, HubConfig, Inbound, Protocol, Request};
+use crate::transport::session::engine::{Action, Ended, Engine, RenewBy, Settings};
+use crate::transport::session::ledger::Entry;
+use crate::transport::session::limits::check_size;
+use crate::transport::session::{
+    fail, forward, renew_at, Clock, EndReason, SessionEnd, SessionIo, FAR,
+};
+use crate::transport::{HubConfig, Inbound, Protocol, Request};
 use crate::{Error, Result};
 
-/// IoT hub's limit for one device-to-cloud message (protocol.md §4.9).
-const MAX_MESSAGE_SIZE: usize = 256 * 1024;
-
-/// Requests handed to the link tasks and not yet answered, at most.
+/// Requests handed to the link tasks and not yet answered, at most: the window of transfers in
+/// flight on the links together (each link sends without waiting for the previous
+/// disposition; the hub's link credit paces it further).
 const WINDOW: usize = 64;
 
 /// The links of one device.
@@ -56,30 +60,11 @@ struct Links {
 
 /// What renews the SAS token over CBS.
 struct Renewal {
-    signer: Signer,
+    /// The device's token source, which signs the new token.
+    source: TokenSource,
     audience: String,
     ttl: Duration,
     expiry: u64,
-}
-
-/// Who signs the device's SAS tokens.
-#[derive(Clone)]
-enum Signer {
-    /// The device's own key.
-    Key(SasKey),
-    /// The IoT Edge workload API (a module of an edge device).
-    #[cfg(feature = "edge")]
-    Workload(std::sync::Arc<crate::edge::WorkloadClient>),
-}
-
-impl Signer {
-    async fn sign(&self, audience: &str, ttl: Duration) -> Result<SasToken> {
-        match self {
-            Signer::Key(key) => Ok(SasToken::with_ttl(audience, key, ttl, None)),
-            #[cfg(feature = "edge")]
-            Signer::Workload(workload) => workload.token(audience, ttl).await,
-        }
-    }
 }
 
 /// A connected, authenticated hub session with every link attached, ready to
@@ -115,9 +100,7 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
         None => hub_device_resource(&config.hub_host, &config.device_id),
     };
     let (connection, session, cbs, mut links, renewal) = match &config.shared_amqp {
-        Some(shared) if !matches!(config.auth, HubAuth::X509(_)) => {
-            connect_shared(config, shared, &resource).await?
-        }
+        Some(shared) if !config.auth.is_x509() => connect_shared(config, shared, &resource).await?,
         _ => connect_own(config, &resource).await?,
     };
     let mut early = Vec::new();
@@ -146,21 +129,16 @@ type Parts = (
 
 /// The first SAS token for `resource`, and what renews it (none for a ready-made token).
 async fn first_token(config: &HubConfig, resource: &str) -> Result<(SasToken, Option<Renewal>)> {
-    let signer = match &config.auth {
-        HubAuth::Key(key) => Signer::Key(key.clone()),
-        #[cfg(feature = "edge")]
-        HubAuth::Workload(workload) => Signer::Workload(workload.clone()),
-        HubAuth::Token(token) => return Ok((token.clone(), None)),
-        HubAuth::X509(_) => return unreachable_auth().map(|t| (t, None)),
+    let Some(issued) = config.auth.token(resource, config.sas_ttl).await? else {
+        return Err(Error::Config("X.509 devices do not use CBS tokens".into()));
     };
-    let token = signer.sign(resource, config.sas_ttl).await?;
-    let renewal = Renewal {
-        signer,
+    let renewal = issued.renewable.then(|| Renewal {
+        source: config.auth.clone(),
         audience: resource.to_owned(),
         ttl: config.sas_ttl,
-        expiry: token.expiry_unix(),
-    };
-    Ok((token, Some(renewal)))
+        expiry: issued.token.expiry_unix(),
+    });
+    Ok((issued.token, renewal))
 }
 
 /// The device's session on a connection of `shared`: put its token over the connection's CBS
@@ -177,7 +155,7 @@ async fn connect_shared(
             .cbs()
             .put_token(resource.to_owned(), token.as_secret().clone())
             .await
-            .map_err(|_| Error::Connection("the CBS links are closed".into()))??;
+            .map_err(|_| Error::connection("the CBS links are closed"))??;
         let links = attach_links(&mut session, config).await?;
         Ok::<_, Error>((links, renewal))
     };
@@ -207,9 +185,9 @@ async fn connect_shared(
 
 /// The device's own connection.
 async fn connect_own(config: &HubConfig, resource: &str) -> Result<Parts> {
-    let connector = match &config.auth {
-        HubAuth::X509(identity) => config.tls.connector_with_identity(identity)?,
-        _ => config.tls.connector()?,
+    let connector = match config.auth.identity() {
+        Some(identity) => config.tls.connector_with_identity(identity)?,
+        None => config.tls.connector()?,
     };
     debug!(host = %config.connect_host, port = config.port, device_id = %config.device_id, "connecting to IoT hub over AMQP");
     let stream = super::stream::connect(
@@ -220,9 +198,10 @@ async fn connect_own(config: &HubConfig, resource: &str) -> Result<Parts> {
         config.connect_timeout,
     )
     .await?;
-    let sasl = match config.auth {
-        HubAuth::X509(_) => Sasl::None,
-        _ => Sasl::Anonymous,
+    let sasl = if config.auth.is_x509() {
+        Sasl::None
+    } else {
+        Sasl::Anonymous
     };
     let mut connection = open_connection(
         stream,
@@ -238,16 +217,15 @@ async fn connect_own(config: &HubConfig, resource: &str) -> Result<Parts> {
         "the AMQP links to attach",
         |mut session| async move {
             let mut renewal = None;
-            let cbs = match &config.auth {
-                HubAuth::X509(_) => None,
-                _ => {
-                    let mut cbs = Cbs::attach(&mut session).await?;
-                    let (token, renew) = first_token(config, resource).await?;
-                    renewal = renew;
-                    cbs.put_token(resource, token.as_secret(), config.connect_timeout)
-                        .await?;
-                    Some(cbs.spawn(config.connect_timeout))
-                }
+            let cbs = if config.auth.is_x509() {
+                None
+            } else {
+                let mut cbs = Cbs::attach(&mut session).await?;
+                let (token, renew) = first_token(config, resource).await?;
+                renewal = renew;
+                cbs.put_token(resource, token.as_secret(), config.connect_timeout)
+                    .await?;
+                Some(cbs.spawn(config.connect_timeout))
             };
             let links = attach_links(&mut session, config).await?;
             Ok((session, cbs, links, renewal))
@@ -258,16 +236,20 @@ async fn connect_own(config: &HubConfig, resource: &str) -> Result<Parts> {
 }
 
 /// Signs a new token and puts it over CBS; the new token's expiry when the hub accepted it.
-async fn renew(signer: Signer, audience: String, ttl: Duration, cbs: CbsHandle) -> Result<u64> {
-    let token = signer.sign(&audience, ttl).await?;
+async fn renew(
+    source: TokenSource,
+    audience: String,
+    ttl: Duration,
+    cbs: CbsHandle,
+) -> Result<u64> {
+    let Some(issued) = source.token(&audience, ttl).await? else {
+        return Err(Error::Config("X.509 devices do not use CBS tokens".into()));
+    };
+    let token = issued.token;
     cbs.put_token(audience, token.as_secret().clone())
         .await
-        .map_err(|_| Error::Connection("the CBS links stopped".into()))??;
+        .map_err(|_| Error::connection("the CBS links stopped"))??;
     Ok(token.expiry_unix())
-}
-
-fn unreachable_auth() -> Result<SasToken> {
-    Err(Error::Config("X.509 devices do not use CBS tokens".into()))
 }
 
 /// Attaches telemetry, C2D (devices only), twin and method links (protocol.md §5.3).
@@ -417,7 +399,7 @@ fn sender_attach_error(error: fe2o3_amqp::link::SenderAttachError) -> Error {
     use fe2o3_amqp::link::SenderAttachError as E;
     match error {
         E::RemoteClosedWithError(e) => condition_error(&e),
-        other => Error::Connection(format!("link attach refused: {other}")),
+        other => Error::connection_caused("link attach refused", other),
     }
 }
 
@@ -425,7 +407,7 @@ fn receiver_attach_error(error: fe2o3_amqp::link::ReceiverAttachError) -> Error 
     use fe2o3_amqp::link::ReceiverAttachError as E;
     match error {
         E::RemoteClosedWithError(e) => condition_error(&e),
-        other => Error::Connection(format!("link attach refused: {other}")),
+        other => Error::connection_caused("link attach refused", other),
     }
 }
 
@@ -526,7 +508,7 @@ async fn read_twin(
                 None => early.push(message),
             }
         }
-        twin.ok_or_else(|| Error::Connection("no twin".into()))
+        twin.ok_or_else(|| Error::connection("no twin"))
     };
     tokio::time::timeout(timeout, work)
         .await
@@ -543,7 +525,7 @@ fn send_error(error: SendError) -> Error {
             size: usize::try_from(e.size).unwrap_or(usize::MAX),
             limit: usize::try_from(e.max_size).unwrap_or(usize::MAX),
         },
-        other => Error::Connection(format!("AMQP send: {other}")),
+        other => Error::connection_caused("AMQP send", other),
     }
 }
 
@@ -553,7 +535,7 @@ fn recv_error(error: RecvError) -> Error {
         | RecvError::LinkStateError(fe2o3_amqp::link::LinkStateError::RemoteClosedWithError(e)) => {
             condition_error(&e)
         }
-        other => Error::Connection(format!("AMQP receive: {other}")),
+        other => Error::connection_caused("AMQP receive", other),
     }
 }
 
@@ -563,7 +545,7 @@ fn outcome_result(outcome: std::result::Result<Outcome, SendError>) -> Result<()
         Ok(Outcome::Accepted(_)) => Ok(()),
         Ok(Outcome::Rejected(rejected)) => Err(match rejected.error {
             Some(e) => match condition_error(&e) {
-                Error::Connection(text) => Error::Rejected {
+                Error::Connection { message: text, .. } => Error::Rejected {
                     status: 400,
                     message: text,
                 },
@@ -598,31 +580,62 @@ enum LinkEvent {
     Lost(Error),
 }
 
-/// Runs a sender link: each message goes out once the previous one is settled.
+/// A transfer written to a link and waiting for its disposition.
+type Unsettled = (u64, DeliveryFut<std::result::Result<Outcome, SendError>>);
+
+/// Runs a sender link: every message goes out as soon as the link has credit, without waiting
+/// for the previous one's disposition (transfers are batchable, so fe2o3-amqp may put several
+/// in one write); dispositions are reported in send order, the order the hub settles in.
 fn spawn_writer(
     mut sender: Sender,
     mut rx: mpsc::Receiver<Outgoing>,
     events: mpsc::UnboundedSender<LinkEvent>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        while let Some(out) = rx.recv().await {
-            let result = sender.send(*out.message).await;
-            let event = match result {
-                Err(SendError::MessageSizeExceeded(e)) => LinkEvent::Sent {
-                    seq: out.seq,
-                    result: Err(send_error(SendError::MessageSizeExceeded(e))),
-                },
-                Err(e) => {
-                    let _ = events.send(LinkEvent::Lost(send_error(e)));
-                    return;
+        let mut unsettled: VecDeque<Unsettled> = VecDeque::new();
+        loop {
+            tokio::select! {
+                // Dispositions first: they free the window.
+                biased;
+                outcome = async {
+                    match unsettled.front_mut() {
+                        Some((_, delivery)) => delivery.await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    let Some((seq, _)) = unsettled.pop_front() else {
+                        continue;
+                    };
+                    let event = match outcome {
+                        Err(e @ SendError::MessageSizeExceeded(_)) => {
+                            LinkEvent::Sent { seq, result: Err(send_error(e)) }
+                        }
+                        Err(e) => {
+                            let _ = events.send(LinkEvent::Lost(send_error(e)));
+                            return;
+                        }
+                        outcome => LinkEvent::Sent { seq, result: outcome_result(outcome) },
+                    };
+                    if events.send(event).is_err() {
+                        return;
+                    }
                 }
-                outcome => LinkEvent::Sent {
-                    seq: out.seq,
-                    result: outcome_result(outcome),
-                },
-            };
-            if events.send(event).is_err() {
-                return;
+                out = rx.recv() => {
+                    let Some(out) = out else { break };
+                    match sender.send_batchable(*out.message).await {
+                        Ok(delivery) => unsettled.push_back((out.seq, delivery)),
+                        Err(e @ SendError::MessageSizeExceeded(_)) => {
+                            let event = LinkEvent::Sent { seq: out.seq, result: Err(send_error(e)) };
+                            if events.send(event).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = events.send(LinkEvent::Lost(send_error(e)));
+                            return;
+                        }
+                    }
+                }
             }
         }
         let _ = sender.close().await;
@@ -677,59 +690,39 @@ async fn on_input(
     }
 }
 
-/// A request handed to a link, kept until it is done so it can go out again on the next
-/// connection if this one breaks.
-struct Tracked {
-    seq: u64,
-    request: Request,
-    sent: Instant,
-}
+/// A request handed to a link, kept by the engine's ledger until it is done so it can go out
+/// again on the next connection if this one breaks.
+type Tracked = Entry<Request>;
 
-/// Why the session is winding down.
-enum Drain {
-    Close(oneshot::Sender<Result<()>>),
-    Dropped,
-}
+/// The session engine of an AMQP session: it tracks requests; a close answers on a oneshot.
+type AmqpEngine = Engine<Request, oneshot::Sender<Result<()>>>;
 
-/// Book-keeping of the running session.
-#[derive(Default)]
+/// Book-keeping of the running session beside the engine.
 struct State {
-    /// Telemetry and command responses handed to a link task, by sequence number.
-    in_flight: HashMap<u64, Tracked>,
-    /// Twin requests by correlation id.
-    twin: HashMap<String, Tracked>,
+    engine: AmqpEngine,
+    clock: Clock,
     /// Command request ids and the correlation id to answer with.
     methods: HashMap<String, MessageId>,
     /// Unsettled cloud-to-device deliveries by lock token.
     c2d: HashMap<String, DeliveryInfo>,
-    next_seq: u64,
-    drain: Option<(Drain, Instant)>,
 }
 
 impl State {
     fn track(&mut self, request: Request) -> Tracked {
-        self.next_seq += 1;
-        Tracked {
-            seq: self.next_seq,
-            request,
-            sent: Instant::now(),
-        }
+        self.engine.ledger.track(request)
     }
 
+    /// Whether the window is full.
     fn busy(&self) -> bool {
-        self.in_flight.len() + self.twin.len() >= WINDOW
+        self.engine.ledger.len() >= WINDOW
     }
 
-    fn in_flight(&self) -> bool {
-        !self.in_flight.is_empty() || !self.twin.is_empty()
-    }
-
+    /// Everything still to do, in the order it was asked for, that is worth doing again.
     fn unfinished(&mut self) -> Vec<Request> {
-        let mut all: Vec<Tracked> = self.in_flight.drain().map(|(_, t)| t).collect();
-        all.extend(self.twin.drain().map(|(_, t)| t));
-        all.sort_by_key(|t| t.seq);
-        all.into_iter()
-            .map(|t| t.request)
+        self.engine
+            .ledger
+            .take_unfinished()
+            .into_iter()
             .filter(|r| match r {
                 Request::Telemetry { .. } | Request::CommandResponse { .. } => true,
                 Request::GetTwin { reply } => !reply.is_closed(),
@@ -790,9 +783,21 @@ impl HubSession {
                 ],
             }
         };
+        let clock = Clock::start();
         let mut ctx = Ctx {
             device_id,
-            state: State::default(),
+            state: State {
+                engine: Engine::new(Settings {
+                    flush_timeout: io.flush_timeout,
+                    ack_timeout: io.ack_timeout,
+                    ack_name: "a telemetry disposition",
+                    renew_at: renewal.as_ref().map(|r| clock.at(renew_at(r.expiry))),
+                    renew_by: RenewBy::InPlace,
+                }),
+                clock,
+                methods: HashMap::new(),
+                c2d: HashMap::new(),
+            },
             writers,
         };
 
@@ -811,72 +816,75 @@ impl HubSession {
             ctx.on_desired(&message, Some(seen_version), io.inbound);
         }
 
-        let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
-        let mut renew_deadline = renewal.as_ref().map_or(far, |r| renew_at(r.expiry));
+        let far = Instant::now() + FAR;
+        // One timer for the token renewal, the drain deadline and the disposition deadline (the
+        // engine's next deadline), created once and only moved earlier; when it fires it is
+        // parked and set to the next deadline (see the MQTT session).
+        let timer = tokio::time::sleep_until(far);
+        tokio::pin!(timer);
         let mut pending_renewal: Option<JoinHandle<Result<u64>>> = None;
-        let reason = loop {
-            while !ctx.state.busy() && ctx.accepts_backlog() {
+        let ended = loop {
+            while !ctx.state.busy() && ctx.state.engine.accepts_backlog() {
                 let Some(request) = io.backlog.pop_front() else {
                     break;
                 };
                 ctx.on_request(request, &mut c2d).await;
             }
             if let Some(store) = io.store.as_deref_mut() {
-                if store.is_dirty() && io.backlog.is_empty() && ctx.state.in_flight.is_empty() {
+                if store.is_dirty() && ctx.state.engine.may_clear_store(io.backlog.is_empty()) {
                     store.clear();
                 }
             }
-            if let Some((_, deadline)) = &ctx.state.drain {
-                let flushed =
-                    !ctx.state.in_flight() && (io.backlog.is_empty() || !ctx.accepts_backlog());
-                if flushed || Instant::now() >= *deadline {
-                    break EndReason::Closed;
+            if ctx.state.engine.is_draining() {
+                let now = ctx.state.clock.now();
+                if let Some(Action::Disconnect) = ctx.state.engine.step(now, io.backlog.is_empty())
+                {
+                    break Ended::Disconnected;
                 }
             }
-            let drain_deadline = ctx.state.drain.as_ref().map_or(far, |(_, d)| *d);
-            let ack_deadline = ctx
+            let next = ctx
                 .state
-                .in_flight
-                .values()
-                .map(|t| t.sent)
-                .min()
-                .map_or(far, |t| t + io.ack_timeout);
+                .engine
+                .next_deadline()
+                .map(|at| ctx.state.clock.instant(at));
+            if let Some(next) = next {
+                if next < timer.deadline() {
+                    timer.as_mut().reset(next);
+                }
+            }
             tokio::select! {
                 event = events.recv() => match event {
                     Some(LinkEvent::Sent { seq, result }) => ctx.on_sent(seq, result),
-                    Some(LinkEvent::Lost(e)) => break EndReason::Lost(e),
-                    None => break EndReason::Lost(Error::Connection("the AMQP links stopped".into())),
+                    Some(LinkEvent::Lost(e)) => break Ended::Lost(e),
+                    None => break Ended::Lost(Error::connection("the AMQP links stopped")),
                 },
-                request = io.requests.recv(), if !ctx.state.busy() && ctx.state.drain.is_none() => match request {
+                request = io.requests.recv(), if !ctx.state.busy() && ctx.state.engine.accepts_requests() => match request {
                     Some(Request::Close { reply }) => {
-                        ctx.state.drain = Some((Drain::Close(reply), Instant::now() + io.flush_timeout));
+                        let now = ctx.state.clock.now();
+                        ctx.state.engine.close(reply, now);
                     }
                     Some(request) => ctx.on_request(request, &mut c2d).await,
-                    None => ctx.state.drain = Some((Drain::Dropped, Instant::now())),
+                    None => {
+                        let now = ctx.state.clock.now();
+                        ctx.state.engine.handles_dropped(now);
+                    }
                 },
                 delivery = twin_rx.recv::<Body<Value>>() => match delivery {
                     Ok(delivery) => ctx.on_twin_message(delivery.into_message(), io.inbound),
-                    Err(e) => break EndReason::Lost(recv_error(e)),
+                    Err(e) => break Ended::Lost(recv_error(e)),
                 },
                 delivery = methods_rx.recv::<Body<Value>>() => match delivery {
                     Ok(delivery) => ctx.on_method(delivery.into_message(), io.inbound),
-                    Err(e) => break EndReason::Lost(recv_error(e)),
+                    Err(e) => break Ended::Lost(recv_error(e)),
                 },
                 delivery = next_delivery(&mut c2d) => match delivery {
                     Ok(delivery) => ctx.on_c2d(delivery, &mut c2d, io.inbound).await,
-                    Err(e) => break EndReason::Lost(recv_error(e)),
+                    Err(e) => break Ended::Lost(recv_error(e)),
                 },
                 delivery = next_delivery(&mut inputs) => match delivery {
                     Ok(delivery) => on_input(delivery, &mut inputs, io.inbound).await,
-                    Err(e) => break EndReason::Lost(recv_error(e)),
+                    Err(e) => break Ended::Lost(recv_error(e)),
                 },
-                _ = tokio::time::sleep_until(renew_deadline), if pending_renewal.is_none() && renewal.is_some() && ctx.state.drain.is_none() => {
-                    if let (Some(r), Some(cbs)) = (&renewal, &cbs) {
-                        debug!(device_id = %ctx.device_id, "renewing the SAS token over CBS");
-                        pending_renewal = Some(tokio::spawn(renew(r.signer.clone(), r.audience.clone(), r.ttl, cbs.clone())));
-                    }
-                    renew_deadline = far;
-                }
                 answer = async { match &mut pending_renewal { Some(task) => task.await, None => std::future::pending().await } } => {
                     pending_renewal = None;
                     match answer {
@@ -884,19 +892,32 @@ impl HubSession {
                             info!(device_id = %ctx.device_id, "SAS token renewed on the live AMQP connection");
                             if let Some(r) = &mut renewal {
                                 r.expiry = expiry;
-                                renew_deadline = renew_at(expiry);
                             }
+                            let next = ctx.state.clock.at(renew_at(expiry));
+                            ctx.state.engine.renewed(Some(next));
                         }
-                        Ok(Err(e)) => break EndReason::Lost(e),
-                        Err(_) => break EndReason::Lost(Error::Connection("the CBS renewal stopped".into())),
+                        Ok(Err(e)) => break Ended::Lost(e),
+                        Err(_) => break Ended::Lost(Error::connection("the CBS renewal stopped")),
                     }
                 }
-                _ = tokio::time::sleep_until(drain_deadline), if ctx.state.drain.is_some() => {}
-                _ = tokio::time::sleep_until(ack_deadline), if !ctx.state.in_flight.is_empty() => {
-                    if Instant::now() >= ack_deadline {
-                        warn!(device_id = %ctx.device_id, timeout = ?io.ack_timeout, "no disposition in time: reconnecting to send again");
-                        break EndReason::Lost(Error::Timeout(io.ack_timeout, "a telemetry disposition"));
+                _ = &mut timer, if next.is_some() => {
+                    let now = ctx.state.clock.now();
+                    match ctx.state.engine.on_timer(now) {
+                        Some(Action::Lost(e)) => {
+                            warn!(device_id = %ctx.device_id, timeout = ?io.ack_timeout, "no disposition in time: reconnecting to send again");
+                            break Ended::Lost(e);
+                        }
+                        Some(Action::RenewToken) => match (&renewal, &cbs) {
+                            (Some(r), Some(cbs)) => {
+                                debug!(device_id = %ctx.device_id, "renewing the SAS token over CBS");
+                                pending_renewal = Some(tokio::spawn(renew(r.source.clone(), r.audience.clone(), r.ttl, cbs.clone())));
+                            }
+                            _ => ctx.state.engine.renewed(None),
+                        },
+                        _ => {}
                     }
+                    // A passed drain deadline is acted on at the top of the loop.
+                    timer.as_mut().reset(far);
                 }
             }
         };
@@ -914,7 +935,7 @@ impl HubSession {
         for request in unfinished.into_iter().rev() {
             io.backlog.push_front(request);
         }
-        if matches!(reason, EndReason::Closed) {
+        if matches!(ended, Ended::Disconnected) {
             let close = async {
                 for receiver in [c2d.take(), inputs.take()].into_iter().flatten() {
                     let _ = receiver.close().await;
@@ -931,15 +952,10 @@ impl HubSession {
             // The receivers, too, go before the session (see above); a tuple drops in order.
             drop((c2d, inputs, twin_rx, methods_rx, session));
         }
-        let (reason, close) = match (reason, ctx.state.drain.take()) {
-            (EndReason::Closed, Some((Drain::Close(reply), _))) => (EndReason::Closed, Some(reply)),
-            (EndReason::Closed, _) => (EndReason::Dropped, None),
-            (reason, Some((Drain::Close(reply), _))) => (reason, Some(reply)),
-            (reason, _) => (reason, None),
-        };
+        let (reason, close) = ctx.state.engine.finish(ended);
         match &reason {
             EndReason::Lost(e) => {
-                info!(device_id = %ctx.device_id, error = %e, "IoT hub AMQP connection lost")
+                info!(device_id = %ctx.device_id, error = %e.chain(), "IoT hub AMQP connection lost")
             }
             _ => info!(device_id = %ctx.device_id, "IoT hub AMQP connection closed"),
         }
@@ -955,10 +971,6 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn accepts_backlog(&self) -> bool {
-        matches!(self.state.drain, None | Some((Drain::Close(_), _)))
-    }
-
     async fn on_request(&mut self, request: Request, c2d: &mut Option<Receiver>) {
         match request {
             Request::Telemetry { message, reply } => {
@@ -969,17 +981,12 @@ impl Ctx {
                         .iter()
                         .map(|(k, v)| k.len() + v.len())
                         .sum::<usize>();
-                if size > MAX_MESSAGE_SIZE {
-                    let _ = reply.send(Err(Error::TooLarge {
-                        size,
-                        limit: MAX_MESSAGE_SIZE,
-                    }));
+                if let Err(e) = check_size(size) {
+                    let _ = reply.send(Err(e));
                     return;
                 }
                 let tracked = self.state.track(Request::Telemetry { message, reply });
-                let seq = tracked.seq;
-                self.state.in_flight.insert(seq, tracked);
-                send(&self.writers.telemetry, seq, amqp, &mut self.state);
+                send(&self.writers.telemetry, tracked, amqp, &mut self.state);
             }
             Request::GetTwin { reply } => {
                 if reply.is_closed() {
@@ -989,7 +996,7 @@ impl Ctx {
                 let amqp = twin_request("GET", None, &id, b" ".to_vec());
                 let tracked = self.state.track(Request::GetTwin { reply });
                 let seq = tracked.seq;
-                self.state.twin.insert(id, tracked);
+                self.state.engine.ledger.await_answer(id, tracked);
                 let _ = self.writers.twin.try_send(Outgoing {
                     seq,
                     message: Box::new(amqp),
@@ -1007,7 +1014,7 @@ impl Ctx {
                 let amqp = twin_request("PATCH", Some("/properties/reported"), &id, body);
                 let tracked = self.state.track(Request::PatchReported { patch, reply });
                 let seq = tracked.seq;
-                self.state.twin.insert(id, tracked);
+                self.state.engine.ledger.await_answer(id, tracked);
                 let _ = self.writers.twin.try_send(Outgoing {
                     seq,
                     message: Box::new(amqp),
@@ -1031,9 +1038,7 @@ impl Ctx {
                     payload,
                     reply,
                 });
-                let seq = tracked.seq;
-                self.state.in_flight.insert(seq, tracked);
-                send(&self.writers.methods, seq, amqp, &mut self.state);
+                send(&self.writers.methods, tracked, amqp, &mut self.state);
             }
             Request::Settle {
                 lock_token,
@@ -1056,36 +1061,22 @@ impl Ctx {
             }
             Request::Close { reply } => {
                 // Only reached from the backlog (a close queued while disconnected).
-                self.state.drain = Some((Drain::Close(reply), Instant::now()));
+                let now = self.state.clock.now();
+                self.state.engine.close_now(reply, now);
             }
         }
     }
 
     fn on_sent(&mut self, seq: u64, result: Result<()>) {
-        // The link sends one message at a time: the next one's wait for its disposition starts
-        // now, not when it was queued behind this one.
-        let telemetry = |t: &Tracked| matches!(t.request, Request::Telemetry { .. });
-        if self.state.in_flight.get(&seq).is_some_and(telemetry) {
-            let now = Instant::now();
-            if let Some(next) = self
-                .state
-                .in_flight
-                .values_mut()
-                .filter(|t| t.seq > seq && telemetry(t))
-                .min_by_key(|t| t.seq)
-            {
-                next.sent = next.sent.max(now);
-            }
-        }
-        match self.state.in_flight.remove(&seq) {
+        match self.state.engine.ledger.acknowledge(seq) {
             Some(Tracked {
-                request: Request::Telemetry { reply, .. },
+                item: Request::Telemetry { reply, .. },
                 ..
             }) => {
                 let _ = reply.send(result);
             }
             Some(Tracked {
-                request:
+                item:
                     Request::CommandResponse {
                         reply: Some(reply), ..
                     },
@@ -1097,14 +1088,8 @@ impl Ctx {
             None => {
                 // A twin request: its answer comes on the twin receiver; only failures matter.
                 if let Err(e) = result {
-                    let id = self
-                        .state
-                        .twin
-                        .iter()
-                        .find(|(_, t)| t.seq == seq)
-                        .map(|(id, _)| id.clone());
-                    if let Some(tracked) = id.and_then(|id| self.state.twin.remove(&id)) {
-                        fail(tracked.request, e);
+                    if let Some(tracked) = self.state.engine.ledger.take_answer_by_seq(seq) {
+                        fail(tracked.item, e);
                     }
                 }
             }
@@ -1116,13 +1101,13 @@ impl Ctx {
             self.on_desired(&message, None, inbound);
             return;
         };
-        let Some(tracked) = self.state.twin.remove(&id) else {
+        let Some(tracked) = self.state.engine.ledger.answer(&id) else {
             debug!("twin answer for an unknown request");
             return;
         };
         let status = twin_status(&message);
         let body = body_bytes(&message.body);
-        match tracked.request {
+        match tracked.item {
             Request::GetTwin { reply } => {
                 let result = match status {
                     200..=299 => Twin::from_json(&body),
@@ -1235,8 +1220,17 @@ impl Ctx {
     }
 }
 
-/// Hands `message` to a link task; a full channel cannot happen while the window holds.
-fn send(channel: &mpsc::Sender<Outgoing>, seq: u64, message: AmqpMessage, state: &mut State) {
+/// Hands `message` to a link task and records `tracked` as waiting for its disposition; a
+/// full channel cannot happen while the window holds.
+fn send(
+    channel: &mpsc::Sender<Outgoing>,
+    tracked: Tracked,
+    message: AmqpMessage,
+    state: &mut State,
+) {
+    let seq = tracked.seq;
+    let now = state.clock.now();
+    state.engine.written(seq, now, tracked);
     if channel
         .try_send(Outgoing {
             seq,
@@ -1244,10 +1238,10 @@ fn send(channel: &mpsc::Sender<Outgoing>, seq: u64, message: AmqpMessage, state:
         })
         .is_err()
     {
-        if let Some(tracked) = state.in_flight.remove(&seq) {
+        if let Some(tracked) = state.engine.ledger.acknowledge(seq) {
             fail(
-                tracked.request,
-                Error::Connection("the AMQP link is not accepting messages".into()),
+                tracked.item,
+                Error::connection("the AMQP link is not accepting messages"),
             );
         }
     }
@@ -1275,5 +1269,5 @@ async fn settle(receiver: &mut Receiver, info: DeliveryInfo, settlement: Settlem
         Settlement::Abandon => receiver.release(info).await,
         Settlement::Reject => receiver.reject(info, None).await,
     };
-    result.map_err(|e| Error::Connection(format!("disposition not sent: {e}")))
+    result.map_err(|e| Error::connection_caused("disposition not sent", e))
 }

@@ -93,7 +93,7 @@ where
     let attempt = async {
         let session = Session::begin(connection)
             .await
-            .map_err(|e| Error::Connection(format!("AMQP session refused: {e}")))?;
+            .map_err(|e| Error::connection_caused("AMQP session refused", e))?;
         work(session).await
     };
     let error = match tokio::time::timeout(timeout, attempt).await {
@@ -112,8 +112,8 @@ fn open_error(error: fe2o3_amqp::connection::OpenError) -> Error {
             "the service refused the SASL authentication ({code:?})"
         )),
         OpenError::RemoteClosedWithError(e) => condition_error(&e),
-        OpenError::Io(e) => Error::Connection(format!("I/O: {e}")),
-        other => Error::Connection(format!("AMQP open: {other}")),
+        OpenError::Io(e) => Error::connection_caused("I/O", e),
+        other => Error::connection_caused("AMQP open", other),
     }
 }
 
@@ -156,7 +156,7 @@ pub(crate) fn condition_error(error: &definitions::Error) -> Error {
         _ if name.contains("throttl") => Error::Throttled {
             retry_after: retry_after(error).unwrap_or(Duration::from_secs(1)),
         },
-        _ => Error::Connection(format!("{name}: {description}")),
+        _ => Error::connection(format!("{name}: {description}")),
     }
 }
 
@@ -217,7 +217,7 @@ mod tests {
         ));
         assert!(matches!(
             condition_error(&e(ErrorCondition::AmqpError(AmqpError::InternalError))),
-            Error::Connection(_)
+            Error::Connection { .. }
         ));
     }
 }

@@ -126,7 +126,7 @@ impl SharedConnections {
         drop(all);
         match session {
             Ok(Ok(session)) => Ok((session, lease)),
-            Ok(Err(e)) => Err(Error::Connection(format!("AMQP session refused: {e}"))),
+            Ok(Err(e)) => Err(Error::connection_caused("AMQP session refused", e)),
             Err(_) => Err(Error::Timeout(
                 config.connect_timeout,
                 "the AMQP session to begin",

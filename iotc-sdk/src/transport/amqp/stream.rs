@@ -26,7 +26,7 @@ pub(crate) async fn connect_tls(
     let work = async {
         let tcp = TcpStream::connect((host, port))
             .await
-            .map_err(|e| Error::Connection(format!("cannot connect to {host}:{port}: {e}")))?;
+            .map_err(|e| Error::connection_caused(format!("cannot connect to {host}:{port}"), e))?;
         let _ = tcp.set_nodelay(true);
         crate::tls::handshake(connector, host, tcp).await
     };
@@ -96,14 +96,14 @@ where
             {
                 Error::Unauthorized(format!("WebSocket upgrade refused: {}", response.status()))
             }
-            other => Error::Connection(format!("WebSocket upgrade: {other}")),
+            other => Error::connection_caused("WebSocket upgrade", other),
         })?;
     let chosen = response
         .headers()
         .get("Sec-WebSocket-Protocol")
         .and_then(|v| v.to_str().ok());
     if !chosen.is_some_and(|p| p.eq_ignore_ascii_case(SUBPROTOCOL)) {
-        return Err(Error::Connection(format!(
+        return Err(Error::connection(format!(
             "the server did not accept the {SUBPROTOCOL} subprotocol ({chosen:?})"
         )));
     }
@@ -179,6 +179,9 @@ mod tests {
             let _ = async_tungstenite::tokio::accept_async(server).await;
         });
         let result = upgrade(client, "hub.example", 443).await;
-        assert!(matches!(result, Err(Error::Connection(_))), "{result:?}");
+        assert!(
+            matches!(result, Err(Error::Connection { .. })),
+            "{result:?}"
+        );
     }
 }

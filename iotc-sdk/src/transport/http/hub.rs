@@ -17,11 +17,14 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::{segment, wire, Auth, HttpsClient, Timeouts};
-use crate::auth::hub_device_resource;
+use super::{segment, wire, HttpsClient, Timeouts};
+use crate::auth::{hub_device_resource, RequestToken, TokenSource};
 use crate::message::{CloudMessage, Message, Settlement};
-use crate::transport::session::{fail, forward, EndReason, SessionEnd, SessionIo};
-use crate::transport::{HubAuth, HubConfig, Inbound, Protocol, Request};
+use crate::transport::session::engine::{Action, Ended, Engine, RenewBy, Settings};
+use crate::transport::session::limits::check_size;
+use crate::transport::session::reconnect::ends_session;
+use crate::transport::session::{fail, forward, Clock, EndReason, SessionEnd, SessionIo, FAR};
+use crate::transport::{HubConfig, Inbound, Protocol, Request};
 use crate::{Error, Result};
 
 /// Requests sent at the same time.
@@ -29,9 +32,6 @@ const MAX_IN_FLIGHT: usize = 16;
 
 /// Messages taken in one poll before the next interval (the hub keeps at most 50 per device).
 const MAX_PER_POLL: usize = 50;
-
-/// IoT hub's limit for one device-to-cloud message or batch (protocol.md §6.2).
-const MAX_BATCH_SIZE: usize = 256 * 1024;
 
 /// A client for the device API of one hub, as one device.
 pub(crate) struct HubClient {
@@ -43,8 +43,8 @@ impl HubClient {
     /// A client for the hub of `config` on `port`, authenticating as the device.
     pub(crate) fn new(config: &HubConfig, port: u16) -> Result<Self> {
         let (auth, identity) = match &config.auth {
-            HubAuth::Key(key) => (
-                Auth::key(
+            TokenSource::Key(key) => (
+                RequestToken::signed(
                     key.clone(),
                     hub_device_resource(&config.hub_host, &config.device_id),
                     None,
@@ -52,10 +52,9 @@ impl HubClient {
                 ),
                 None,
             ),
-            HubAuth::Token(token) => (Auth::Token(token.clone()), None),
-            HubAuth::X509(identity) => (Auth::None, Some(identity)),
-            #[cfg(feature = "edge")]
-            HubAuth::Workload(_) => {
+            TokenSource::Token(token) => (RequestToken::Given(token.clone()), None),
+            TokenSource::X509(identity) => (RequestToken::None, Some(identity)),
+            TokenSource::External(_) => {
                 return Err(Error::Config(
                     "IoT Edge modules connect over MQTT or AMQP, not HTTPS".into(),
                 ))
@@ -98,13 +97,7 @@ impl HubClient {
     }
 
     async fn send_message(&self, message: &Message) -> Result<()> {
-        let size = wire::message_size(message);
-        if size > MAX_BATCH_SIZE {
-            return Err(Error::TooLarge {
-                size,
-                limit: MAX_BATCH_SIZE,
-            });
-        }
+        check_size(wire::message_size(message))?;
         let headers = wire::telemetry_headers(&self.device_id, message)?;
         let response = self
             .http
@@ -123,12 +116,7 @@ impl HubClient {
 
     async fn send_batch(&self, messages: &[Message]) -> Result<()> {
         let body = wire::batch_body(messages)?;
-        if body.len() > MAX_BATCH_SIZE {
-            return Err(Error::TooLarge {
-                size: body.len(),
-                limit: MAX_BATCH_SIZE,
-            });
-        }
+        check_size(body.len())?;
         let headers = vec![
             (
                 "iothub-to".to_owned(),
@@ -267,17 +255,6 @@ enum Done {
     Polled(Result<Vec<CloudMessage>>),
 }
 
-/// Whether `error` ends the session (a new attempt after the backoff may succeed) rather than
-/// failing just the request.
-fn ends_session(error: &Error) -> bool {
-    match error {
-        Error::Connection(_) | Error::Timeout(..) | Error::Unauthorized(_) => true,
-        Error::Throttled { .. } => true,
-        Error::Rejected { status, .. } => *status >= 500,
-        _ => false,
-    }
-}
-
 /// Carries out one request and answers it, or hands it back for another attempt.
 async fn perform(client: Arc<HubClient>, request: Request) -> Done {
     let result = match &request {
@@ -301,7 +278,7 @@ async fn perform(client: Arc<HubClient>, request: Request) -> Done {
             } else {
                 let text = e.to_string();
                 fail(request, e);
-                Done::Lost(None, Error::Connection(text))
+                Done::Lost(None, Error::connection(text))
             }
         }
         Err(e) => {
@@ -322,10 +299,29 @@ async fn perform(client: Arc<HubClient>, request: Request) -> Done {
     }
 }
 
-/// Why the session winds down.
-enum Drain {
-    Close(tokio::sync::oneshot::Sender<Result<()>>),
-    Dropped,
+/// The session engine of an HTTPS session. Requests live in their tasks; the ledger counts
+/// the tasks (a write with nothing to keep per task) so that drains wait for them.
+type HttpEngine = Engine<(), tokio::sync::oneshot::Sender<Result<()>>>;
+
+/// The tasks of a session, counted by its engine.
+struct Tasks {
+    set: JoinSet<Done>,
+    engine: HttpEngine,
+}
+
+impl Tasks {
+    fn spawn(&mut self, task: impl std::future::Future<Output = Done> + Send + 'static) {
+        self.set.spawn(task);
+        self.engine.ledger.hand_over(None);
+    }
+
+    fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
 }
 
 impl HubSession {
@@ -337,51 +333,67 @@ impl HubSession {
             backlog,
             inbound,
             flush_timeout,
+            ack_timeout,
             mut store,
             ..
         } = io;
-        let mut tasks: JoinSet<Done> = JoinSet::new();
+        let clock = Clock::start();
+        let mut tasks = Tasks {
+            set: JoinSet::new(),
+            engine: Engine::new(Settings {
+                flush_timeout,
+                ack_timeout,
+                ack_name: "an HTTPS answer",
+                renew_at: None,
+                renew_by: RenewBy::Reconnect,
+            }),
+        };
         let mut retry: Vec<Request> = Vec::new();
         let mut lost: Option<Error> = None;
-        let mut drain: Option<(Drain, Instant)> = None;
         let mut polling = false;
         let mut next_poll = Instant::now() + self.poll_interval;
         let early = std::mem::take(&mut self.early);
         self.deliver(early, inbound, &mut tasks);
+        let far = Instant::now() + FAR;
 
         loop {
-            let accepting = lost.is_none() && drain.is_none();
-            let flushing = lost.is_none() && matches!(drain, Some((Drain::Close(_), _)));
-            while tasks.len() < MAX_IN_FLIGHT && (accepting || flushing) {
+            let accepting = lost.is_none() && tasks.engine.accepts_requests();
+            // While open, and while flushing for a close.
+            let feeding = lost.is_none() && tasks.engine.accepts_backlog();
+            while tasks.len() < MAX_IN_FLIGHT && feeding {
                 let Some(request) = backlog.pop_front() else {
                     break;
                 };
-                if let Some(reason) = self.start(request, &mut tasks) {
-                    drain = Some((reason, Instant::now() + flush_timeout));
-                }
+                self.start(request, &mut tasks, &clock);
             }
             if let Some(store) = store.as_deref_mut() {
-                if store.is_dirty() && backlog.is_empty() && tasks.is_empty() && retry.is_empty() {
+                if store.is_dirty()
+                    && tasks.engine.may_clear_store(backlog.is_empty())
+                    && retry.is_empty()
+                {
                     store.clear();
                 }
             }
-            let work_left = !tasks.is_empty();
-            if lost.is_some() && !work_left {
+            if lost.is_some() && tasks.is_empty() {
                 break;
             }
-            if let Some((_, deadline)) = &drain {
-                let flushed = !work_left && (backlog.is_empty() || !flushing);
-                if flushed || Instant::now() >= *deadline {
+            if tasks.engine.is_draining() {
+                if let Some(Action::Disconnect) = tasks.engine.step(clock.now(), backlog.is_empty())
+                {
                     break;
                 }
             }
-            let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
-            let deadline = drain.as_ref().map_or(far, |(_, d)| *d);
+            let deadline = tasks
+                .engine
+                .next_deadline()
+                .map_or(far, |at| clock.instant(at));
+            let work_left = !tasks.is_empty();
             tokio::select! {
-                Some(done) = tasks.join_next(), if work_left => {
+                Some(done) = tasks.set.join_next(), if work_left => {
+                    tasks.engine.ledger.written();
                     let done = match done {
                         Ok(done) => done,
-                        Err(e) => Done::Lost(None, Error::Connection(format!("HTTPS task failed: {e}"))),
+                        Err(e) => Done::Lost(None, Error::connection_caused("HTTPS task failed", e)),
                     };
                     match done {
                         Done::Finished => {}
@@ -390,7 +402,7 @@ impl HubSession {
                                 retry.push(*request);
                             }
                             if lost.is_none() {
-                                warn!(device_id = %self.client.device_id, error = %error, "HTTPS request failed; reconnecting");
+                                warn!(device_id = %self.client.device_id, error = %error.chain(), "HTTPS request failed; reconnecting");
                                 lost = Some(error);
                             }
                         }
@@ -410,43 +422,39 @@ impl HubSession {
                     }
                 }
                 request = requests.recv(), if accepting && tasks.len() < MAX_IN_FLIGHT => match request {
-                    Some(request) => {
-                        if let Some(reason) = self.start(request, &mut tasks) {
-                            drain = Some((reason, Instant::now() + flush_timeout));
-                        }
-                    }
-                    None => drain = Some((Drain::Dropped, Instant::now())),
+                    Some(request) => self.start(request, &mut tasks, &clock),
+                    None => tasks.engine.handles_dropped(clock.now()),
                 },
                 _ = tokio::time::sleep_until(next_poll), if accepting && !polling => {
                     polling = true;
                     let client = self.client.clone();
                     tasks.spawn(async move { Done::Polled(client.receive_all().await) });
                 }
-                _ = tokio::time::sleep_until(deadline), if drain.is_some() => {}
+                _ = tokio::time::sleep_until(deadline), if tasks.engine.is_draining() => {}
             }
         }
-        tasks.abort_all();
+        tasks.set.abort_all();
         for request in retry.into_iter().rev() {
             backlog.push_front(request);
         }
-        let (reason, close) = match (lost, drain) {
-            (_, Some((Drain::Close(reply), _))) => (EndReason::Closed, Some(reply)),
-            (Some(error), _) => (EndReason::Lost(error), None),
-            (None, _) => (EndReason::Dropped, None),
+        let ended = match lost {
+            Some(error) => Ended::Lost(error),
+            None => Ended::Disconnected,
         };
+        let (reason, close) = tasks.engine.finish(ended);
         match &reason {
             EndReason::Lost(e) => {
-                info!(device_id = %self.client.device_id, error = %e, "IoT hub HTTPS session lost")
+                info!(device_id = %self.client.device_id, error = %e.chain(), "IoT hub HTTPS session lost")
             }
             _ => info!(device_id = %self.client.device_id, "IoT hub HTTPS session closed"),
         }
         SessionEnd { reason, close }
     }
 
-    /// Starts `request`; returns how to wind down when it is a close.
-    fn start(&self, request: Request, tasks: &mut JoinSet<Done>) -> Option<Drain> {
+    /// Starts `request`; a close starts the engine's drain.
+    fn start(&self, request: Request, tasks: &mut Tasks, clock: &Clock) {
         match request {
-            Request::Close { reply } => return Some(Drain::Close(reply)),
+            Request::Close { reply } => tasks.engine.close(reply, clock.now()),
             Request::GetTwin { .. } | Request::PatchReported { .. } => {
                 fail(request, Protocol::Https.unsupported("the device twin"));
             }
@@ -457,7 +465,6 @@ impl HubSession {
                 tasks.spawn(perform(self.client.clone(), request));
             }
         }
-        None
     }
 
     /// Hands polled messages to the application. IoT Central's queued commands (messages with
@@ -467,7 +474,7 @@ impl HubSession {
         &self,
         messages: Vec<CloudMessage>,
         inbound: &mpsc::Sender<Inbound>,
-        tasks: &mut JoinSet<Done>,
+        tasks: &mut Tasks,
     ) {
         for message in messages {
             if message.property("method-name").is_some() {

@@ -11,7 +11,7 @@ pub(crate) mod hub;
 pub(crate) mod upload;
 pub(crate) mod wire;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use azure_core::http::{
@@ -20,7 +20,7 @@ use azure_core::http::{
 use bytes::Bytes;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use crate::auth::{SasKey, SasToken, X509Identity};
+use crate::auth::{RequestToken, X509Identity};
 use crate::tls::TlsConfig;
 use crate::{Error, Result};
 
@@ -34,76 +34,6 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 /// Percent-encodes one path segment (a device id, a lock token).
 pub(crate) fn segment(s: &str) -> String {
     utf8_percent_encode(s, SEGMENT).to_string()
-}
-
-/// How requests authenticate.
-pub(crate) enum Auth {
-    /// SAS tokens for `resource` signed with `key` (with `key_name` as `skn`), renewed at 80 %
-    /// of their life.
-    Key(Box<KeyAuth>),
-    /// A ready-made token; it cannot be renewed.
-    Token(SasToken),
-    /// No `Authorization` header: the client certificate in the TLS handshake, or a URL that
-    /// carries its own signature (a blob SAS URI).
-    None,
-}
-
-/// Signs SAS tokens as they are needed.
-pub(crate) struct KeyAuth {
-    key: SasKey,
-    resource: String,
-    key_name: Option<&'static str>,
-    ttl: Duration,
-    current: Mutex<Option<SasToken>>,
-}
-
-impl Auth {
-    /// Signs tokens for `resource` with `key`.
-    pub(crate) fn key(
-        key: SasKey,
-        resource: String,
-        key_name: Option<&'static str>,
-        ttl: Duration,
-    ) -> Self {
-        Auth::Key(Box::new(KeyAuth {
-            key,
-            resource,
-            key_name,
-            ttl,
-            current: Mutex::new(None),
-        }))
-    }
-
-    /// The `Authorization` header value, if any: the current token, or a new one once 80 % of
-    /// the current one's life has passed.
-    fn header(&self) -> Option<String> {
-        match self {
-            Auth::None => None,
-            Auth::Token(token) => Some(token.as_secret().expose().to_owned()),
-            Auth::Key(auth) => {
-                let KeyAuth {
-                    key,
-                    resource,
-                    key_name,
-                    ttl,
-                    current,
-                } = &**auth;
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_secs();
-                let renew_margin = ttl.as_secs() / 5;
-                let mut current = current.lock().unwrap_or_else(|e| e.into_inner());
-                let fresh = current
-                    .as_ref()
-                    .is_some_and(|t| t.expiry_unix() > now + renew_margin);
-                if !fresh {
-                    *current = Some(SasToken::with_ttl(resource, key, *ttl, *key_name));
-                }
-                current.as_ref().map(|t| t.as_secret().expose().to_owned())
-            }
-        }
-    }
 }
 
 /// A response, read whole.
@@ -146,7 +76,7 @@ pub(crate) struct HttpsClient {
     timeouts: Timeouts,
     /// `https://host:port`, no trailing slash.
     base: String,
-    auth: Auth,
+    auth: RequestToken,
 }
 
 impl std::fmt::Debug for HttpsClient {
@@ -172,7 +102,7 @@ impl HttpsClient {
         port: u16,
         tls: &TlsConfig,
         identity: Option<&X509Identity>,
-        auth: Auth,
+        auth: RequestToken,
         timeouts: Timeouts,
     ) -> Result<Self> {
         let connector = match identity {
@@ -234,7 +164,7 @@ impl HttpsClient {
         body: Option<Vec<u8>>,
     ) -> Result<Response> {
         let mut request = azure_core::http::Request::new(url, method);
-        if let Some(token) = self.auth.header() {
+        if let Some(token) = self.auth.current() {
             request.insert_header("authorization", token);
         }
         for (name, value) in headers {
@@ -267,21 +197,18 @@ impl HttpsClient {
 /// Sorts the pipeline's errors into the SDK's.
 fn transport_error(error: azure_core::Error, timeout: Duration) -> Error {
     use std::error::Error as _;
-    let mut text = error.to_string();
     let mut source = error.source();
     let mut timed_out = false;
     while let Some(inner) = source {
         if let Some(e) = inner.downcast_ref::<reqwest::Error>() {
             timed_out |= e.is_timeout();
         }
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
         source = inner.source();
     }
     if timed_out {
         Error::Timeout(timeout, "an HTTPS response")
     } else {
-        Error::Connection(format!("HTTPS: {text}"))
+        Error::connection_caused("HTTPS", error)
     }
 }
 

@@ -8,7 +8,8 @@ use serde_json::json;
 use tracing::{debug, info};
 
 use super::hub::HubClient;
-use super::{segment, Auth, HttpsClient, Timeouts};
+use super::{segment, HttpsClient, Timeouts};
+use crate::auth::RequestToken;
 use crate::transport::{parse_endpoint, HubConfig};
 use crate::{Error, Result};
 
@@ -122,7 +123,7 @@ async fn put_blob(config: &HubConfig, sas: &SasUri, data: Vec<u8>) -> Result<()>
         port,
         &config.tls,
         None,
-        Auth::None,
+        RequestToken::None,
         Timeouts {
             connect: config.connect_timeout,
             request: config.operation_timeout,

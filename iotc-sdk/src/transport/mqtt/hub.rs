@@ -1,6 +1,5 @@
 //! The IoT hub MQTT connection task (protocol.md §4).
 
-use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,10 +10,14 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::topics;
-use crate::auth::{hub_device_resource, hub_module_resource, SasToken};
+use crate::auth::{hub_device_resource, hub_module_resource};
 use crate::pnp::{Twin, WritablePropertyUpdate};
-use crate::transport::session::{fail, forward, EndReason, SessionEnd, SessionIo};
-use crate::transport::{HubAuth, HubConfig, Inbound, Request};
+use crate::transport::session::engine::{Action, Ended, Engine, RenewBy, Settings};
+use crate::transport::session::ledger::Entry;
+use crate::transport::session::limits::check_size;
+use crate::transport::session::time::Timestamp;
+use crate::transport::session::{fail, forward, Clock, EndReason, SessionEnd, SessionIo, FAR};
+use crate::transport::{HubConfig, Inbound, Request};
 use crate::{Error, Result};
 
 /// A connected, subscribed hub session, ready to [`run`](HubSession::run).
@@ -56,23 +59,14 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
         Some(module) => hub_module_resource(&config.hub_host, &config.device_id, module),
         None => hub_device_resource(&config.hub_host, &config.device_id),
     };
-    let mut token_expiry = None;
-    let (password, identity) = match &config.auth {
-        HubAuth::Key(key) => {
-            let token = SasToken::with_ttl(&resource, key, config.sas_ttl, None);
-            token_expiry = Some(token.expiry_unix());
-            (Some(token.as_secret().clone()), None)
-        }
-        HubAuth::Token(token) => (Some(token.as_secret().clone()), None),
-        #[cfg(feature = "edge")]
-        HubAuth::Workload(workload) => {
-            let token = workload.token(&resource, config.sas_ttl).await?;
-            token_expiry = Some(token.expiry_unix());
-            (Some(token.as_secret().clone()), None)
-        }
-        HubAuth::X509(identity) => (None, Some(identity)),
-    };
-    let transport = super::MqttTransport::new(config.protocol, &config.tls, identity)?;
+    let issued = config.auth.token(&resource, config.sas_ttl).await?;
+    let token_expiry = issued
+        .as_ref()
+        .filter(|issued| issued.renewable)
+        .map(|issued| issued.token.expiry_unix());
+    let password = issued.map(|issued| issued.token.as_secret().clone());
+    let transport =
+        super::MqttTransport::new(config.protocol, &config.tls, config.auth.identity())?;
     let client_id = match &config.module_id {
         Some(module) => format!("{}/{module}", config.device_id),
         None => config.device_id.clone(),
@@ -142,7 +136,7 @@ async fn read_twin(
             Vec::new(),
         )
         .await
-        .map_err(|e| Error::Connection(e.to_string()))?;
+        .map_err(|e| Error::connection_caused("the MQTT request queue", e))?;
     let read = async {
         loop {
             match eventloop.poll().await {
@@ -177,45 +171,20 @@ async fn read_twin(
 /// the channel are taken (the session's `select!` polls the connection first).
 const FAIR_TURNS: u32 = 32;
 
-/// A request handed to rumqttc, kept until it is done so it can go out again on the next
-/// connection if this one breaks.
-struct Tracked {
-    seq: u64,
-    request: Request,
-}
+/// A request handed to rumqttc, kept by the session engine's ledger until it is done so it
+/// can go out again on the next connection if this one breaks.
+type Tracked = Entry<Request>;
 
-/// QoS 1 telemetry written to the connection and waiting for its PUBACK.
-struct Unacked {
-    pkid: u16,
-    sent: Instant,
-    tracked: Tracked,
-}
+/// The session engine of an MQTT session: it tracks requests; a close answers on a oneshot.
+type MqttEngine = Engine<Request, oneshot::Sender<Result<()>>>;
 
-/// Why the session is winding down.
-enum Drain {
-    Close(oneshot::Sender<Result<()>>),
-    Renew,
-    Dropped,
-}
-
-/// Book-keeping of the running session.
-#[derive(Default)]
+/// What the MQTT session keeps beside the engine.
 struct State {
-    /// Publishes handed to rumqttc, in order, until rumqttc writes them. `None` for publishes
-    /// that need nothing kept (twin requests live in `twin`).
-    unsent: VecDeque<Option<Tracked>>,
-    /// QoS 1 telemetry waiting for its PUBACK, in send order. The hub acknowledges in that
-    /// order, so the PUBACK's publish is nearly always the front one, and the front one is the
-    /// oldest: no map, no hashing, no separate record of send times.
-    unacked: VecDeque<Unacked>,
-    /// Twin requests by `$rid`.
-    twin: HashMap<String, Tracked>,
+    engine: MqttEngine,
+    clock: Clock,
     /// Requests handed to rumqttc that it has not yet written.
     queued: usize,
     next_rid: u64,
-    next_seq: u64,
-    drain: Option<(Drain, Instant)>,
-    disconnecting: bool,
 }
 
 impl State {
@@ -225,60 +194,28 @@ impl State {
     }
 
     fn track(&mut self, request: Request) -> Tracked {
-        self.next_seq += 1;
-        Tracked {
-            seq: self.next_seq,
-            request,
-        }
+        self.engine.ledger.track(request)
     }
+}
 
-    /// When the oldest unacknowledged publish was sent.
-    fn oldest_unacked(&self) -> Option<Instant> {
-        self.unacked.front().map(|u| u.sent)
-    }
-
-    /// Takes the publish that PUBACK `pkid` acknowledges. rumqttc reuses a packet id only
-    /// after its PUBACK, so at most one waiting publish has it.
-    fn acknowledge(&mut self, pkid: u16) -> Option<Tracked> {
-        let i = self.unacked.iter().position(|u| u.pkid == pkid)?;
-        self.unacked.remove(i).map(|u| u.tracked)
-    }
-
-    fn in_flight(&self) -> bool {
-        !self.unsent.is_empty() || !self.unacked.is_empty() || !self.twin.is_empty()
-    }
-
-    /// New requests from the handles are taken only while the session is open.
-    fn accepts_requests(&self) -> bool {
-        self.drain.is_none()
-    }
-
-    /// The backlog is fed while open, and while flushing for a close.
-    fn accepts_backlog(&self) -> bool {
-        matches!(self.drain, None | Some((Drain::Close(_), _)))
-    }
-
-    /// Everything still to do, in the order it was asked for.
-    fn unfinished(&mut self) -> Vec<Request> {
-        let mut all: Vec<Tracked> = self.unsent.drain(..).flatten().collect();
-        all.extend(self.unacked.drain(..).map(|u| u.tracked));
-        all.extend(self.twin.drain().map(|(_, t)| t));
-        all.sort_by_key(|t| t.seq);
-        all.into_iter()
-            .map(|t| t.request)
-            // Replies nobody waits for any more are dropped, except telemetry (delivery is
-            // at least once, whether or not the sender still waits).
-            .filter(|r| match r {
-                Request::Telemetry { .. } => true,
-                Request::GetTwin { reply } => !reply.is_closed(),
-                Request::PatchReported { reply, .. } => !reply.is_closed(),
-                Request::CommandResponse { .. } => true,
-                Request::Close { .. } => false,
-                // Never sent to MQTT sessions (no batch request, no settlement).
-                Request::TelemetryBatch { .. } | Request::Settle { .. } => false,
-            })
-            .collect()
-    }
+/// Everything still to do, in the order it was asked for, that is worth doing again.
+fn unfinished(engine: &mut MqttEngine) -> Vec<Request> {
+    engine
+        .ledger
+        .take_unfinished()
+        .into_iter()
+        // Replies nobody waits for any more are dropped, except telemetry (delivery is at
+        // least once, whether or not the sender still waits).
+        .filter(|r| match r {
+            Request::Telemetry { .. } => true,
+            Request::GetTwin { reply } => !reply.is_closed(),
+            Request::PatchReported { reply, .. } => !reply.is_closed(),
+            Request::CommandResponse { .. } => true,
+            Request::Close { .. } => false,
+            // Never sent to MQTT sessions (no batch request, no settlement).
+            Request::TelemetryBatch { .. } | Request::Settle { .. } => false,
+        })
+        .collect()
 }
 
 impl HubSession {
@@ -297,7 +234,19 @@ impl HubSession {
 
 impl Connection {
     async fn run(mut self: Box<Self>, mut io: SessionIo<'_>) -> SessionEnd {
-        let mut state = State::default();
+        let clock = Clock::start();
+        let mut state = State {
+            engine: Engine::new(Settings {
+                flush_timeout: io.flush_timeout,
+                ack_timeout: io.ack_timeout,
+                ack_name: "a PUBACK",
+                renew_at: io.renew_at.map(|at| clock.at(at)),
+                renew_by: RenewBy::Reconnect,
+            }),
+            clock,
+            queued: 0,
+            next_rid: 0,
+        };
         // Plug and Play: desired properties set while the device was away come first; patches
         // that arrived while connecting and that the twin already holds are dropped.
         let seen_version = self.twin.as_ref().map_or(0, Twin::desired_version);
@@ -324,54 +273,45 @@ impl Connection {
             self.on_publish(publish, &mut state, io.inbound);
         }
 
-        let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
-        // One timer for the token renewal, the drain deadline and the PUBACK deadline, created
-        // once: a pending timer costs a poll on every pass, and a reset costs a lock. It is only
-        // moved earlier here; when it fires it is parked and set to the next deadline. The
-        // PUBACK deadline only ever moves later (the oldest unacknowledged publish only gets
-        // younger), so a stale deadline fires early, never late.
+        let far = Instant::now() + FAR;
+        // One timer for the token renewal, the drain deadline and the PUBACK deadline (the
+        // engine's next deadline), created once: a pending timer costs a poll on every pass,
+        // and a reset costs a lock. It is only moved earlier here; when it fires it is parked
+        // and set to the next deadline. The PUBACK deadline only ever moves later (the oldest
+        // unacknowledged publish only gets younger), so a stale deadline fires early, never
+        // late.
         let timer = tokio::time::sleep_until(far);
         tokio::pin!(timer);
+        // The deadline the timer is set to, in the engine's time (`None`: parked), so that a
+        // turn compares two values rather than converting the engine's deadline to an instant
+        // and reading the timer's.
+        let mut armed: Option<Timestamp> = None;
         // Connection events handled in a row without looking at the requests.
         let mut event_turns = 0;
-        let reason = loop {
-            while state.queued < super::REQUEST_CAPACITY && state.accepts_backlog() {
+        let ended = loop {
+            while state.queued < super::REQUEST_CAPACITY && state.engine.accepts_backlog() {
                 let Some(request) = io.backlog.pop_front() else {
                     break;
                 };
                 self.on_request(request, &mut state);
             }
             if let Some(store) = io.store.as_deref_mut() {
-                if store.is_dirty()
-                    && io.backlog.is_empty()
-                    && state.unacked.is_empty()
-                    && state.unsent.is_empty()
-                {
+                if store.is_dirty() && state.engine.may_clear_store(io.backlog.is_empty()) {
                     store.clear();
                 }
             }
-            let mut drain_deadline = None;
-            if let Some((_, deadline)) = &state.drain {
-                let flushed =
-                    !state.in_flight() && (io.backlog.is_empty() || !state.accepts_backlog());
-                if !state.disconnecting && (flushed || Instant::now() >= *deadline) {
-                    state.disconnecting = true;
+            if state.engine.is_draining() {
+                let now = state.clock.now();
+                if let Some(Action::Disconnect) = state.engine.step(now, io.backlog.is_empty()) {
                     let _ = self.client.try_disconnect();
                     state.queued += 1;
                 }
-                if !state.disconnecting {
-                    drain_deadline = Some(*deadline);
-                }
             }
-            let ack_deadline = state.oldest_unacked().map(|t| t + io.ack_timeout);
-            let renew_deadline = io.renew_at.filter(|_| state.drain.is_none());
-            let next = [ack_deadline, renew_deadline, drain_deadline]
-                .into_iter()
-                .flatten()
-                .min();
+            let next = state.engine.next_deadline();
             if let Some(next) = next {
-                if next < timer.deadline() {
-                    timer.as_mut().reset(next);
+                if armed.is_none_or(|armed| next < armed) {
+                    timer.as_mut().reset(state.clock.instant(next));
+                    armed = Some(next);
                 }
             }
             let mut timer_fired = false;
@@ -385,57 +325,50 @@ impl Connection {
                     event_turns += 1;
                     match event {
                         Ok(event) => {
-                            if let Some(reason) = self.on_event(event, &mut state, io.inbound) {
-                                break reason;
+                            if let Some(ended) = self.on_event(event, &mut state, io.inbound) {
+                                break ended;
                             }
                         }
-                        Err(e) => break EndReason::Lost(super::connection_error(e)),
+                        Err(e) => break Ended::Lost(super::connection_error(e)),
                     }
                 },
-                request = io.requests.recv(), if state.queued < super::REQUEST_CAPACITY && state.accepts_requests() => {
+                request = io.requests.recv(), if state.queued < super::REQUEST_CAPACITY && state.engine.accepts_requests() => {
                     event_turns = 0;
-                    self.on_handle_request(request, &mut state, io.flush_timeout);
-                    self.take_queued(io.requests, &mut state, io.flush_timeout);
+                    self.on_handle_request(request, &mut state);
+                    self.take_queued(io.requests, &mut state);
                 }
                 _ = &mut timer, if next.is_some() => timer_fired = true,
             }
             if event_turns >= FAIR_TURNS {
                 event_turns = 0;
-                self.take_queued(io.requests, &mut state, io.flush_timeout);
+                self.take_queued(io.requests, &mut state);
             }
             if timer_fired || timer.is_elapsed() {
-                let now = Instant::now();
-                if ack_deadline.is_some_and(|deadline| now >= deadline) {
-                    warn!(device_id = %self.device_id, timeout = ?io.ack_timeout, "no PUBACK in time: reconnecting to send again");
-                    break EndReason::Lost(Error::Timeout(io.ack_timeout, "a PUBACK"));
-                }
-                if renew_deadline.is_some_and(|deadline| now >= deadline) {
-                    debug!(device_id = %self.device_id, "SAS token due for renewal: draining");
-                    state.drain = Some((Drain::Renew, now + io.flush_timeout));
+                let draining = state.engine.is_draining();
+                match state.engine.on_timer(state.clock.now()) {
+                    Some(Action::Lost(e)) => {
+                        warn!(device_id = %self.device_id, timeout = ?io.ack_timeout, "no PUBACK in time: reconnecting to send again");
+                        break Ended::Lost(e);
+                    }
+                    _ if !draining && state.engine.is_draining() => {
+                        debug!(device_id = %self.device_id, "SAS token due for renewal: draining");
+                    }
+                    _ => {}
                 }
                 // A passed drain deadline is acted on at the top of the loop; a deadline that
                 // moved later is set again there.
                 timer.as_mut().reset(far);
+                armed = None;
             }
         };
-        let unfinished = state.unfinished();
+        let unfinished = unfinished(&mut state.engine);
         for request in unfinished.into_iter().rev() {
             io.backlog.push_front(request);
         }
-        let (reason, close) = match (reason, state.drain.take()) {
-            (EndReason::Closed, Some((Drain::Close(reply), _))) => (EndReason::Closed, Some(reply)),
-            (EndReason::Closed, Some((Drain::Renew, _))) => (EndReason::Renew, None),
-            (EndReason::Closed, Some((Drain::Dropped, _))) => (EndReason::Dropped, None),
-            (EndReason::Closed, None) => (
-                EndReason::Lost(Error::Connection("disconnected".into())),
-                None,
-            ),
-            (reason, Some((Drain::Close(reply), _))) => (reason, Some(reply)),
-            (reason, _) => (reason, None),
-        };
+        let (reason, close) = state.engine.finish(ended);
         match &reason {
             EndReason::Lost(e) => {
-                info!(device_id = %self.device_id, error = %e, "IoT hub connection lost")
+                info!(device_id = %self.device_id, error = %e.chain(), "IoT hub connection lost")
             }
             EndReason::Renew => {
                 debug!(device_id = %self.device_id, "disconnected to renew the SAS token")
@@ -447,39 +380,34 @@ impl Connection {
         SessionEnd { reason, close }
     }
 
-    /// Handles one rumqttc event; returns why the session ends, when it does.
+    /// Handles one rumqttc event; returns how the connection ended, when it did.
     fn on_event(
         &mut self,
         event: Event,
         state: &mut State,
         inbound: &mpsc::Sender<Inbound>,
-    ) -> Option<EndReason> {
+    ) -> Option<Ended> {
         match event {
             Event::Incoming(Packet::Publish(publish)) => self.on_publish(publish, state, inbound),
             Event::Incoming(Packet::PubAck(ack)) => {
                 if let Some(Tracked {
-                    request: Request::Telemetry { reply, .. },
+                    item: Request::Telemetry { reply, .. },
                     ..
-                }) = state.acknowledge(ack.pkid)
+                }) = state.engine.ledger.acknowledge(u64::from(ack.pkid))
                 {
                     let _ = reply.send(Ok(()));
                 }
             }
             Event::Incoming(Packet::Disconnect) => {
-                return Some(EndReason::Lost(Error::Connection(
-                    "the hub sent DISCONNECT".into(),
-                )));
+                return Some(Ended::Lost(Error::connection("the hub sent DISCONNECT")));
             }
             Event::Outgoing(Outgoing::Publish(pkid)) => {
                 state.queued = state.queued.saturating_sub(1);
-                if let Some(Some(tracked)) = state.unsent.pop_front() {
-                    match tracked.request {
+                if let Some(tracked) = state.engine.ledger.written() {
+                    match tracked.item {
                         Request::Telemetry { .. } if pkid != 0 => {
-                            state.unacked.push_back(Unacked {
-                                pkid,
-                                sent: Instant::now(),
-                                tracked,
-                            });
+                            let now = state.clock.now();
+                            state.engine.written(u64::from(pkid), now, tracked);
                         }
                         Request::Telemetry { reply, .. } => {
                             let _ = reply.send(Ok(()));
@@ -496,7 +424,7 @@ impl Connection {
             Event::Outgoing(Outgoing::Subscribe(_) | Outgoing::Unsubscribe(_)) => {
                 state.queued = state.queued.saturating_sub(1);
             }
-            Event::Outgoing(Outgoing::Disconnect) => return Some(EndReason::Closed),
+            Event::Outgoing(Outgoing::Disconnect) => return Some(Ended::Disconnected),
             _ => {}
         }
         None
@@ -505,36 +433,24 @@ impl Connection {
     /// Takes the requests waiting in the channel, as many as rumqttc's queue has room for, so
     /// that rumqttc's poll (and its TLS read attempt) is set up once per batch rather than once
     /// per request.
-    fn take_queued(
-        &mut self,
-        requests: &mut mpsc::Receiver<Request>,
-        state: &mut State,
-        flush_timeout: Duration,
-    ) {
-        while state.queued < super::REQUEST_CAPACITY && state.accepts_requests() {
+    fn take_queued(&mut self, requests: &mut mpsc::Receiver<Request>, state: &mut State) {
+        while state.queued < super::REQUEST_CAPACITY && state.engine.accepts_requests() {
             match requests.try_recv() {
-                Ok(request) => self.on_handle_request(Some(request), state, flush_timeout),
+                Ok(request) => self.on_handle_request(Some(request), state),
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => {
-                    self.on_handle_request(None, state, flush_timeout);
+                    self.on_handle_request(None, state);
                 }
             }
         }
     }
 
     /// A request from the handles; `None` when every handle is gone.
-    fn on_handle_request(
-        &mut self,
-        request: Option<Request>,
-        state: &mut State,
-        flush_timeout: Duration,
-    ) {
+    fn on_handle_request(&mut self, request: Option<Request>, state: &mut State) {
         match request {
-            Some(Request::Close { reply }) => {
-                state.drain = Some((Drain::Close(reply), Instant::now() + flush_timeout));
-            }
+            Some(Request::Close { reply }) => state.engine.close(reply, state.clock.now()),
             Some(request) => self.on_request(request, state),
-            None => state.drain = Some((Drain::Dropped, Instant::now())),
+            None => state.engine.handles_dropped(state.clock.now()),
         }
     }
 
@@ -551,10 +467,8 @@ impl Connection {
                         }
                     };
                 }
-                let size = topic.len() + message.payload().len();
-                if size > super::MAX_MESSAGE_SIZE {
-                    let limit = super::MAX_MESSAGE_SIZE;
-                    let _ = reply.send(Err(Error::TooLarge { size, limit }));
+                if let Err(e) = check_size(topic.len() + message.payload().len()) {
+                    let _ = reply.send(Err(e));
                     return;
                 }
                 let payload = message.payload_bytes().clone();
@@ -572,7 +486,7 @@ impl Connection {
                 }
                 let rid = state.rid();
                 let tracked = state.track(Request::GetTwin { reply });
-                state.twin.insert(rid.clone(), tracked);
+                state.engine.ledger.await_answer(rid.clone(), tracked);
                 self.publish(
                     state,
                     topics::twin_get_topic(&rid),
@@ -591,7 +505,7 @@ impl Connection {
                 };
                 let rid = state.rid();
                 let tracked = state.track(Request::PatchReported { patch, reply });
-                state.twin.insert(rid.clone(), tracked);
+                state.engine.ledger.await_answer(rid.clone(), tracked);
                 self.publish(
                     state,
                     topics::twin_patch_reported_topic(&rid),
@@ -638,7 +552,7 @@ impl Connection {
             }
             Request::Close { reply } => {
                 // Only reached from the backlog (a close queued while disconnected).
-                state.drain = Some((Drain::Close(reply), Instant::now()));
+                state.engine.close_now(reply, state.clock.now());
             }
         }
     }
@@ -654,13 +568,13 @@ impl Connection {
         match super::try_publish_bytes(&self.client, topic, qos, payload) {
             Ok(()) => {
                 state.queued += 1;
-                state.unsent.push_back(tracked);
+                state.engine.ledger.hand_over(tracked);
             }
             Err(e) => {
                 // Cannot happen while `queued` stays under the channel capacity; report it anyway.
                 warn!(error = %e, "could not queue an MQTT publish");
                 if let Some(tracked) = tracked {
-                    fail(tracked.request, e);
+                    fail(tracked.item, e);
                 }
             }
         }
@@ -669,7 +583,7 @@ impl Connection {
     fn on_publish(&mut self, publish: Publish, state: &mut State, inbound: &mpsc::Sender<Inbound>) {
         let topic = publish.topic.as_str();
         if let Some(response) = topics::parse_twin_response(topic) {
-            let Some(tracked) = state.twin.remove(&response.request_id) else {
+            let Some(tracked) = state.engine.ledger.answer(&response.request_id) else {
                 debug!(rid = %response.request_id, "twin response for an unknown request");
                 return;
             };
@@ -682,7 +596,7 @@ impl Connection {
                     message: String::from_utf8_lossy(&publish.payload).into_owned(),
                 },
             };
-            match tracked.request {
+            match tracked.item {
                 Request::GetTwin { reply } => {
                     let result = match response.status {
                         200 => Twin::from_json(&publish.payload),
@@ -732,57 +646,5 @@ impl Connection {
         } else {
             warn!(%topic, "publish on an unexpected topic; ignored");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// What `on_event` does when rumqttc writes telemetry with packet id `pkid`.
-    fn send(state: &mut State, pkid: u16) -> u64 {
-        let request = Request::Telemetry {
-            message: Box::new(crate::Message::new(Vec::new())),
-            reply: oneshot::channel().0,
-        };
-        let tracked = state.track(request);
-        let seq = tracked.seq;
-        state.unacked.push_back(Unacked {
-            pkid,
-            sent: Instant::now(),
-            tracked,
-        });
-        seq
-    }
-
-    /// PUBACKs in order, out of order, and for packet ids that rumqttc reused: each takes its
-    /// own publish, the oldest waiting one stays at the front, and nothing is left behind.
-    #[test]
-    fn a_puback_takes_its_own_publish() {
-        let mut state = State::default();
-        for _round in 0..3 {
-            let seqs: Vec<u64> = (1..=10).map(|pkid| send(&mut state, pkid)).collect();
-            for (pkid, seq) in (1..=10).zip(&seqs) {
-                assert_eq!(state.acknowledge(pkid).map(|t| t.seq), Some(*seq));
-            }
-            assert!(state.unacked.is_empty());
-        }
-        let first = send(&mut state, 1);
-        let oldest = state.oldest_unacked();
-        let later: Vec<u64> = (2..=5).map(|pkid| send(&mut state, pkid)).collect();
-        for (pkid, seq) in (2..=5).rev().zip(later.iter().rev()) {
-            assert_eq!(state.acknowledge(pkid).map(|t| t.seq), Some(*seq));
-            assert_eq!(
-                state.oldest_unacked(),
-                oldest,
-                "the oldest is still waiting"
-            );
-        }
-        assert!(
-            state.acknowledge(7).is_none(),
-            "an unknown packet id takes nothing"
-        );
-        assert_eq!(state.acknowledge(1).map(|t| t.seq), Some(first));
-        assert_eq!(state.oldest_unacked(), None);
     }
 }

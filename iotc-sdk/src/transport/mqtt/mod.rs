@@ -19,11 +19,9 @@ use crate::tls::TlsConfig;
 use crate::transport::Protocol;
 use crate::{Error, Result};
 
-/// IoT hub's limit for one device-to-cloud message: body plus properties (protocol.md §4.4).
-pub(crate) const MAX_MESSAGE_SIZE: usize = 256 * 1024;
-
 /// Largest packet accepted or sent: IoT hub's 256 KB message limit plus room for the topic.
-pub(crate) const MAX_PACKET_SIZE: usize = 256 * 1024 + 8 * 1024;
+pub(crate) const MAX_PACKET_SIZE: usize =
+    crate::transport::session::limits::MAX_MESSAGE_SIZE + 8 * 1024;
 
 /// Capacity of rumqttc's request channel; the connection task never queues more than this.
 pub(crate) const REQUEST_CAPACITY: usize = 64;
@@ -143,7 +141,7 @@ pub(crate) async fn subscribe(
     client
         .subscribe_many(filters)
         .await
-        .map_err(|e| Error::Connection(e.to_string()))?;
+        .map_err(|e| Error::connection_caused("the MQTT request queue", e))?;
     let mut early = Vec::new();
     let result = tokio::time::timeout(timeout, async {
         loop {
@@ -190,8 +188,8 @@ pub(crate) fn try_publish_bytes(
     let publish = std::pin::pin!(client.publish_bytes(topic, qos, false, payload));
     match publish.poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(Ok(())) => Ok(()),
-        Poll::Ready(Err(e)) => Err(Error::Connection(e.to_string())),
-        Poll::Pending => Err(Error::Connection("the MQTT request queue is full".into())),
+        Poll::Ready(Err(e)) => Err(Error::connection_caused("the MQTT request queue", e)),
+        Poll::Pending => Err(Error::connection("the MQTT request queue is full")),
     }
 }
 
@@ -202,7 +200,7 @@ pub(crate) fn checked_topic(topic: String) -> Result<String> {
     if rumqttc::valid_topic(&topic) {
         Ok(topic)
     } else {
-        Err(Error::Connection(format!(
+        Err(Error::connection(format!(
             "invalid MQTT topic for a publish: {topic}"
         )))
     }
@@ -223,14 +221,39 @@ pub(crate) fn connection_error(error: ConnectionError) -> Error {
                 Error::Unauthorized("the service rejected the client id (device id)".into())
             }
             ConnectReturnCode::ServiceUnavailable => {
-                Error::Connection("the service is unavailable (CONNACK 3)".into())
+                Error::connection("the service is unavailable (CONNACK 3)")
             }
-            other => Error::Connection(format!("connection refused: {other:?}")),
+            other => Error::connection(format!("connection refused: {other:?}")),
         },
-        ConnectionError::Tls(e) => Error::Connection(format!("TLS: {e}")),
+        ConnectionError::Tls(e) => Error::connection_caused("TLS", e),
         #[cfg(feature = "websocket")]
-        ConnectionError::Websocket(e) => Error::Connection(format!("WebSocket: {e}")),
-        ConnectionError::Io(e) => Error::Connection(format!("I/O: {e}")),
-        other => Error::Connection(other.to_string()),
+        ConnectionError::Websocket(e) => Error::connection_caused("WebSocket", e),
+        ConnectionError::Io(e) => Error::connection_caused("I/O", e),
+        other => Error::connection_caused("MQTT", other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    /// rumqttc's I/O and TLS failures are the source of the SDK's error, not formatted away.
+    #[test]
+    fn connection_errors_keep_their_cause() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let error = connection_error(ConnectionError::Io(io));
+        assert!(matches!(error, Error::Connection { .. }), "{error:?}");
+        assert!(error.is_retryable());
+        let kind = error
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .map(std::io::Error::kind);
+        assert_eq!(kind, Some(std::io::ErrorKind::ConnectionRefused));
+        let refused = connection_error(ConnectionError::ConnectionRefused(
+            ConnectReturnCode::NotAuthorized,
+        ));
+        assert!(refused.is_unauthorized());
     }
 }
