@@ -12,20 +12,30 @@ use crate::symbol::*;
 
 /// Every key, to tell an unknown key from one misplaced.
 const ALL: &[Symbol] = &[
+    CO_TYPE,
+    COMMAND_TYPE,
     COMMANDS,
     COMMENT,
     COMPONENT,
     CRATE,
     DESCRIPTION,
     DISPLAY_NAME,
+    DOCS,
+    EXTENDS,
     ID,
+    IOTCENTRAL,
+    MAP_KEY,
+    MAP_VALUE,
     NAME,
     PROPERTIES,
     REQUEST,
     RESPONSE,
     SCHEMA,
+    SCHEMAS,
     SEMANTIC_TYPE,
     TELEMETRY,
+    TYPED,
+    UNDEFINED,
     UNIT,
     VALUE_SCHEMA,
     WITH,
@@ -66,43 +76,104 @@ pub(crate) enum Place {
 impl Place {
     fn allowed(self) -> &'static [Symbol] {
         match self {
-            Place::ContentContainer | Place::CommandsContainer => &[CRATE],
+            Place::ContentContainer | Place::CommandsContainer => &[CRATE, DOCS],
             Place::TelemetryField => &[
-                DISPLAY_NAME,
-                DESCRIPTION,
-                COMMENT,
-                SEMANTIC_TYPE,
-                UNIT,
-                SCHEMA,
-            ],
-            Place::PropertyField => &[
-                DISPLAY_NAME,
-                DESCRIPTION,
-                COMMENT,
-                SEMANTIC_TYPE,
-                UNIT,
-                WRITABLE,
-                SCHEMA,
-            ],
-            Place::CommandVariant => &[NAME, DISPLAY_NAME, DESCRIPTION, COMMENT, REQUEST, RESPONSE],
-            Place::Request => &[NAME, DISPLAY_NAME, DESCRIPTION, WITH],
-            Place::Response => &[NAME, SCHEMA, DISPLAY_NAME, DESCRIPTION],
-            Place::SchemaStruct => &[CRATE, DISPLAY_NAME, DESCRIPTION],
-            Place::SchemaEnum => &[CRATE, DISPLAY_NAME, DESCRIPTION, VALUE_SCHEMA],
-            Place::SchemaField => &[DISPLAY_NAME, DESCRIPTION, SCHEMA],
-            Place::SchemaVariant => &[NAME, DISPLAY_NAME, DESCRIPTION],
-            Place::Interface => &[
-                CRATE,
                 ID,
                 DISPLAY_NAME,
                 DESCRIPTION,
                 COMMENT,
+                CO_TYPE,
+                SEMANTIC_TYPE,
+                UNIT,
+                SCHEMA,
+                MAP_KEY,
+                MAP_VALUE,
+                UNDEFINED,
+            ],
+            Place::PropertyField => &[
+                ID,
+                DISPLAY_NAME,
+                DESCRIPTION,
+                COMMENT,
+                CO_TYPE,
+                SEMANTIC_TYPE,
+                UNIT,
+                WRITABLE,
+                SCHEMA,
+                MAP_KEY,
+                MAP_VALUE,
+                UNDEFINED,
+            ],
+            Place::CommandVariant => &[
+                ID,
+                NAME,
+                DISPLAY_NAME,
+                DESCRIPTION,
+                COMMENT,
+                COMMAND_TYPE,
+                REQUEST,
+                RESPONSE,
+            ],
+            Place::Request => &[
+                ID,
+                NAME,
+                SCHEMA,
+                DISPLAY_NAME,
+                DESCRIPTION,
+                COMMENT,
+                TYPED,
+                MAP_KEY,
+                MAP_VALUE,
+                WITH,
+            ],
+            Place::Response => &[
+                ID,
+                NAME,
+                SCHEMA,
+                DISPLAY_NAME,
+                DESCRIPTION,
+                COMMENT,
+                TYPED,
+                MAP_KEY,
+                MAP_VALUE,
+            ],
+            Place::SchemaStruct => &[CRATE, DOCS, ID, DISPLAY_NAME, DESCRIPTION, COMMENT],
+            Place::SchemaEnum => &[
+                CRATE,
+                DOCS,
+                ID,
+                DISPLAY_NAME,
+                DESCRIPTION,
+                COMMENT,
+                VALUE_SCHEMA,
+            ],
+            Place::SchemaField => &[
+                ID,
+                DISPLAY_NAME,
+                DESCRIPTION,
+                COMMENT,
+                SCHEMA,
+                MAP_KEY,
+                MAP_VALUE,
+            ],
+            Place::SchemaVariant => &[ID, NAME, DISPLAY_NAME, DESCRIPTION, COMMENT, TYPED],
+            Place::Interface => &[
+                CRATE,
+                DOCS,
+                ID,
+                DISPLAY_NAME,
+                DESCRIPTION,
+                COMMENT,
+                CO_TYPE,
+                IOTCENTRAL,
+                EXTENDS,
+                SCHEMAS,
                 TELEMETRY,
                 PROPERTIES,
                 COMMANDS,
                 COMPONENT,
             ],
-            Place::Component => &[NAME, SCHEMA, DISPLAY_NAME, DESCRIPTION],
+            Place::Component => &[ID, NAME, SCHEMA, DISPLAY_NAME, DESCRIPTION, COMMENT],
         }
     }
 
@@ -156,23 +227,19 @@ impl<T> Attr<T> {
     }
 }
 
-/// `request(...)` or `response(...)` of a command.
-#[derive(Default)]
+/// `request(...)` or `response(...)` of a command: its keys, and the `with` of a request.
 pub(crate) struct Payload {
-    pub(crate) name: Attr<LitStr>,
-    pub(crate) schema: Attr<Type>,
+    pub(crate) attrs: Box<Attrs>,
     pub(crate) with: Attr<syn::Path>,
-    pub(crate) display_name: Attr<LitStr>,
-    pub(crate) description: Attr<LitStr>,
 }
 
 /// `component(...)` of an interface.
 pub(crate) struct ComponentAttr {
-    pub(crate) name: Attr<LitStr>,
-    pub(crate) schema: Attr<Type>,
-    pub(crate) display_name: Attr<LitStr>,
-    pub(crate) description: Attr<LitStr>,
+    pub(crate) attrs: Box<Attrs>,
 }
+
+/// `display_name("de" = "...", ...)`: texts in other languages than English.
+pub(crate) type Languages = Vec<(LitStr, LitStr)>;
 
 /// Everything `#[iotc(...)]` may hold; which keys are allowed depends on the [`Place`].
 #[derive(Default)]
@@ -181,8 +248,20 @@ pub(crate) struct Attrs {
     pub(crate) id: Attr<LitStr>,
     pub(crate) name: Attr<LitStr>,
     pub(crate) display_name: Attr<LitStr>,
+    pub(crate) display_name_languages: Languages,
     pub(crate) description: Attr<LitStr>,
+    pub(crate) description_languages: Languages,
     pub(crate) comment: Attr<LitStr>,
+    pub(crate) co_types: Vec<LitStr>,
+    pub(crate) command_type: Attr<LitStr>,
+    pub(crate) docs: Attr<bool>,
+    pub(crate) extends: Vec<LitStr>,
+    pub(crate) iotcentral: Attr<()>,
+    pub(crate) map_key: Attr<LitStr>,
+    pub(crate) map_value: Attr<LitStr>,
+    pub(crate) schemas: Vec<Type>,
+    pub(crate) typed: Attr<()>,
+    pub(crate) undefined: Languages,
     pub(crate) semantic_type: Attr<LitStr>,
     pub(crate) unit: Attr<LitStr>,
     pub(crate) writable: Attr<()>,
@@ -265,9 +344,51 @@ impl Attrs {
             }
             ID => self.id.set(cx, key, span, string(&meta)?),
             NAME => self.name.set(cx, key, span, string(&meta)?),
+            DISPLAY_NAME if meta.input.peek(syn::token::Paren) => {
+                self.display_name_languages.extend(pairs(&meta)?)
+            }
             DISPLAY_NAME => self.display_name.set(cx, key, span, string(&meta)?),
+            DESCRIPTION if meta.input.peek(syn::token::Paren) => {
+                self.description_languages.extend(pairs(&meta)?)
+            }
             DESCRIPTION => self.description.set(cx, key, span, string(&meta)?),
             COMMENT => self.comment.set(cx, key, span, string(&meta)?),
+            CO_TYPE => self.co_types.push(string(&meta)?),
+            COMMAND_TYPE => self.command_type.set(cx, key, span, string(&meta)?),
+            DOCS => {
+                let expr: Expr = meta.value()?.parse()?;
+                match expr {
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Bool(b), ..
+                    }) => self.docs.set(cx, key, span, b.value),
+                    other => cx.error_spanned_by(other, "expected `docs = true` or `docs = false`"),
+                }
+            }
+            EXTENDS => self.extends.push(string(&meta)?),
+            IOTCENTRAL | TYPED => {
+                if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+                    cx.error_at(
+                        span,
+                        format!("`{key}` takes no value: write `#[iotc({key})]`"),
+                    );
+                    skip_value(&meta)?;
+                }
+                if key == IOTCENTRAL {
+                    self.iotcentral.set(cx, key, span, ());
+                } else {
+                    self.typed.set(cx, key, span, ());
+                }
+            }
+            MAP_KEY => self.map_key.set(cx, key, span, string(&meta)?),
+            MAP_VALUE => self.map_value.set(cx, key, span, string(&meta)?),
+            SCHEMAS => {
+                let content;
+                syn::parenthesized!(content in meta.input);
+                let types =
+                    syn::punctuated::Punctuated::<Type, Token![,]>::parse_terminated(&content)?;
+                self.schemas.extend(types);
+            }
+            UNDEFINED => self.undefined.extend(pairs(&meta)?),
             SEMANTIC_TYPE => self.semantic_type.set(cx, key, span, string(&meta)?),
             UNIT => self.unit.set(cx, key, span, string(&meta)?),
             VALUE_SCHEMA => {
@@ -305,10 +426,7 @@ impl Attrs {
                     );
                 }
                 self.components.push(ComponentAttr {
-                    name: nested.name,
-                    schema: nested.schema,
-                    display_name: nested.display_name,
-                    description: nested.description,
+                    attrs: Box::new(nested),
                 });
             }
             REQUEST | RESPONSE => {
@@ -336,11 +454,8 @@ impl Attrs {
                 })?;
                 nested.check_lengths(cx);
                 let payload = Payload {
-                    name: nested.name,
-                    schema: nested.schema,
+                    attrs: Box::new(nested),
                     with,
-                    display_name: nested.display_name,
-                    description: nested.description,
                 };
                 if key == REQUEST {
                     self.request.set(cx, key, span, payload);
@@ -366,15 +481,41 @@ impl Attrs {
         if let Some(lit) = self.description.get() {
             check_length(cx, "`description`", lit, MAX_DESCRIPTION);
         }
+        for (_, lit) in &self.display_name_languages {
+            check_length(cx, "`display_name`", lit, MAX_DISPLAY_NAME);
+        }
+        for (_, lit) in &self.description_languages {
+            check_length(cx, "`description`", lit, MAX_DESCRIPTION);
+        }
+        for (language, _) in self
+            .display_name_languages
+            .iter()
+            .chain(&self.description_languages)
+        {
+            if language.value() == "en" {
+                cx.error_spanned_by(
+                    language,
+                    "write the English text as `display_name = \"...\"` / `description = \"...\"`",
+                );
+            }
+        }
         if let Some(lit) = self.comment.get() {
             check_length(cx, "`comment`", lit, MAX_DESCRIPTION);
         }
     }
 
-    /// `description`, or else the first paragraph of the doc comment in `attrs`.
-    pub(crate) fn description_or_doc(&self, cx: &Ctxt, attrs: &[Attribute]) -> Option<String> {
+    /// `description`, or else, when `docs`, the first paragraph of the doc comment in `attrs`.
+    pub(crate) fn description_or_doc_if(
+        &self,
+        cx: &Ctxt,
+        attrs: &[Attribute],
+        docs: bool,
+    ) -> Option<String> {
         if let Some(lit) = self.description.get() {
             return Some(lit.value());
+        }
+        if !docs {
+            return None;
         }
         let (doc, first) = doc_paragraph(attrs)?;
         if doc.chars().count() > MAX_DESCRIPTION {
@@ -389,6 +530,24 @@ impl Attrs {
         }
         Some(doc)
     }
+}
+
+/// `key("de" = "...", ...)`.
+fn pairs(meta: &ParseNestedMeta<'_>) -> syn::Result<Languages> {
+    let content;
+    syn::parenthesized!(content in meta.input);
+    let mut out = Vec::new();
+    while !content.is_empty() {
+        let key: LitStr = content.parse()?;
+        let _: Token![=] = content.parse()?;
+        let value: LitStr = content.parse()?;
+        out.push((key, value));
+        if content.is_empty() {
+            break;
+        }
+        let _: Token![,] = content.parse()?;
+    }
+    Ok(out)
 }
 
 /// The key as a known symbol.
@@ -475,6 +634,47 @@ pub(crate) fn opt_str(value: Option<String>) -> TokenStream {
         Some(value) => quote!(::core::option::Option::Some(#value)),
         None => quote!(::core::option::Option::None),
     }
+}
+
+/// The tokens of an `Option<LocalizedString>`: the English text and the other languages.
+pub(crate) fn localized(
+    p: &TokenStream,
+    english: Option<String>,
+    languages: &[(LitStr, LitStr)],
+) -> TokenStream {
+    let english = opt_str(english);
+    let keys = languages.iter().map(|(k, _)| k);
+    let texts = languages.iter().map(|(_, v)| v);
+    quote!(#p::text(#english, &[#((#keys, #texts)),*]))
+}
+
+/// The tokens of the shared metadata of an element: `id`, `display_name`, `description` (with
+/// `description` given, e.g. from a doc comment) and `comment`, as struct fields.
+pub(crate) fn meta_fields(
+    p: &TokenStream,
+    attrs: &Attrs,
+    description: Option<String>,
+) -> TokenStream {
+    let id = opt_str(value(&attrs.id));
+    let display_name = localized(p, value(&attrs.display_name), &attrs.display_name_languages);
+    let description = localized(p, description, &attrs.description_languages);
+    let comment = opt_str(value(&attrs.comment));
+    quote! {
+        id: #p::opt(#id),
+        display_name: #display_name,
+        description: #description,
+        comment: #p::opt(#comment),
+    }
+}
+
+/// `schema` with the map names of `map_key`/`map_value`, when either is set.
+pub(crate) fn with_map_names(p: &TokenStream, attrs: &Attrs, schema: TokenStream) -> TokenStream {
+    if !attrs.map_key.is_set() && !attrs.map_value.is_set() {
+        return schema;
+    }
+    let key = opt_str(value(&attrs.map_key));
+    let value = opt_str(value(&attrs.map_value));
+    quote!(#p::map_names(#schema, #key, #value))
 }
 
 /// The value of an optional string attribute.

@@ -74,3 +74,44 @@ pub fn derive_commands(input: TokenStream) -> TokenStream {
 pub fn derive_interface(input: TokenStream) -> TokenStream {
     run(input, expand::interface::expand)
 }
+
+/// `#[skip_none]` on a struct (above its `#[derive(Serialize)]`): every field of type
+/// `Option<...>` gets `#[serde(skip_serializing_if = "Option::is_none")]` (unless it has a
+/// `skip_serializing_if` already), so that a telemetry message or a properties patch carries
+/// only the values that are set.
+///
+/// ```ignore
+/// #[iotc_sdk::skip_none]
+/// #[derive(serde::Serialize, iotc_sdk::Properties)]
+/// struct Settings {
+///     target: Option<f64>,
+///     mode: Option<String>,
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn skip_none(args: TokenStream, input: TokenStream) -> TokenStream {
+    let args = proc_macro2::TokenStream::from(args);
+    let mut item = parse_macro_input!(input as syn::ItemStruct);
+    if !args.is_empty() {
+        return syn::Error::new_spanned(args, "`#[skip_none]` takes no arguments")
+            .to_compile_error()
+            .into();
+    }
+    for field in item.fields.iter_mut() {
+        let is_option = matches!(&field.ty, syn::Type::Path(path)
+            if path.qself.is_none()
+                && path.path.segments.last().is_some_and(|s| s.ident == "Option"));
+        let has_skip = field.attrs.iter().any(|attr| {
+            attr.path().is_ident("serde")
+                && quote::ToTokens::to_token_stream(&attr.meta)
+                    .to_string()
+                    .contains("skip_serializing")
+        });
+        if is_option && !has_skip {
+            field.attrs.push(syn::parse_quote!(
+                #[serde(skip_serializing_if = "::core::option::Option::is_none")]
+            ));
+        }
+    }
+    quote::quote!(#item).into()
+}

@@ -89,4 +89,4 @@ pub use provisioning::{ProvisioningClient, Registration};
 pub use transport::Protocol;
 
 #[cfg(feature = "derive")]
-pub use iotc_sdk_derive::{Commands, DtdlSchema, Interface, Properties, Telemetry};
+pub use iotc_sdk_derive::{skip_none, Commands, DtdlSchema, Interface, Properties, Telemetry};

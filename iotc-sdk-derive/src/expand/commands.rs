@@ -8,7 +8,7 @@ use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields};
 
 use super::{dummy_const, lower_camel, private_path, reject_generics, unraw};
-use crate::attr::{opt_str, value, Attrs, Payload, Place};
+use crate::attr::{meta_fields, opt_str, value, with_map_names, Attrs, Payload, Place};
 use crate::check::name_error;
 use crate::ctxt::Ctxt;
 
@@ -25,7 +25,7 @@ fn payload(
     ty: &syn::Type,
 ) -> TokenStream {
     let name = attrs
-        .and_then(|a| a.name.get())
+        .and_then(|a| a.attrs.name.get())
         .map(|lit| {
             if let Some(error) = name_error(&lit.value()) {
                 cx.error_spanned_by(lit, error);
@@ -33,15 +33,22 @@ fn payload(
             lit.value()
         })
         .unwrap_or_else(|| default_name.to_owned());
-    let display_name = opt_str(attrs.and_then(|a| value(&a.display_name)));
-    let description = opt_str(attrs.and_then(|a| value(&a.description)));
-    let schema = quote_spanned!(ty.span()=> <#ty as #p::DtdlSchema>::schema());
+    let empty = Attrs::default();
+    let attrs = attrs.map_or(&empty, |a| &*a.attrs);
+    let ty = attrs.schema.get().unwrap_or(ty);
+    let meta = meta_fields(p, attrs, value(&attrs.description));
+    let typed = attrs.typed.is_set();
+    let schema = with_map_names(
+        p,
+        attrs,
+        quote_spanned!(ty.span()=> <#ty as #p::DtdlSchema>::schema()),
+    );
     quote! {
-        #p::Option::Some(#p::model::CommandPayload {
+        #p::Option::Some(#p::model::CommandPayloadInfo {
             name: #p::string(#name),
             schema: #schema,
-            display_name: #p::opt(#display_name),
-            description: #p::opt(#description),
+            typed: #typed,
+            #meta
         })
     }
 }
@@ -50,6 +57,7 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     let cx = Ctxt::new();
     let container_attrs = Attrs::parse(&cx, &input.attrs, Place::CommandsContainer);
     let p = private_path(&container_attrs);
+    let docs = container_attrs.docs.get().copied().unwrap_or(true);
     reject_generics(&cx, &input.generics, "Commands", false);
 
     let mut commands = Vec::new();
@@ -127,7 +135,7 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                     (None, None) => quote!(#p::Option::None),
                 };
                 let response = match attrs.response.get() {
-                    Some(response) => match response.schema.get() {
+                    Some(response) => match response.attrs.schema.get() {
                         Some(ty) => payload(&cx, &p, Some(response), "response", ty),
                         None => {
                             if let Some(span) = attrs.response.span() {
@@ -142,17 +150,16 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                     },
                     None => quote!(#p::Option::None),
                 };
-                let display_name = opt_str(value(&attrs.display_name));
-                let description = opt_str(attrs.description_or_doc(&cx, &variant.attrs));
-                let comment = opt_str(value(&attrs.comment));
+                let description = attrs.description_or_doc_if(&cx, &variant.attrs, docs);
+                let meta = meta_fields(&p, &attrs, description);
+                let command_type = opt_str(value(&attrs.command_type));
                 commands.push(quote! {
-                    #p::model::Command {
+                    #p::model::CommandInfo {
                         name: #p::string(#name),
                         request: #request,
                         response: #response,
-                        display_name: #p::opt(#display_name),
-                        description: #p::opt(#description),
-                        comment: #p::opt(#comment),
+                        command_type: #p::opt(#command_type),
+                        #meta
                     }
                 });
 
@@ -196,7 +203,7 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     Ok(dummy_const(quote! {
         #[automatically_derived]
         impl #p::Commands for #ident {
-            fn commands() -> #p::Vec<#p::model::Command> {
+            fn commands() -> #p::Vec<#p::model::CommandInfo> {
                 #p::Vec::from([#(#commands),*])
             }
 

@@ -9,7 +9,7 @@ use syn::spanned::Spanned;
 use syn::DeriveInput;
 
 use super::{dummy_const, private_path, reject_generics, serde_container, with_static_lifetimes};
-use crate::attr::{opt_str, value, Attrs, Place};
+use crate::attr::{meta_fields, opt_str, value, with_map_names, Attrs, Place};
 use crate::check::{check_semantic_type, field_name_error};
 use crate::ctxt::Ctxt;
 
@@ -33,6 +33,7 @@ pub(crate) fn expand(input: &DeriveInput, kind: Kind) -> syn::Result<TokenStream
     let cx = Ctxt::new();
     let container_attrs = Attrs::parse(&cx, &input.attrs, Place::ContentContainer);
     let p = private_path(&container_attrs);
+    let docs = container_attrs.docs.get().copied().unwrap_or(true);
     reject_generics(&cx, &input.generics, kind.derive(), true);
 
     let mut items = Vec::new();
@@ -130,37 +131,35 @@ pub(crate) fn expand(input: &DeriveInput, kind: Kind) -> syn::Result<TokenStream
                 });
             }
 
-            let schema = quote_spanned!(span=> <#ty as #p::DtdlSchema>::schema());
+            let schema = with_map_names(
+                &p,
+                &attrs,
+                quote_spanned!(span=> <#ty as #p::DtdlSchema>::schema()),
+            );
             let semantic_type = opt_str(value(&attrs.semantic_type));
             let unit = opt_str(value(&attrs.unit));
-            let display_name = opt_str(value(&attrs.display_name));
-            let description = opt_str(attrs.description_or_doc(&cx, &original.attrs));
-            let comment = opt_str(value(&attrs.comment));
+            let description = attrs.description_or_doc_if(&cx, &original.attrs, docs);
+            let meta = meta_fields(&p, &attrs, description);
+            let co_types = attrs.co_types.iter();
+            let undefined_keys = attrs.undefined.iter().map(|(k, _)| k);
+            let undefined_values = attrs.undefined.iter().map(|(_, v)| v);
+            let common = quote! {
+                name: #p::string(#name),
+                schema: #schema,
+                co_types: #p::Vec::from([#(#p::string(#co_types)),*]),
+                semantic_type: #p::opt(#semantic_type),
+                unit: #p::opt(#unit),
+                undefined: #p::undefined(&[#((#undefined_keys, #undefined_values)),*]),
+                #meta
+            };
             let item = match kind {
                 Kind::Telemetry => quote! {
-                    #p::model::Telemetry {
-                        name: #p::string(#name),
-                        schema: #schema,
-                        semantic_type: #p::opt(#semantic_type),
-                        unit: #p::opt(#unit),
-                        display_name: #p::opt(#display_name),
-                        description: #p::opt(#description),
-                        comment: #p::opt(#comment),
-                    }
+                    #p::model::TelemetryInfo { #common }
                 },
                 Kind::Properties => {
                     let writable = attrs.writable.is_set();
                     quote! {
-                        #p::model::Property {
-                            name: #p::string(#name),
-                            schema: #schema,
-                            semantic_type: #p::opt(#semantic_type),
-                            unit: #p::opt(#unit),
-                            writable: #writable,
-                            display_name: #p::opt(#display_name),
-                            description: #p::opt(#description),
-                            comment: #p::opt(#comment),
-                        }
+                        #p::model::PropertyInfo { writable: #writable, #common }
                     }
                 }
             };
@@ -175,7 +174,7 @@ pub(crate) fn expand(input: &DeriveInput, kind: Kind) -> syn::Result<TokenStream
         Kind::Telemetry => quote! {
             #[automatically_derived]
             impl #impl_generics #p::Telemetry for #ident #ty_generics #where_clause {
-                fn telemetry() -> #p::Vec<#p::model::Telemetry> {
+                fn telemetry() -> #p::Vec<#p::model::TelemetryInfo> {
                     #p::Vec::from([#(#items),*])
                 }
             }
@@ -183,7 +182,7 @@ pub(crate) fn expand(input: &DeriveInput, kind: Kind) -> syn::Result<TokenStream
         Kind::Properties => quote! {
             #[automatically_derived]
             impl #impl_generics #p::Properties for #ident #ty_generics #where_clause {
-                fn properties() -> #p::Vec<#p::model::Property> {
+                fn properties() -> #p::Vec<#p::model::PropertyInfo> {
                     #p::Vec::from([#(#items),*])
                 }
             }

@@ -8,7 +8,7 @@ use syn::spanned::Spanned;
 use syn::{Data, DeriveInput};
 
 use super::{dummy_const, private_path, reject_generics, screaming_snake};
-use crate::attr::{opt_str, value, Attrs, Place};
+use crate::attr::{localized, meta_fields, opt_str, value, Attrs, Place};
 use crate::check::{dtmi_error, name_error};
 use crate::ctxt::Ctxt;
 
@@ -48,6 +48,7 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     let mut interfaces = Vec::new();
     let mut asserts = Vec::new();
     for component in &attrs.components {
+        let component = &*component.attrs;
         let (Some(name_lit), Some(schema)) = (component.name.get(), component.schema.get()) else {
             continue;
         };
@@ -62,15 +63,13 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         if seen.insert(name.clone(), ()).is_some() {
             cx.error_spanned_by(name_lit, format!("duplicate component name `{name}`"));
         }
-        let display_name = opt_str(value(&component.display_name));
-        let description = opt_str(value(&component.description));
+        let meta = meta_fields(&p, component, value(&component.description));
         let span = schema.span();
         components.push(quote! {
-            #p::model::Component {
+            #p::model::ComponentInfo {
                 name: #p::string(#name),
                 schema: #p::string(<#schema as #p::Interface>::ID),
-                display_name: #p::opt(#display_name),
-                description: #p::opt(#description),
+                #meta
             }
         });
         interfaces.push(quote_spanned! {span=>
@@ -105,9 +104,29 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         .commands
         .get()
         .map_or(quote!(#p::NoCommands), |t| quote!(#t));
-    let display_name = opt_str(value(&attrs.display_name));
-    let description = opt_str(attrs.description_or_doc(&cx, &input.attrs));
+    let docs = attrs.docs.get().copied().unwrap_or(true);
+    let display_name = localized(
+        &p,
+        value(&attrs.display_name),
+        &attrs.display_name_languages,
+    );
+    let description = localized(
+        &p,
+        attrs.description_or_doc_if(&cx, &input.attrs, docs),
+        &attrs.description_languages,
+    );
     let comment = opt_str(value(&attrs.comment));
+    let co_types = attrs.co_types.iter();
+    let extends = attrs.extends.iter();
+    let iotcentral = if attrs.iotcentral.is_set() {
+        quote!(interface = interface.with_iotcentral_context();)
+    } else {
+        TokenStream::new()
+    };
+    let schemas = attrs
+        .schemas
+        .iter()
+        .map(|ty| quote_spanned!(ty.span()=> <#ty as #p::DtdlSchema>::schema()));
     let has_components = !components.is_empty();
     cx.check()?;
 
@@ -130,28 +149,33 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             type Properties = #properties;
             type Commands = #commands;
 
-            fn interface() -> #p::model::Interface {
+            fn interface() -> #p::model::InterfaceInfo {
                 let mut contents = #p::Vec::new();
                 for telemetry in <#telemetry as #p::Telemetry>::telemetry() {
-                    contents.push(#p::model::Content::Telemetry(telemetry));
+                    contents.push(#p::model::ContentInfo::Telemetry(telemetry));
                 }
                 for property in <#properties as #p::Properties>::properties() {
-                    contents.push(#p::model::Content::Property(property));
+                    contents.push(#p::model::ContentInfo::Property(property));
                 }
                 for command in <#commands as #p::Commands>::commands() {
-                    contents.push(#p::model::Content::Command(command));
+                    contents.push(#p::model::ContentInfo::Command(command));
                 }
-                #(contents.push(#p::model::Content::Component(#components));)*
-                #p::model::Interface {
-                    id: #p::string(#id),
-                    display_name: #p::opt(#display_name),
-                    description: #p::opt(#description),
-                    comment: #p::opt(#comment),
-                    contents,
-                }
+                #(contents.push(#p::model::ContentInfo::Component(#components));)*
+                let mut interface = #p::model::InterfaceInfo::new(#id);
+                #iotcentral
+                interface.co_types = #p::Vec::from([#(#p::string(#co_types)),*]);
+                interface.display_name = #display_name;
+                interface.description = #description;
+                interface.comment = #p::opt(#comment);
+                interface.extends = #p::Vec::from([#(#p::string(#extends)),*]);
+                interface.contents = contents;
+                interface.schemas = #p::Vec::from([#(#schemas),*]);
+                #p::refer_schemas(&mut interface);
+                interface
+
             }
 
-            fn interfaces() -> #p::Vec<#p::model::Interface> {
+            fn interfaces() -> #p::Vec<#p::model::InterfaceInfo> {
                 let mut list = #p::Vec::from([<Self as #p::Interface>::interface()]);
                 #(#interfaces)*
                 list

@@ -11,7 +11,7 @@ use syn::spanned::Spanned;
 use syn::{DeriveInput, Expr, ExprLit, ExprUnary, Lit, UnOp};
 
 use super::{dummy_const, private_path, serde_container, unraw};
-use crate::attr::{opt_str, value, Attrs, Place};
+use crate::attr::{meta_fields, with_map_names, Attrs, Place};
 use crate::check::{field_name_error, name_error};
 use crate::ctxt::Ctxt;
 
@@ -97,8 +97,9 @@ fn body(cx: &Ctxt, p: &TokenStream, attrs: &Attrs, container: &Container<'_>) ->
     if let Some(into) = container.attrs.type_into() {
         return Some(forward(p, into));
     }
-    let display_name = opt_str(value(&attrs.display_name));
-    let description = opt_str(attrs.description_or_doc(cx, &input.attrs));
+    let docs = attrs.docs.get().copied().unwrap_or(true);
+    let description = attrs.description_or_doc_if(cx, &input.attrs, docs);
+    let meta = meta_fields(p, attrs, description);
     match &container.data {
         Data::Struct(style, fields) => {
             if attrs.value_schema.is_set() {
@@ -116,7 +117,7 @@ fn body(cx: &Ctxt, p: &TokenStream, attrs: &Attrs, container: &Container<'_>) ->
                     let field = fields.first()?;
                     Some(forward(p, field.ty))
                 }
-                Style::Struct => object(cx, p, container, fields, display_name, description),
+                Style::Struct => object(cx, p, container, fields, meta, docs),
                 Style::Tuple => {
                     cx.error_spanned_by(
                         &input.ident,
@@ -134,9 +135,7 @@ fn body(cx: &Ctxt, p: &TokenStream, attrs: &Attrs, container: &Container<'_>) ->
                 }
             }
         }
-        Data::Enum(variants) => {
-            enumeration(cx, p, attrs, container, variants, display_name, description)
-        }
+        Data::Enum(variants) => enumeration(cx, p, attrs, container, variants, meta, docs),
     }
 }
 
@@ -145,8 +144,8 @@ fn object(
     p: &TokenStream,
     container: &Container<'_>,
     fields: &[serde_derive_internals::ast::Field<'_>],
-    display_name: TokenStream,
-    description: TokenStream,
+    meta: TokenStream,
+    docs: bool,
 ) -> Option<Body> {
     let input = container.original;
     if let TagType::Internal { .. } = container.attrs.tag() {
@@ -184,15 +183,18 @@ fn object(
             );
         }
         let ty = attrs.schema.get().unwrap_or(field.ty).clone();
-        let field_display_name = opt_str(value(&attrs.display_name));
-        let field_description = opt_str(attrs.description_or_doc(cx, &original.attrs));
-        let schema = quote_spanned!(ty.span()=> <#ty as #p::DtdlSchema>::schema());
+        let field_description = attrs.description_or_doc_if(cx, &original.attrs, docs);
+        let field_meta = meta_fields(p, &attrs, field_description);
+        let schema = with_map_names(
+            p,
+            &attrs,
+            quote_spanned!(ty.span()=> <#ty as #p::DtdlSchema>::schema()),
+        );
         items.push(quote! {
             #p::model::Field {
                 name: #p::string(#name),
                 schema: #schema,
-                display_name: #p::opt(#field_display_name),
-                description: #p::opt(#field_description),
+                #field_meta
             }
         });
         types.push(ty);
@@ -213,8 +215,7 @@ fn object(
         schema: quote! {
             #p::model::Schema::Object(#p::model::ObjectSchema {
                 fields: #p::Vec::from([#(#items),*]),
-                display_name: #p::opt(#display_name),
-                description: #p::opt(#description),
+                #meta
             })
         },
         numeric: quote!(false),
@@ -245,8 +246,8 @@ fn enumeration(
     attrs: &Attrs,
     container: &Container<'_>,
     variants: &[serde_derive_internals::ast::Variant<'_>],
-    display_name: TokenStream,
-    description: TokenStream,
+    meta: TokenStream,
+    docs: bool,
 ) -> Option<Body> {
     let input = container.original;
     let integer = attrs
@@ -345,14 +346,15 @@ fn enumeration(
                 format!("duplicate enum value `{value_text}`: variant `{other}` has it too"),
             );
         }
-        let variant_display_name = opt_str(value(&variant_attrs.display_name));
-        let variant_description = opt_str(variant_attrs.description_or_doc(cx, &original.attrs));
+        let variant_description = variant_attrs.description_or_doc_if(cx, &original.attrs, docs);
+        let variant_meta = meta_fields(p, &variant_attrs, variant_description);
+        let typed = variant_attrs.typed.is_set();
         items.push(quote! {
             #p::model::EnumValue {
                 name: #p::string(#name),
                 value: #value_tokens,
-                display_name: #p::opt(#variant_display_name),
-                description: #p::opt(#variant_description),
+                typed: #typed,
+                #variant_meta
             }
         });
     }
@@ -375,8 +377,7 @@ fn enumeration(
             #p::model::Schema::Enum(#p::model::EnumSchema {
                 value_schema: #value_schema,
                 values: #p::Vec::from([#(#items),*]),
-                display_name: #p::opt(#display_name),
-                description: #p::opt(#description),
+                #meta
             })
         },
         numeric: quote!(false),

@@ -1,23 +1,31 @@
-//! DTDL v2 `Interface` and its contents: `Telemetry`, `Property`, `Command`, `Component`.
+//! The DTDL v2 `Interface` description ([`InterfaceInfo`]) and its contents:
+//! [`TelemetryInfo`], [`PropertyInfo`], [`CommandInfo`], [`ComponentInfo`].
+
+use std::collections::BTreeMap;
 
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use super::json::{display_entries, display_setters, entry, entry_opt};
-use super::Schema;
+use super::json::{display_entries, entry, entry_opt, meta_setters, OneOrMany, TypeEntry};
+use super::{LocalizedString, Schema};
 
 /// The `@context` of a DTDL v2 document.
 pub const DTDL_V2_CONTEXT: &str = "dtmi:dtdl:context;2";
 
+/// The `@context` of IoT Central's DTDL v2 extension (co-types `Event`, `State`, `Location`,
+/// `AccelerationVector`, `VelocityVector`...; schemas `geopoint` and `vector`).
+pub const IOTCENTRAL_CONTEXT: &str = "dtmi:iotcentral:context;2";
+
 /// A DTDL v2 `Interface`: a device model (or a component's model) with its contents.
 ///
-/// Serializes to a DTDL v2 JSON document with `"@context": "dtmi:dtdl:context;2"`.
+/// Serializes to a DTDL v2 JSON document and holds everything such a document says as IoT
+/// Central uses it; [`InterfaceInfo::from_json`] reads one.
 ///
 /// ```
-/// use iotc_sdk::model::{Interface, Schema, Telemetry};
-/// let mut interface = Interface::new("dtmi:com:example:Thermostat;1");
+/// use iotc_sdk::model::{InterfaceInfo, Schema, TelemetryInfo};
+/// let mut interface = InterfaceInfo::new("dtmi:com:example:Thermostat;1");
 /// interface.contents.push(
-///     Telemetry::new("temperature", Schema::Double)
+///     TelemetryInfo::new("temperature", Schema::Double)
 ///         .with_semantic_type("Temperature", "degreeCelsius")
 ///         .into(),
 /// );
@@ -26,36 +34,81 @@ pub const DTDL_V2_CONTEXT: &str = "dtmi:dtdl:context;2";
 /// assert_eq!(json["contents"][0]["@type"], serde_json::json!(["Telemetry", "Temperature"]));
 /// ```
 #[derive(Clone, Debug, PartialEq)]
-pub struct Interface {
+pub struct InterfaceInfo {
+    /// `@context`, in the order written: `["dtmi:dtdl:context;2"]` by default, with
+    /// [`IOTCENTRAL_CONTEXT`] when the interface uses IoT Central's extension. Written as a
+    /// string when it has one entry.
+    pub context: Vec<String>,
     /// `@id`: the interface's DTMI, e.g. `dtmi:com:example:Thermostat;1` (at most 128
     /// characters; DTDL v2 requires a one-part version).
     pub id: String,
-    /// `displayName` (at most 64 characters).
-    pub display_name: Option<String>,
-    /// `description` (at most 512 characters).
-    pub description: Option<String>,
+    /// Co-types after `Interface` in `@type` (rare; IoT Central once wrote `NamedInterface`).
+    pub co_types: Vec<String>,
+    /// `displayName` (at most 64 characters per language).
+    pub display_name: Option<LocalizedString>,
+    /// `description` (at most 512 characters per language).
+    pub description: Option<LocalizedString>,
     /// `comment`, for model authors (at most 512 characters).
     pub comment: Option<String>,
+    /// `extends`: the DTMIs of the interfaces whose contents this one inherits (at most 2).
+    pub extends: Vec<String>,
     /// `contents`: telemetry, properties, commands and components (at most 300).
-    pub contents: Vec<Content>,
+    pub contents: Vec<ContentInfo>,
+    /// `schemas`: complex schemas with an `@id`, which contents refer to with
+    /// [`Schema::Ref`].
+    pub schemas: Vec<Schema>,
 }
 
-impl Interface {
-    /// An interface with this `@id` and no display strings or contents.
+impl InterfaceInfo {
+    /// An interface with this `@id`, the DTDL v2 context, and nothing else.
     pub fn new(id: impl Into<String>) -> Self {
-        Interface {
+        InterfaceInfo {
+            context: vec![DTDL_V2_CONTEXT.to_owned()],
             id: id.into(),
+            co_types: Vec::new(),
             display_name: None,
             description: None,
             comment: None,
+            extends: Vec::new(),
             contents: Vec::new(),
+            schemas: Vec::new(),
         }
     }
 
     /// Appends one content element.
-    pub fn with_content(mut self, content: impl Into<Content>) -> Self {
+    pub fn with_content(mut self, content: impl Into<ContentInfo>) -> Self {
         self.contents.push(content.into());
         self
+    }
+
+    /// Appends one interface schema (it should carry an `@id`).
+    pub fn with_schema(mut self, schema: Schema) -> Self {
+        self.schemas.push(schema);
+        self
+    }
+
+    /// Appends the DTMI of an interface this one extends.
+    pub fn with_extends(mut self, id: impl Into<String>) -> Self {
+        self.extends.push(id.into());
+        self
+    }
+
+    /// Adds IoT Central's extension context (after the DTDL context) unless present.
+    pub fn with_iotcentral_context(mut self) -> Self {
+        if !self.context.iter().any(|c| c == IOTCENTRAL_CONTEXT) {
+            self.context.push(IOTCENTRAL_CONTEXT.to_owned());
+        }
+        self
+    }
+
+    /// The content element named `name`.
+    pub fn content(&self, name: &str) -> Option<&ContentInfo> {
+        self.contents.iter().find(|c| c.name() == name)
+    }
+
+    /// The interface schema whose `@id` is `id`.
+    pub fn schema(&self, id: &str) -> Option<&Schema> {
+        self.schemas.iter().find(|s| s.id() == Some(id))
     }
 
     /// The interface as a pretty-printed DTDL v2 JSON document (one Interface object), ready to
@@ -73,7 +126,8 @@ impl Interface {
     /// starting with a letter, not ending with `_`, at most 64 characters), display-string
     /// lengths, `unit` only with a semantic type and a numeric schema, Objects with 1 to 30
     /// fields, Enums with 1 to 100 unique values of the declared kind, schemas nested at most
-    /// 5 deep, no Array inside a Property schema.
+    /// 5 deep, no Array inside a Property schema, at most 2 `extends`, an `@id` on every
+    /// interface schema.
     ///
     /// # Errors
     ///
@@ -83,135 +137,145 @@ impl Interface {
     }
 }
 
-impl Serialize for Interface {
+impl Serialize for InterfaceInfo {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        entry(&mut map, "@context", DTDL_V2_CONTEXT)?;
+        entry(&mut map, "@context", &OneOrMany(&self.context))?;
         entry(&mut map, "@id", &self.id)?;
-        entry(&mut map, "@type", "Interface")?;
+        let kind = TypeEntry {
+            kind: "Interface",
+            co_types: &self.co_types,
+            semantic_type: None,
+        };
+        entry(&mut map, "@type", &kind)?;
         display_entries(&mut map, &self.display_name, &self.description)?;
         entry_opt(&mut map, "comment", &self.comment)?;
+        if !self.extends.is_empty() {
+            entry(&mut map, "extends", &OneOrMany(&self.extends))?;
+        }
         entry(&mut map, "contents", &self.contents)?;
+        if !self.schemas.is_empty() {
+            entry(&mut map, "schemas", &self.schemas)?;
+        }
         map.end()
     }
 }
 
 /// One element of an interface's `contents`.
+// Model descriptions are built once per device and exported; unboxed variants keep matching
+// on them simple.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
-pub enum Content {
+pub enum ContentInfo {
     /// A `Telemetry`.
-    Telemetry(Telemetry),
+    Telemetry(TelemetryInfo),
     /// A `Property`.
-    Property(Property),
+    Property(PropertyInfo),
     /// A `Command`.
-    Command(Command),
+    Command(CommandInfo),
     /// A `Component`.
-    Component(Component),
+    Component(ComponentInfo),
 }
 
-impl Content {
+impl ContentInfo {
     /// The element's `name`.
     pub fn name(&self) -> &str {
         match self {
-            Content::Telemetry(t) => &t.name,
-            Content::Property(p) => &p.name,
-            Content::Command(c) => &c.name,
-            Content::Component(c) => &c.name,
+            ContentInfo::Telemetry(t) => &t.name,
+            ContentInfo::Property(p) => &p.name,
+            ContentInfo::Command(c) => &c.name,
+            ContentInfo::Component(c) => &c.name,
         }
     }
 
     /// The element's DTDL type: `"Telemetry"`, `"Property"`, `"Command"` or `"Component"`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Content::Telemetry(_) => "Telemetry",
-            Content::Property(_) => "Property",
-            Content::Command(_) => "Command",
-            Content::Component(_) => "Component",
+            ContentInfo::Telemetry(_) => "Telemetry",
+            ContentInfo::Property(_) => "Property",
+            ContentInfo::Command(_) => "Command",
+            ContentInfo::Component(_) => "Component",
         }
     }
 }
 
-impl Serialize for Content {
+impl Serialize for ContentInfo {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            Content::Telemetry(t) => t.serialize(serializer),
-            Content::Property(p) => p.serialize(serializer),
-            Content::Command(c) => c.serialize(serializer),
-            Content::Component(c) => c.serialize(serializer),
+            ContentInfo::Telemetry(t) => t.serialize(serializer),
+            ContentInfo::Property(p) => p.serialize(serializer),
+            ContentInfo::Command(c) => c.serialize(serializer),
+            ContentInfo::Component(c) => c.serialize(serializer),
         }
     }
 }
 
-impl From<Telemetry> for Content {
-    fn from(value: Telemetry) -> Self {
-        Content::Telemetry(value)
+impl From<TelemetryInfo> for ContentInfo {
+    fn from(value: TelemetryInfo) -> Self {
+        ContentInfo::Telemetry(value)
     }
 }
 
-impl From<Property> for Content {
-    fn from(value: Property) -> Self {
-        Content::Property(value)
+impl From<PropertyInfo> for ContentInfo {
+    fn from(value: PropertyInfo) -> Self {
+        ContentInfo::Property(value)
     }
 }
 
-impl From<Command> for Content {
-    fn from(value: Command) -> Self {
-        Content::Command(value)
+impl From<CommandInfo> for ContentInfo {
+    fn from(value: CommandInfo) -> Self {
+        ContentInfo::Command(value)
     }
 }
 
-impl From<Component> for Content {
-    fn from(value: Component) -> Self {
-        Content::Component(value)
-    }
-}
-
-/// `@type`: `"Telemetry"`, or `["Telemetry", "Temperature"]` with a semantic type.
-struct ContentType<'a> {
-    kind: &'static str,
-    semantic_type: Option<&'a str>,
-}
-
-impl Serialize for ContentType<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.semantic_type {
-            Some(semantic_type) => [self.kind, semantic_type].serialize(serializer),
-            None => serializer.serialize_str(self.kind),
-        }
+impl From<ComponentInfo> for ContentInfo {
+    fn from(value: ComponentInfo) -> Self {
+        ContentInfo::Component(value)
     }
 }
 
 /// A DTDL v2 `Telemetry`: a value the device sends in telemetry messages.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Telemetry {
+pub struct TelemetryInfo {
+    /// `@id`, when the model gives the element one.
+    pub id: Option<String>,
     /// `name`: the key in the telemetry JSON object.
     pub name: String,
     /// `schema`: the value's schema.
     pub schema: Schema,
+    /// Co-types in `@type` other than the semantic type: IoT Central's `Event`, `State`,
+    /// `Location`, `AccelerationVector`..., or types no context defines (kept as written).
+    pub co_types: Vec<String>,
     /// The semantic type added to `@type` (e.g. `Temperature`); requires `unit` and a numeric
-    /// schema.
+    /// schema. Written last in `@type`.
     pub semantic_type: Option<String>,
     /// `unit` (e.g. `degreeCelsius`): one of the semantic type's units.
     pub unit: Option<String>,
-    /// `displayName` (at most 64 characters).
-    pub display_name: Option<String>,
-    /// `description` (at most 512 characters).
-    pub description: Option<String>,
+    /// `displayName` (at most 64 characters per language).
+    pub display_name: Option<LocalizedString>,
+    /// `description` (at most 512 characters per language).
+    pub description: Option<LocalizedString>,
     /// `comment`, for model authors (at most 512 characters).
     pub comment: Option<String>,
+    /// Properties that neither DTDL v2 nor IoT Central's extension defines, which come with
+    /// undefined co-types (`NumberValue`'s `minValue`...): kept as written, in key order.
+    pub undefined: BTreeMap<String, serde_json::Value>,
 }
 
-impl Telemetry {
+impl TelemetryInfo {
     /// A telemetry named `name` without semantic type or display strings.
     pub fn new(name: impl Into<String>, schema: Schema) -> Self {
-        Telemetry {
+        TelemetryInfo {
+            id: None,
             name: name.into(),
             schema,
+            co_types: Vec::new(),
             semantic_type: None,
             unit: None,
             display_name: None,
             description: None,
             comment: None,
+            undefined: BTreeMap::new(),
         }
     }
 
@@ -225,60 +289,80 @@ impl Telemetry {
         self.unit = Some(unit.into());
         self
     }
+
+    /// Adds a co-type that is not a semantic type (e.g. IoT Central's `Event`).
+    pub fn with_co_type(mut self, co_type: impl Into<String>) -> Self {
+        self.co_types.push(co_type.into());
+        self
+    }
 }
 
-impl Serialize for Telemetry {
+impl Serialize for TelemetryInfo {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        let kind = ContentType {
+        let kind = TypeEntry {
             kind: "Telemetry",
+            co_types: &self.co_types,
             semantic_type: self.semantic_type.as_deref(),
         };
         entry(&mut map, "@type", &kind)?;
+        entry_opt(&mut map, "@id", &self.id)?;
         entry(&mut map, "name", &self.name)?;
         entry(&mut map, "schema", &self.schema)?;
         entry_opt(&mut map, "unit", &self.unit)?;
         display_entries(&mut map, &self.display_name, &self.description)?;
         entry_opt(&mut map, "comment", &self.comment)?;
+        for (key, value) in &self.undefined {
+            entry(&mut map, key, value)?;
+        }
         map.end()
     }
 }
 
 /// A DTDL v2 `Property`: device state reported in the twin, optionally writable from the cloud.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Property {
+pub struct PropertyInfo {
+    /// `@id`, when the model gives the element one.
+    pub id: Option<String>,
     /// `name`: the key in the twin's reported (and desired) properties.
     pub name: String,
     /// `schema`: the value's schema (DTDL v2 forbids Arrays anywhere inside it).
     pub schema: Schema,
+    /// Co-types in `@type` other than the semantic type (see [`TelemetryInfo::co_types`]).
+    pub co_types: Vec<String>,
     /// The semantic type added to `@type` (e.g. `Temperature`); requires `unit` and a numeric
-    /// schema.
+    /// schema. Written last in `@type`.
     pub semantic_type: Option<String>,
     /// `unit` (e.g. `degreeCelsius`): one of the semantic type's units.
     pub unit: Option<String>,
     /// `writable`: the cloud may set it and the device acknowledges. Serialized only when
-    /// `true`.
+    /// `true` (DTDL's default is `false`).
     pub writable: bool,
-    /// `displayName` (at most 64 characters).
-    pub display_name: Option<String>,
-    /// `description` (at most 512 characters).
-    pub description: Option<String>,
+    /// `displayName` (at most 64 characters per language).
+    pub display_name: Option<LocalizedString>,
+    /// `description` (at most 512 characters per language).
+    pub description: Option<LocalizedString>,
     /// `comment`, for model authors (at most 512 characters).
     pub comment: Option<String>,
+    /// Properties no context defines, kept as written (see [`TelemetryInfo::undefined`]).
+    pub undefined: BTreeMap<String, serde_json::Value>,
 }
 
-impl Property {
+impl PropertyInfo {
     /// A read-only property named `name` without semantic type or display strings.
     pub fn new(name: impl Into<String>, schema: Schema) -> Self {
-        Property {
+        PropertyInfo {
+            id: None,
             name: name.into(),
             schema,
+            co_types: Vec::new(),
             semantic_type: None,
             unit: None,
             writable: false,
             display_name: None,
             description: None,
             comment: None,
+            undefined: BTreeMap::new(),
         }
     }
 
@@ -298,16 +382,24 @@ impl Property {
         self.unit = Some(unit.into());
         self
     }
+
+    /// Adds a co-type that is not a semantic type (e.g. IoT Central's `State`).
+    pub fn with_co_type(mut self, co_type: impl Into<String>) -> Self {
+        self.co_types.push(co_type.into());
+        self
+    }
 }
 
-impl Serialize for Property {
+impl Serialize for PropertyInfo {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        let kind = ContentType {
+        let kind = TypeEntry {
             kind: "Property",
+            co_types: &self.co_types,
             semantic_type: self.semantic_type.as_deref(),
         };
         entry(&mut map, "@type", &kind)?;
+        entry_opt(&mut map, "@id", &self.id)?;
         entry(&mut map, "name", &self.name)?;
         entry(&mut map, "schema", &self.schema)?;
         entry_opt(&mut map, "unit", &self.unit)?;
@@ -316,58 +408,70 @@ impl Serialize for Property {
         }
         display_entries(&mut map, &self.display_name, &self.description)?;
         entry_opt(&mut map, "comment", &self.comment)?;
+        for (key, value) in &self.undefined {
+            entry(&mut map, key, value)?;
+        }
         map.end()
     }
 }
 
 /// A DTDL v2 `Command`: a direct method the cloud invokes, with optional request and response.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Command {
+pub struct CommandInfo {
+    /// `@id`, when the model gives the element one.
+    pub id: Option<String>,
     /// `name`: the method name (`{component}*{name}` on the wire for a component's command).
     pub name: String,
     /// `request`: the payload the cloud sends, if any.
-    pub request: Option<CommandPayload>,
+    pub request: Option<CommandPayloadInfo>,
     /// `response`: the payload the device answers with, if any.
-    pub response: Option<CommandPayload>,
-    /// `displayName` (at most 64 characters).
-    pub display_name: Option<String>,
-    /// `description` (at most 512 characters).
-    pub description: Option<String>,
+    pub response: Option<CommandPayloadInfo>,
+    /// `commandType` (`synchronous` or `asynchronous`): deprecated in DTDL v2, where both
+    /// mean the same; kept when a model has it.
+    pub command_type: Option<String>,
+    /// `displayName` (at most 64 characters per language).
+    pub display_name: Option<LocalizedString>,
+    /// `description` (at most 512 characters per language).
+    pub description: Option<LocalizedString>,
     /// `comment`, for model authors (at most 512 characters).
     pub comment: Option<String>,
 }
 
-impl Command {
+impl CommandInfo {
     /// A command named `name` without request, response or display strings.
     pub fn new(name: impl Into<String>) -> Self {
-        Command {
+        CommandInfo {
+            id: None,
             name: name.into(),
             request: None,
             response: None,
+            command_type: None,
             display_name: None,
             description: None,
             comment: None,
         }
     }
 
-    /// Sets `request`.
-    pub fn with_request(mut self, request: CommandPayload) -> Self {
+    /// Sets the request payload.
+    pub fn with_request(mut self, request: CommandPayloadInfo) -> Self {
         self.request = Some(request);
         self
     }
 
-    /// Sets `response`.
-    pub fn with_response(mut self, response: CommandPayload) -> Self {
+    /// Sets the response payload.
+    pub fn with_response(mut self, response: CommandPayloadInfo) -> Self {
         self.response = Some(response);
         self
     }
 }
 
-impl Serialize for Command {
+impl Serialize for CommandInfo {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
         entry(&mut map, "@type", "Command")?;
+        entry_opt(&mut map, "@id", &self.id)?;
         entry(&mut map, "name", &self.name)?;
+        entry_opt(&mut map, "commandType", &self.command_type)?;
         entry_opt(&mut map, "request", &self.request)?;
         entry_opt(&mut map, "response", &self.response)?;
         display_entries(&mut map, &self.display_name, &self.description)?;
@@ -376,84 +480,125 @@ impl Serialize for Command {
     }
 }
 
-/// A command's `request` or `response` (a DTDL v2 `CommandPayload`). Its `name` is metadata
-/// only: the payload on the wire is the bare value.
+/// A DTDL v2 `CommandPayload`: the `request` or `response` of a [`CommandInfo`].
 #[derive(Clone, Debug, PartialEq)]
-pub struct CommandPayload {
-    /// `name` of the payload.
+pub struct CommandPayloadInfo {
+    /// `@id`, when the model gives the element one.
+    pub id: Option<String>,
+    /// `name`: metadata only (the payload on the wire is the bare value).
     pub name: String,
-    /// `schema` of the payload.
+    /// `schema`: the payload's schema.
     pub schema: Schema,
-    /// `displayName` (at most 64 characters).
-    pub display_name: Option<String>,
-    /// `description` (at most 512 characters).
-    pub description: Option<String>,
+    /// Whether `"@type": "CommandPayload"` is written (it is optional in DTDL v2; `false` for
+    /// payloads built with [`CommandPayloadInfo::new`]).
+    pub typed: bool,
+    /// `displayName` (at most 64 characters per language).
+    pub display_name: Option<LocalizedString>,
+    /// `description` (at most 512 characters per language).
+    pub description: Option<LocalizedString>,
+    /// `comment`, for model authors (at most 512 characters).
+    pub comment: Option<String>,
 }
 
-impl CommandPayload {
-    /// A payload named `name` without display strings.
+impl CommandPayloadInfo {
+    /// A payload named `name`, without `@type` or display strings.
     pub fn new(name: impl Into<String>, schema: Schema) -> Self {
-        CommandPayload {
+        CommandPayloadInfo {
+            id: None,
             name: name.into(),
             schema,
+            typed: false,
             display_name: None,
             description: None,
+            comment: None,
         }
     }
 }
 
-impl Serialize for CommandPayload {
+impl Serialize for CommandPayloadInfo {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
+        if self.typed {
+            entry(&mut map, "@type", "CommandPayload")?;
+        }
+        entry_opt(&mut map, "@id", &self.id)?;
         entry(&mut map, "name", &self.name)?;
         entry(&mut map, "schema", &self.schema)?;
         display_entries(&mut map, &self.display_name, &self.description)?;
+        entry_opt(&mut map, "comment", &self.comment)?;
         map.end()
     }
 }
 
 /// A DTDL v2 `Component`: another interface included by value under a name.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Component {
+pub struct ComponentInfo {
+    /// `@id`, when the model gives the element one.
+    pub id: Option<String>,
     /// `name`: the component name on the wire (`$.sub`, `{"name": {"__t": "c", ...}}`,
     /// `name*command`).
     pub name: String,
     /// `schema`: the DTMI of the component's interface.
     pub schema: String,
-    /// `displayName` (at most 64 characters).
-    pub display_name: Option<String>,
-    /// `description` (at most 512 characters).
-    pub description: Option<String>,
+    /// `displayName` (at most 64 characters per language).
+    pub display_name: Option<LocalizedString>,
+    /// `description` (at most 512 characters per language).
+    pub description: Option<LocalizedString>,
+    /// `comment`, for model authors (at most 512 characters).
+    pub comment: Option<String>,
 }
 
-impl Component {
+impl ComponentInfo {
     /// A component named `name` of the interface with DTMI `schema`, without display strings.
     pub fn new(name: impl Into<String>, schema: impl Into<String>) -> Self {
-        Component {
+        ComponentInfo {
+            id: None,
             name: name.into(),
             schema: schema.into(),
             display_name: None,
             description: None,
+            comment: None,
         }
     }
 }
 
-impl Serialize for Component {
+impl Serialize for ComponentInfo {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
         entry(&mut map, "@type", "Component")?;
+        entry_opt(&mut map, "@id", &self.id)?;
         entry(&mut map, "name", &self.name)?;
         entry(&mut map, "schema", &self.schema)?;
         display_entries(&mut map, &self.display_name, &self.description)?;
+        entry_opt(&mut map, "comment", &self.comment)?;
         map.end()
     }
 }
 
-display_setters!(
-    Interface,
-    Telemetry,
-    Property,
-    Command,
-    CommandPayload,
-    Component
+meta_setters!(
+    TelemetryInfo,
+    PropertyInfo,
+    CommandInfo,
+    CommandPayloadInfo,
+    ComponentInfo
 );
+
+impl InterfaceInfo {
+    /// Sets `displayName` (a plain string is the English text).
+    pub fn with_display_name(mut self, display_name: impl Into<LocalizedString>) -> Self {
+        self.display_name = Some(display_name.into());
+        self
+    }
+
+    /// Sets `description` (a plain string is the English text).
+    pub fn with_description(mut self, description: impl Into<LocalizedString>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// Sets `comment`.
+    pub fn with_comment(mut self, comment: impl Into<String>) -> Self {
+        self.comment = Some(comment.into());
+        self
+    }
+}

@@ -2,48 +2,63 @@
 //! template's model, and the traits that tie Rust types to them.
 //!
 //! Usually the model is derived from annotated Rust types (see the crate's `derive` feature
-//! and `docs/models.md`); the types here can also be built by hand:
+//! and `docs/models.md`) or read from a DTDL document ([`InterfaceInfo::from_json`]); the
+//! types here can also be built by hand. They are named after Microsoft's DTDL parser
+//! (`DTInterfaceInfo`...): [`InterfaceInfo`], [`TelemetryInfo`], [`PropertyInfo`],
+//! [`CommandInfo`], [`CommandPayloadInfo`], [`ComponentInfo`], so that they do not share names
+//! with the traits and derives users write (`Telemetry`, `Interface`...).
 //!
 //! ```
-//! use iotc_sdk::model::{Command, CommandPayload, Interface, Property, Schema, Telemetry};
+//! use iotc_sdk::model::{
+//!     CommandInfo, CommandPayloadInfo, InterfaceInfo, PropertyInfo, Schema, TelemetryInfo,
+//! };
 //!
-//! let thermostat = Interface::new("dtmi:com:example:Thermostat;1")
+//! let thermostat = InterfaceInfo::new("dtmi:com:example:Thermostat;1")
 //!     .with_display_name("Thermostat")
 //!     .with_content(
-//!         Telemetry::new("temperature", Schema::Double)
+//!         TelemetryInfo::new("temperature", Schema::Double)
 //!             .with_semantic_type("Temperature", "degreeCelsius"),
 //!     )
 //!     .with_content(
-//!         Property::new("targetTemperature", Schema::Double)
+//!         PropertyInfo::new("targetTemperature", Schema::Double)
 //!             .with_semantic_type("Temperature", "degreeCelsius")
 //!             .writable(),
 //!     )
 //!     .with_content(
-//!         Command::new("getMaxMinReport")
-//!             .with_request(CommandPayload::new("since", Schema::DateTime)),
+//!         CommandInfo::new("getMaxMinReport")
+//!             .with_request(CommandPayloadInfo::new("since", Schema::DateTime)),
 //!     );
 //! assert_eq!(thermostat.validate(), Ok(()));
 //! let json = thermostat.to_json_pretty();
 //! assert!(json.contains(r#""@context": "dtmi:dtdl:context;2""#));
 //! ```
 //!
-//! The traits [`DtdlSchema`], [`Properties`] and [`Commands`] live here too; `Telemetry` and
-//! `Interface` (the traits) share their names with the DTDL types of this module and are at
-//! the crate root: [`crate::Telemetry`], [`crate::Interface`].
+//! The traits [`DtdlSchema`], [`Properties`] and [`Commands`] live here too; the traits
+//! `Telemetry` and `Interface` are at the crate root: [`crate::Telemetry`],
+//! [`crate::Interface`].
 
+mod compare;
 mod impls;
 mod interface;
 mod json;
+mod localized;
+pub mod marker;
+mod parse;
 mod schema;
+pub mod temporal;
 pub(crate) mod traits;
 mod validate;
 
+pub use compare::{diff_values, differences, normalize, Difference};
 pub use interface::{
-    Command, CommandPayload, Component, Content, Interface, Property, Telemetry, DTDL_V2_CONTEXT,
+    CommandInfo, CommandPayloadInfo, ComponentInfo, ContentInfo, InterfaceInfo, PropertyInfo,
+    TelemetryInfo, DTDL_V2_CONTEXT, IOTCENTRAL_CONTEXT,
 };
+pub use localized::{LocalizedString, DEFAULT_LANGUAGE};
+pub use parse::ParseError;
 pub use schema::{
-    ArraySchema, EnumSchema, EnumValue, EnumValueKind, EnumValueSchema, Field, MapSchema,
-    ObjectSchema, Schema,
+    ArraySchema, EnumSchema, EnumValue, EnumValueKind, EnumValueSchema, Field, MapKey, MapSchema,
+    MapValue, ObjectSchema, Schema,
 };
 pub use traits::{CommandParseError, Commands, ComponentRef, DtdlSchema, NoCommands, Properties};
 
@@ -55,15 +70,15 @@ pub use traits::{CommandParseError, Commands, ComponentRef, DtdlSchema, NoComman
 /// [`crate::Interface::interfaces`]).
 ///
 /// ```
-/// use iotc_sdk::model::{export, Component, Interface};
-/// let root = Interface::new("dtmi:com:example:Controller;1")
-///     .with_content(Component::new("thermostat1", "dtmi:com:example:Thermostat;1"));
-/// let thermostat = Interface::new("dtmi:com:example:Thermostat;1");
+/// use iotc_sdk::model::{export, ComponentInfo, InterfaceInfo};
+/// let root = InterfaceInfo::new("dtmi:com:example:Controller;1")
+///     .with_content(ComponentInfo::new("thermostat1", "dtmi:com:example:Thermostat;1"));
+/// let thermostat = InterfaceInfo::new("dtmi:com:example:Thermostat;1");
 /// let json: serde_json::Value = serde_json::from_str(&export(&[root, thermostat])).unwrap();
 /// assert_eq!(json[1]["@id"], "dtmi:com:example:Thermostat;1");
 /// ```
-pub fn export(interfaces: &[Interface]) -> String {
-    // Cannot fail: see `Interface::to_json_pretty`.
+pub fn export(interfaces: &[InterfaceInfo]) -> String {
+    // Cannot fail: see `InterfaceInfo::to_json_pretty`.
     serde_json::to_string_pretty(interfaces).unwrap_or_default()
 }
 

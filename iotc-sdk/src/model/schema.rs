@@ -1,9 +1,12 @@
-//! DTDL v2 schemas: the primitive schemas and the complex `Array`, `Enum`, `Map` and `Object`.
+//! DTDL v2 schemas: the primitive schemas, the geospatial schemas, IoT Central's `geopoint` and
+//! `vector`, references to interface schemas by DTMI, and the complex `Array`, `Enum`, `Map`
+//! and `Object`.
 
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use super::json::{display_entries, entry};
+use super::json::{display_entries, entry, entry_opt, meta_setters};
+use super::LocalizedString;
 
 /// A DTDL v2 schema: the type of a telemetry value, a property, a command payload, an object
 /// field, an array element or a map value.
@@ -42,6 +45,24 @@ pub enum Schema {
     String,
     /// `time`: an RFC 3339 partial time, `"13:45:00"`.
     Time,
+    /// `point`: a GeoJSON Point (`{"type": "Point", "coordinates": [lon, lat]}`).
+    Point,
+    /// `lineString`: a GeoJSON LineString.
+    LineString,
+    /// `polygon`: a GeoJSON Polygon.
+    Polygon,
+    /// `multiPoint`: a GeoJSON MultiPoint.
+    MultiPoint,
+    /// `multiLineString`: a GeoJSON MultiLineString.
+    MultiLineString,
+    /// `multiPolygon`: a GeoJSON MultiPolygon.
+    MultiPolygon,
+    /// `geopoint` (IoT Central extension): `{"lat": .., "lon": .., "alt": ..}`.
+    GeoPoint,
+    /// `vector` (IoT Central extension): `{"x": .., "y": .., "z": ..}`.
+    Vector,
+    /// A reference by DTMI to a schema in an interface's `schemas`.
+    Ref(std::string::String),
     /// `Array`: a JSON array of one element schema.
     Array(Box<ArraySchema>),
     /// `Enum`: a fixed set of integer or string values.
@@ -51,6 +72,28 @@ pub enum Schema {
     /// `Object`: a JSON object with named fields.
     Object(ObjectSchema),
 }
+
+/// The primitive schema terms (DTDL v2, then IoT Central's extension) and their schemas.
+const TERMS: &[(&str, Schema)] = &[
+    ("boolean", Schema::Boolean),
+    ("date", Schema::Date),
+    ("dateTime", Schema::DateTime),
+    ("double", Schema::Double),
+    ("duration", Schema::Duration),
+    ("float", Schema::Float),
+    ("integer", Schema::Integer),
+    ("long", Schema::Long),
+    ("string", Schema::String),
+    ("time", Schema::Time),
+    ("point", Schema::Point),
+    ("lineString", Schema::LineString),
+    ("polygon", Schema::Polygon),
+    ("multiPoint", Schema::MultiPoint),
+    ("multiLineString", Schema::MultiLineString),
+    ("multiPolygon", Schema::MultiPolygon),
+    ("geopoint", Schema::GeoPoint),
+    ("vector", Schema::Vector),
+];
 
 impl Schema {
     /// An `Array` of `element_schema`, without display strings.
@@ -69,21 +112,43 @@ impl Schema {
         Schema::Object(ObjectSchema::new(fields))
     }
 
-    /// The DTDL term of a primitive schema (`"double"`), or `None` for a complex schema.
+    /// A reference to the interface schema with this DTMI.
+    pub fn reference(id: impl Into<std::string::String>) -> Self {
+        Schema::Ref(id.into())
+    }
+
+    /// The schema a primitive term names (`"double"`, `"geopoint"`), if any.
+    pub fn from_term(term: &str) -> Option<Schema> {
+        TERMS
+            .iter()
+            .find(|(name, _)| *name == term)
+            .map(|(_, schema)| schema.clone())
+    }
+
+    /// The DTDL term of a primitive schema (`"double"`), or `None` for a reference or a
+    /// complex schema.
     pub fn primitive_name(&self) -> Option<&'static str> {
-        Some(match self {
-            Schema::Boolean => "boolean",
-            Schema::Date => "date",
-            Schema::DateTime => "dateTime",
-            Schema::Double => "double",
-            Schema::Duration => "duration",
-            Schema::Float => "float",
-            Schema::Integer => "integer",
-            Schema::Long => "long",
-            Schema::String => "string",
-            Schema::Time => "time",
-            Schema::Array(_) | Schema::Enum(_) | Schema::Map(_) | Schema::Object(_) => return None,
-        })
+        TERMS
+            .iter()
+            .find(|(_, schema)| schema == self)
+            .map(|(name, _)| *name)
+    }
+
+    /// Whether this term belongs to IoT Central's extension (`geopoint`, `vector`), whose
+    /// context a model using it must declare.
+    pub fn is_iotcentral(&self) -> bool {
+        matches!(self, Schema::GeoPoint | Schema::Vector)
+    }
+
+    /// The `@id` of a complex schema that has one.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Schema::Array(array) => array.id.as_deref(),
+            Schema::Enum(schema) => schema.id.as_deref(),
+            Schema::Map(map) => map.id.as_deref(),
+            Schema::Object(object) => object.id.as_deref(),
+            _ => None,
+        }
     }
 
     /// Whether this is `double`, `float`, `integer` or `long`, the schemas a semantic type
@@ -95,23 +160,30 @@ impl Schema {
         )
     }
 
-    /// Whether an `Array` occurs anywhere in this schema (DTDL v2 forbids that in properties).
+    /// Whether an `Array` occurs anywhere in this schema, geospatial schemas included (DTDL
+    /// v2 forbids that in properties). A [`Schema::Ref`] counts as none: resolve it first.
     pub fn contains_array(&self) -> bool {
         match self {
-            Schema::Array(_) => true,
-            Schema::Map(map) => map.value_schema.contains_array(),
+            Schema::Array(_)
+            | Schema::Point
+            | Schema::LineString
+            | Schema::Polygon
+            | Schema::MultiPoint
+            | Schema::MultiLineString
+            | Schema::MultiPolygon => true,
+            Schema::Map(map) => map.value.schema.contains_array(),
             Schema::Object(object) => object.fields.iter().any(|f| f.schema.contains_array()),
             _ => false,
         }
     }
 
-    /// How deeply complex schemas nest here: 0 for a primitive schema, 1 for an `Array` of a
-    /// primitive, and so on. DTDL v2 allows at most 5.
+    /// How deeply complex schemas nest here: 0 for a primitive schema (or a reference), 1 for
+    /// an `Array` of a primitive, and so on. DTDL v2 allows at most 5.
     pub fn depth(&self) -> usize {
         match self {
             Schema::Array(array) => 1 + array.element_schema.depth(),
             Schema::Enum(_) => 1,
-            Schema::Map(map) => 1 + map.value_schema.depth(),
+            Schema::Map(map) => 1 + map.value.schema.depth(),
             Schema::Object(object) => {
                 1 + object
                     .fields
@@ -131,6 +203,7 @@ impl Serialize for Schema {
             return serializer.serialize_str(name);
         }
         match self {
+            Schema::Ref(id) => serializer.serialize_str(id),
             Schema::Array(array) => array.serialize(serializer),
             Schema::Enum(schema) => schema.serialize(serializer),
             Schema::Map(map) => map.serialize(serializer),
@@ -141,24 +214,41 @@ impl Serialize for Schema {
     }
 }
 
+/// Writes `@id`, `displayName`, `description` and `comment` of a schema element.
+fn meta<M: SerializeMap>(
+    map: &mut M,
+    display_name: &Option<LocalizedString>,
+    description: &Option<LocalizedString>,
+    comment: &Option<std::string::String>,
+) -> Result<(), M::Error> {
+    display_entries(map, display_name, description)?;
+    entry_opt(map, "comment", comment)
+}
+
 /// An `Array` schema: `{"@type": "Array", "elementSchema": ...}`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ArraySchema {
+    /// `@id`: required in an interface's `schemas`, optional inline.
+    pub id: Option<std::string::String>,
     /// The schema of every element.
     pub element_schema: Schema,
-    /// `displayName` (at most 64 characters).
-    pub display_name: Option<String>,
-    /// `description` (at most 512 characters).
-    pub description: Option<String>,
+    /// `displayName` (at most 64 characters per language).
+    pub display_name: Option<LocalizedString>,
+    /// `description` (at most 512 characters per language).
+    pub description: Option<LocalizedString>,
+    /// `comment`, for model authors.
+    pub comment: Option<std::string::String>,
 }
 
 impl ArraySchema {
     /// An array of `element_schema`, without display strings.
     pub fn new(element_schema: Schema) -> Self {
         ArraySchema {
+            id: None,
             element_schema,
             display_name: None,
             description: None,
+            comment: None,
         }
     }
 }
@@ -167,8 +257,14 @@ impl Serialize for ArraySchema {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
         entry(&mut map, "@type", "Array")?;
+        entry_opt(&mut map, "@id", &self.id)?;
         entry(&mut map, "elementSchema", &self.element_schema)?;
-        display_entries(&mut map, &self.display_name, &self.description)?;
+        meta(
+            &mut map,
+            &self.display_name,
+            &self.description,
+            &self.comment,
+        )?;
         map.end()
     }
 }
@@ -201,24 +297,30 @@ impl Serialize for EnumValueSchema {
 /// An `Enum` schema: `{"@type": "Enum", "valueSchema": "string", "enumValues": [...]}`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EnumSchema {
+    /// `@id`: required in an interface's `schemas`, optional inline.
+    pub id: Option<std::string::String>,
     /// Whether the values are integers or strings.
     pub value_schema: EnumValueSchema,
     /// The values (1 to 100 in DTDL v2), each with a name and the value sent on the wire.
     pub values: Vec<EnumValue>,
-    /// `displayName` (at most 64 characters).
-    pub display_name: Option<String>,
-    /// `description` (at most 512 characters).
-    pub description: Option<String>,
+    /// `displayName` (at most 64 characters per language).
+    pub display_name: Option<LocalizedString>,
+    /// `description` (at most 512 characters per language).
+    pub description: Option<LocalizedString>,
+    /// `comment`, for model authors.
+    pub comment: Option<std::string::String>,
 }
 
 impl EnumSchema {
     /// An enum with these values, without display strings.
     pub fn new(value_schema: EnumValueSchema, values: Vec<EnumValue>) -> Self {
         EnumSchema {
+            id: None,
             value_schema,
             values,
             display_name: None,
             description: None,
+            comment: None,
         }
     }
 }
@@ -227,9 +329,15 @@ impl Serialize for EnumSchema {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
         entry(&mut map, "@type", "Enum")?;
+        entry_opt(&mut map, "@id", &self.id)?;
         entry(&mut map, "valueSchema", &self.value_schema)?;
         entry(&mut map, "enumValues", &self.values)?;
-        display_entries(&mut map, &self.display_name, &self.description)?;
+        meta(
+            &mut map,
+            &self.display_name,
+            &self.description,
+            &self.comment,
+        )?;
         map.end()
     }
 }
@@ -237,24 +345,34 @@ impl Serialize for EnumSchema {
 /// One value of an [`EnumSchema`]: `{"name": "heat", "enumValue": "heat"}`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EnumValue {
+    /// `@id`, when the model gives the value one.
+    pub id: Option<std::string::String>,
     /// The value's DTDL name (metadata; not sent on the wire).
-    pub name: String,
+    pub name: std::string::String,
     /// The value sent on the wire.
     pub value: EnumValueKind,
-    /// `displayName` (at most 64 characters).
-    pub display_name: Option<String>,
-    /// `description` (at most 512 characters).
-    pub description: Option<String>,
+    /// Whether `"@type": "EnumValue"` is written (optional in DTDL v2; `false` for values
+    /// built here).
+    pub typed: bool,
+    /// `displayName` (at most 64 characters per language).
+    pub display_name: Option<LocalizedString>,
+    /// `description` (at most 512 characters per language).
+    pub description: Option<LocalizedString>,
+    /// `comment`, for model authors.
+    pub comment: Option<std::string::String>,
 }
 
 impl EnumValue {
     /// A value named `name`, without display strings.
-    pub fn new(name: impl Into<String>, value: EnumValueKind) -> Self {
+    pub fn new(name: impl Into<std::string::String>, value: EnumValueKind) -> Self {
         EnumValue {
+            id: None,
             name: name.into(),
             value,
+            typed: false,
             display_name: None,
             description: None,
+            comment: None,
         }
     }
 }
@@ -262,9 +380,18 @@ impl EnumValue {
 impl Serialize for EnumValue {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
+        if self.typed {
+            entry(&mut map, "@type", "EnumValue")?;
+        }
+        entry_opt(&mut map, "@id", &self.id)?;
         entry(&mut map, "name", &self.name)?;
         entry(&mut map, "enumValue", &self.value)?;
-        display_entries(&mut map, &self.display_name, &self.description)?;
+        meta(
+            &mut map,
+            &self.display_name,
+            &self.description,
+            &self.comment,
+        )?;
         map.end()
     }
 }
@@ -275,7 +402,7 @@ pub enum EnumValueKind {
     /// An `integer` value.
     Integer(i32),
     /// A `string` value.
-    String(String),
+    String(std::string::String),
 }
 
 impl Serialize for EnumValueKind {
@@ -291,43 +418,31 @@ impl Serialize for EnumValueKind {
 /// "mapValue": {"name": ..., "schema": ...}}`. Map keys are always strings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MapSchema {
-    /// The name of the key (metadata; `mapKey.name`).
-    pub key_name: String,
-    /// The name of the value (metadata; `mapValue.name`).
-    pub value_name: String,
-    /// The schema of every value.
-    pub value_schema: Schema,
-    /// `displayName` (at most 64 characters).
-    pub display_name: Option<String>,
-    /// `description` (at most 512 characters).
-    pub description: Option<String>,
+    /// `@id`: required in an interface's `schemas`, optional inline.
+    pub id: Option<std::string::String>,
+    /// `mapKey`: the key's name and metadata (its schema is always `string`).
+    pub key: MapKey,
+    /// `mapValue`: the value's name, schema and metadata.
+    pub value: MapValue,
+    /// `displayName` (at most 64 characters per language).
+    pub display_name: Option<LocalizedString>,
+    /// `description` (at most 512 characters per language).
+    pub description: Option<LocalizedString>,
+    /// `comment`, for model authors.
+    pub comment: Option<std::string::String>,
 }
 
 impl MapSchema {
     /// A map with keys named `key` and values named `value`, without display strings.
     pub fn new(value_schema: Schema) -> Self {
         MapSchema {
-            key_name: "key".to_owned(),
-            value_name: "value".to_owned(),
-            value_schema,
+            id: None,
+            key: MapKey::new("key"),
+            value: MapValue::new("value", value_schema),
             display_name: None,
             description: None,
+            comment: None,
         }
-    }
-}
-
-/// `mapKey` / `mapValue`.
-struct MapPart<'a> {
-    name: &'a str,
-    schema: &'a Schema,
-}
-
-impl Serialize for MapPart<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(2))?;
-        entry(&mut map, "name", self.name)?;
-        entry(&mut map, "schema", self.schema)?;
-        map.end()
     }
 }
 
@@ -335,23 +450,106 @@ impl Serialize for MapSchema {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
         entry(&mut map, "@type", "Map")?;
-        entry(
+        entry_opt(&mut map, "@id", &self.id)?;
+        entry(&mut map, "mapKey", &self.key)?;
+        entry(&mut map, "mapValue", &self.value)?;
+        meta(
             &mut map,
-            "mapKey",
-            &MapPart {
-                name: &self.key_name,
-                schema: &Schema::String,
-            },
+            &self.display_name,
+            &self.description,
+            &self.comment,
         )?;
-        entry(
+        map.end()
+    }
+}
+
+/// The `mapKey` of a [`MapSchema`]: a name (metadata) for keys whose schema is `string`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MapKey {
+    /// `@id`, when the model gives it one.
+    pub id: Option<std::string::String>,
+    /// `name` (metadata only).
+    pub name: std::string::String,
+    /// `displayName` (at most 64 characters per language).
+    pub display_name: Option<LocalizedString>,
+    /// `description` (at most 512 characters per language).
+    pub description: Option<LocalizedString>,
+    /// `comment`, for model authors.
+    pub comment: Option<std::string::String>,
+}
+
+impl MapKey {
+    /// A key named `name`.
+    pub fn new(name: impl Into<std::string::String>) -> Self {
+        MapKey {
+            id: None,
+            name: name.into(),
+            display_name: None,
+            description: None,
+            comment: None,
+        }
+    }
+}
+
+impl Serialize for MapKey {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        entry_opt(&mut map, "@id", &self.id)?;
+        entry(&mut map, "name", &self.name)?;
+        entry(&mut map, "schema", &Schema::String)?;
+        meta(
             &mut map,
-            "mapValue",
-            &MapPart {
-                name: &self.value_name,
-                schema: &self.value_schema,
-            },
+            &self.display_name,
+            &self.description,
+            &self.comment,
         )?;
-        display_entries(&mut map, &self.display_name, &self.description)?;
+        map.end()
+    }
+}
+
+/// The `mapValue` of a [`MapSchema`]: a name (metadata) and the schema of every value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MapValue {
+    /// `@id`, when the model gives it one.
+    pub id: Option<std::string::String>,
+    /// `name` (metadata only).
+    pub name: std::string::String,
+    /// The schema of every value.
+    pub schema: Schema,
+    /// `displayName` (at most 64 characters per language).
+    pub display_name: Option<LocalizedString>,
+    /// `description` (at most 512 characters per language).
+    pub description: Option<LocalizedString>,
+    /// `comment`, for model authors.
+    pub comment: Option<std::string::String>,
+}
+
+impl MapValue {
+    /// Values named `name` of this schema.
+    pub fn new(name: impl Into<std::string::String>, schema: Schema) -> Self {
+        MapValue {
+            id: None,
+            name: name.into(),
+            schema,
+            display_name: None,
+            description: None,
+            comment: None,
+        }
+    }
+}
+
+impl Serialize for MapValue {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        entry_opt(&mut map, "@id", &self.id)?;
+        entry(&mut map, "name", &self.name)?;
+        entry(&mut map, "schema", &self.schema)?;
+        meta(
+            &mut map,
+            &self.display_name,
+            &self.description,
+            &self.comment,
+        )?;
         map.end()
     }
 }
@@ -359,21 +557,27 @@ impl Serialize for MapSchema {
 /// An `Object` schema: `{"@type": "Object", "fields": [...]}`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ObjectSchema {
+    /// `@id`: required in an interface's `schemas`, optional inline.
+    pub id: Option<std::string::String>,
     /// The fields (1 to 30 in DTDL v2).
     pub fields: Vec<Field>,
-    /// `displayName` (at most 64 characters).
-    pub display_name: Option<String>,
-    /// `description` (at most 512 characters).
-    pub description: Option<String>,
+    /// `displayName` (at most 64 characters per language).
+    pub display_name: Option<LocalizedString>,
+    /// `description` (at most 512 characters per language).
+    pub description: Option<LocalizedString>,
+    /// `comment`, for model authors.
+    pub comment: Option<std::string::String>,
 }
 
 impl ObjectSchema {
     /// An object with these fields, without display strings.
     pub fn new(fields: Vec<Field>) -> Self {
         ObjectSchema {
+            id: None,
             fields,
             display_name: None,
             description: None,
+            comment: None,
         }
     }
 }
@@ -382,8 +586,14 @@ impl Serialize for ObjectSchema {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
         entry(&mut map, "@type", "Object")?;
+        entry_opt(&mut map, "@id", &self.id)?;
         entry(&mut map, "fields", &self.fields)?;
-        display_entries(&mut map, &self.display_name, &self.description)?;
+        meta(
+            &mut map,
+            &self.display_name,
+            &self.description,
+            &self.comment,
+        )?;
         map.end()
     }
 }
@@ -391,24 +601,30 @@ impl Serialize for ObjectSchema {
 /// One field of an [`ObjectSchema`]: `{"name": "maxTemp", "schema": "double"}`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Field {
+    /// `@id`, when the model gives the field one.
+    pub id: Option<std::string::String>,
     /// The field's name: its key in the JSON object.
-    pub name: String,
+    pub name: std::string::String,
     /// The field's schema.
     pub schema: Schema,
-    /// `displayName` (at most 64 characters).
-    pub display_name: Option<String>,
-    /// `description` (at most 512 characters).
-    pub description: Option<String>,
+    /// `displayName` (at most 64 characters per language).
+    pub display_name: Option<LocalizedString>,
+    /// `description` (at most 512 characters per language).
+    pub description: Option<LocalizedString>,
+    /// `comment`, for model authors.
+    pub comment: Option<std::string::String>,
 }
 
 impl Field {
     /// A field named `name`, without display strings.
-    pub fn new(name: impl Into<String>, schema: Schema) -> Self {
+    pub fn new(name: impl Into<std::string::String>, schema: Schema) -> Self {
         Field {
+            id: None,
             name: name.into(),
             schema,
             display_name: None,
             description: None,
+            comment: None,
         }
     }
 }
@@ -416,9 +632,26 @@ impl Field {
 impl Serialize for Field {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
+        entry_opt(&mut map, "@id", &self.id)?;
         entry(&mut map, "name", &self.name)?;
         entry(&mut map, "schema", &self.schema)?;
-        display_entries(&mut map, &self.display_name, &self.description)?;
+        meta(
+            &mut map,
+            &self.display_name,
+            &self.description,
+            &self.comment,
+        )?;
         map.end()
     }
 }
+
+meta_setters!(
+    ArraySchema,
+    EnumSchema,
+    EnumValue,
+    MapSchema,
+    MapKey,
+    MapValue,
+    ObjectSchema,
+    Field
+);

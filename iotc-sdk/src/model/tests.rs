@@ -71,12 +71,12 @@ fn official_thermostat() -> Value {
 
 fn field(name: &str, display_name: &str, schema: Schema) -> Field {
     Field {
-        display_name: Some(display_name.to_owned()),
+        display_name: Some(display_name.into()),
         ..Field::new(name, schema)
     }
 }
 
-fn hand_written_thermostat() -> Interface {
+fn hand_written_thermostat() -> InterfaceInfo {
     let report = Schema::object(vec![
         field("maxTemp", "Max temperature", Schema::Double),
         field("minTemp", "Min temperature", Schema::Double),
@@ -84,48 +84,48 @@ fn hand_written_thermostat() -> Interface {
         field("startTime", "Start Time", Schema::DateTime),
         field("endTime", "End Time", Schema::DateTime),
     ]);
-    Interface::new("dtmi:com:example:Thermostat;1")
+    InterfaceInfo::new("dtmi:com:example:Thermostat;1")
         .with_display_name("Thermostat")
         .with_description("Reports current temperature and provides desired temperature control.")
         .with_content(
-            Telemetry::new("temperature", Schema::Double)
+            TelemetryInfo::new("temperature", Schema::Double)
                 .with_semantic_type("Temperature", "degreeCelsius")
                 .with_display_name("Temperature")
                 .with_description("Temperature in degrees Celsius."),
         )
         .with_content(
-            Property::new("targetTemperature", Schema::Double)
+            PropertyInfo::new("targetTemperature", Schema::Double)
                 .with_semantic_type("Temperature", "degreeCelsius")
                 .with_display_name("Target Temperature")
                 .with_description("Allows to remotely specify the desired target temperature.")
                 .writable(),
         )
         .with_content(
-            Property::new("maxTempSinceLastReboot", Schema::Double)
+            PropertyInfo::new("maxTempSinceLastReboot", Schema::Double)
                 .with_semantic_type("Temperature", "degreeCelsius")
                 .with_display_name("Max temperature since last reboot.")
                 .with_description("Returns the max temperature since last device reboot."),
         )
         .with_content(
-            Command::new("getMaxMinReport")
+            CommandInfo::new("getMaxMinReport")
                 .with_display_name("Get Max-Min report.")
                 .with_description(
                     "This command returns the max, min and average temperature from the \
                      specified time to the current time.",
                 )
                 .with_request(
-                    CommandPayload::new("since", Schema::DateTime)
+                    CommandPayloadInfo::new("since", Schema::DateTime)
                         .with_display_name("Since")
                         .with_description("Period to return the max-min report."),
                 )
                 .with_response(
-                    CommandPayload::new("tempReport", report)
+                    CommandPayloadInfo::new("tempReport", report)
                         .with_display_name("Temperature Report"),
                 ),
         )
 }
 
-fn to_value(interface: &Interface) -> Value {
+fn to_value(interface: &InterfaceInfo) -> Value {
     serde_json::from_str(&interface.to_json_pretty()).unwrap()
 }
 
@@ -151,8 +151,8 @@ fn json_shape() {
 #[test]
 fn complex_schemas_serialize_to_dtdl() {
     let mut map = MapSchema::new(Schema::array(Schema::Integer));
-    map.key_name = "sensor".to_owned();
-    map.value_name = "readings".to_owned();
+    map.key.name = "sensor".to_owned();
+    map.value.name = "readings".to_owned();
     let schema = Schema::Map(Box::new(map));
     assert_eq!(
         serde_json::to_value(&schema).unwrap(),
@@ -170,12 +170,12 @@ fn complex_schemas_serialize_to_dtdl() {
         vec![
             EnumValue::new("Low", EnumValueKind::Integer(1)),
             EnumValue {
-                display_name: Some("High".to_owned()),
+                display_name: Some("High".into()),
                 ..EnumValue::new("High", EnumValueKind::Integer(2))
             },
         ],
     );
-    enumeration.description = Some("Level".to_owned());
+    enumeration.description = Some("Level".into());
     assert_eq!(
         serde_json::to_value(Schema::Enum(enumeration)).unwrap(),
         json!({
@@ -206,8 +206,8 @@ fn complex_schemas_serialize_to_dtdl() {
 
 #[test]
 fn components_and_export() {
-    let controller = Interface::new("dtmi:com:example:TemperatureController;1").with_content(
-        Component::new("thermostat1", "dtmi:com:example:Thermostat;1")
+    let controller = InterfaceInfo::new("dtmi:com:example:TemperatureController;1").with_content(
+        ComponentInfo::new("thermostat1", "dtmi:com:example:Thermostat;1")
             .with_display_name("Thermostat One"),
     );
     let document: Value =
@@ -227,20 +227,20 @@ fn components_and_export() {
 #[test]
 fn validate_reports_every_broken_rule() {
     let deep = (0..6).fold(Schema::Double, |schema, _| Schema::array(schema));
-    let mut interface = Interface::new("dtmi:com:example:Bad;1.2")
-        .with_content(Telemetry::new("temp", Schema::Double))
-        .with_content(Property::new("temp", Schema::array(Schema::Double)))
-        .with_content(Telemetry::new("_hidden", Schema::String))
-        .with_content(Telemetry {
+    let mut interface = InterfaceInfo::new("dtmi:com:example:Bad;1.2")
+        .with_content(TelemetryInfo::new("temp", Schema::Double))
+        .with_content(PropertyInfo::new("temp", Schema::array(Schema::Double)))
+        .with_content(TelemetryInfo::new("_hidden", Schema::String))
+        .with_content(TelemetryInfo {
             unit: Some("degreeCelsius".to_owned()),
-            ..Telemetry::new("noSemanticType", Schema::Double)
+            ..TelemetryInfo::new("noSemanticType", Schema::Double)
         })
         .with_content(
-            Telemetry::new("label", Schema::String).with_semantic_type("Temperature", "kelvin"),
+            TelemetryInfo::new("label", Schema::String).with_semantic_type("Temperature", "kelvin"),
         )
-        .with_content(Telemetry::new("deep", deep))
-        .with_content(Telemetry::new("empty", Schema::object(Vec::new())))
-        .with_content(Telemetry::new(
+        .with_content(TelemetryInfo::new("deep", deep))
+        .with_content(TelemetryInfo::new("empty", Schema::object(Vec::new())))
+        .with_content(TelemetryInfo::new(
             "badEnum",
             Schema::Enum(EnumSchema::new(
                 EnumValueSchema::String,
@@ -251,8 +251,8 @@ fn validate_reports_every_broken_rule() {
                 ],
             )),
         ))
-        .with_content(Component::new("sub", "not a dtmi"));
-    interface.display_name = Some("x".repeat(65));
+        .with_content(ComponentInfo::new("sub", "not a dtmi"));
+    interface.display_name = Some("x".repeat(65).into());
     let errors = interface.validate().unwrap_err();
     let expect = [
         "@id: `dtmi:com:example:Bad;1.2`: DTDL v2 needs a one-part version",
@@ -279,20 +279,23 @@ fn validate_reports_every_broken_rule() {
 
 #[test]
 fn validate_limits() {
-    let many = (0..301).fold(Interface::new("dtmi:com:example:Big;1"), |i, n| {
-        i.with_content(Telemetry::new(format!("t{n}"), Schema::Double))
+    let many = (0..301).fold(InterfaceInfo::new("dtmi:com:example:Big;1"), |i, n| {
+        i.with_content(TelemetryInfo::new(format!("t{n}"), Schema::Double))
     });
     assert!(many.validate().unwrap_err()[0].contains("at most 300 contents"));
     let fields = (0..31)
         .map(|n| Field::new(format!("f{n}"), Schema::Double))
         .collect();
-    let wide = Interface::new("dtmi:com:example:Wide;1")
-        .with_content(Telemetry::new("wide", Schema::object(fields)));
+    let wide = InterfaceInfo::new("dtmi:com:example:Wide;1")
+        .with_content(TelemetryInfo::new("wide", Schema::object(fields)));
     assert!(wide.validate().unwrap_err()[0].contains("1 to 30 fields, not 31"));
     let five = (0..5).fold(Schema::Double, |schema, _| Schema::array(schema));
-    let ok = Interface::new("dtmi:com:example:Deep;1").with_content(Telemetry::new("deep", five));
+    let ok = InterfaceInfo::new("dtmi:com:example:Deep;1")
+        .with_content(TelemetryInfo::new("deep", five));
     assert_eq!(ok.validate(), Ok(()));
-    let reserved = Interface::new("dtmi:dtdl:Foo;1").validate().unwrap_err();
+    let reserved = InterfaceInfo::new("dtmi:dtdl:Foo;1")
+        .validate()
+        .unwrap_err();
     assert!(reserved[0].contains("reserved"), "{reserved:?}");
 }
 

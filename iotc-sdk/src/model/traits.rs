@@ -4,7 +4,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use super::{Command, Property, Schema};
+use super::{CommandInfo, InterfaceInfo, PropertyInfo, Schema, TelemetryInfo};
 
 /// A Rust type with a DTDL v2 schema: the schema of a telemetry value, property, command
 /// payload, object field, array element or map value of this type.
@@ -44,7 +44,7 @@ pub trait DtdlSchema {
 /// Derive it with `#[derive(Serialize, Telemetry)]`; `()` means "no telemetry".
 pub trait Telemetry: serde::Serialize {
     /// The DTDL `Telemetry` contents, one per serialized field.
-    fn telemetry() -> Vec<super::Telemetry>;
+    fn telemetry() -> Vec<TelemetryInfo>;
 }
 
 /// The properties of an interface: a struct whose fields are read-only or writable properties.
@@ -52,7 +52,7 @@ pub trait Telemetry: serde::Serialize {
 /// Derive it with `#[derive(Serialize, Properties)]`; `()` means "no properties".
 pub trait Properties: serde::Serialize {
     /// The DTDL `Property` contents, one per serialized field.
-    fn properties() -> Vec<Property>;
+    fn properties() -> Vec<PropertyInfo>;
 }
 
 /// The commands of an interface: an enum with one variant per command, holding the parsed
@@ -61,7 +61,7 @@ pub trait Properties: serde::Serialize {
 /// Derive it with `#[derive(Commands)]`; [`NoCommands`] means "no commands".
 pub trait Commands: Sized {
     /// The DTDL `Command` contents, one per variant.
-    fn commands() -> Vec<Command>;
+    fn commands() -> Vec<CommandInfo>;
 
     /// Parses an invocation of command `name` (without any `component*` prefix) with its JSON
     /// request `payload`. An empty payload reads as JSON `null`.
@@ -112,10 +112,10 @@ pub trait Interface {
     type Commands: Commands;
 
     /// The DTDL model of this interface.
-    fn interface() -> super::Interface;
+    fn interface() -> InterfaceInfo;
 
     /// This interface followed by the interfaces of its components, each DTMI once (for export).
-    fn interfaces() -> Vec<super::Interface>;
+    fn interfaces() -> Vec<InterfaceInfo>;
 }
 
 /// A component of interface `I`, by name: generated as associated consts by
@@ -158,13 +158,13 @@ impl<I> fmt::Debug for ComponentRef<I> {
 }
 
 impl Telemetry for () {
-    fn telemetry() -> Vec<super::Telemetry> {
+    fn telemetry() -> Vec<TelemetryInfo> {
         Vec::new()
     }
 }
 
 impl Properties for () {
-    fn properties() -> Vec<Property> {
+    fn properties() -> Vec<PropertyInfo> {
         Vec::new()
     }
 }
@@ -175,7 +175,7 @@ impl Properties for () {
 pub enum NoCommands {}
 
 impl Commands for NoCommands {
-    fn commands() -> Vec<Command> {
+    fn commands() -> Vec<CommandInfo> {
         Vec::new()
     }
 

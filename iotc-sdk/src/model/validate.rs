@@ -1,9 +1,10 @@
-//! [`Interface::validate`]: DTDL v2 rules checked on a built model.
+//! [`InterfaceInfo::validate`]: DTDL v2 rules checked on a built model.
 
 use std::collections::HashSet;
 
 use super::{
-    Command, CommandPayload, Content, EnumSchema, EnumValueKind, EnumValueSchema, Interface, Schema,
+    CommandInfo, CommandPayloadInfo, ContentInfo, EnumSchema, EnumValueKind, EnumValueSchema,
+    InterfaceInfo, LocalizedString, Schema,
 };
 use crate::Dtmi;
 
@@ -21,6 +22,8 @@ const MAX_DEPTH: usize = 5;
 const MAX_FIELDS: usize = 30;
 /// Enums have 1 to this many values.
 const MAX_ENUM_VALUES: usize = 100;
+/// At most this many interfaces in `extends`.
+const MAX_EXTENDS: usize = 2;
 /// Interface ids are at most this long.
 const MAX_INTERFACE_ID: usize = 128;
 
@@ -85,21 +88,25 @@ impl Checker {
         }
     }
 
-    fn display(&mut self, at: &str, display_name: &Option<String>, description: &Option<String>) {
-        if let Some(display_name) = display_name {
-            if display_name.chars().count() > MAX_DISPLAY_NAME {
-                self.error(
-                    at,
-                    format!("displayName is longer than {MAX_DISPLAY_NAME} characters"),
-                );
-            }
-        }
-        if let Some(description) = description {
-            if description.chars().count() > MAX_DESCRIPTION {
-                self.error(
-                    at,
-                    format!("description is longer than {MAX_DESCRIPTION} characters"),
-                );
+    fn display(
+        &mut self,
+        at: &str,
+        display_name: &Option<LocalizedString>,
+        description: &Option<LocalizedString>,
+    ) {
+        self.localized(at, "displayName", display_name, MAX_DISPLAY_NAME);
+        self.localized(at, "description", description, MAX_DESCRIPTION);
+    }
+
+    fn localized(&mut self, at: &str, key: &str, text: &Option<LocalizedString>, max: usize) {
+        for (language, text) in text.iter().flat_map(LocalizedString::iter) {
+            if text.chars().count() > max {
+                let which = if language == super::DEFAULT_LANGUAGE {
+                    String::new()
+                } else {
+                    format!(" ({language})")
+                };
+                self.error(at, format!("{key}{which} is longer than {max} characters"));
             }
         }
     }
@@ -167,9 +174,9 @@ impl Checker {
             }
             Schema::Map(map) => {
                 self.display(at, &map.display_name, &map.description);
-                self.name(&format!("{at}.mapKey"), &map.key_name);
-                self.name(&format!("{at}.mapValue"), &map.value_name);
-                self.schema_rules(&format!("{at}.mapValue"), &map.value_schema);
+                self.name(&format!("{at}.mapKey"), &map.key.name);
+                self.name(&format!("{at}.mapValue"), &map.value.name);
+                self.schema_rules(&format!("{at}.mapValue"), &map.value.schema);
             }
             Schema::Object(object) => {
                 self.display(at, &object.display_name, &object.description);
@@ -238,13 +245,13 @@ impl Checker {
         }
     }
 
-    fn payload(&mut self, at: &str, payload: &CommandPayload) {
+    fn payload(&mut self, at: &str, payload: &CommandPayloadInfo) {
         self.name(at, &payload.name);
         self.display(at, &payload.display_name, &payload.description);
         self.schema(at, &payload.schema, false);
     }
 
-    fn command(&mut self, at: &str, command: &Command) {
+    fn command(&mut self, at: &str, command: &CommandInfo) {
         self.display(at, &command.display_name, &command.description);
         self.comment(at, &command.comment);
         if let Some(request) = &command.request {
@@ -256,7 +263,7 @@ impl Checker {
     }
 }
 
-pub(super) fn validate(interface: &Interface) -> Result<(), Vec<String>> {
+pub(super) fn validate(interface: &InterfaceInfo) -> Result<(), Vec<String>> {
     let mut c = Checker { errors: Vec::new() };
     if let Err(e) = check_dtmi(&interface.id, MAX_INTERFACE_ID) {
         c.error("@id", e);
@@ -272,6 +279,32 @@ pub(super) fn validate(interface: &Interface) -> Result<(), Vec<String>> {
             ),
         );
     }
+    if interface.extends.len() > MAX_EXTENDS {
+        c.error(
+            "extends",
+            format!(
+                "at most {MAX_EXTENDS} interfaces, not {}",
+                interface.extends.len()
+            ),
+        );
+    }
+    for id in &interface.extends {
+        if let Err(e) = check_dtmi(id, 2048) {
+            c.error("extends", e);
+        }
+    }
+    for (i, schema) in interface.schemas.iter().enumerate() {
+        let at = format!("schemas[{i}]");
+        match schema.id() {
+            Some(id) => {
+                if let Err(e) = check_dtmi(id, 2048) {
+                    c.error(&at, format!("@id: {e}"));
+                }
+            }
+            None => c.error(&at, "an interface schema needs an `@id`"),
+        }
+        c.schema(&at, schema, false);
+    }
     let mut names = HashSet::new();
     for (i, content) in interface.contents.iter().enumerate() {
         let at = format!("contents[{i}] ({})", content.name());
@@ -283,20 +316,20 @@ pub(super) fn validate(interface: &Interface) -> Result<(), Vec<String>> {
             );
         }
         match content {
-            Content::Telemetry(t) => {
+            ContentInfo::Telemetry(t) => {
                 c.display(&at, &t.display_name, &t.description);
                 c.comment(&at, &t.comment);
                 c.semantic(&at, &t.semantic_type, &t.unit, &t.schema);
                 c.schema(&at, &t.schema, false);
             }
-            Content::Property(p) => {
+            ContentInfo::Property(p) => {
                 c.display(&at, &p.display_name, &p.description);
                 c.comment(&at, &p.comment);
                 c.semantic(&at, &p.semantic_type, &p.unit, &p.schema);
                 c.schema(&at, &p.schema, true);
             }
-            Content::Command(command) => c.command(&at, command),
-            Content::Component(component) => {
+            ContentInfo::Command(command) => c.command(&at, command),
+            ContentInfo::Component(component) => {
                 c.display(&at, &component.display_name, &component.description);
                 if let Err(e) = check_dtmi(&component.schema, 2048) {
                     c.error(&at, format!("schema: {e}"));

@@ -24,7 +24,7 @@ pub(crate) fn document(texts: &[&str]) -> Value {
 }
 
 /// A generated model as JSON, through the SDK's export (the document IoT Central imports).
-pub(crate) fn generated(interfaces: &[iotc_sdk::model::Interface]) -> Value {
+pub(crate) fn generated(interfaces: &[iotc_sdk::model::InterfaceInfo]) -> Value {
     serde_json::from_str(&iotc_sdk::model::export(interfaces)).unwrap()
 }
 

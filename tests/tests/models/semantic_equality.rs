@@ -1,7 +1,7 @@
 //! The example models (`iotc_examples::models`) against Microsoft's official JSON.
 
 use iotc_examples::models::{DeviceInformation, TemperatureController, Thermostat};
-use iotc_sdk::model::{self, Content};
+use iotc_sdk::model::{self, ContentInfo as Content};
 use iotc_sdk::Interface;
 
 use crate::official::{self, generated};
@@ -94,5 +94,5 @@ fn example_models_pass_the_sdk_validation() {
         assert!(!<Thermostat as Interface>::HAS_COMPONENTS);
         assert!(<TemperatureController as Interface>::HAS_COMPONENTS);
     }
-    let _: fn(&[model::Interface]) -> String = model::export;
+    let _: fn(&[model::InterfaceInfo]) -> String = model::export;
 }

@@ -8,7 +8,7 @@ use iotc_examples::models::{
     TemperatureControllerCommand, TemperatureControllerProperties, TemperatureControllerTelemetry,
     Thermostat, ThermostatCommand, ThermostatProperties, ThermostatTelemetry,
 };
-use iotc_sdk::model::Content;
+use iotc_sdk::model::ContentInfo as Content;
 use iotc_sdk::{CommandParseError, Commands, Interface};
 use serde::Serialize;
 use serde_json::{json, Value};

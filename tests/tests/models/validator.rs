@@ -12,7 +12,7 @@ use std::process::Command;
 use iotc_examples::models::{
     DeviceInformation, DoorSensor, HumiditySensor, SensorGateway, TemperatureController, Thermostat,
 };
-use iotc_sdk::model::{self, Interface as Model};
+use iotc_sdk::model::{self, InterfaceInfo as Model};
 use iotc_sdk::Interface;
 
 const REQUIRE_ENV: &str = "IOTC_REQUIRE_DTDL_VALIDATOR";
@@ -43,7 +43,7 @@ fn installed_validator() -> Result<PathBuf, String> {
 }
 
 /// The validator, or `None` after saying why it is skipped; panics instead when CI requires it.
-fn validator_or_skip() -> Option<PathBuf> {
+pub(crate) fn validator_or_skip() -> Option<PathBuf> {
     match installed_validator() {
         Ok(script) => Some(script),
         Err(why) => {
@@ -105,7 +105,7 @@ fn write_models(dir: &Path) -> usize {
     written.len()
 }
 
-fn run(script: &Path, args: &[&std::ffi::OsStr]) -> (bool, String) {
+pub(crate) fn run(script: &Path, args: &[&std::ffi::OsStr]) -> (bool, String) {
     let output = Command::new("node")
         .arg(script)
         .args(args)

@@ -173,9 +173,9 @@ fn main() {
             ("Reverse", EnumValueKind::Integer(-1)),
         ]
     );
-    assert_eq!(level.description.as_deref(), Some("Fan level"));
+    assert_eq!(level.description, Some("Fan level".into()));
     assert!(<Celsius as DtdlSchema>::NUMERIC);
     assert!(!<Location as DtdlSchema>::HAS_ARRAY);
     assert!(<Pair<Vec<u8>> as DtdlSchema>::HAS_ARRAY);
-    assert!(iotc_sdk::model::Content::Telemetry(iotc_sdk::model::Telemetry::new("x", Schema::Long)).name() == "x");
+    assert!(iotc_sdk::model::ContentInfo::Telemetry(iotc_sdk::model::TelemetryInfo::new("x", Schema::Long)).name() == "x");
 }

@@ -109,7 +109,7 @@ struct DeviceInformation;
 #[iotc(component(name = "deviceInformation", schema = DeviceInformation, display_name = "Device Information interface", description = "Optional interface with basic device hardware information."))]
 struct TemperatureController;
 
-fn json(interface: &iotc_sdk::model::Interface) -> serde_json::Value {
+fn json(interface: &iotc_sdk::model::InterfaceInfo) -> serde_json::Value {
     serde_json::from_str(&interface.to_json_pretty()).unwrap()
 }
 

@@ -23,7 +23,7 @@ mod device_update;
 mod modbus;
 mod redeye;
 
-use iotc_sdk::model::Interface as Model;
+use iotc_sdk::model::InterfaceInfo as Model;
 use iotc_sdk::Interface;
 
 /// The interfaces of every rich model, one list per model (for the validator test).
