@@ -67,3 +67,26 @@ impl ServiceError {
         }
     }
 }
+
+/// An IoT hub error: HTTP-style status, hub error code and message (protocol.md 4.10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HubError {
+    pub(crate) status: u16,
+    pub(crate) code: u32,
+    pub(crate) message: String,
+}
+
+impl HubError {
+    pub(crate) fn new(status: u16, code: u32, message: impl Into<String>) -> HubError {
+        HubError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The error body IoT hub sends: `{"errorCode": …, "message": …}`.
+    pub(crate) fn body(&self) -> serde_json::Value {
+        serde_json::json!({"errorCode": self.code, "message": self.message})
+    }
+}

@@ -63,10 +63,42 @@ impl RefuseCode {
     }
 }
 
-/// A fault type of `AzIoTHub_FaultOperationType`, as it applies to an MQTT connection.
+/// The transport of a device connection or request: faults act per transport, as on IoT hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// MQTT 3.1.1, over TLS or a WebSocket.
+    Mqtt,
+    /// AMQP 1.0, over TLS or a WebSocket.
+    Amqp,
+    /// The HTTPS device API (one request at a time, no connection to break).
+    Https,
+}
+
+/// An AMQP link a `KillAmqp…Link…` fault detaches, named from the device's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AmqpLink {
+    /// `$cbs` link the device sends put-token requests on.
+    CbsRequest,
+    /// `$cbs` link the device receives put-token answers on.
+    CbsResponse,
+    /// Telemetry (device to cloud, `…/messages/events`).
+    Telemetry,
+    /// Cloud-to-device messages (`…/messages/devicebound`).
+    C2d,
+    /// Twin link the device sends requests on.
+    TwinRequest,
+    /// Twin link the device receives answers and desired-property notifications on.
+    TwinResponse,
+    /// Method link the device receives method requests on.
+    MethodRequest,
+    /// Method link the device sends method responses on.
+    MethodResponse,
+}
+
+/// A fault type of `AzIoTHub_FaultOperationType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FaultKind {
-    /// `KillTcp`: the TCP connection is cut.
+    /// `KillTcp`: the TCP connection is cut (any transport with a connection).
     KillTcp,
     /// `ShutDownMqtt`: graceful shutdown of the MQTT connection.
     ShutDownMqtt,
@@ -76,63 +108,108 @@ pub(crate) enum FaultKind {
     Quota,
     /// `InvokeAuthError`: the connection is closed and operations fail as unauthorized.
     Auth,
-    /// An AMQP fault (`KillAmqp…`, `ShutDownAmqp`): nothing to break on an MQTT connection.
-    Amqp,
+    /// `KillAmqpConnection`: the AMQP connection is closed.
+    KillAmqpConnection,
+    /// `KillAmqpSession`: the AMQP session carrying the device's links is ended.
+    KillAmqpSession,
+    /// `ShutDownAmqp`: graceful shutdown of the AMQP connection.
+    ShutDownAmqp,
+    /// `KillAmqp…Link…`: one AMQP link is detached.
+    KillAmqpLink(AmqpLink),
+}
+
+/// The fault-type names and what they mean.
+const KINDS: [(&str, FaultKind); 16] = [
+    ("KillTcp", FaultKind::KillTcp),
+    ("ShutDownMqtt", FaultKind::ShutDownMqtt),
+    ("InvokeThrottling", FaultKind::Throttling),
+    ("InvokeMaxMessageQuota", FaultKind::Quota),
+    ("InvokeAuthError", FaultKind::Auth),
+    ("KillAmqpConnection", FaultKind::KillAmqpConnection),
+    ("KillAmqpSession", FaultKind::KillAmqpSession),
+    ("ShutDownAmqp", FaultKind::ShutDownAmqp),
+    (
+        "KillAmqpCBSLinkReq",
+        FaultKind::KillAmqpLink(AmqpLink::CbsRequest),
+    ),
+    (
+        "KillAmqpCBSLinkResp",
+        FaultKind::KillAmqpLink(AmqpLink::CbsResponse),
+    ),
+    (
+        "KillAmqpD2CLink",
+        FaultKind::KillAmqpLink(AmqpLink::Telemetry),
+    ),
+    ("KillAmqpC2DLink", FaultKind::KillAmqpLink(AmqpLink::C2d)),
+    (
+        "KillAmqpTwinLinkReq",
+        FaultKind::KillAmqpLink(AmqpLink::TwinRequest),
+    ),
+    (
+        "KillAmqpTwinLinkResp",
+        FaultKind::KillAmqpLink(AmqpLink::TwinResponse),
+    ),
+    (
+        "KillAmqpMethodReqLink",
+        FaultKind::KillAmqpLink(AmqpLink::MethodRequest),
+    ),
+    (
+        "KillAmqpMethodRespLink",
+        FaultKind::KillAmqpLink(AmqpLink::MethodResponse),
+    ),
+];
+
+/// What a front end does to the device's connection when a requested fault starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FaultAction {
+    /// Close the connection: `abrupt` cuts TCP (RST, no TLS close_notify), otherwise a
+    /// graceful close (for AMQP a CLOSE frame carrying the fault as its error).
+    Close {
+        /// Cut rather than close.
+        abrupt: bool,
+    },
+    /// AMQP: end the session(s) carrying the device's links, with an error.
+    EndSession,
+    /// AMQP: detach this link with an error.
+    DetachLink(AmqpLink),
+    /// AMQP: detach every link of the device with `amqp:unauthorized-access`.
+    Unauthorized,
 }
 
 impl FaultKind {
     fn parse(name: &str) -> Option<FaultKind> {
-        const AMQP: [&str; 12] = [
-            "KillAmqpConnection",
-            "KillAmqpSession",
-            "KillAmqpCBSLinkReq",
-            "KillAmqpCBSLinkResp",
-            "KillAmqpD2CLink",
-            "KillAmqpC2DLink",
-            "KillAmqpTwinLinkReq",
-            "KillAmqpTwinLinkResp",
-            "KillAmqpMethodReqLink",
-            "KillAmqpMethodRespLink",
-            "ShutDownAmqp",
-            // Older spelling used by some SDK suites.
-            "KillAmqpCbsLinkReq",
-        ];
-        let eq = |s: &str| name.eq_ignore_ascii_case(s);
-        if eq("KillTcp") {
-            Some(FaultKind::KillTcp)
-        } else if eq("ShutDownMqtt") {
-            Some(FaultKind::ShutDownMqtt)
-        } else if eq("InvokeThrottling") {
-            Some(FaultKind::Throttling)
-        } else if eq("InvokeMaxMessageQuota") {
-            Some(FaultKind::Quota)
-        } else if eq("InvokeAuthError") {
-            Some(FaultKind::Auth)
-        } else if AMQP.iter().any(|a| eq(a)) {
-            Some(FaultKind::Amqp)
-        } else {
-            None
+        KINDS
+            .iter()
+            .find(|(n, _)| name.eq_ignore_ascii_case(n))
+            .map(|(_, k)| *k)
+    }
+
+    /// What starting this fault does to a connection of `transport` (`abrupt`: the request's
+    /// close reason); `None`: nothing (the connection stays, or the fault is another
+    /// transport's).
+    pub(crate) fn action(self, transport: Transport, abrupt: bool) -> Option<FaultAction> {
+        match (transport, self) {
+            (Transport::Https, _) => None,
+            (_, FaultKind::KillTcp) => Some(FaultAction::Close { abrupt }),
+            (Transport::Mqtt, FaultKind::ShutDownMqtt | FaultKind::Auth) => {
+                Some(FaultAction::Close { abrupt })
+            }
+            (Transport::Amqp, FaultKind::KillAmqpConnection | FaultKind::ShutDownAmqp) => {
+                Some(FaultAction::Close { abrupt })
+            }
+            (Transport::Amqp, FaultKind::KillAmqpSession) => Some(FaultAction::EndSession),
+            (Transport::Amqp, FaultKind::KillAmqpLink(link)) => Some(FaultAction::DetachLink(link)),
+            (Transport::Amqp, FaultKind::Auth) => Some(FaultAction::Unauthorized),
+            _ => None,
         }
     }
 
-    /// True for the faults that close the device's connection when they start.
-    pub(crate) fn disconnects(self) -> bool {
-        matches!(
-            self,
-            FaultKind::KillTcp | FaultKind::ShutDownMqtt | FaultKind::Auth
-        )
-    }
-
-    /// Name for logs.
+    /// Name for logs and error descriptions.
     pub(crate) fn name(self) -> &'static str {
-        match self {
-            FaultKind::KillTcp => "KillTcp",
-            FaultKind::ShutDownMqtt => "ShutDownMqtt",
-            FaultKind::Throttling => "InvokeThrottling",
-            FaultKind::Quota => "InvokeMaxMessageQuota",
-            FaultKind::Auth => "InvokeAuthError",
-            FaultKind::Amqp => "AMQP fault",
-        }
+        KINDS
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map_or("fault", |(n, _)| n)
     }
 }
 
@@ -215,8 +292,11 @@ pub(crate) struct DeviceFault {
 pub(crate) enum ConnectFault {
     /// Refuse with this CONNACK.
     Refuse(RefuseCode, &'static str),
-    /// Cut the TCP connection without a CONNACK (`KillTcp` in force).
+    /// Cut the TCP connection without an answer (`KillTcp` in force).
     Cut,
+    /// Close the connection gracefully without accepting (AMQP: `KillAmqpConnection` or
+    /// `ShutDownAmqp` in force).
+    Close(&'static str),
 }
 
 /// Why a device operation (telemetry, twin request) fails.
@@ -231,7 +311,8 @@ pub(crate) enum OpFault {
 }
 
 impl OpFault {
-    /// Twin response status, hub error code and message.
+    /// Status, hub error code and message of an operation failing with this fault (twin
+    /// responses, HTTPS answers, AMQP rejections).
     pub(crate) fn twin_error(self) -> (u16, u32, &'static str) {
         match self {
             OpFault::Throttled => (429, 429_001, "ThrottlingException (fault injection)"),
@@ -370,14 +451,19 @@ impl Faults {
             FaultKind::Throttling => Some(OpFault::Throttled),
             FaultKind::Quota => Some(OpFault::Quota),
             FaultKind::Auth => Some(OpFault::Unauthorized),
-            FaultKind::KillTcp | FaultKind::ShutDownMqtt | FaultKind::Amqp => None,
+            _ => None,
         }
     }
 
-    /// What a hub CONNECT of `device` runs into at `now`, in this order: a
-    /// `refuse_connections` for the device, one for every device, the service throttle, a
-    /// device-requested fault.
-    pub(crate) fn hub_connect(&self, device: &str, now: Instant) -> Option<ConnectFault> {
+    /// What a hub connection attempt of `device` over `transport` runs into at `now`, in this
+    /// order: a `refuse_connections` for the device, one for every device, the service
+    /// throttle, a device-requested fault (as it acts on that transport).
+    pub(crate) fn hub_connect(
+        &self,
+        device: &str,
+        now: Instant,
+        transport: Transport,
+    ) -> Option<ConnectFault> {
         let refusal = |key: Option<String>| {
             self.refusals
                 .get(&key)
@@ -390,6 +476,11 @@ impl Faults {
                 "connections refused (refuse_connections)",
             ));
         }
+        if transport == Transport::Https {
+            // An HTTPS request meets the throttle and the device's faults as an operation
+            // (429, 403, 401), not as a connection.
+            return None;
+        }
         if self.throttled(now).is_some() {
             return Some(ConnectFault::Refuse(
                 RefuseCode::ServerUnavailable,
@@ -397,19 +488,20 @@ impl Faults {
             ));
         }
         let fault = self.active_device_fault(device, now)?;
-        Some(match fault.kind {
-            FaultKind::KillTcp => ConnectFault::Cut,
-            FaultKind::Auth => ConnectFault::Refuse(RefuseCode::NotAuthorized, "InvokeAuthError"),
-            FaultKind::ShutDownMqtt => {
-                ConnectFault::Refuse(RefuseCode::ServerUnavailable, "ShutDownMqtt")
+        let name = fault.kind.name();
+        Some(match (transport, fault.kind) {
+            (_, FaultKind::KillTcp) => ConnectFault::Cut,
+            (_, FaultKind::Auth) => ConnectFault::Refuse(RefuseCode::NotAuthorized, name),
+            (_, FaultKind::Throttling | FaultKind::Quota) => {
+                ConnectFault::Refuse(RefuseCode::ServerUnavailable, name)
             }
-            FaultKind::Throttling => {
-                ConnectFault::Refuse(RefuseCode::ServerUnavailable, "InvokeThrottling")
+            (Transport::Mqtt, FaultKind::ShutDownMqtt) => {
+                ConnectFault::Refuse(RefuseCode::ServerUnavailable, name)
             }
-            FaultKind::Quota => {
-                ConnectFault::Refuse(RefuseCode::ServerUnavailable, "InvokeMaxMessageQuota")
+            (Transport::Amqp, FaultKind::KillAmqpConnection | FaultKind::ShutDownAmqp) => {
+                ConnectFault::Close(name)
             }
-            FaultKind::Amqp => return None,
+            _ => return None,
         })
     }
 
@@ -472,7 +564,10 @@ mod tests {
                 duration: Duration::from_secs(5),
             }
         );
-        assert!(r.kind.disconnects());
+        assert_eq!(
+            r.kind.action(Transport::Amqp, r.abrupt),
+            Some(FaultAction::Close { abrupt: true })
+        );
     }
 
     #[test]
@@ -483,26 +578,70 @@ mod tests {
             ("InvokeThrottling", FaultKind::Throttling),
             ("InvokeMaxMessageQuota", FaultKind::Quota),
             ("InvokeAuthError", FaultKind::Auth),
-            ("KillAmqpConnection", FaultKind::Amqp),
-            ("KillAmqpSession", FaultKind::Amqp),
-            ("KillAmqpCBSLinkReq", FaultKind::Amqp),
-            ("KillAmqpCBSLinkResp", FaultKind::Amqp),
-            ("KillAmqpD2CLink", FaultKind::Amqp),
-            ("KillAmqpC2DLink", FaultKind::Amqp),
-            ("KillAmqpTwinLinkReq", FaultKind::Amqp),
-            ("KillAmqpTwinLinkResp", FaultKind::Amqp),
-            ("KillAmqpMethodReqLink", FaultKind::Amqp),
-            ("KillAmqpMethodRespLink", FaultKind::Amqp),
-            ("ShutDownAmqp", FaultKind::Amqp),
+            ("KillAmqpConnection", FaultKind::KillAmqpConnection),
+            ("KillAmqpSession", FaultKind::KillAmqpSession),
+            ("ShutDownAmqp", FaultKind::ShutDownAmqp),
+            (
+                "KillAmqpCBSLinkReq",
+                FaultKind::KillAmqpLink(AmqpLink::CbsRequest),
+            ),
+            (
+                "KillAmqpCbsLinkResp",
+                FaultKind::KillAmqpLink(AmqpLink::CbsResponse),
+            ),
+            (
+                "KillAmqpD2CLink",
+                FaultKind::KillAmqpLink(AmqpLink::Telemetry),
+            ),
+            ("KillAmqpC2DLink", FaultKind::KillAmqpLink(AmqpLink::C2d)),
+            (
+                "KillAmqpTwinLinkReq",
+                FaultKind::KillAmqpLink(AmqpLink::TwinRequest),
+            ),
+            (
+                "KillAmqpTwinLinkResp",
+                FaultKind::KillAmqpLink(AmqpLink::TwinResponse),
+            ),
+            (
+                "KillAmqpMethodReqLink",
+                FaultKind::KillAmqpLink(AmqpLink::MethodRequest),
+            ),
+            (
+                "KillAmqpMethodRespLink",
+                FaultKind::KillAmqpLink(AmqpLink::MethodResponse),
+            ),
             ("killtcp", FaultKind::KillTcp),
         ] {
             assert_eq!(request(&[(PROP_TYPE, name)]).kind, kind, "{name}");
         }
-        assert!(!FaultKind::Throttling.disconnects());
-        assert!(!FaultKind::Quota.disconnects());
-        assert!(!FaultKind::Amqp.disconnects());
-        assert!(FaultKind::ShutDownMqtt.disconnects());
-        assert!(FaultKind::Auth.disconnects());
+        for (name, kind) in KINDS {
+            assert_eq!(kind.name(), name);
+        }
+    }
+
+    #[test]
+    fn actions_per_transport() {
+        use FaultAction::*;
+        let close = Some(Close { abrupt: false });
+        for (kind, mqtt, amqp) in [
+            (FaultKind::KillTcp, close, close),
+            (FaultKind::ShutDownMqtt, close, None),
+            (FaultKind::Auth, close, Some(Unauthorized)),
+            (FaultKind::Throttling, None, None),
+            (FaultKind::Quota, None, None),
+            (FaultKind::KillAmqpConnection, None, close),
+            (FaultKind::ShutDownAmqp, None, close),
+            (FaultKind::KillAmqpSession, None, Some(EndSession)),
+            (
+                FaultKind::KillAmqpLink(AmqpLink::C2d),
+                None,
+                Some(DetachLink(AmqpLink::C2d)),
+            ),
+        ] {
+            assert_eq!(kind.action(Transport::Mqtt, false), mqtt, "{kind:?}");
+            assert_eq!(kind.action(Transport::Amqp, false), amqp, "{kind:?}");
+            assert_eq!(kind.action(Transport::Https, false), None, "{kind:?}");
+        }
     }
 
     #[test]
@@ -570,7 +709,7 @@ mod tests {
         let now = Instant::now();
         let later = now + Duration::from_secs(10);
         let mut f = Faults::default();
-        assert_eq!(f.hub_connect("d", now), None);
+        assert_eq!(f.hub_connect("d", now, Transport::Mqtt), None);
         f.set_device_fault(
             "d",
             DeviceFault {
@@ -581,22 +720,25 @@ mod tests {
                 end: later,
             },
         );
-        assert_eq!(f.hub_connect("d", now), Some(ConnectFault::Cut));
-        assert_eq!(f.hub_connect("d", later), None);
-        assert_eq!(f.hub_connect("other", now), None);
+        assert_eq!(
+            f.hub_connect("d", now, Transport::Mqtt),
+            Some(ConnectFault::Cut)
+        );
+        assert_eq!(f.hub_connect("d", later, Transport::Mqtt), None);
+        assert_eq!(f.hub_connect("other", now, Transport::Mqtt), None);
         f.set_throttle(later, Duration::from_secs(1));
         assert!(matches!(
-            f.hub_connect("other", now),
+            f.hub_connect("other", now, Transport::Mqtt),
             Some(ConnectFault::Refuse(RefuseCode::ServerUnavailable, _))
         ));
         f.refuse(None, RefuseCode::ServerUnavailable, later);
         f.refuse(Some("d"), RefuseCode::NotAuthorized, later);
         assert!(matches!(
-            f.hub_connect("d", now),
+            f.hub_connect("d", now, Transport::Mqtt),
             Some(ConnectFault::Refuse(RefuseCode::NotAuthorized, _))
         ));
         f.clear();
-        assert_eq!(f.hub_connect("d", now), None);
+        assert_eq!(f.hub_connect("d", now, Transport::Mqtt), None);
     }
 
     #[test]

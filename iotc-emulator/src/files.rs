@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use crate::device_ops::HubError;
+use crate::error::HubError;
 use crate::types::{FileUploadNotification, UploadedBlob};
 
 /// The storage container uploads go to.
@@ -65,11 +65,11 @@ impl Files {
                 "the device has too many file uploads under way",
             ));
         }
-        let correlation_id = crate::state::random_uuid();
-        let signature = crate::state::random_hex(16);
+        let correlation_id = crate::ids::random_uuid();
+        let signature = crate::ids::random_hex(16);
         let blob_name = format!("{device_id}/{name}");
         let expiry = time::OffsetDateTime::now_utc() + SAS_VALIDITY;
-        let se = crate::state::service_time(expiry);
+        let se = crate::ids::service_time(expiry);
         let sas_token = format!(
             "?sv={STORAGE_VERSION}&sr=b&sig={signature}&se={}&sp=rw",
             crate::wire::encode(&se)

@@ -59,33 +59,31 @@
 #![warn(missing_docs)]
 
 mod amqp;
-mod conn;
-mod device_ops;
-mod dps;
-mod dps_ops;
+mod device;
 mod edge;
 mod emulator;
+mod enrollments;
 mod error;
 mod fault;
 mod files;
 mod https;
-mod hub;
+mod ids;
 mod merge;
-mod routes;
+mod mqtt;
 mod sas;
+mod service;
 pub mod service_http;
 mod state;
 mod templates;
 mod tls;
 mod types;
 mod wire;
-mod workload;
 
 pub use edge::EdgeConfig;
+pub use edge::RouteError;
 pub use emulator::{Emulator, EmulatorConfig};
 pub use error::{EmulatorError, ServiceError};
 pub use fault::RefuseCode;
-pub use routes::RouteError;
 pub use types::{
     AuthKind, C2dMessage, DeviceInfo, FileUploadNotification, MethodResponse, RegistrationInfo,
     TelemetryMessage, TelemetryReceiver, Twin, UnmodeledData, UnmodeledKind, UploadedBlob,

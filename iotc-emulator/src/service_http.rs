@@ -215,7 +215,7 @@ fn telemetry_json(m: &TelemetryMessage) -> Value {
     json!({
         "deviceId": m.device_id,
         "component": m.component,
-        "enqueuedTime": crate::state::service_time(m.enqueued_time),
+        "enqueuedTime": crate::ids::service_time(m.enqueued_time),
         "systemProperties": m.system_properties,
         "applicationProperties": m.application_properties,
         "body": body,

@@ -59,20 +59,25 @@ pub(crate) enum Outbound {
     /// A desired-property patch; `body` is its JSON, `$version` included.
     DesiredPatch { version: u64, body: Bytes },
     /// A direct-method request, answered through
-    /// [`device_ops::method_response`](crate::device_ops::method_response) with `rid`.
+    /// [`device_hub::method_response`](crate::device::hub::method_response) with `rid`.
     Method {
         rid: String,
         name: String,
         payload: Bytes,
     },
     /// A queued cloud-to-device message; `id` is its queue id, settled by the connection
-    /// ([`device_ops::complete_c2d`](crate::device_ops::complete_c2d) and siblings).
+    /// ([`device_hub::complete_c2d`](crate::device::hub::complete_c2d) and siblings).
     C2d { id: u64, message: Arc<C2dMessage> },
     /// Close the connection (replaced by a newer connection, or closed by the service).
     Close,
-    /// Close the connection for a fault: `abrupt` cuts TCP (RST, no TLS close_notify),
-    /// otherwise the close is graceful.
-    Kill { abrupt: bool },
+    /// A fault the device asked for starts: the front end applies `action` to the
+    /// connection (see [`crate::device::faults`]).
+    Fault {
+        /// The fault (for error descriptions).
+        kind: crate::fault::FaultKind,
+        /// What to do to the connection.
+        action: crate::fault::FaultAction,
+    },
     /// A message routed to input `input` of this module (edge-hub mode).
     Input {
         input: String,
@@ -94,6 +99,8 @@ pub(crate) struct Subs {
 #[derive(Debug)]
 pub(crate) struct ConnEntry {
     pub(crate) conn_id: u64,
+    /// The connection's transport (a requested fault acts per transport).
+    pub(crate) transport: crate::fault::Transport,
     pub(crate) tx: mpsc::Sender<Outbound>,
     pub(crate) subs: Subs,
 }
@@ -124,7 +131,7 @@ pub(crate) struct PendingC2d {
 #[derive(Debug)]
 pub(crate) struct Device {
     /// The registry key: the device id, or `{device id}/{module id}` for a module identity
-    /// (see [`identity_key`]).
+    /// (see [`identity_key`](crate::ids::identity_key)).
     pub(crate) device_id: String,
     pub(crate) model_id: Option<String>,
     pub(crate) device_client_type: Option<String>,
@@ -159,7 +166,7 @@ impl Device {
             enrollment_group: None,
             gateway_id: None,
             parent: None,
-            generation_id: format!("63{}", random_hex(8)),
+            generation_id: format!("63{}", crate::ids::random_hex(8)),
             desired: Map::new(),
             desired_version: 1,
             reported: Map::new(),
@@ -316,83 +323,5 @@ impl Shared {
         model_id
             .filter(|m| state.templates.contains_key(*m))
             .map(str::to_owned)
-    }
-}
-
-/// The registry key of a device (`{device}`) or of a module (`{device}/{module}`). Device
-/// and module ids cannot contain `/`, so the key is unambiguous.
-pub(crate) fn identity_key(device_id: &str, module_id: Option<&str>) -> String {
-    match module_id {
-        Some(m) => format!("{device_id}/{m}"),
-        None => device_id.to_owned(),
-    }
-}
-
-/// Splits a registry key into device id and module id.
-pub(crate) fn split_identity(key: &str) -> (&str, Option<&str>) {
-    match key.split_once('/') {
-        Some((d, m)) => (d, Some(m)),
-        None => (key, None),
-    }
-}
-
-/// The resource path of an identity in SAS audiences: `devices/{d}` or
-/// `devices/{d}/modules/{m}` (protocol.md 1.4).
-pub(crate) fn identity_resource(key: &str) -> String {
-    match split_identity(key) {
-        (d, Some(m)) => format!("devices/{d}/modules/{m}"),
-        (d, None) => format!("devices/{d}"),
-    }
-}
-
-/// Random bytes as lower-case hex.
-pub(crate) fn random_hex(n: usize) -> String {
-    let mut buf = vec![0u8; n];
-    if openssl::rand::rand_bytes(&mut buf).is_err() {
-        // Extremely unlikely; fall back to time-derived bytes (ids only, not secrets).
-        let t = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = (t >> ((i % 16) * 8)) as u8 ^ i as u8;
-        }
-    }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A random UUID v4 text.
-pub(crate) fn random_uuid() -> String {
-    let h = random_hex(16);
-    let (a, rest) = h.split_at(8);
-    let (b, rest) = rest.split_at(4);
-    let (c, rest) = rest.split_at(4);
-    let (d, e) = rest.split_at(4);
-    format!("{a}-{b}-4{}-a{}-{e}", &c[1..], &d[1..])
-}
-
-/// RFC 3339 UTC time with 7 fractional digits like the service (`2020-04-10T03:11:13.0276997Z`).
-pub(crate) fn service_time(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:07}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.nanosecond() / 100
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_and_times() {
-        let u = random_uuid();
-        assert_eq!(u.len(), 36);
-        assert_eq!(&u[14..15], "4");
-        let t = time::macros::datetime!(2020-04-10 03:11:13.0276997 UTC);
-        assert_eq!(service_time(t), "2020-04-10T03:11:13.0276997Z");
     }
 }

@@ -18,6 +18,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose,
 };
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tokio_openssl::SslStream;
@@ -274,6 +275,39 @@ pub(crate) fn chains_to(peer: &PeerCert, trusted: &[X509]) -> bool {
         ctx.init(&store, &peer.leaf, &untrusted, |c| c.verify_cert())
     };
     check().unwrap_or(false)
+}
+
+/// Which services a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// DPS only.
+    Dps,
+    /// The hub only.
+    Hub,
+    /// DPS and the hub on one listener.
+    Both,
+}
+
+/// A device's byte stream after TLS: the TLS stream itself, or a WebSocket carried in it.
+pub(crate) trait DeviceIo: AsyncRead + AsyncWrite + Unpin + Send {
+    /// Prepares an abortive close: dropping the stream then sends a TCP reset (no TLS
+    /// close_notify, no FIN), like a connection cut by the network. Streams that cannot reach
+    /// their socket close gracefully instead.
+    fn prepare_abort(&self) {}
+}
+
+impl std::fmt::Debug for dyn DeviceIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeviceIo")
+    }
+}
+
+impl DeviceIo for SslStream<TcpStream> {
+    fn prepare_abort(&self) {
+        // A zero linger does not block on close (the reason `set_linger` is deprecated).
+        #[allow(deprecated)]
+        let _ = self.get_ref().set_linger(Some(Duration::ZERO));
+    }
 }
 
 #[cfg(test)]

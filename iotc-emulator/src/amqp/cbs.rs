@@ -9,9 +9,10 @@ use fe2o3_amqp::{Receiver, Sender};
 use tokio::sync::mpsc;
 
 use super::msg::{app_property, body_string, message_id, simple_text, AmqpMessage};
-use super::AmqpConn;
-use crate::device_ops;
-use crate::fault::{ConnectFault, RefuseCode};
+use super::{link_killed, AmqpConn};
+use crate::device::faults;
+use crate::device::hub as device_hub;
+use crate::fault::{AmqpLink, ConnectFault, RefuseCode, Transport};
 
 /// Token types IoT hub accepts (C SDK and Node; C# and Java).
 const TOKEN_TYPES: [&str; 2] = [
@@ -24,7 +25,9 @@ const TOKEN_TYPES: [&str; 2] = [
 pub(crate) struct CbsNode {
     conn: Arc<AmqpConn>,
     replies_tx: mpsc::Sender<AmqpMessage>,
-    replies_rx: Option<mpsc::Receiver<AmqpMessage>>,
+    /// Shared by the reply links of the session in turn (a new one after a fault detached
+    /// the first).
+    replies_rx: Arc<tokio::sync::Mutex<mpsc::Receiver<AmqpMessage>>>,
 }
 
 impl CbsNode {
@@ -33,7 +36,7 @@ impl CbsNode {
         CbsNode {
             conn,
             replies_tx,
-            replies_rx: Some(replies_rx),
+            replies_rx: Arc::new(tokio::sync::Mutex::new(replies_rx)),
         }
     }
 
@@ -43,7 +46,18 @@ impl CbsNode {
         let conn = self.conn.clone();
         let replies = self.replies_tx.clone();
         tokio::spawn(async move {
-            while let Ok(delivery) = receiver.recv::<Body<Value>>().await {
+            let mut kills = conn.link_kill.subscribe();
+            loop {
+                let delivery = tokio::select! {
+                    d = receiver.recv::<Body<Value>>() => match d {
+                        Ok(d) => d,
+                        Err(_) => break,
+                    },
+                    e = link_killed(&mut kills, None, AmqpLink::CbsRequest) => {
+                        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), receiver.close_with_error(e)).await;
+                        return;
+                    }
+                };
                 let _ = receiver.accept(&delivery).await;
                 let request = delivery.into_message();
                 let (status, description) = put_token(&conn, &request, client.as_deref()).await;
@@ -73,13 +87,22 @@ impl CbsNode {
 
     /// Sends the answers on `sender`.
     pub(crate) fn replies(&mut self, mut sender: Sender) {
-        let Some(mut rx) = self.replies_rx.take() else {
-            // A second reply link on the same session: answers go to the first one.
-            tokio::spawn(async move { drop(sender.close().await) });
-            return;
-        };
+        let rx = self.replies_rx.clone();
+        let mut kills = self.conn.link_kill.subscribe();
         tokio::spawn(async move {
-            while let Some(answer) = rx.recv().await {
+            // A second reply link on the same session waits for the first to end.
+            let mut rx = rx.lock().await;
+            loop {
+                let answer = tokio::select! {
+                    a = rx.recv() => match a {
+                        Some(a) => a,
+                        None => break,
+                    },
+                    e = link_killed(&mut kills, None, AmqpLink::CbsResponse) => {
+                        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), sender.close_with_error(e)).await;
+                        return;
+                    }
+                };
                 let sendable = fe2o3_amqp::link::delivery::Sendable::builder()
                     .message(answer)
                     .settled(true)
@@ -125,11 +148,8 @@ async fn put_token(
     let injected = if renewal {
         None
     } else {
-        let mut state = shared.lock();
-        state.faults.count_hub_attempt(&device_id);
-        state
-            .faults
-            .hub_connect(&device_id, std::time::Instant::now())
+        faults::count_attempt(shared, &device_id);
+        faults::admit(shared, &device_id, Transport::Amqp)
     };
     match injected {
         Some(ConnectFault::Refuse(code, reason)) => {
@@ -140,15 +160,20 @@ async fn put_token(
             };
         }
         Some(ConnectFault::Cut) => {
-            let _ = conn.kill.send(Some(true));
+            conn.close(true, None);
             return (503, "connection cut".into());
+        }
+        Some(ConnectFault::Close(reason)) => {
+            tracing::info!(peer = %conn.peer, device_id, reason, "CBS put-token: connection closed (fault injection)");
+            conn.close(false, None);
+            return (503, reason.into());
         }
         None => {}
     }
-    if !device_ops::host_matches(shared, &host) {
+    if !device_hub::host_matches(shared, &host) {
         return (401, format!("the token is for another hub ({host})"));
     }
-    match device_ops::authenticate(shared, &device_id, &host, &token, None) {
+    match device_hub::authenticate(shared, &device_id, &host, &token, None) {
         Ok(auth) => match super::hub::authenticated(conn, &device_id, auth, client) {
             Some(renewed) => {
                 tracing::info!(peer = %conn.peer, device_id, renewed, "CBS put-token accepted");
@@ -184,7 +209,7 @@ fn parse_audience(audience: &str) -> Option<(String, String)> {
     if !valid(device) || !module.is_none_or(valid) || host.is_empty() {
         return None;
     }
-    Some((host.to_owned(), crate::state::identity_key(device, module)))
+    Some((host.to_owned(), crate::ids::identity_key(device, module)))
 }
 
 #[cfg(test)]

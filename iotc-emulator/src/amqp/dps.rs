@@ -19,7 +19,7 @@ use super::msg::{
     app_property, body_bytes, correlation_id, data_body, message_id, simple_text, AmqpMessage,
 };
 use super::{close_link, error, AmqpConn};
-use crate::dps_ops::{self, DpsClient, DpsRequest};
+use crate::device::dps::{self as device_dps, DpsClient, DpsRequest};
 use crate::state::Shared;
 
 /// SASL PLAIN check: a DPS login (`{scope}/registrations/{id}`) for a known ID scope must
@@ -31,7 +31,7 @@ pub(crate) fn plain_login_ok(shared: &Shared, user: &str, password: &str) -> boo
     if !scope.eq_ignore_ascii_case(&shared.settings.id_scope) {
         return true;
     }
-    dps_ops::authenticate(shared, scope, reg, password, None).is_some()
+    device_dps::authenticate(shared, scope, reg, password, None).is_some()
 }
 
 /// Attaches one DPS link of `registration_id`.
@@ -64,7 +64,7 @@ pub(crate) async fn attach(
                 _ => String::new(),
             };
             let auth = if known_scope {
-                match dps_ops::authenticate(
+                match device_dps::authenticate(
                     &shared,
                     scope,
                     registration_id,

@@ -24,9 +24,10 @@ use super::msg::{
     annotation, app_property, body_bytes, correlation_id, data_body, id_from_text, id_text,
     simple_text, value_text, AmqpMessage,
 };
-use super::{close_link, error, link_property, AmqpConn};
-use crate::device_ops::{self, AttachOptions, Authenticated};
-use crate::fault::{self, OpFault};
+use super::{close_link, error, link_killed, link_property, AmqpConn};
+use crate::device::faults::{self, Ack, Operation};
+use crate::device::hub::{self as device_hub, AttachOptions, Authenticated};
+use crate::fault::{AmqpLink, ConnectFault, FaultAction, FaultKind, OpFault, Transport};
 use crate::state::{Outbound, Subs};
 use crate::types::C2dMessage;
 
@@ -39,6 +40,8 @@ pub(crate) struct DeviceLinks {
     close: watch::Sender<Option<definitions::Error>>,
     /// Bumped when a renewed token arrives.
     renewed: watch::Sender<u64>,
+    /// Ends the sessions the device's links attached on (`KillAmqpSession`).
+    sessions: Mutex<Vec<watch::Sender<Option<definitions::Error>>>>,
 }
 
 #[derive(Default)]
@@ -98,7 +101,62 @@ impl DeviceLinks {
             }),
             close: watch::channel(None).0,
             renewed: watch::channel(0).0,
+            sessions: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Records a session the device's links attached on (ended by `KillAmqpSession`).
+    pub(crate) fn add_session(&self, end: watch::Sender<Option<definitions::Error>>) {
+        if let Ok(mut sessions) = self.sessions.lock() {
+            sessions.retain(|s| !s.is_closed());
+            sessions.push(end);
+        }
+    }
+
+    /// Applies a fault the device asked for to its links, session or connection.
+    fn apply_fault(&self, kind: FaultKind, action: FaultAction) {
+        let description = format!("fault injection: {}", kind.name());
+        match action {
+            FaultAction::Close { abrupt } => {
+                tracing::info!(device_id = %self.device_id, fault = kind.name(), abrupt, "fault injection: closing the AMQP connection");
+                let e = definitions::Error::new(
+                    ErrorCondition::ConnectionError(definitions::ConnectionError::ConnectionForced),
+                    Some(description),
+                    None,
+                );
+                self.conn.close(abrupt, Some(e));
+                self.end(None);
+            }
+            FaultAction::EndSession => {
+                tracing::info!(device_id = %self.device_id, "fault injection: ending the device's AMQP session");
+                let e = error(AmqpError::InternalError, description);
+                if let Ok(sessions) = self.sessions.lock() {
+                    for s in sessions.iter() {
+                        let _ = s.send(Some(e.clone()));
+                    }
+                }
+            }
+            FaultAction::DetachLink(link) => {
+                tracing::info!(device_id = %self.device_id, ?link, "fault injection: detaching an AMQP link");
+                let device_id = match link {
+                    AmqpLink::CbsRequest | AmqpLink::CbsResponse => None,
+                    _ => Some(self.device_id.clone()),
+                };
+                let _ = self.conn.link_kill.send(Some(super::listener::LinkKill {
+                    device_id,
+                    link,
+                    error: definitions::Error::new(
+                        ErrorCondition::LinkError(LinkError::DetachForced),
+                        Some(description),
+                        None,
+                    ),
+                }));
+            }
+            FaultAction::Unauthorized => {
+                tracing::info!(device_id = %self.device_id, "fault injection: the device's links closed as unauthorized");
+                self.end(Some(error(AmqpError::UnauthorizedAccess, description)));
+            }
+        }
     }
 
     /// Whether the device's links are open (not closing).
@@ -142,7 +200,7 @@ impl DeviceLinks {
             return;
         };
         if let Some(conn_id) = conn_id {
-            device_ops::set_subs(self.shared(), &self.device_id, conn_id, subs, false);
+            device_hub::set_subs(self.shared(), &self.device_id, conn_id, subs, false);
         }
     }
 }
@@ -180,7 +238,7 @@ pub(crate) async fn attach(
             return None;
         }
     } else if let Some(model_id) = &model_id {
-        device_ops::set_model_id(device.shared(), device_id, model_id);
+        device_hub::set_model_id(device.shared(), device_id, model_id);
     }
     let rest = rest.trim_end_matches('/').to_ascii_lowercase();
     let attached = device.clone();
@@ -198,7 +256,7 @@ pub(crate) async fn attach(
             device.sync_subs();
             tokio::spawn(c2d_link(device.clone(), s, rx));
             if let Some(Some(conn_id)) = pending {
-                for item in device_ops::pending_c2d(device.shared(), &device.device_id, conn_id) {
+                for item in device_hub::pending_c2d(device.shared(), &device.device_id, conn_id) {
                     let _ = tx.try_send(item);
                 }
             }
@@ -206,7 +264,7 @@ pub(crate) async fn attach(
         ("twin", LinkEndpoint::Sender(s)) => {
             let (tx, rx) = mpsc::channel(64);
             device.with(|i| i.twin_out = Some(tx));
-            tokio::spawn(writer(device, s, rx));
+            tokio::spawn(writer(device, s, rx, Some(AmqpLink::TwinResponse)));
         }
         ("twin", LinkEndpoint::Receiver(r)) => {
             tokio::spawn(twin_link(device, r));
@@ -218,7 +276,7 @@ pub(crate) async fn attach(
                 i.subs.methods = true;
             });
             device.sync_subs();
-            tokio::spawn(writer(device, s, rx));
+            tokio::spawn(writer(device, s, rx, Some(AmqpLink::MethodRequest)));
         }
         // A module receives its inputs from the address it sends telemetry to.
         ("messages/events", LinkEndpoint::Sender(s)) if device_id.contains('/') => {
@@ -228,7 +286,7 @@ pub(crate) async fn attach(
                 i.subs.inputs = true;
             });
             device.sync_subs();
-            tokio::spawn(writer(device, s, rx));
+            tokio::spawn(writer(device, s, rx, None));
         }
         ("methods/devicebound", LinkEndpoint::Receiver(r)) => {
             tokio::spawn(method_responses(device, r));
@@ -262,8 +320,23 @@ fn authenticate_without_cbs(
     if password.is_empty() && conn.cert.is_none() {
         return Err("no CBS token for the device on this connection");
     }
-    shared.lock().faults.count_hub_attempt(device_id);
-    let auth = device_ops::authenticate(shared, device_id, &hub, &password, conn.cert.as_ref())?;
+    faults::count_attempt(shared, device_id);
+    match faults::admit(shared, device_id, Transport::Amqp) {
+        None => {}
+        Some(ConnectFault::Refuse(_, reason)) => {
+            tracing::info!(peer = %conn.peer, device_id, reason, "hub link refused (fault injection)");
+            return Err(reason);
+        }
+        Some(ConnectFault::Cut) => {
+            conn.close(true, None);
+            return Err("connection cut (fault injection)");
+        }
+        Some(ConnectFault::Close(reason)) => {
+            conn.close(false, None);
+            return Err(reason);
+        }
+    }
+    let auth = device_hub::authenticate(shared, device_id, &hub, &password, conn.cert.as_ref())?;
     let device = DeviceLinks::new(conn, device_id, auth);
     if let Ok(mut devices) = conn.devices.lock() {
         devices.insert(device_id.to_owned(), device.clone());
@@ -274,13 +347,14 @@ fn authenticate_without_cbs(
 /// Registers the device's connection with the hub and starts its task. False when the device
 /// is not registered.
 fn start(device: &Arc<DeviceLinks>, model_id: Option<&str>, client: Option<&str>) -> bool {
-    let Some(attached) = device_ops::attach(
+    let Some(attached) = device_hub::attach(
         device.shared(),
         &device.device_id,
         AttachOptions {
             clean_session: true,
             model_id,
             device_client_type: client,
+            transport: Transport::Amqp,
         },
     ) else {
         return false;
@@ -336,11 +410,7 @@ async fn device_task(device: Arc<DeviceLinks>, conn_id: u64, mut rx: mpsc::Recei
                         let _ = out.try_send(input_message(&input, &message));
                     }
                 }
-                Some(Outbound::Kill { abrupt }) => {
-                    tracing::info!(device_id = %device.device_id, abrupt, "fault injection: closing the AMQP connection");
-                    let _ = device.conn.kill.send(Some(abrupt));
-                    device.end(None);
-                }
+                Some(Outbound::Fault { kind, action }) => device.apply_fault(kind, action),
                 Some(Outbound::Close) | None => {
                     device.end(Some(definitions::Error::new(
                         ErrorCondition::LinkError(LinkError::DetachForced),
@@ -377,7 +447,7 @@ async fn device_task(device: Arc<DeviceLinks>, conn_id: u64, mut rx: mpsc::Recei
             devices.remove(&device.device_id);
         }
     }
-    device_ops::detach(&shared, &device.device_id, conn_id);
+    device_hub::detach(&shared, &device.device_id, conn_id);
     tracing::info!(device_id = %device.device_id, "device disconnected from hub (AMQP)");
 }
 
@@ -400,9 +470,35 @@ async fn closed(closing: &mut watch::Receiver<Option<definitions::Error>>) -> de
     }
 }
 
+/// Waits until a link of `device` is to close: every link of the device closes, or a fault
+/// detaches `link`. Returns the error to detach with.
+async fn stopped(
+    device: &DeviceLinks,
+    closing: &mut watch::Receiver<Option<definitions::Error>>,
+    kills: &mut watch::Receiver<Option<super::listener::LinkKill>>,
+    link: Option<AmqpLink>,
+) -> definitions::Error {
+    let killed = async {
+        match link {
+            Some(link) => link_killed(kills, Some(&device.device_id), link).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        e = closed(closing) => e,
+        e = killed => e,
+    }
+}
+
 /// Sends pre-settled messages (twin answers, notifications, method requests) on `sender`.
-async fn writer(device: Arc<DeviceLinks>, mut sender: Sender, mut rx: mpsc::Receiver<AmqpMessage>) {
+async fn writer(
+    device: Arc<DeviceLinks>,
+    mut sender: Sender,
+    mut rx: mpsc::Receiver<AmqpMessage>,
+    link: Option<AmqpLink>,
+) {
     let mut closing = device.closing();
+    let mut kills = device.conn.link_kill.subscribe();
     loop {
         tokio::select! {
             m = rx.recv() => {
@@ -412,7 +508,7 @@ async fn writer(device: Arc<DeviceLinks>, mut sender: Sender, mut rx: mpsc::Rece
                     return;
                 }
             }
-            e = closed(&mut closing) => {
+            e = stopped(&device, &mut closing, &mut kills, link) => {
                 let _ = tokio::time::timeout(Duration::from_secs(2), sender.close_with_error(e)).await;
                 return;
             }
@@ -425,6 +521,8 @@ async fn writer(device: Arc<DeviceLinks>, mut sender: Sender, mut rx: mpsc::Rece
 /// `accepted`, or `rejected` with the hub's error.
 async fn telemetry_link(device: Arc<DeviceLinks>, mut receiver: Receiver) {
     let mut closing = device.closing();
+    let mut kills = device.conn.link_kill.subscribe();
+    const LINK: Option<AmqpLink> = Some(AmqpLink::Telemetry);
     loop {
         let delivery = tokio::select! {
             d = receiver.recv::<Body<Value>>() => match d {
@@ -434,22 +532,13 @@ async fn telemetry_link(device: Arc<DeviceLinks>, mut receiver: Receiver) {
                     return;
                 }
             },
-            e = closed(&mut closing) => {
+            e = stopped(&device, &mut closing, &mut kills, LINK) => {
                 let _ = tokio::time::timeout(Duration::from_secs(2), receiver.close_with_error(e)).await;
                 return;
             }
         };
-        let now = std::time::Instant::now();
-        let (op_fault, throttled, delay, dropped) = {
-            let mut state = device.shared().lock();
-            (
-                state.faults.op_fault(&device.device_id, now),
-                state.faults.throttled(now),
-                state.faults.ack_delay(&device.device_id),
-                state.faults.take_ack_drop(&device.device_id),
-            )
-        };
-        if let Some(f) = op_fault {
+        if let Err(f) = faults::operation(device.shared(), &device.device_id, Operation::Telemetry)
+        {
             let (status, code, message) = f.twin_error();
             let condition = match f {
                 OpFault::Throttled => AmqpError::ResourceLimitExceeded,
@@ -462,11 +551,11 @@ async fn telemetry_link(device: Arc<DeviceLinks>, mut receiver: Receiver) {
         let auth_type = device
             .with(|i| i.auth.map(|a| a.auth_type))
             .flatten()
-            .unwrap_or(device_ops::AuthType::Sas);
+            .unwrap_or(device_hub::AuthType::Sas);
         let message = delivery.message();
         let (system, application) = telemetry_properties(message);
         let body = Bytes::from(body_bytes(&message.body));
-        match device_ops::telemetry(
+        match device_hub::telemetry(
             device.shared(),
             &device.device_id,
             auth_type,
@@ -475,9 +564,13 @@ async fn telemetry_link(device: Arc<DeviceLinks>, mut receiver: Receiver) {
             body,
         ) {
             Ok(msg) => {
-                if let Some(Ok(request)) = fault::parse_request(&msg.application_properties) {
-                    tracing::info!(device_id = %device.device_id, fault = request.kind.name(), "fault-injection request over AMQP is not emulated; ignored");
-                }
+                // Over AMQP the request is accepted at once; the fault starts after its delay.
+                faults::request(
+                    &device.conn.shared,
+                    &device.device_id,
+                    &msg.application_properties,
+                    Transport::Amqp,
+                );
                 crate::edge::route_telemetry(&device.conn.shared, msg);
             }
             Err(e) => {
@@ -490,19 +583,11 @@ async fn telemetry_link(device: Arc<DeviceLinks>, mut receiver: Receiver) {
                 continue;
             }
         }
-        if dropped {
-            tracing::info!(device_id = %device.device_id, "telemetry disposition dropped (drop_acks)");
-            continue;
-        }
-        let due = [
-            delay.map(|d| fault::deadline(now, d)),
-            throttled.map(|(until, _)| until),
-        ]
-        .into_iter()
-        .flatten()
-        .max();
-        match due {
-            Some(due) if due > std::time::Instant::now() => {
+        match faults::telemetry_ack(device.shared(), &device.device_id) {
+            Ack::Drop => {
+                tracing::info!(device_id = %device.device_id, "telemetry disposition dropped (drop_acks)");
+            }
+            Ack::At(due) => {
                 let disposer = receiver.disposer();
                 let info = fe2o3_amqp::link::delivery::DeliveryInfo::from(&delivery);
                 tokio::spawn(async move {
@@ -510,7 +595,7 @@ async fn telemetry_link(device: Arc<DeviceLinks>, mut receiver: Receiver) {
                     let _ = disposer.accept(info).await;
                 });
             }
-            _ => {
+            Ack::Now => {
                 let _ = receiver.accept(&delivery).await;
             }
         }
@@ -648,13 +733,15 @@ fn method_request(rid: &str, name: &str, payload: &Bytes) -> AmqpMessage {
 /// subscription; each answered on the twin sender with the request's correlation id.
 async fn twin_link(device: Arc<DeviceLinks>, mut receiver: Receiver) {
     let mut closing = device.closing();
+    let mut kills = device.conn.link_kill.subscribe();
+    const LINK: Option<AmqpLink> = Some(AmqpLink::TwinRequest);
     loop {
         let delivery = tokio::select! {
             d = receiver.recv::<Body<Value>>() => match d {
                 Ok(d) => d,
                 Err(_) => return,
             },
-            e = closed(&mut closing) => {
+            e = stopped(&device, &mut closing, &mut kills, LINK) => {
                 let _ = tokio::time::timeout(Duration::from_secs(2), receiver.close_with_error(e)).await;
                 return;
             }
@@ -678,14 +765,7 @@ fn twin_answer(device: &DeviceLinks, request: &AmqpMessage) -> AmqpMessage {
     let resource = annotation(request, "resource")
         .and_then(value_text)
         .unwrap_or_default();
-    let now = std::time::Instant::now();
-    let failure = {
-        let state = device.shared().lock();
-        state
-            .faults
-            .op_fault(&device.device_id, now)
-            .or_else(|| state.faults.throttled(now).map(|_| OpFault::Throttled))
-    };
+    let failure = faults::operation(device.shared(), &device.device_id, Operation::Twin).err();
     let shared = device.shared();
     let id = &device.device_id;
     let (status, version, body): (u16, Option<u64>, Vec<u8>) = if let Some(f) = failure {
@@ -694,12 +774,12 @@ fn twin_answer(device: &DeviceLinks, request: &AmqpMessage) -> AmqpMessage {
         (status, None, body.to_string().into_bytes())
     } else {
         match (operation.as_str(), resource.trim_end_matches('/')) {
-            ("GET", _) => match device_ops::twin(shared, id) {
+            ("GET", _) => match device_hub::twin(shared, id) {
                 Ok(twin) => (200, None, twin.to_string().into_bytes()),
                 Err(e) => (e.status, None, e.body().to_string().into_bytes()),
             },
             ("PATCH", "/properties/reported") => {
-                match device_ops::patch_reported(shared, id, &body_bytes(&request.body)) {
+                match device_hub::patch_reported(shared, id, &body_bytes(&request.body)) {
                     Ok(v) => (204, Some(v), Vec::new()),
                     Err(e) => (e.status, None, e.body().to_string().into_bytes()),
                 }
@@ -740,13 +820,15 @@ fn twin_answer(device: &DeviceLinks, request: &AmqpMessage) -> AmqpMessage {
 /// Direct-method answers: the correlation id names the request, `IoThub-status` the status.
 async fn method_responses(device: Arc<DeviceLinks>, mut receiver: Receiver) {
     let mut closing = device.closing();
+    let mut kills = device.conn.link_kill.subscribe();
+    const LINK: Option<AmqpLink> = Some(AmqpLink::MethodResponse);
     loop {
         let delivery = tokio::select! {
             d = receiver.recv::<Body<Value>>() => match d {
                 Ok(d) => d,
                 Err(_) => return,
             },
-            e = closed(&mut closing) => {
+            e = stopped(&device, &mut closing, &mut kills, LINK) => {
                 let _ = tokio::time::timeout(Duration::from_secs(2), receiver.close_with_error(e)).await;
                 return;
             }
@@ -764,7 +846,7 @@ async fn method_responses(device: Arc<DeviceLinks>, mut receiver: Receiver) {
             tracing::info!(device_id = %device.device_id, "method response without IoThub-status ignored");
             continue;
         };
-        device_ops::method_response(
+        device_hub::method_response(
             device.shared(),
             &device.device_id,
             &rid,
@@ -782,6 +864,8 @@ async fn c2d_link(
     mut rx: mpsc::Receiver<(u64, Arc<C2dMessage>)>,
 ) {
     let mut closing = device.closing();
+    let mut kills = device.conn.link_kill.subscribe();
+    const LINK: Option<AmqpLink> = Some(AmqpLink::C2d);
     loop {
         tokio::select! {
             item = rx.recv() => {
@@ -804,20 +888,20 @@ async fn c2d_link(
                     let id_ = &device.device_id;
                     match outcome {
                         Ok(Outcome::Accepted(_)) => {
-                            device_ops::complete_c2d(shared, id_, id);
+                            device_hub::complete_c2d(shared, id_, id);
                         }
                         Ok(Outcome::Rejected(_)) => {
-                            device_ops::reject_c2d(shared, id_, id);
+                            device_hub::reject_c2d(shared, id_, id);
                         }
                         Ok(_) => {
-                            device_ops::abandon_c2d(shared, id_, id);
+                            device_hub::abandon_c2d(shared, id_, id);
                             redeliver(&device);
                         }
                         Err(e) => tracing::debug!(device_id = %id_, error = %e, "C2D delivery not settled"),
                     }
                 });
             }
-            e = closed(&mut closing) => {
+            e = stopped(&device, &mut closing, &mut kills, LINK) => {
                 let _ = tokio::time::timeout(Duration::from_secs(2), sender.close_with_error(e)).await;
                 return;
             }
@@ -831,7 +915,7 @@ fn redeliver(device: &DeviceLinks) {
     let Some((Some(conn_id), Some(out))) = device.with(|i| (i.conn_id, i.c2d_out.clone())) else {
         return;
     };
-    for item in device_ops::pending_c2d(device.shared(), &device.device_id, conn_id) {
+    for item in device_hub::pending_c2d(device.shared(), &device.device_id, conn_id) {
         let _ = out.try_send(item);
     }
 }

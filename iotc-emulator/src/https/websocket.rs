@@ -17,9 +17,9 @@ use hyper_util::rt::TokioIo;
 use ws_stream_tungstenite::WsStream;
 
 use super::{empty, plain, set, ConnCtx, Reply};
-use crate::conn::{DeviceIo, Role};
 use crate::state::Shared;
 use crate::tls::PeerCert;
+use crate::tls::{DeviceIo, Role};
 
 /// Serves one upgraded connection with its byte stream.
 type Handler = fn(
@@ -43,7 +43,7 @@ fn mqtt(
     Box::pin(async move {
         let deadline = tokio::time::Instant::now() + shared.settings.handshake_timeout;
         let hub = shared.settings.https_assigned_hub.clone();
-        crate::conn::serve_mqtt(&shared, stream, cert, peer, Role::Both, deadline, &hub).await;
+        crate::mqtt::serve_mqtt(&shared, stream, cert, peer, Role::Both, deadline, &hub).await;
     })
 }
 

@@ -1,33 +1,19 @@
-//! Listeners, TLS handshake, MQTT framing (rumqttc's codec) and CONNECT dispatch to DPS or hub,
-//! on any byte stream (TLS on the MQTT port, or a WebSocket from [`crate::https`]).
+//! MQTT framing on a device's byte stream (rumqttc's codec), how a connection ends, and the
+//! CONNECT helpers DPS and the hub share.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use rumqttc::mqttbytes;
 use rumqttc::mqttbytes::v4::{ConnAck, Connect, ConnectReturnCode, Packet};
-use rumqttc::mqttbytes::{self, Protocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_openssl::SslStream;
 
-use crate::state::Shared;
-use crate::tls::PeerCert;
-use crate::wire;
+use crate::tls::DeviceIo;
 
 /// Largest packet accepted: 256 KB telemetry plus topic, properties and framing.
 pub(crate) const MAX_PACKET: usize = 256 * 1024 + 16 * 1024;
 /// Time allowed for one packet write (a peer that stops reading is dropped).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Which services a listener serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Role {
-    Dps,
-    Hub,
-    Both,
-}
 
 /// Why a connection ended (for logs).
 #[derive(Debug)]
@@ -98,7 +84,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MqttIo<S> {
 
     /// Reads until a whole first packet is buffered and returns the CONNECT protocol name and
     /// level, without consuming anything (to answer CONNACK 1 to non-3.1.1 clients).
-    async fn peek_connect_level(&mut self) -> Result<(String, u8), ConnError> {
+    pub(super) async fn peek_connect_level(&mut self) -> Result<(String, u8), ConnError> {
         loop {
             // Garbage is refused as soon as its first byte cannot start a CONNECT.
             if self.rbuf.first().is_some_and(|b| b >> 4 != 1) {
@@ -168,112 +154,6 @@ fn peek_protocol(buf: &[u8]) -> Option<(String, u8)> {
     Some((String::from_utf8_lossy(name).into_owned(), level))
 }
 
-/// Runs the accept loop of one listener until shutdown.
-pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, role: Role) {
-    crate::tls::serve(
-        shared,
-        listener,
-        "MQTT",
-        move |shared, accepted| async move {
-            let assigned_hub = shared.settings.assigned_hub.clone();
-            serve_mqtt(
-                &shared,
-                Box::new(accepted.stream),
-                accepted.cert,
-                accepted.peer,
-                role,
-                accepted.deadline,
-                &assigned_hub,
-            )
-            .await;
-        },
-    )
-    .await;
-    tracing::debug!(?role, "listener stopped");
-}
-
-/// Serves MQTT on an established byte stream (TLS on the MQTT port, or a WebSocket on the
-/// HTTPS port): the CONNECT must be complete by `deadline`; its username sends it to DPS or
-/// the hub. DPS announces `assigned_hub`, the hub endpoint of the listener the device used.
-pub(crate) async fn serve_mqtt(
-    shared: &Arc<Shared>,
-    stream: Box<dyn DeviceIo>,
-    cert: Option<PeerCert>,
-    peer: SocketAddr,
-    role: Role,
-    deadline: tokio::time::Instant,
-    assigned_hub: &str,
-) {
-    let setup = tokio::time::timeout_at(deadline, async {
-        let mut io = MqttIo::new(stream);
-        let (name, level) = io.peek_connect_level().await?;
-        if name != "MQTT" || level != 4 {
-            tracing::info!(%peer, name, level, "refusing MQTT protocol other than 3.1.1");
-            let _ = io
-                .write_packet(&Packet::ConnAck(ConnAck::new(
-                    ConnectReturnCode::RefusedProtocolVersion,
-                    false,
-                )))
-                .await;
-            return Err(ConnError::Protocol("unsupported protocol level".into()));
-        }
-        match io.read_packet().await? {
-            Packet::Connect(c) => Ok((io, c)),
-            _ => Err(ConnError::Protocol("first packet is not CONNECT".into())),
-        }
-    })
-    .await;
-    let (mut io, connect) = match setup {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "connection setup failed");
-            return;
-        }
-        Err(_) => {
-            tracing::info!(%peer, timeout = ?shared.settings.handshake_timeout, "no complete CONNECT within the handshake timeout; closing");
-            return;
-        }
-    };
-    if connect.protocol != Protocol::V4 {
-        let _ = io
-            .write_packet(&Packet::ConnAck(ConnAck::new(
-                ConnectReturnCode::RefusedProtocolVersion,
-                false,
-            )))
-            .await;
-        return;
-    }
-    let username = connect
-        .login
-        .as_ref()
-        .map(|l| l.username.clone())
-        .unwrap_or_default();
-    let is_dps = wire::parse_dps_username(&username).is_some();
-    let result = match (is_dps, role) {
-        (true, Role::Dps | Role::Both) => {
-            crate::dps::run(shared, &mut io, connect, cert, peer, assigned_hub).await
-        }
-        (false, Role::Hub | Role::Both) => {
-            crate::hub::run(shared, &mut io, connect, cert, peer).await
-        }
-        _ => {
-            tracing::info!(%peer, ?role, "CONNECT username not valid on this endpoint");
-            refuse(&mut io, ConnectReturnCode::BadUserNamePassword).await;
-            Ok(())
-        }
-    };
-    match result {
-        Ok(()) | Err(ConnError::Closed) => tracing::debug!(%peer, "connection closed"),
-        Err(ConnError::Abort(reason)) => {
-            tracing::info!(%peer, reason, "connection cut");
-            io.abort();
-            return;
-        }
-        Err(e) => tracing::info!(%peer, error = %e, "connection dropped"),
-    }
-    io.shutdown().await;
-}
-
 /// Sends a refusing CONNACK.
 pub(crate) async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut MqttIo<S>,
@@ -300,28 +180,6 @@ pub(crate) fn keep_alive_timeout(keep_alive: u16) -> Option<Duration> {
     }
     let ms = u64::from(keep_alive) * 1500;
     Some(Duration::from_millis(ms.min(1_767_000)))
-}
-
-/// A device's byte stream after TLS: the TLS stream itself, or a WebSocket carried in it.
-pub(crate) trait DeviceIo: AsyncRead + AsyncWrite + Unpin + Send {
-    /// Prepares an abortive close: dropping the stream then sends a TCP reset (no TLS
-    /// close_notify, no FIN), like a connection cut by the network. Streams that cannot reach
-    /// their socket close gracefully instead.
-    fn prepare_abort(&self) {}
-}
-
-impl std::fmt::Debug for dyn DeviceIo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DeviceIo")
-    }
-}
-
-impl DeviceIo for SslStream<TcpStream> {
-    fn prepare_abort(&self) {
-        // A zero linger does not block on close (the reason `set_linger` is deprecated).
-        #[allow(deprecated)]
-        let _ = self.get_ref().set_linger(Some(Duration::ZERO));
-    }
 }
 
 /// The MQTT stream type of device connections (TLS, or a WebSocket over TLS).

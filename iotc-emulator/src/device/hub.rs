@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use crate::error::HubError;
 use crate::fault;
 use crate::merge;
 use crate::sas;
@@ -21,29 +22,6 @@ use crate::types::{C2dMessage, MethodResponse, TelemetryMessage};
 
 /// Maximum telemetry size: body + system property values + application names and values.
 pub(crate) const MAX_TELEMETRY: usize = 256 * 1024;
-
-/// An IoT hub error: HTTP-style status, hub error code and message (protocol.md 4.10).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct HubError {
-    pub(crate) status: u16,
-    pub(crate) code: u32,
-    pub(crate) message: String,
-}
-
-impl HubError {
-    pub(crate) fn new(status: u16, code: u32, message: impl Into<String>) -> HubError {
-        HubError {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// The error body IoT hub sends: `{"errorCode": …, "message": …}`.
-    pub(crate) fn body(&self) -> Value {
-        json!({"errorCode": self.code, "message": self.message})
-    }
-}
 
 /// What authenticated a connection (for the `iothub-connection-auth-method` stamp).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,7 +91,7 @@ pub(crate) fn authenticate(
             if token.skn.is_some() {
                 return Err("shared access policies are not emulated");
             }
-            let path = crate::state::identity_resource(device_id);
+            let path = crate::ids::identity_resource(device_id);
             let resources = [
                 format!("{}/{path}", shared.settings.hub_hostname),
                 format!("{host}/{path}"),
@@ -211,7 +189,7 @@ pub(crate) fn host_matches(shared: &Shared, host: &str) -> bool {
 }
 
 /// How a connection presents itself when it attaches.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct AttachOptions<'a> {
     /// MQTT CleanSession: forget a persistent C2D subscription.
     pub(crate) clean_session: bool,
@@ -219,6 +197,8 @@ pub(crate) struct AttachOptions<'a> {
     pub(crate) model_id: Option<&'a str>,
     /// The client's user agent (`DeviceClientType`).
     pub(crate) device_client_type: Option<&'a str>,
+    /// The connection's transport.
+    pub(crate) transport: crate::fault::Transport,
 }
 
 /// A connection registered for a device.
@@ -248,7 +228,12 @@ pub(crate) fn attach(
         c2d: device.persistent_c2d,
         ..Subs::default()
     };
-    if let Some(old) = device.conn.replace(ConnEntry { conn_id, tx, subs }) {
+    if let Some(old) = device.conn.replace(ConnEntry {
+        conn_id,
+        transport: options.transport,
+        tx,
+        subs,
+    }) {
         tracing::info!(
             device_id,
             "closing previous connection of the device (400027)"
@@ -331,7 +316,7 @@ pub(crate) fn telemetry(
         .get(device_id)
         .map(|d| d.generation_id.clone())
         .unwrap_or_default();
-    let (device_id, module_id) = crate::state::split_identity(device_id);
+    let (device_id, module_id) = crate::ids::split_identity(device_id);
     system.insert("iothub-connection-device-id".into(), device_id.to_owned());
     if let Some(m) = module_id {
         system.insert("iothub-connection-module-id".into(), m.to_owned());
@@ -349,10 +334,7 @@ pub(crate) fn telemetry(
         ),
     );
     system.insert("iothub-connection-auth-generation-id".into(), generation_id);
-    system.insert(
-        "iothub-enqueuedtime".into(),
-        crate::state::service_time(now),
-    );
+    system.insert("iothub-enqueuedtime".into(), crate::ids::service_time(now));
     Ok(TelemetryMessage {
         device_id: device_id.to_owned(),
         module_id: module_id.map(str::to_owned),
@@ -539,7 +521,7 @@ pub(crate) struct LockedC2d {
 /// HTTPS receive (protocol.md 6.3): locks the oldest queued message that is not locked (or
 /// whose lock ended) for `lock`, with a fresh lock token.
 pub(crate) fn lock_next_c2d(shared: &Shared, device_id: &str, lock: Duration) -> Option<LockedC2d> {
-    let token = crate::state::random_uuid();
+    let token = crate::ids::random_uuid();
     let mut state = shared.lock();
     let device = state.devices.get_mut(device_id)?;
     let now = Instant::now();

@@ -5,11 +5,9 @@
 
 use serde_json::{json, Value};
 
+use crate::ids::{random_hex, random_uuid, service_time};
 use crate::sas;
-use crate::state::{
-    random_hex, random_uuid, service_time, Device, DeviceAuth, RegStatus, Registration, Shared,
-    DEFAULT_SAS_GROUP,
-};
+use crate::state::{Device, DeviceAuth, RegStatus, Registration, Shared, DEFAULT_SAS_GROUP};
 use crate::tls::{chains_to, common_name, PeerCert};
 
 /// The enrollment that authenticated a DPS connection.

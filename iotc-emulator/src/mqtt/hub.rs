@@ -14,10 +14,13 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::conn::{keep_alive_timeout, password, refuse, ConnError, TlsIo};
-use crate::device_ops::{self, host_matches, AttachOptions, Attached, Authenticated};
-use crate::dps::min_qos1;
-use crate::fault::{self, ConnectFault, DeviceFault, FaultKind, FaultRequest, OpFault};
+use super::dps::min_qos1;
+use super::io::{keep_alive_timeout, password, refuse, ConnError, TlsIo};
+use crate::device::faults::{self, Ack, Operation};
+use crate::device::hub::{
+    self as device_hub, host_matches, AttachOptions, Attached, Authenticated,
+};
+use crate::fault::{ConnectFault, FaultAction, Transport};
 use crate::state::{Outbound, Shared, Subs};
 use crate::tls::PeerCert;
 use crate::types::{C2dMessage, TelemetryMessage};
@@ -49,7 +52,7 @@ fn classify_filter(filter: &str, device_id: &str) -> Option<Filter> {
         _ => {}
     }
     let rest = filter.strip_prefix("devices/")?;
-    if let (d, Some(m)) = crate::state::split_identity(device_id) {
+    if let (d, Some(m)) = crate::ids::split_identity(device_id) {
         let rest = rest.strip_prefix(d)?.strip_prefix("/modules/")?;
         let rest = rest.strip_prefix(m)?;
         return matches!(rest, "/inputs/#" | "/#").then_some(Filter::Inputs);
@@ -76,9 +79,9 @@ pub(crate) async fn run(
         .and_then(|l| wire::parse_hub_username(&l.username));
     // Counted per identity: `{device}`, or `{device}/{module}` for a module.
     let counted_id = username.as_ref().map_or(connect.client_id.clone(), |u| {
-        crate::state::identity_key(&u.device_id, u.module_id.as_deref())
+        crate::ids::identity_key(&u.device_id, u.module_id.as_deref())
     });
-    shared.lock().faults.count_hub_attempt(&counted_id);
+    faults::count_attempt(shared, &counted_id);
     let Some(username) = username else {
         tracing::info!(%peer, "hub CONNECT with unparsable username");
         refuse(io, ConnectReturnCode::BadUserNamePassword).await;
@@ -99,14 +102,17 @@ pub(crate) async fn run(
         return Ok(());
     }
     // The registry key: `{device}` or `{device}/{module}` for a module identity.
-    let device_id = crate::state::identity_key(&username.device_id, username.module_id.as_deref());
+    let device_id = crate::ids::identity_key(&username.device_id, username.module_id.as_deref());
     // Injected faults come first, as from a busy or faulted front end.
-    let now = std::time::Instant::now();
-    let injected = shared.lock().faults.hub_connect(&device_id, now);
-    match injected {
+    match faults::admit(shared, &device_id, Transport::Mqtt) {
         Some(ConnectFault::Refuse(code, reason)) => {
             tracing::info!(%peer, device_id, reason, connack = code.connack_code(), "hub CONNECT refused (fault injection)");
             refuse(io, code.return_code()).await;
+            return Ok(());
+        }
+        Some(ConnectFault::Close(reason)) => {
+            tracing::info!(%peer, device_id, reason, "hub CONNECT refused (fault injection)");
+            refuse(io, ConnectReturnCode::ServiceUnavailable).await;
             return Ok(());
         }
         Some(ConnectFault::Cut) => {
@@ -121,7 +127,7 @@ pub(crate) async fn run(
         refuse(io, ConnectReturnCode::NotAuthorized).await;
         return Ok(());
     }
-    let auth = match device_ops::authenticate(
+    let auth = match device_hub::authenticate(
         shared,
         &device_id,
         &username.host,
@@ -139,13 +145,14 @@ pub(crate) async fn run(
         conn_id,
         mut rx,
         c2d_subscribed,
-    }) = device_ops::attach(
+    }) = device_hub::attach(
         shared,
         &device_id,
         AttachOptions {
             clean_session: connect.clean_session,
             model_id: username.model_id.as_deref(),
             device_client_type: username.device_client_type.as_deref(),
+            transport: Transport::Mqtt,
         },
     )
     else {
@@ -196,7 +203,7 @@ pub(crate) async fn run(
     }
     .await;
 
-    device_ops::detach(shared, &device_id, conn_id);
+    device_hub::detach(shared, &device_id, conn_id);
     let graceful = matches!(result, Ok(()));
     if !graceful {
         if let Some(will) = will {
@@ -211,7 +218,7 @@ pub(crate) async fn run(
 /// whose topic is `devices/{d}/modules/{m}/messages/events/…`), `None` if the topic is not one.
 fn telemetry_bag<'a>(topic: &'a str, device_id: &str) -> Option<&'a str> {
     let rest = topic.strip_prefix("devices/")?;
-    let rest = match crate::state::split_identity(device_id) {
+    let rest = match crate::ids::split_identity(device_id) {
         (d, Some(m)) => rest
             .strip_prefix(d)?
             .strip_prefix("/modules/")?
@@ -229,44 +236,6 @@ fn telemetry_bag<'a>(topic: &'a str, device_id: &str) -> Option<&'a str> {
         return Some("");
     }
     rest.strip_prefix("messages/events/")
-}
-
-/// Starts a disconnecting fault a device asked for: at `start`, closes the device's current
-/// connection, unless the fault was replaced or cleared meanwhile.
-async fn start_fault(shared: Arc<Shared>, device_id: String, id: u64, start: std::time::Instant) {
-    let mut shutdown = shared.shutdown.clone();
-    tokio::select! {
-        _ = tokio::time::sleep_until(Instant::from_std(start)) => {}
-        _ = shutdown.changed() => return,
-    }
-    let target = {
-        let state = shared.lock();
-        match state.faults.device_fault(&device_id, id) {
-            Some(f) => state
-                .devices
-                .get(&device_id)
-                .and_then(|d| d.conn.as_ref())
-                .map(|c| (c.tx.clone(), f.abrupt, f.kind)),
-            None => None,
-        }
-    };
-    match target {
-        Some((tx, abrupt, kind)) => {
-            tracing::info!(
-                device_id,
-                fault = kind.name(),
-                abrupt,
-                "fault injection: closing the connection"
-            );
-            let _ = tx.send(Outbound::Kill { abrupt }).await;
-        }
-        None => {
-            tracing::debug!(
-                device_id,
-                "fault injection started with no connection to close"
-            );
-        }
-    }
 }
 
 /// A device-to-service event in the loop.
@@ -357,13 +326,23 @@ impl HubConn {
                 Event::Out(Some(Outbound::Input { input, message })) => {
                     self.write_input(io, &input, &message).await?;
                 }
-                Event::Out(Some(Outbound::Kill { abrupt })) => {
-                    return Err(if abrupt {
-                        ConnError::Abort("fault injection: connection cut".into())
-                    } else {
-                        ConnError::Protocol("fault injection: graceful shutdown".into())
-                    });
-                }
+                Event::Out(Some(Outbound::Fault { kind, action })) => match action {
+                    FaultAction::Close { abrupt: true } => {
+                        return Err(ConnError::Abort(format!(
+                            "fault injection ({}): connection cut",
+                            kind.name()
+                        )));
+                    }
+                    FaultAction::Close { abrupt: false } => {
+                        return Err(ConnError::Protocol(format!(
+                            "fault injection ({}): graceful shutdown",
+                            kind.name()
+                        )));
+                    }
+                    other => {
+                        tracing::debug!(device_id = %self.device_id, ?other, "AMQP fault action on an MQTT connection ignored");
+                    }
+                },
                 Event::Out(Some(Outbound::Close)) | Event::Out(None) => {
                     return Err(ConnError::Protocol(
                         "closed by the hub (newer connection of the same device, or service request)"
@@ -411,53 +390,8 @@ impl HubConn {
     }
 
     /// When acknowledgements sent now are due (`delay_acks`), `None` for at once.
-    fn ack_due(&self, now: std::time::Instant) -> Option<std::time::Instant> {
-        self.shared
-            .lock()
-            .faults
-            .ack_delay(&self.device_id)
-            .map(|d| fault::deadline(now, d))
-    }
-
-    /// Records a fault the device asked for. Returns `true` when the request's PUBACK is
-    /// withheld: over MQTT a disconnecting fault cuts the connection before acknowledging its
-    /// own request (fault-injection.md).
-    fn request_fault(&self, request: FaultRequest) -> bool {
-        let FaultRequest {
-            kind,
-            abrupt,
-            delay,
-            duration,
-        } = request;
-        if kind == FaultKind::Amqp {
-            tracing::info!(device_id = %self.device_id, "AMQP fault requested on an MQTT connection: nothing to break");
-            return false;
-        }
-        let start = fault::deadline(std::time::Instant::now(), delay);
-        let fault = DeviceFault {
-            id: self.shared.next_id(),
-            kind,
-            abrupt,
-            start,
-            end: fault::deadline(start, duration),
-        };
-        tracing::info!(device_id = %self.device_id, fault = kind.name(), ?delay, ?duration, abrupt, "fault injection requested");
-        let id = fault.id;
-        self.shared
-            .lock()
-            .faults
-            .set_device_fault(&self.device_id, fault);
-        if kind.disconnects() {
-            tokio::spawn(start_fault(
-                self.shared.clone(),
-                self.device_id.clone(),
-                id,
-                start,
-            ));
-            true
-        } else {
-            false
-        }
+    fn ack_due(&self, _now: std::time::Instant) -> Option<std::time::Instant> {
+        faults::ack_due(&self.shared, &self.device_id)
     }
 
     async fn handle_packet(&mut self, io: &mut TlsIo, packet: Packet) -> Result<(), ConnError> {
@@ -509,7 +443,7 @@ impl HubConn {
             Packet::PubAck(ack) => {
                 self.inputs_inflight.remove(&ack.pkid);
                 if let Some(id) = self.inflight.remove(&ack.pkid) {
-                    device_ops::complete_c2d(&self.shared, &self.device_id, id);
+                    device_hub::complete_c2d(&self.shared, &self.device_id, id);
                 }
                 Ok(())
             }
@@ -530,7 +464,7 @@ impl HubConn {
                 _ => {}
             }
         }
-        device_ops::set_subs(
+        device_hub::set_subs(
             &self.shared,
             &self.device_id,
             self.conn_id,
@@ -546,14 +480,7 @@ impl HubConn {
         tracing::debug!(device_id = %self.device_id, topic = %p.topic, len = p.payload.len(), "hub publish");
         let now = std::time::Instant::now();
         if let Some(bag) = telemetry_bag(&p.topic, &self.device_id) {
-            let (op_fault, throttled) = {
-                let state = self.shared.lock();
-                (
-                    state.faults.op_fault(&self.device_id, now),
-                    state.faults.throttled(now),
-                )
-            };
-            if let Some(f) = op_fault {
+            if let Err(f) = faults::operation(&self.shared, &self.device_id, Operation::Telemetry) {
                 // MQTT 3.1.1 PUBACKs carry no status: a refused message drops the connection
                 // (protocol.md 4.8).
                 let (status, code, _) = f.twin_error();
@@ -562,22 +489,17 @@ impl HubConn {
                 )));
             }
             let msg = self.telemetry(bag, p.payload.clone(), p.retain, None)?;
-            let request = fault::parse_request(&msg.application_properties);
+            let withheld = faults::request(
+                &self.shared,
+                &self.device_id,
+                &msg.application_properties,
+                Transport::Mqtt,
+            );
             crate::edge::route_telemetry(&self.shared, msg);
-            let withheld = match request {
-                Some(Ok(request)) => self.request_fault(request),
-                Some(Err(reason)) => {
-                    tracing::warn!(device_id = %self.device_id, reason, "fault-injection request ignored");
-                    false
-                }
-                None => false,
-            };
             if withheld {
                 return Ok(());
             }
-            return self
-                .ack_telemetry(io, &p, throttled.map(|(until, _)| until))
-                .await;
+            return self.ack_telemetry(io, &p).await;
         }
         let (path, query) = wire::split_topic_query(&p.topic);
         let query = wire::parse_query(query);
@@ -587,25 +509,19 @@ impl HubConn {
             let due = self.ack_due(now);
             self.puback_at(io, &p, due).await?;
             let rid = wire::encode(&rid);
-            let failure = {
-                let state = self.shared.lock();
-                state
-                    .faults
-                    .op_fault(&self.device_id, now)
-                    .or_else(|| state.faults.throttled(now).map(|_| OpFault::Throttled))
-            };
-            let (status, body) = if let Some(f) = failure {
+            let failure = faults::operation(&self.shared, &self.device_id, Operation::Twin);
+            let (status, body) = if let Err(f) = failure {
                 let (status, code, message) = f.twin_error();
                 (
                     format!("{status}/?$rid={rid}"),
                     json!({"errorCode": code, "message": message}).to_string(),
                 )
             } else if twin_get {
-                let body = device_ops::twin(&self.shared, &self.device_id)
+                let body = device_hub::twin(&self.shared, &self.device_id)
                     .map_err(|_| ConnError::Protocol("device deleted".into()))?;
                 (format!("200/?$rid={rid}"), body.to_string())
             } else {
-                match device_ops::patch_reported(&self.shared, &self.device_id, &p.payload) {
+                match device_hub::patch_reported(&self.shared, &self.device_id, &p.payload) {
                     Ok(version) => (format!("204/?$rid={rid}&$version={version}"), String::new()),
                     Err(e) => (format!("{}/?$rid={rid}", e.status), e.body().to_string()),
                 }
@@ -638,34 +554,20 @@ impl HubConn {
         Ok(())
     }
 
-    /// PUBACK of a telemetry message: dropped (`drop_acks`), delayed (`delay_acks`) or held
-    /// until the service throttle ends (`throttled_until`).
-    async fn ack_telemetry(
-        &mut self,
-        io: &mut TlsIo,
-        p: &Publish,
-        throttled_until: Option<std::time::Instant>,
-    ) -> Result<(), ConnError> {
+    /// PUBACK of a telemetry message: now, later or never, as the device core decides
+    /// (`drop_acks`, `delay_acks`, the service throttle).
+    async fn ack_telemetry(&mut self, io: &mut TlsIo, p: &Publish) -> Result<(), ConnError> {
         if p.qos != QoS::AtLeastOnce {
             return Ok(());
         }
-        let now = std::time::Instant::now();
-        let (delay, dropped) = {
-            let mut state = self.shared.lock();
-            (
-                state.faults.ack_delay(&self.device_id),
-                state.faults.take_ack_drop(&self.device_id),
-            )
-        };
-        if dropped {
-            tracing::info!(device_id = %self.device_id, pkid = p.pkid, "telemetry PUBACK dropped (drop_acks)");
-            return Ok(());
+        match faults::telemetry_ack(&self.shared, &self.device_id) {
+            Ack::Drop => {
+                tracing::info!(device_id = %self.device_id, pkid = p.pkid, "telemetry PUBACK dropped (drop_acks)");
+                Ok(())
+            }
+            Ack::Now => self.puback_at(io, p, None).await,
+            Ack::At(due) => self.puback_at(io, p, Some(due)).await,
         }
-        let due = [delay.map(|d| fault::deadline(now, d)), throttled_until]
-            .into_iter()
-            .flatten()
-            .max();
-        self.puback_at(io, p, due).await
     }
 
     async fn twin_response(
@@ -691,7 +593,7 @@ impl HubConn {
             tracing::warn!(device_id = %self.device_id, "method response with non-numeric status ignored");
             return;
         };
-        device_ops::method_response(&self.shared, &self.device_id, rid, status, payload);
+        device_hub::method_response(&self.shared, &self.device_id, rid, status, payload);
     }
 
     /// Builds a telemetry message from a topic's property bag and a body; errors (closing the
@@ -711,7 +613,7 @@ impl HubConn {
         if let Some((k, v)) = extra_app {
             application.insert(k.into(), v.into());
         }
-        device_ops::telemetry(
+        device_hub::telemetry(
             &self.shared,
             &self.device_id,
             self.auth.auth_type,
@@ -734,7 +636,7 @@ impl HubConn {
         ) {
             Ok(msg) => {
                 tracing::info!(device_id = %self.device_id, "sending will message as telemetry");
-                device_ops::publish_telemetry(&self.shared, msg);
+                device_hub::publish_telemetry(&self.shared, msg);
             }
             Err(e) => {
                 tracing::info!(device_id = %self.device_id, error = %e, "will message dropped")
@@ -779,7 +681,7 @@ impl HubConn {
         input: &str,
         message: &TelemetryMessage,
     ) -> Result<(), ConnError> {
-        let (d, Some(m)) = crate::state::split_identity(&self.device_id) else {
+        let (d, Some(m)) = crate::ids::split_identity(&self.device_id) else {
             return Ok(());
         };
         let topic = format!(
@@ -796,7 +698,7 @@ impl HubConn {
 
     /// Sends every pending C2D message not yet sent on this connection.
     async fn deliver_pending_c2d(&mut self, io: &mut TlsIo) -> Result<(), ConnError> {
-        for (id, message) in device_ops::pending_c2d(&self.shared, &self.device_id, self.conn_id) {
+        for (id, message) in device_hub::pending_c2d(&self.shared, &self.device_id, self.conn_id) {
             self.write_c2d(io, id, &message).await?;
         }
         Ok(())

@@ -5,7 +5,7 @@
 use hyper::{Method, StatusCode};
 
 use super::{json, plain, set, Call, Reply};
-use crate::dps_ops::{authenticate, error_body, DpsClient, DpsRequest};
+use crate::device::dps::{authenticate, error_body, DpsClient, DpsRequest};
 
 /// Serves `/{scope}/registrations/{registration_id}/{rest…}`.
 pub(super) fn handle(call: Call<'_>, scope: &str, registration_id: &str, rest: &[&str]) -> Reply {

@@ -13,7 +13,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{empty, hub_error, json, plain, set, Call, Reply};
-use crate::device_ops::{self, AuthType, HubError};
+use crate::device::faults::{self, Operation};
+use crate::device::hub::{self as device_hub, AuthType};
+use crate::error::HubError;
+use crate::fault::{ConnectFault, OpFault, RefuseCode, Transport};
 
 /// How long a message handed out over HTTPS stays locked (IoT hub's default lock timeout).
 const LOCK: Duration = Duration::from_secs(60);
@@ -30,6 +33,9 @@ pub(super) fn handle(call: Call<'_>, device_id: &str, rest: &[&str]) -> Reply {
         Ok(auth) => auth,
         Err(e) => return hub_error(&e),
     };
+    if let Some(reply) = fault_reply(&call, device_id) {
+        return reply;
+    }
     let lower: Vec<String> = rest.iter().map(|s| s.to_ascii_lowercase()).collect();
     let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
     let result = match (call.method, lower.as_slice()) {
@@ -63,12 +69,43 @@ pub(super) fn handle(call: Call<'_>, device_id: &str, rest: &[&str]) -> Reply {
     }
 }
 
+/// The answer of a request that meets a fault (the device core decides): a refusal
+/// (`refuse_connections`: 401 or 503), the service throttle (429 with `Retry-After`), or a
+/// fault the device asked for (429 throttling, 403 quota, 401 auth). `None`: proceed.
+fn fault_reply(call: &Call<'_>, device_id: &str) -> Option<Reply> {
+    let shared = &call.ctx.shared;
+    if let Some(fault) = faults::admit(shared, device_id, Transport::Https) {
+        let error = match fault {
+            ConnectFault::Refuse(RefuseCode::NotAuthorized, reason) => {
+                HubError::new(401, 401_002, format!("IotHubUnauthorizedAccess: {reason}"))
+            }
+            ConnectFault::Refuse(RefuseCode::ServerUnavailable, reason)
+            | ConnectFault::Close(reason) => {
+                HubError::new(503, 503_001, format!("ServiceUnavailable: {reason}"))
+            }
+            ConnectFault::Cut => HubError::new(503, 503_001, "ServiceUnavailable: connection cut"),
+        };
+        tracing::info!(peer = %call.ctx.peer, device_id, status = error.status, "HTTPS request refused (fault injection)");
+        return Some(hub_error(&error));
+    }
+    let fault = faults::operation(shared, device_id, Operation::Https).err()?;
+    let (status, code, message) = fault.twin_error();
+    tracing::info!(peer = %call.ctx.peer, device_id, status, "HTTPS request failed (fault injection)");
+    let mut reply = hub_error(&HubError::new(status, code, message));
+    if fault == OpFault::Throttled {
+        let secs = faults::throttle_retry_after(shared)
+            .map_or(1, |d| d.as_secs() + u64::from(d.subsec_nanos() > 0));
+        set(&mut reply, "retry-after", &secs.max(1).to_string());
+    }
+    Some(reply)
+}
+
 /// Checks the SAS token or the client certificate; 401 (IotHubUnauthorizedAccess) otherwise.
 fn authenticate(call: &Call<'_>, device_id: &str) -> Result<AuthType, HubError> {
     let shared = &call.ctx.shared;
     let host = call.header("host").unwrap_or(&shared.settings.hub_hostname);
     let password = call.header("authorization").unwrap_or("");
-    match device_ops::authenticate(shared, device_id, host, password, call.ctx.cert.as_ref()) {
+    match device_hub::authenticate(shared, device_id, host, password, call.ctx.cert.as_ref()) {
         Ok(a) => Ok(a.auth_type),
         Err(reason) => {
             tracing::info!(peer = %call.ctx.peer, device_id, reason, "HTTPS request refused");
@@ -136,7 +173,7 @@ fn telemetry(call: &Call<'_>, device_id: &str, auth: AuthType) -> Result<(), Hub
         vec![(system, application, call.body.clone())]
     };
     let total: usize = messages.iter().map(|(_, _, b)| b.len()).sum();
-    if total > device_ops::MAX_TELEMETRY {
+    if total > device_hub::MAX_TELEMETRY {
         return Err(HubError::new(
             413,
             413_001,
@@ -145,7 +182,7 @@ fn telemetry(call: &Call<'_>, device_id: &str, auth: AuthType) -> Result<(), Hub
     }
     let mut built = Vec::with_capacity(messages.len());
     for (system, application, body) in messages {
-        built.push(device_ops::telemetry(
+        built.push(device_hub::telemetry(
             shared,
             device_id,
             auth,
@@ -155,7 +192,13 @@ fn telemetry(call: &Call<'_>, device_id: &str, auth: AuthType) -> Result<(), Hub
         )?);
     }
     for message in built {
-        device_ops::publish_telemetry(shared, message);
+        faults::request(
+            shared,
+            device_id,
+            &message.application_properties,
+            Transport::Https,
+        );
+        device_hub::publish_telemetry(shared, message);
     }
     Ok(())
 }
@@ -204,7 +247,7 @@ fn batch(body: &[u8]) -> Result<Vec<Parsed>, HubError> {
 
 /// `GET /devices/{id}/messages/deviceBound`: the next message, locked (204 when none).
 fn receive(device_id: &str, call: &Call<'_>) -> Reply {
-    let Some(locked) = device_ops::lock_next_c2d(&call.ctx.shared, device_id, LOCK) else {
+    let Some(locked) = device_hub::lock_next_c2d(&call.ctx.shared, device_id, LOCK) else {
         return empty(StatusCode::NO_CONTENT);
     };
     let message = &locked.message;
@@ -226,7 +269,7 @@ fn receive(device_id: &str, call: &Call<'_>) -> Reply {
     set(
         &mut reply,
         "iothub-expiry",
-        &crate::state::service_time(expiry),
+        &crate::ids::service_time(expiry),
     );
     if let Some(id) = &message.message_id {
         set(&mut reply, "iothub-messageid", id);
@@ -268,11 +311,11 @@ fn settle(call: &Call<'_>, device_id: &str, lock_token: &str, how: Settle) -> Re
             "DeviceMessageLockLost: the lock token is not valid",
         )
     };
-    let id = device_ops::c2d_by_lock(shared, device_id, token).ok_or_else(lost)?;
+    let id = device_hub::c2d_by_lock(shared, device_id, token).ok_or_else(lost)?;
     let done = match how {
-        Settle::Complete => device_ops::complete_c2d(shared, device_id, id),
-        Settle::Abandon => device_ops::abandon_c2d(shared, device_id, id),
-        Settle::Reject => device_ops::reject_c2d(shared, device_id, id),
+        Settle::Complete => device_hub::complete_c2d(shared, device_id, id),
+        Settle::Abandon => device_hub::abandon_c2d(shared, device_id, id),
+        Settle::Reject => device_hub::reject_c2d(shared, device_id, id),
     };
     if done {
         Ok(())
@@ -351,7 +394,7 @@ pub(super) fn put_blob(call: Call<'_>, blob_name: &str) -> Reply {
             set(
                 &mut reply,
                 "etag",
-                &format!("\"0x{}\"", crate::state::random_hex(8).to_ascii_uppercase()),
+                &format!("\"0x{}\"", crate::ids::random_hex(8).to_ascii_uppercase()),
             );
             set(&mut reply, "x-ms-request-server-encrypted", "true");
             reply

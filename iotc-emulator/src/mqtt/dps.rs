@@ -10,8 +10,8 @@ use rumqttc::mqttbytes::v4::{
 use rumqttc::mqttbytes::QoS;
 use serde_json::Value;
 
-use crate::conn::{keep_alive_timeout, password, refuse, ConnError, TlsIo};
-use crate::dps_ops::{authenticate, DpsClient, DpsRequest};
+use super::io::{keep_alive_timeout, password, refuse, ConnError, TlsIo};
+use crate::device::dps::{authenticate, DpsClient, DpsRequest};
 use crate::state::Shared;
 use crate::tls::PeerCert;
 use crate::wire;

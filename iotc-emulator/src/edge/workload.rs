@@ -25,7 +25,8 @@ use serde_json::json;
 use sha2::Sha256;
 use tokio::net::UnixListener;
 
-use crate::state::{identity_key, DeviceAuth, Shared};
+use crate::ids::identity_key;
+use crate::state::{DeviceAuth, Shared};
 use crate::EmulatorError;
 
 #[derive(Clone)]

@@ -1,0 +1,79 @@
+//! The device registry and the DPS registrations, as the service side reads them.
+
+use crate::state::Shared;
+use crate::types::{DeviceInfo, RegistrationInfo};
+use crate::Emulator;
+
+/// The registry.
+impl Emulator {
+    /// The devices in the hub registry, sorted by id.
+    pub fn devices(&self) -> Vec<DeviceInfo> {
+        let state = self.shared.lock();
+        let mut out: Vec<DeviceInfo> = state
+            .devices
+            .values()
+            .filter(|d| !d.device_id.contains('/'))
+            .map(|d| DeviceInfo {
+                device_id: d.device_id.clone(),
+                model_id: d.model_id.clone(),
+                template: Shared::template_for(&state, d.model_id.as_deref()),
+                connected: d.conn.is_some(),
+                auth: d.auth_kind(),
+                enrollment_group: d.enrollment_group.clone(),
+                device_client_type: d.device_client_type.clone(),
+                gateway_id: d.gateway_id.clone(),
+                pending_c2d: d.c2d.len(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.device_id.cmp(&b.device_id));
+        out
+    }
+
+    /// One device of the registry.
+    pub fn device(&self, device_id: &str) -> Option<DeviceInfo> {
+        self.devices()
+            .into_iter()
+            .find(|d| d.device_id == device_id)
+    }
+
+    /// The downstream devices of a gateway (devices provisioned with
+    /// `iotcGateway.iotcGatewayId` = `gateway_id`), sorted by id. IoT Central records the
+    /// relationship at provisioning; the gateway need not be registered yet.
+    pub fn downstream_devices(&self, gateway_id: &str) -> Vec<DeviceInfo> {
+        self.devices()
+            .into_iter()
+            .filter(|d| d.gateway_id.as_deref() == Some(gateway_id))
+            .collect()
+    }
+
+    /// The DPS registrations, sorted by id.
+    pub fn registrations(&self) -> Vec<RegistrationInfo> {
+        let state = self.shared.lock();
+        let mut out: Vec<RegistrationInfo> = state
+            .registrations
+            .values()
+            .map(|r| RegistrationInfo {
+                registration_id: r.registration_id.clone(),
+                device_id: r.registration_id.clone(),
+                assigned_hub: self.shared.settings.assigned_hub.clone(),
+                status: match r.status {
+                    crate::state::RegStatus::Assigning => "assigning".into(),
+                    crate::state::RegStatus::Assigned => "assigned".into(),
+                },
+                payload: r.payload.clone(),
+                enrollment: r.enrollment.clone(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.registration_id.cmp(&b.registration_id));
+        out
+    }
+
+    /// The number of AMQP connections (over TLS or WebSockets) open now, DPS and hub alike:
+    /// shows whether devices share a connection (a gateway multiplexing its downstream
+    /// devices) or each has its own.
+    pub fn open_amqp_connections(&self) -> usize {
+        self.shared
+            .amqp_connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
