@@ -59,6 +59,7 @@
 #![warn(missing_docs)]
 
 mod amqp;
+pub mod central;
 mod device;
 mod edge;
 mod emulator;
@@ -69,8 +70,11 @@ mod files;
 mod https;
 mod ids;
 mod merge;
+mod model_check;
 mod mqtt;
 mod sas;
+#[cfg(feature = "sdk")]
+mod sdk;
 mod service;
 pub mod service_http;
 mod state;
@@ -79,6 +83,7 @@ mod tls;
 mod types;
 mod wire;
 
+pub use central::Central;
 pub use edge::EdgeConfig;
 pub use edge::RouteError;
 pub use emulator::{Emulator, EmulatorConfig};

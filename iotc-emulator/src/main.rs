@@ -2,11 +2,11 @@
 //! API. With no flags it picks free loopback ports and generates the ID scope and group key.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
-use iotc_emulator::{EdgeConfig, Emulator, EmulatorConfig};
+use iotc_emulator::{Central, EdgeConfig, Emulator, EmulatorConfig};
 
 /// A local Azure IoT Central (DPS + IoT hub over MQTT 3.1.1 and AMQP 1.0 with TLS, HTTPS, and
 /// MQTT and AMQP over WebSockets) for offline development.
@@ -64,10 +64,45 @@ struct Args {
     /// IOTEDGE_* environment is printed.
     #[arg(long = "module", value_name = "ID", requires = "edge_device")]
     modules: Vec<String>,
+    /// The API token IoT Central's REST API under /api on the service port wants in
+    /// `Authorization` (default: generated and printed).
+    #[arg(long, value_name = "TOKEN")]
+    api_token: Option<String>,
+    /// A device template to load at start (repeatable): a DTDL model (one interface or an
+    /// array) or IoT Central's template document, or a directory of them (every `.json` file
+    /// under it).
+    #[arg(long = "template", value_name = "FILE|DIR")]
+    templates: Vec<PathBuf>,
+    /// Keep enrollments, registrations, device identities with their twins, templates and IoT
+    /// Central's records in this directory across restarts (default: in memory only).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
     /// Edge-hub mode: leaf devices of the edge device to register (repeatable); their keys are
     /// printed.
     #[arg(long = "leaf-device", value_name = "ID", requires = "edge_device")]
     leaf_devices: Vec<String>,
+}
+
+/// `path` itself, or every `.json` file under the directory `path`, sorted.
+fn template_files(path: &Path) -> Result<Vec<PathBuf>, String> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut out = Vec::new();
+    let mut dirs = vec![path.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for entry in entries {
+            let p = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "json") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 #[tokio::main]
@@ -87,14 +122,22 @@ async fn main() {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let modules = args.modules.clone();
+    let mut id_scope = args.id_scope;
+    let mut group_key = args.group_key;
+    if let Some(dir) = &args.state_dir {
+        if let Some((scope, key)) = iotc_emulator::central::saved_identity(dir)? {
+            id_scope.get_or_insert(scope);
+            group_key.get_or_insert(key);
+        }
+    }
     let leaf_devices = args.leaf_devices.clone();
     let emulator = Emulator::start(EmulatorConfig {
         dps_listen: args.dps_listen,
         hub_listen: args.hub_listen,
         dps_hostname: args.dps_hostname,
         hub_hostname: args.hub_hostname,
-        id_scope: args.id_scope,
-        group_key: args.group_key,
+        id_scope,
+        group_key,
         dps_retry_after: Duration::from_secs(args.dps_retry_after),
         dps_polls_before_assign: 1,
         edge: args.edge_device.map(|device_id| EdgeConfig {
@@ -114,7 +157,23 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         ))
     });
     std::fs::write(&ca_path, emulator.ca_cert_pem())?;
-    let service = iotc_emulator::service_http::serve(emulator.clone(), args.service_listen).await?;
+    let central = Central::new(emulator.clone(), args.api_token);
+    if let Some(dir) = &args.state_dir {
+        central.keep_state_in(dir)?;
+    }
+    let mut loaded = Vec::new();
+    for path in &args.templates {
+        for file in template_files(path)? {
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let id = central
+                .import_template(&text)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            loaded.push(id);
+        }
+    }
+    let service =
+        iotc_emulator::service_http::serve_central(central.clone(), args.service_listen).await?;
 
     println!("iotc-emulator is running (Ctrl-C to stop)");
     println!("  DPS endpoint:   {}", emulator.dps_endpoint());
@@ -136,6 +195,18 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("  CA certificate: {}", ca_path.display());
     println!("  Service API:    {}", service.url());
+    println!(
+        "  IoT Central:    {}/api  (api-version {})",
+        service.url(),
+        iotc_emulator::central::API_VERSION
+    );
+    println!("  API token:      {}", service.api_token());
+    if let Some(dir) = &args.state_dir {
+        println!("  State dir:      {}", dir.display());
+    }
+    for id in &loaded {
+        println!("  Template:       {id}");
+    }
     println!();
     println!(
         "  Device key for a registration id: base64(HMAC-SHA256(base64decode(group key), id))"

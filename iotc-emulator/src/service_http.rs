@@ -49,7 +49,7 @@ use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
 use crate::{
-    C2dMessage, Emulator, EmulatorError, RefuseCode, ServiceError, TelemetryMessage, Twin,
+    C2dMessage, Central, Emulator, EmulatorError, RefuseCode, ServiceError, TelemetryMessage, Twin,
 };
 
 /// A running REST server; dropping it stops the server.
@@ -57,6 +57,7 @@ use crate::{
 pub struct ServiceServer {
     addr: SocketAddr,
     task: JoinHandle<()>,
+    central: Central,
 }
 
 impl ServiceServer {
@@ -69,6 +70,16 @@ impl ServiceServer {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// The token IoT Central's API under `/api` wants in `Authorization`.
+    pub fn api_token(&self) -> &str {
+        self.central.api_token()
+    }
+
+    /// The IoT Central side this server answers for.
+    pub fn central(&self) -> &Central {
+        &self.central
+    }
 }
 
 impl Drop for ServiceServer {
@@ -78,25 +89,43 @@ impl Drop for ServiceServer {
 }
 
 /// Binds `addr` and serves the REST API for `emulator` (which it keeps alive) until the
-/// returned [`ServiceServer`] is dropped. There is no authentication: bind to loopback.
+/// returned [`ServiceServer`] is dropped, with IoT Central's API under `/api` (a generated
+/// API token, [`ServiceServer::api_token`]). The IoT hub-shaped routes have no
+/// authentication: bind to loopback.
 ///
 /// # Errors
 ///
 /// [`EmulatorError::Io`] if the address cannot be bound.
 pub async fn serve(emulator: Emulator, addr: SocketAddr) -> Result<ServiceServer, EmulatorError> {
+    serve_central(Central::new(emulator, None), addr).await
+}
+
+/// As [`serve`], for a [`Central`] made beforehand (its API token, templates and records).
+///
+/// # Errors
+///
+/// [`EmulatorError::Io`] if the address cannot be bound.
+pub async fn serve_central(
+    central: Central,
+    addr: SocketAddr,
+) -> Result<ServiceServer, EmulatorError> {
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "service API has no authentication and listens beyond loopback");
     }
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    let app = router(emulator);
+    let app = router(central.emulator().clone()).merge(crate::central::router(central.clone()));
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::warn!(error = %e, "service API stopped");
         }
     });
     tracing::info!(%addr, "service API listening");
-    Ok(ServiceServer { addr, task })
+    Ok(ServiceServer {
+        addr,
+        task,
+        central,
+    })
 }
 
 fn router(emulator: Emulator) -> Router {

@@ -29,7 +29,9 @@ const RESERVED: &[&str] = &[
     "$version",
 ];
 
-/// Adds every interface of a model document (one interface or an array of them).
+/// Adds every interface of a model document (one interface or an array of them). Inherited
+/// contents (`extends`, inline or by `@id` from this document or known interfaces) are copied
+/// into each interface, so the checks see them.
 pub(crate) fn add_document(
     interfaces: &mut Interfaces,
     document: &Value,
@@ -39,7 +41,7 @@ pub(crate) fn add_document(
         single => vec![single],
     };
     let mut first = None;
-    for item in items {
+    for item in &items {
         let id = item
             .get("@id")
             .and_then(Value::as_str)
@@ -55,10 +57,69 @@ pub(crate) fn add_document(
                 }
             }
         }
-        interfaces.insert(id.to_owned(), item.clone());
+        let flat = flatten_extends(interfaces, &items, item, 0)?;
+        interfaces.insert(id.to_owned(), flat);
         first.get_or_insert_with(|| id.to_owned());
     }
     first.ok_or_else(|| "the document holds no interface".to_owned())
+}
+
+/// `interface` with the contents of the interfaces it extends appended (recursively, at most
+/// 10 levels, as DTDL v2 allows).
+fn flatten_extends(
+    known: &Interfaces,
+    siblings: &[&Value],
+    interface: &Value,
+    depth: usize,
+) -> Result<Value, String> {
+    let parents: Vec<&Value> = match interface.get("extends") {
+        None => return Ok(interface.clone()),
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(one) => vec![one],
+    };
+    if depth >= 10 {
+        return Err("`extends` nests deeper than 10 levels".into());
+    }
+    let mut out = interface.clone();
+    let mut inherited = Vec::new();
+    for parent in parents {
+        let resolved = match parent {
+            Value::String(id) => siblings
+                .iter()
+                .find(|s| s.get("@id").and_then(Value::as_str) == Some(id.as_str()))
+                .copied()
+                .or_else(|| known.get(id))
+                .ok_or_else(|| format!("extends `{id}`, which is not in the document"))?
+                .clone(),
+            inline @ Value::Object(_) => inline.clone(),
+            other => return Err(format!("invalid `extends` value {other}")),
+        };
+        let flat = flatten_extends(known, siblings, &resolved, depth + 1)?;
+        inherited.extend(contents(&flat).cloned());
+        if let Some(schemas) = flat.get("schemas").and_then(Value::as_array) {
+            let mine = out.as_object_mut().map(|o| {
+                o.entry("schemas")
+                    .or_insert_with(|| Value::Array(Vec::new()))
+            });
+            if let Some(Value::Array(list)) = mine {
+                list.extend(schemas.iter().cloned());
+            }
+        }
+    }
+    if let Some(obj) = out.as_object_mut() {
+        let list = obj
+            .entry("contents")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(list) = list {
+            list.extend(inherited);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a DTDL element has `kind` among its `@type`s.
+pub(crate) fn is_type(element: &Value, kind: &str) -> bool {
+    has_type(element, kind)
 }
 
 fn has_type(element: &Value, kind: &str) -> bool {
@@ -285,6 +346,48 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// Whether `value` is a GeoJSON geometry of `kind` (RFC 7946 §3.1: a position is 2 or 3 numbers; a LineString has at least
+/// 2 positions; a Polygon ring at least 4, closed).
+fn geojson(value: &Value, kind: &str) -> bool {
+    if value.get("type").and_then(Value::as_str) != Some(kind) {
+        return false;
+    }
+    let Some(coordinates) = value.get("coordinates") else {
+        return false;
+    };
+    match kind {
+        "Point" => is_position(coordinates),
+        "MultiPoint" => array_of(coordinates, 0, is_position),
+        "LineString" => is_line(coordinates),
+        "MultiLineString" => array_of(coordinates, 0, is_line),
+        "Polygon" => is_polygon(coordinates),
+        "MultiPolygon" => array_of(coordinates, 0, is_polygon),
+        _ => false,
+    }
+}
+
+fn is_position(v: &Value) -> bool {
+    v.as_array()
+        .is_some_and(|p| (2..=3).contains(&p.len()) && p.iter().all(Value::is_number))
+}
+
+fn array_of(v: &Value, min: usize, each: fn(&Value) -> bool) -> bool {
+    v.as_array()
+        .is_some_and(|items| items.len() >= min && items.iter().all(each))
+}
+
+fn is_line(v: &Value) -> bool {
+    array_of(v, 2, is_position)
+}
+
+fn is_ring(v: &Value) -> bool {
+    array_of(v, 4, is_position) && v.as_array().is_some_and(|r| r.first() == r.last())
+}
+
+fn is_polygon(v: &Value) -> bool {
+    array_of(v, 1, is_ring)
+}
+
 fn check_element_schema(interface: &Value, element: &Value, value: &Value) -> Result<(), String> {
     match element.get("schema") {
         Some(schema) => check_schema(interface, schema, value, 0),
@@ -348,6 +451,15 @@ fn check_schema(
                     && value.get("lon").is_some_and(Value::is_number),
                 "a geopoint {lat, lon}",
             ),
+            "point" => expect(geojson(value, "Point"), "a GeoJSON Point"),
+            "multiPoint" => expect(geojson(value, "MultiPoint"), "a GeoJSON MultiPoint"),
+            "lineString" => expect(geojson(value, "LineString"), "a GeoJSON LineString"),
+            "multiLineString" => expect(
+                geojson(value, "MultiLineString"),
+                "a GeoJSON MultiLineString",
+            ),
+            "polygon" => expect(geojson(value, "Polygon"), "a GeoJSON Polygon"),
+            "multiPolygon" => expect(geojson(value, "MultiPolygon"), "a GeoJSON MultiPolygon"),
             "vector" => expect(
                 ["x", "y", "z"]
                     .iter()
@@ -426,6 +538,9 @@ fn check_schema(
         _ => Err(format!("unsupported schema {schema}")),
     }
 }
+
+#[cfg(test)]
+mod model_corpus;
 
 #[cfg(test)]
 mod tests {

@@ -77,3 +77,35 @@ impl Emulator {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 }
+
+/// Registry changes made through IoT Central's API.
+impl Emulator {
+    /// Deletes a device: its registry entry, its module identities and its DPS registration;
+    /// an open connection is closed. Returns whether anything was there.
+    pub fn remove_device(&self, device_id: &str) -> bool {
+        let mut state = self.shared.lock();
+        let module_prefix = format!("{device_id}/");
+        let keys: Vec<String> = state
+            .devices
+            .keys()
+            .filter(|k| *k == device_id || k.starts_with(&module_prefix))
+            .cloned()
+            .collect();
+        for key in &keys {
+            if let Some(conn) = state.devices.remove(key).and_then(|d| d.conn) {
+                let _ = conn.tx.try_send(crate::state::Outbound::Close);
+            }
+        }
+        let registered = state.registrations.remove(device_id).is_some();
+        !keys.is_empty() || registered
+    }
+
+    /// The symmetric key (base64) a registered SAS device authenticates with; `None` for an
+    /// X.509 device or an unknown one.
+    pub fn device_key(&self, device_id: &str) -> Option<String> {
+        match &self.shared.lock().devices.get(device_id)?.auth {
+            crate::state::DeviceAuth::Sas { key } => Some(key.clone()),
+            crate::state::DeviceAuth::X509 { .. } => None,
+        }
+    }
+}

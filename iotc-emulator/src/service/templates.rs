@@ -37,3 +37,25 @@ impl Emulator {
             .unwrap_or_default()
     }
 }
+
+/// Device-template interfaces as the IoT Central API reads them.
+impl Emulator {
+    /// The template interface `@id` as the emulator holds it (a DTDL interface; inline
+    /// component interfaces are held under their own `@id`), if known.
+    pub fn template_interface(&self, id: &str) -> Option<Value> {
+        self.shared.lock().templates.get(id).cloned()
+    }
+
+    /// The `@id` of every template interface the emulator knows, sorted.
+    pub fn template_interface_ids(&self) -> Vec<String> {
+        self.shared.lock().templates.keys().cloned().collect()
+    }
+
+    /// Forgets the template interfaces `ids` (devices of that model become unassigned).
+    pub(crate) fn remove_template_interfaces(&self, ids: &[String]) {
+        let mut state = self.shared.lock();
+        for id in ids {
+            state.templates.remove(id);
+        }
+    }
+}
