@@ -34,7 +34,8 @@
 //! | `POST` | `/faults/devices/{id}/delay-acks` | `{"delayMs"}`: [`delay_acks`](Emulator::delay_acks) (0 removes) |
 //! | `POST` | `/faults/devices/{id}/drop-acks` | `{"count"}`: [`drop_acks`](Emulator::drop_acks) |
 //! | `GET` | `/faults/devices/{id}/connection-attempts` | `{"deviceId","attempts"}`: [`connection_attempts`](Emulator::connection_attempts) |
-//! | `GET` | `/faults/registrations/{id}/dps-attempts` | `{"registrationId","attempts","registrations"}`: [`dps_attempts`](Emulator::dps_attempts), [`dps_registrations`](Emulator::dps_registrations) |
+//! | `GET` | `/faults/registrations/{id}/dps-attempts` | `{"registrationId","attempts"}`: [`dps_attempts`](Emulator::dps_attempts) |
+//! | `GET` | `/faults/registrations/{id}/dps-registrations` | `{"registrationId","registrations"}`: [`dps_registrations`](Emulator::dps_registrations) |
 //! | `DELETE` | `/faults` | [`clear_faults`](Emulator::clear_faults) |
 
 use std::collections::BTreeMap;
@@ -144,6 +145,10 @@ fn router(emulator: Emulator) -> Router {
         .route("/hubs", get(hubs))
         .route("/devices/{id}/failover", post(failover))
         .route("/devices/{id}/failback", post(failback))
+        .route(
+            "/faults/registrations/{id}/dps-registrations",
+            get(dps_registrations),
+        )
         .route("/files", get(files))
         .route("/files/{*name}", get(file))
         .route("/files-notifications", get(file_notifications))
@@ -556,9 +561,12 @@ async fn fault_connection_attempts(State(em): State<Emulator>, Path(id): Path<St
 
 async fn fault_dps_attempts(State(em): State<Emulator>, Path(id): Path<String>) -> Response {
     let attempts = em.dps_attempts(&id);
+    Json(json!({"registrationId": id, "attempts": attempts})).into_response()
+}
+
+async fn dps_registrations(State(em): State<Emulator>, Path(id): Path<String>) -> Response {
     let registrations = em.dps_registrations(&id);
-    Json(json!({"registrationId": id, "attempts": attempts, "registrations": registrations}))
-        .into_response()
+    Json(json!({"registrationId": id, "registrations": registrations})).into_response()
 }
 
 async fn hubs(State(em): State<Emulator>) -> Response {

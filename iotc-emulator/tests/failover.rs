@@ -315,7 +315,7 @@ async fn service_endpoints_fail_over_and_back() {
         let (status, body) = http(
             addr,
             "GET",
-            &format!("/faults/registrations/{dev}/dps-attempts"),
+            &format!("/faults/registrations/{dev}/dps-registrations"),
             &[],
             "",
         )
