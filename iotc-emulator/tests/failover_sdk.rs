@@ -1,4 +1,4 @@
-//! Several hubs with iotc-sdk devices (feature `sdk`): on every transport, a device DPS assigns
+//! Several hubs with iotc-sdk devices (feature `sdk`): over MQTT, AMQP and HTTPS, a device DPS assigns
 //! to hub 1 (`127.0.0.2`) connects there and its telemetry arrives, and a failover closes its
 //! connection. Run with `--features sdk`.
 #![cfg(feature = "sdk")]
@@ -11,8 +11,9 @@ use iotc_sdk::transport::Protocol;
 use serde_json::json;
 use tokio::time::timeout;
 
-#[tokio::test]
-async fn sdk_devices_reach_every_hub_on_every_transport() {
+/// Over `protocols`: devices land on both hubs, each sends from its hub, and a failover closes
+/// the connection of a device on hub 1.
+async fn devices_reach_both_hubs(protocols: &[Protocol]) {
     timeout(Duration::from_secs(240), async {
         let emulator = Emulator::start(EmulatorConfig {
             dps_retry_after: Duration::ZERO,
@@ -22,13 +23,7 @@ async fn sdk_devices_reach_every_hub_on_every_transport() {
         .await
         .unwrap();
         let mut telemetry = emulator.telemetry();
-        for protocol in [
-            Protocol::Mqtt,
-            Protocol::MqttWs,
-            Protocol::Amqp,
-            Protocol::AmqpWs,
-            Protocol::Https,
-        ] {
+        for &protocol in protocols {
             let mut hubs_seen = [false; 2];
             // Device ids are assigned by a hash: a few of them cover both hubs.
             for i in 0..8 {
@@ -74,4 +69,23 @@ async fn sdk_devices_reach_every_hub_on_every_transport() {
     })
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn sdk_devices_reach_both_hubs_over_mqtt() {
+    devices_reach_both_hubs(&[Protocol::Mqtt]).await;
+}
+
+/// Needs `--features sdk,iotc-sdk/amqp,iotc-sdk/websocket,iotc-sdk/https` (see the file's doc).
+#[tokio::test]
+#[ignore = "needs the SDK's amqp, websocket and https features"]
+async fn sdk_devices_reach_both_hubs_on_every_transport() {
+    devices_reach_both_hubs(&[
+        Protocol::Mqtt,
+        Protocol::MqttWs,
+        Protocol::Amqp,
+        Protocol::AmqpWs,
+        Protocol::Https,
+    ])
+    .await;
 }
