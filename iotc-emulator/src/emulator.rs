@@ -154,7 +154,8 @@ impl Emulator {
     ///
     /// [`EmulatorError::Io`] if an address cannot be bound, [`EmulatorError::InvalidConfig`]
     /// for a group key that is not base64, an empty ID scope or host name, or a zero
-    /// handshake timeout,
+    /// handshake timeout, more hubs than loopback addresses, or several hubs on unspecified
+    /// listen addresses,
     /// [`EmulatorError::Certificate`] / [`EmulatorError::Tls`] if TLS cannot be set up.
     pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         let id_scope = match config.id_scope {
@@ -238,6 +239,12 @@ impl Emulator {
                 hub_addr.ip().to_string(),
             ],
         );
+        if extra_hub_ips.len() + 1 < config.hubs {
+            return Err(EmulatorError::InvalidConfig(format!(
+                "{} hubs do not fit in 127.0.0.2-127.0.0.255",
+                config.hubs
+            )));
+        }
         if !extra_hub_ips.is_empty()
             && (dps_addr.ip().is_unspecified() || hub_addr.ip().is_unspecified())
         {

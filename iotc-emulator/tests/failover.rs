@@ -148,6 +148,18 @@ async fn hubs_have_their_own_names_and_listeners() {
                 .unwrap();
         }
     }
+    // Several hubs need specific listen addresses (hub k listens on 127.0.0.{k+1}).
+    let err = Emulator::start(EmulatorConfig {
+        dps_listen: "0.0.0.0:0".parse().unwrap(),
+        hubs: 2,
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, iotc_emulator::EmulatorError::InvalidConfig(_)),
+        "{err}"
+    );
     // One hub: the default, and failover has nowhere to go.
     let single = start_hubs(1).await;
     assert_eq!(single.hubs().len(), 1);
