@@ -52,6 +52,10 @@
 //!   devices ([`Emulator::add_leaf_device`]), routes from module outputs and leaf devices to
 //!   module inputs and `$upstream`, and the IoT Edge workload API on a Unix socket, over MQTT
 //!   and AMQP.
+//! - **Several hubs and failover** ([`EmulatorConfig::hubs`]): DPS spreads devices over N
+//!   hubs, each refusing the others' devices; [`Emulator::manual_failover`] and
+//!   [`Emulator::manual_failback`] move a device as `az iot central device manual-failover`
+//!   does (`docs/emulator.md`, "Hubs and failover").
 //! - **AMQP 1.0** on its own port ([`Emulator::amqp_port`], [`Emulator::dps_amqp_endpoint`]):
 //!   CBS put-token with renewal, the hub links and DPS (`docs/emulator.md`).
 //! - **Not emulated (yet):** routes for HTTPS leaf devices, shared
@@ -68,6 +72,7 @@ mod error;
 mod fault;
 mod files;
 mod https;
+mod hubs;
 mod ids;
 mod merge;
 mod model_check;
@@ -90,6 +95,7 @@ pub use edge::RouteError;
 pub use emulator::{Emulator, EmulatorConfig};
 pub use error::{EmulatorError, ServiceError};
 pub use fault::RefuseCode;
+pub use service::failover::HubInfo;
 pub use types::{
     AuthKind, C2dMessage, DeviceInfo, FileUploadNotification, MethodResponse, RegistrationInfo,
     TelemetryMessage, TelemetryReceiver, Twin, UnmodeledData, UnmodeledKind, UploadedBlob,
