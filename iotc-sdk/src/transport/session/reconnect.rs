@@ -105,3 +105,14 @@ pub(crate) fn ends_session(error: &Error) -> bool {
         _ => false,
     }
 }
+
+/// Whether a refused or failed connection to the hub means the device should ask DPS for its
+/// hub again (protocol.md "Resilience"): the hub refused the credentials (unauthorized,
+/// expired), does not know the device (not found, disabled), or could not be reached. Not on
+/// throttling or a 5xx: those are the hub's passing troubles, waited out without DPS.
+pub(crate) fn calls_for_dps(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Unauthorized(_) | Error::NotFound(_) | Error::Connection { .. } | Error::Timeout(..)
+    )
+}
