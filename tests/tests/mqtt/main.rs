@@ -23,3 +23,4 @@ mod provisioning_cache;
 mod provisioning_errors;
 mod provisioning_x509;
 mod reliability;
+mod reprovision;
