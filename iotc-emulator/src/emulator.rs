@@ -57,6 +57,12 @@ pub struct EmulatorConfig {
     /// has its own address, on the hub's too. `None` (default): 5671 when the hub's MQTT port
     /// is 8883, else a free port. `Some(0)` also picks a free port.
     pub amqp_port: Option<u16>,
+    /// How many IoT hubs DPS spreads devices over (default 1; 0 counts as 1). Hub 0 is the hub
+    /// configured above; hub `k` (`k ≥ 1`) is named `127.0.0.{k + 1}` and listens on that
+    /// loopback address with hub 0's port numbers, so the listen addresses must not be
+    /// unspecified (`0.0.0.0`) when `hubs > 1`. See [`Emulator::hubs`] and
+    /// [`Emulator::manual_failover`].
+    pub hubs: usize,
 }
 
 impl Default for EmulatorConfig {
@@ -74,6 +80,7 @@ impl Default for EmulatorConfig {
             edge: None,
             https_port: None,
             amqp_port: None,
+            hubs: 1,
         }
     }
 }
@@ -222,6 +229,22 @@ impl Emulator {
                 .push(TcpListener::bind(SocketAddr::new(hub_addr.ip(), https_addr.port())).await?);
         }
 
+        let extra_hub_ips = crate::hubs::extra_hub_ips(
+            config.hubs.max(1),
+            &[
+                config.dps_hostname.clone(),
+                config.hub_hostname.clone(),
+                dps_addr.ip().to_string(),
+                hub_addr.ip().to_string(),
+            ],
+        );
+        if !extra_hub_ips.is_empty()
+            && (dps_addr.ip().is_unspecified() || hub_addr.ip().is_unspecified())
+        {
+            return Err(EmulatorError::InvalidConfig(
+                "hubs > 1 needs specific listen addresses (not 0.0.0.0 or ::)".into(),
+            ));
+        }
         let mut names = vec![
             "localhost".to_owned(),
             "127.0.0.1".to_owned(),
@@ -229,6 +252,7 @@ impl Emulator {
             config.dps_hostname.clone(),
             config.hub_hostname.clone(),
         ];
+        names.extend(extra_hub_ips.iter().map(ToString::to_string));
         for addr in [dps_addr, hub_addr] {
             if !addr.ip().is_unspecified() {
                 names.push(addr.ip().to_string());
@@ -266,6 +290,24 @@ impl Emulator {
         } else {
             format!("{}:{}", config.hub_hostname, https_addr.port())
         };
+        // Hubs 1.. listen on their own loopback address with hub 0's port numbers.
+        let mut extra_listeners = Vec::new();
+        for ip in &extra_hub_ips {
+            let ip = std::net::IpAddr::V4(*ip);
+            extra_listeners.push((
+                TcpListener::bind(SocketAddr::new(ip, hub_addr.port())).await?,
+                TcpListener::bind(SocketAddr::new(ip, amqp_port)).await?,
+                TcpListener::bind(SocketAddr::new(ip, https_addr.port())).await?,
+            ));
+        }
+        let mut hubs = vec![crate::hubs::HubSettings {
+            hostname: config.hub_hostname.clone(),
+            ip: hub_addr.ip(),
+        }];
+        hubs.extend(extra_hub_ips.iter().map(|ip| crate::hubs::HubSettings {
+            hostname: ip.to_string(),
+            ip: std::net::IpAddr::V4(*ip),
+        }));
         let retry = config.dps_retry_after;
         let settings = Settings {
             id_scope,
@@ -282,6 +324,7 @@ impl Emulator {
             edge,
             workload_socket: config.edge.as_ref().and_then(|e| e.workload_socket.clone()),
             https_assigned_hub,
+            hubs,
         };
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let shared = Arc::new(Shared::new(settings, server_tls.acceptor, shutdown_rx));
@@ -307,7 +350,12 @@ impl Emulator {
                 tokio::spawn(crate::amqp::serve(shared.clone(), amqp_dps, Role::Both));
             }
         }
-        tracing::info!(%dps_addr, %hub_addr, %https_addr, amqp_port, id_scope = %shared.settings.id_scope, "iotc-emulator started");
+        for (mqtt, amqp, https) in extra_listeners {
+            tokio::spawn(crate::mqtt::serve(shared.clone(), mqtt, Role::Hub));
+            tokio::spawn(crate::amqp::serve(shared.clone(), amqp, Role::Hub));
+            tokio::spawn(crate::https::serve(shared.clone(), https));
+        }
+        tracing::info!(%dps_addr, %hub_addr, %https_addr, amqp_port, hubs = shared.settings.hubs.len(), id_scope = %shared.settings.id_scope, "iotc-emulator started");
         let emulator = Emulator {
             shared,
             dps_addr,

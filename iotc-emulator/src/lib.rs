@@ -68,6 +68,7 @@ mod error;
 mod fault;
 mod files;
 mod https;
+mod hubs;
 mod ids;
 mod merge;
 mod model_check;
@@ -89,6 +90,7 @@ pub use edge::RouteError;
 pub use emulator::{Emulator, EmulatorConfig};
 pub use error::{EmulatorError, ServiceError};
 pub use fault::RefuseCode;
+pub use service::failover::HubInfo;
 pub use types::{
     AuthKind, C2dMessage, DeviceInfo, FileUploadNotification, MethodResponse, RegistrationInfo,
     TelemetryMessage, TelemetryReceiver, Twin, UnmodeledData, UnmodeledKind, UploadedBlob,

@@ -47,6 +47,10 @@ struct Args {
     /// port is 8883, else a free port).
     #[arg(long, value_name = "PORT")]
     amqp_port: Option<u16>,
+    /// Number of IoT hubs DPS spreads devices over (hub k ≥ 1 is 127.0.0.{k+1}, same ports);
+    /// devices can then be failed over (POST /devices/{id}/failover on the service API).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    hubs: usize,
     /// retry-after (seconds) DPS sends with 202 responses.
     #[arg(long, value_name = "SECS", default_value_t = 1)]
     dps_retry_after: u64,
@@ -147,6 +151,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }),
         https_port: args.https_port,
         amqp_port: args.amqp_port,
+        hubs: args.hubs,
         ..EmulatorConfig::default()
     })
     .await?;
@@ -189,6 +194,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         emulator.group_key()
     );
     println!("  Assigned hub:   {}", emulator.assigned_hub());
+    for hub in emulator.hubs().iter().skip(1) {
+        println!(
+            "  Hub {}:          {}  (DPS spreads devices over the hubs)",
+            hub.index, hub.assigned_hub
+        );
+    }
     println!(
         "  HTTPS endpoint: {}  (DPS and hub REST, WebSockets on /$iothub/websocket)",
         emulator.dps_https_endpoint()

@@ -17,6 +17,9 @@
 //! | `POST` | `/twins/{id}/methods` | `{"methodName","payload","responseTimeoutInSeconds"}` → `{"status","payload"}` |
 //! | `GET` | `/files` | blobs stored through file upload: `[{"blobName","containerName","deviceId","size","uploadedAt"}]` |
 //! | `GET` | `/files/{blobName}` | one blob's content (`application/octet-stream`) |
+//! | `GET` | `/hubs` | the IoT hubs ([`HubInfo`](crate::HubInfo) list: `index`, `hostname`, `assignedHub`, `assignedHubAmqp`, `assignedHubHttps`, listen addresses) |
+//! | `POST` | `/devices/{id}/failover` | [`manual_failover`](Emulator::manual_failover) → `{"deviceId","hub","assignedHub"}` (`400` with one hub, `404` unknown device) |
+//! | `POST` | `/devices/{id}/failback` | [`manual_failback`](Emulator::manual_failback) → `{"deviceId","hub","assignedHub"}` |
 //! | `GET` | `/files-notifications` | file-upload notifications: `[{"deviceId","correlationId","blobName","isSuccess","statusCode","statusDescription"}]` |
 //!
 //! Fault injection (the [`Emulator`] methods of the same names; durations in milliseconds;
@@ -31,7 +34,7 @@
 //! | `POST` | `/faults/devices/{id}/delay-acks` | `{"delayMs"}`: [`delay_acks`](Emulator::delay_acks) (0 removes) |
 //! | `POST` | `/faults/devices/{id}/drop-acks` | `{"count"}`: [`drop_acks`](Emulator::drop_acks) |
 //! | `GET` | `/faults/devices/{id}/connection-attempts` | `{"deviceId","attempts"}`: [`connection_attempts`](Emulator::connection_attempts) |
-//! | `GET` | `/faults/registrations/{id}/dps-attempts` | `{"registrationId","attempts"}`: [`dps_attempts`](Emulator::dps_attempts) |
+//! | `GET` | `/faults/registrations/{id}/dps-attempts` | `{"registrationId","attempts","registrations"}`: [`dps_attempts`](Emulator::dps_attempts), [`dps_registrations`](Emulator::dps_registrations) |
 //! | `DELETE` | `/faults` | [`clear_faults`](Emulator::clear_faults) |
 
 use std::collections::BTreeMap;
@@ -138,6 +141,9 @@ fn router(emulator: Emulator) -> Router {
         .route("/devices/{id}/unmodeled", get(unmodeled))
         .route("/devices/{id}/messages/devicebound", post(send_c2d))
         .route("/registrations", get(registrations))
+        .route("/hubs", get(hubs))
+        .route("/devices/{id}/failover", post(failover))
+        .route("/devices/{id}/failback", post(failback))
         .route("/files", get(files))
         .route("/files/{*name}", get(file))
         .route("/files-notifications", get(file_notifications))
@@ -550,7 +556,34 @@ async fn fault_connection_attempts(State(em): State<Emulator>, Path(id): Path<St
 
 async fn fault_dps_attempts(State(em): State<Emulator>, Path(id): Path<String>) -> Response {
     let attempts = em.dps_attempts(&id);
-    Json(json!({"registrationId": id, "attempts": attempts})).into_response()
+    let registrations = em.dps_registrations(&id);
+    Json(json!({"registrationId": id, "attempts": attempts, "registrations": registrations}))
+        .into_response()
+}
+
+async fn hubs(State(em): State<Emulator>) -> Response {
+    Json(em.hubs()).into_response()
+}
+
+/// The answer to a failover or failback: the device's hub now.
+fn moved(em: &Emulator, id: &str, result: Result<usize, ServiceError>) -> Response {
+    match result {
+        Ok(hub) => {
+            let assigned_hub = em.hubs().get(hub).map(|h| h.assigned_hub.clone());
+            Json(json!({"deviceId": id, "hub": hub, "assignedHub": assigned_hub})).into_response()
+        }
+        Err(e) => service_error(&e),
+    }
+}
+
+async fn failover(State(em): State<Emulator>, Path(id): Path<String>) -> Response {
+    let result = em.manual_failover(&id);
+    moved(&em, &id, result)
+}
+
+async fn failback(State(em): State<Emulator>, Path(id): Path<String>) -> Response {
+    let result = em.manual_failback(&id);
+    moved(&em, &id, result)
 }
 
 #[cfg(test)]

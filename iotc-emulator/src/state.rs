@@ -51,6 +51,8 @@ pub(crate) struct Settings {
     /// `assignedHub` announced to devices that register on the HTTPS port (HTTPS and
     /// WebSockets reach the hub there too).
     pub(crate) https_assigned_hub: String,
+    /// The IoT hubs (at least one; hub 0 is the hub above). See [`crate::hubs`].
+    pub(crate) hubs: Vec<crate::hubs::HubSettings>,
 }
 
 /// What the service side sends to a device's connection task, whatever its transport.
@@ -153,6 +155,8 @@ pub(crate) struct Device {
     pub(crate) recent: VecDeque<TelemetryMessage>,
     /// Data that did not fit the device's template, newest last.
     pub(crate) unmodeled: VecDeque<crate::types::UnmodeledData>,
+    /// The hub the device was moved to by a manual failover (`None`: its home hub).
+    pub(crate) failover_hub: Option<usize>,
 }
 
 impl Device {
@@ -176,6 +180,7 @@ impl Device {
             c2d: VecDeque::new(),
             recent: VecDeque::new(),
             unmodeled: VecDeque::new(),
+            failover_hub: None,
         }
     }
 
@@ -268,6 +273,8 @@ pub(crate) struct State {
     pub(crate) faults: crate::fault::Faults,
     /// File uploads under way, stored blobs and upload notifications.
     pub(crate) files: crate::files::Files,
+    /// DPS register requests accepted, by registration id (polls not counted).
+    pub(crate) dps_registrations: HashMap<String, u64>,
 }
 
 /// Everything the listener and connection tasks share.

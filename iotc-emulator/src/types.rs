@@ -204,6 +204,11 @@ pub struct DeviceInfo {
     pub template: Option<String>,
     /// Whether the device has an open hub connection.
     pub connected: bool,
+    /// The hub it belongs to now, as DPS announces it over MQTT (`{host}:{port}`, see
+    /// [`Emulator::hubs`](crate::Emulator::hubs)); it changes with a manual failover.
+    pub assigned_hub: String,
+    /// The index of that hub ([`Emulator::device_hub`](crate::Emulator::device_hub)).
+    pub hub: usize,
     /// How it authenticates.
     pub auth: AuthKind,
     /// The enrollment group it was provisioned through (`None` for an individual enrollment).

@@ -188,8 +188,9 @@ fn announce_hub(shared: &Shared, assigned_hub: &str, body: &mut serde_json::Valu
     let Some(hub) = body.pointer_mut("/registrationState/assignedHub") else {
         return;
     };
-    if hub.as_str() == Some(shared.settings.assigned_hub.as_str()) {
-        *hub = serde_json::Value::String(assigned_hub.to_owned());
+    if let Some(named) = hub.as_str() {
+        let endpoint = crate::hubs::announce(&shared.settings, named, assigned_hub);
+        *hub = serde_json::Value::String(endpoint);
     }
 }
 

@@ -310,7 +310,9 @@ fn authenticate_without_cbs(
     device_id: &str,
 ) -> Result<Arc<DeviceLinks>, &'static str> {
     let shared = &conn.shared;
-    let hub = shared.settings.hub_hostname.clone();
+    // No host name on this path: the device is judged on the hub it belongs to (with several
+    // hubs, the wrong hub does not refuse it here; see `docs/emulator.md`, "Hubs and failover").
+    let hub = crate::hubs::current_hostname(shared, device_id);
     let password = match &conn.sasl.plain {
         Some((user, password)) if user.split_once("@sas.").map(|(d, _)| d) == Some(device_id) => {
             password.clone()

@@ -124,15 +124,17 @@ pub(crate) struct DpsReply {
 
 impl DpsReply {
     /// Announces `hub` as `assignedHub`: the hub endpoint of the listener the device used (a
-    /// device on the HTTPS port reaches the hub on the HTTPS port).
-    pub(crate) fn announcing(mut self, hub: &str) -> DpsReply {
+    /// device on the HTTPS port reaches the hub on the HTTPS port), on the device's assigned
+    /// hub (see [`crate::hubs`]).
+    pub(crate) fn announcing(mut self, shared: &Shared, hub: &str) -> DpsReply {
         if let Some(state) = self
             .body
             .get_mut("registrationState")
             .and_then(Value::as_object_mut)
         {
-            if state.contains_key("assignedHub") {
-                state.insert("assignedHub".into(), Value::String(hub.to_owned()));
+            if let Some(assigned) = state.get("assignedHub").and_then(Value::as_str) {
+                let endpoint = crate::hubs::announce(&shared.settings, assigned, hub);
+                state.insert("assignedHub".into(), Value::String(endpoint));
             }
         }
         self
@@ -236,6 +238,10 @@ impl DpsClient {
         state
             .registrations
             .insert(self.registration_id.clone(), registration);
+        *state
+            .dps_registrations
+            .entry(self.registration_id.clone())
+            .or_insert(0) += 1;
         if settings.dps_polls_before_assign == 0 {
             let body = assign(
                 shared,
@@ -275,7 +281,11 @@ impl DpsClient {
             let body = assign(shared, &mut state, &reg_id, group.as_deref());
             return DpsReply::new(200, None, body);
         }
-        DpsReply::new(200, None, assigned_body(shared, reg))
+        let hub = assigned_hub_of(shared, &state, &self.registration_id);
+        let Some(reg) = state.registrations.get(&self.registration_id) else {
+            return DpsReply::new(404, None, error_body(404_002, "Operation not found."));
+        };
+        DpsReply::new(200, None, assigned_body(shared, reg, hub))
     }
 }
 
@@ -288,17 +298,18 @@ fn assign(
     group: Option<&str>,
 ) -> Value {
     let now = time::OffsetDateTime::now_utc();
+    let hub = assigned_hub_of(shared, state, reg_id);
     let Some(reg) = state.registrations.get_mut(reg_id) else {
         return error_body(404_002, "Operation not found.");
     };
     reg.status = RegStatus::Assigned;
     reg.last_updated = now;
     reg.etag = base64_etag();
-    let body = assigned_body(shared, reg);
+    let body = assigned_body(shared, reg, hub);
     let model_id = payload_model_id(reg.payload.as_ref());
     let gateway_id = payload_gateway_id(reg.payload.as_ref());
     let auth = reg.auth.clone();
-    tracing::info!(registration_id = reg_id, assigned_hub = %shared.settings.assigned_hub, "device assigned");
+    tracing::info!(registration_id = reg_id, hub, "device assigned");
     match state.devices.get_mut(reg_id) {
         Some(device) => {
             device.auth = auth;
@@ -330,12 +341,24 @@ fn base64_etag() -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("\"{}\"", random_uuid()))
 }
 
-/// The `200 assigned` body of protocol.md 2.4.
-fn assigned_body(shared: &Shared, reg: &Registration) -> Value {
+/// The hub a registration is assigned to: the device's hub when it is in the registry (a
+/// failed-over device gets its failover hub), else its home hub.
+fn assigned_hub_of(shared: &Shared, state: &crate::state::State, reg_id: &str) -> usize {
+    match state.devices.get(reg_id) {
+        Some(device) => crate::hubs::device_hub(&shared.settings, device),
+        None => crate::hubs::home_hub(&shared.settings, reg_id),
+    }
+}
+
+/// The `200 assigned` body of protocol.md 2.4, naming hub `hub` (its MQTT endpoint; the front
+/// end announces the endpoint of its transport, [`DpsReply::announcing`]).
+fn assigned_body(shared: &Shared, reg: &Registration, hub: usize) -> Value {
+    let assigned_hub =
+        crate::hubs::endpoint_on(&shared.settings, hub, &shared.settings.assigned_hub);
     let mut state = json!({
         "registrationId": reg.registration_id,
         "createdDateTimeUtc": service_time(reg.created),
-        "assignedHub": shared.settings.assigned_hub,
+        "assignedHub": assigned_hub,
         "deviceId": reg.registration_id,
         "status": "assigned",
         "substatus": if reg.reprovisioned { "reprovisionedToInitialAssignment" } else { "initialAssignment" },

@@ -74,12 +74,18 @@ pub(crate) fn authenticate(
     password: &str,
     cert: Option<&PeerCert>,
 ) -> Result<Authenticated, &'static str> {
+    // The hub the device addressed (an unknown host: hub 0, as with one hub).
+    let hub = crate::hubs::hub_named(&shared.settings, host).unwrap_or(0);
     let (auth, groups) = {
         let state = shared.lock();
         let device = state
             .devices
             .get(device_id)
             .ok_or("device not registered")?;
+        if crate::hubs::device_hub(&shared.settings, device) != hub {
+            // IoT hub does not know a device assigned to another hub (or failed over).
+            return Err("device not registered on this hub");
+        }
         (device.auth.clone(), state.x509_groups.clone())
     };
     match auth {
@@ -92,10 +98,14 @@ pub(crate) fn authenticate(
                 return Err("shared access policies are not emulated");
             }
             let path = crate::ids::identity_resource(device_id);
-            let resources = [
-                format!("{}/{path}", shared.settings.hub_hostname),
-                format!("{host}/{path}"),
-            ];
+            let hub_hostname = shared
+                .settings
+                .hubs
+                .get(hub)
+                .map_or(shared.settings.hub_hostname.as_str(), |h| {
+                    h.hostname.as_str()
+                });
+            let resources = [format!("{hub_hostname}/{path}"), format!("{host}/{path}")];
             let refs = [resources[0].as_str(), resources[1].as_str()];
             let expiry = match sas::validate(password, &key, &refs, sas::now_secs()) {
                 Ok(expiry) => expiry,
@@ -171,21 +181,23 @@ pub(crate) fn expiry_instant(se: i64) -> Instant {
     fault::deadline(now, at.saturating_sub(now_unix))
 }
 
-/// True when `host` names this hub: the host name (case-insensitive), optionally with
-/// `:{port}` of the MQTT or AMQP listener.
+/// True when `host` names one of the emulator's hubs: its host name (case-insensitive),
+/// optionally with `:{port}` of the MQTT or AMQP listener (every hub uses the same ports).
 pub(crate) fn host_matches(shared: &Shared, host: &str) -> bool {
-    let expected = &shared.settings.hub_hostname;
-    if host.eq_ignore_ascii_case(expected) {
-        return true;
-    }
-    match host.rsplit_once(':') {
-        Some((h, port)) => {
-            h.eq_ignore_ascii_case(expected)
-                && (port == shared.settings.hub_port.to_string()
-                    || port == shared.settings.amqp_port.to_string())
+    shared.settings.hubs.iter().any(|hub| {
+        let expected = &hub.hostname;
+        if host.eq_ignore_ascii_case(expected) {
+            return true;
         }
-        None => false,
-    }
+        match host.rsplit_once(':') {
+            Some((h, port)) => {
+                h.eq_ignore_ascii_case(expected)
+                    && (port == shared.settings.hub_port.to_string()
+                        || port == shared.settings.amqp_port.to_string())
+            }
+            None => false,
+        }
+    })
 }
 
 /// How a connection presents itself when it attaches.

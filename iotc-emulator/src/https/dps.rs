@@ -50,7 +50,7 @@ pub(super) fn handle(call: Call<'_>, scope: &str, registration_id: &str, rest: &
     };
     let answer = client
         .handle(shared, request)
-        .announcing(&shared.settings.https_assigned_hub);
+        .announcing(shared, &shared.settings.https_assigned_hub);
     reply(answer.status, answer.retry_after, &answer.body)
 }
 

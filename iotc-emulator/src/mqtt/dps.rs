@@ -187,7 +187,7 @@ impl DpsConn {
         let reply = self
             .client
             .handle(&self.shared, request)
-            .announcing(&self.assigned_hub);
+            .announcing(&self.shared, &self.assigned_hub);
         Ok(Some(response(
             reply.status,
             &rid,

@@ -10,6 +10,7 @@
 //! | [`c2d`] | cloud-to-device messages |
 //! | [`templates`] | device templates and unmodeled data |
 //! | [`files`] | uploaded files and upload notifications |
+//! | [`failover`] | the hubs, manual failover and failback, the DPS registration counter |
 //! | [`faults`] | service-side fault injection and connection counters |
 //! | [`modules`] | edge-hub mode: modules and leaf devices |
 //!
@@ -19,6 +20,7 @@
 
 mod c2d;
 mod commands;
+pub(crate) mod failover;
 mod faults;
 mod files;
 mod modules;

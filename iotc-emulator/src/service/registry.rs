@@ -18,6 +18,12 @@ impl Emulator {
                 model_id: d.model_id.clone(),
                 template: Shared::template_for(&state, d.model_id.as_deref()),
                 connected: d.conn.is_some(),
+                assigned_hub: crate::hubs::endpoint_on(
+                    &self.shared.settings,
+                    crate::hubs::device_hub(&self.shared.settings, d),
+                    &self.shared.settings.assigned_hub,
+                ),
+                hub: crate::hubs::device_hub(&self.shared.settings, d),
                 auth: d.auth_kind(),
                 enrollment_group: d.enrollment_group.clone(),
                 device_client_type: d.device_client_type.clone(),
@@ -55,7 +61,14 @@ impl Emulator {
             .map(|r| RegistrationInfo {
                 registration_id: r.registration_id.clone(),
                 device_id: r.registration_id.clone(),
-                assigned_hub: self.shared.settings.assigned_hub.clone(),
+                assigned_hub: crate::hubs::endpoint_on(
+                    &self.shared.settings,
+                    match state.devices.get(&r.registration_id) {
+                        Some(d) => crate::hubs::device_hub(&self.shared.settings, d),
+                        None => crate::hubs::home_hub(&self.shared.settings, &r.registration_id),
+                    },
+                    &self.shared.settings.assigned_hub,
+                ),
                 status: match r.status {
                     crate::state::RegStatus::Assigning => "assigning".into(),
                     crate::state::RegStatus::Assigned => "assigned".into(),
