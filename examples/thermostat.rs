@@ -9,7 +9,9 @@
 //! scripted demo from the service side: it sets the writable `targetTemperature` and invokes
 //! `getMaxMinReport`, then exits. With `IOTC_ID_SCOPE`, `IOTC_DEVICE_ID` and
 //! `IOTC_DEVICE_KEY` or `IOTC_GROUP_KEY` set it connects to your application and runs until
-//! Ctrl-C (see `examples/src/lib.rs` for every variable).
+//! Ctrl-C (see `examples/src/lib.rs` for every variable). With `IOTC_PROVISIONING_CACHE=FILE`
+//! it caches its DPS assignment in `FILE` and later runs connect to the cached hub without
+//! registering again (IoT Central's device best practice; `docs/field.md`).
 //!
 //! The device is typed by the model in `examples/src/models/thermostat.rs`: it can only send
 //! the model's telemetry and properties, and commands arrive as `ThermostatCommand`s.

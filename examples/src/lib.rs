@@ -13,6 +13,7 @@
 //! | `IOTC_TRUST_CA` | a PEM file of extra trusted root certificates |
 //! | `IOTC_TRANSPORT` | `mqtt` (default), `mqtt-ws`, `amqp`, `amqp-ws` or `https` (see `docs/transports.md`) |
 //! | `IOTC_HTTPS_PORT` | the hub's HTTPS port when it is not 443 (an emulator binary on free ports) |
+//! | `IOTC_PROVISIONING_CACHE` | a file where the device caches its DPS assignment: later runs connect to the cached hub without registering again (see `docs/field.md`) |
 
 pub mod edge;
 pub mod models;
@@ -24,6 +25,7 @@ use std::ops::AsyncFnOnce;
 use std::time::Duration;
 
 use iotc_emulator::{Emulator, EmulatorConfig};
+use iotc_sdk::provisioning::FileProvisioningCache;
 use iotc_sdk::tls::TlsConfig;
 use iotc_sdk::transport::Protocol;
 use iotc_sdk::{Credentials, Device, DeviceBuilder, Interface};
@@ -54,6 +56,9 @@ pub async fn target<I: Interface>(default_device_id: &str) -> Result<Target, Box
             port.parse()
                 .map_err(|_| format!("IOTC_HTTPS_PORT is not a port: {port}"))?,
         );
+    }
+    if let Some(path) = env("IOTC_PROVISIONING_CACHE") {
+        builder = builder.provisioning_cache(FileProvisioningCache::new(path));
     }
     let Some(scope) = env("IOTC_ID_SCOPE") else {
         let emulator = Emulator::start(EmulatorConfig::default()).await?;

@@ -15,10 +15,11 @@ use super::{Device, Inner};
 use crate::auth::{ConnectionCredential, ConnectionString, Credentials, TokenSource};
 #[cfg(feature = "edge")]
 use crate::edge::{EdgeEnvironment, EdgeKind, WorkloadClient};
-use crate::provisioning::{ProvisioningClient, GLOBAL_ENDPOINT};
+use crate::provisioning::{BoundCache, ProvisioningCache, ProvisioningClient, GLOBAL_ENDPOINT};
 use crate::retry::{ExponentialBackoff, RetryPolicy};
 use crate::tls::TlsConfig;
 use crate::transport::hub::Session;
+use crate::transport::session::reconnect::calls_for_dps;
 use crate::transport::{self, HubConfig, Inbound, Protocol, Request};
 use crate::{Error, Result};
 
@@ -40,6 +41,7 @@ pub struct DeviceBuilder {
     pub(crate) model_id: Option<String>,
     dps_endpoint: String,
     pub(crate) provisioning_payload: Option<Value>,
+    provisioning_cache: Option<Arc<dyn ProvisioningCache>>,
     tls: Option<TlsConfig>,
     protocol: Protocol,
     https_port: Option<u16>,
@@ -80,6 +82,7 @@ impl Default for DeviceBuilder {
             model_id: None,
             dps_endpoint: GLOBAL_ENDPOINT.to_owned(),
             provisioning_payload: None,
+            provisioning_cache: None,
             tls: None,
             protocol: Protocol::Mqtt,
             https_port: None,
@@ -165,6 +168,18 @@ impl DeviceBuilder {
     /// `{"iotcGateway": {"iotcGatewayId": "gw-1"}}`.
     pub fn provisioning_payload(mut self, payload: Value) -> Self {
         self.provisioning_payload = Some(payload);
+        self
+    }
+
+    /// Where the device remembers the hub DPS assigned it (see
+    /// [`FileProvisioningCache`](crate::provisioning::FileProvisioningCache)). With a cache,
+    /// [`connect`](Self::connect) goes straight to the cached hub and registers with DPS only
+    /// when nothing usable is cached (none yet, another model id or payload, an unreadable or
+    /// corrupt cache: logged, never an error) or the cached hub does not take the device (it
+    /// refuses it, does not know it, or cannot be reached). Every new assignment is cached.
+    /// Only for devices that connect through DPS. Default: none, every `connect` registers.
+    pub fn provisioning_cache(mut self, cache: impl ProvisioningCache + 'static) -> Self {
+        self.provisioning_cache = Some(Arc::new(cache));
         self
     }
 
@@ -278,10 +293,26 @@ impl DeviceBuilder {
             ));
         }
         let tls = self.tls.clone().unwrap_or_default();
-        let (hub, route) = self.route(tls).await?;
+        let (mut hub, route, cached) = self.route(tls.clone()).await?;
         // The first connection is not retried: a wrong key or an unreachable hub is reported
-        // at once. Later losses are the supervisor's to recover from.
-        let session = Session::connect(&hub).await?;
+        // at once. Later losses are the supervisor's to recover from. A cached hub that does
+        // not take the device sends it back to DPS once.
+        let session = match Session::connect(&hub).await {
+            Ok(session) => session,
+            Err(e) if cached && calls_for_dps(&e) => {
+                tracing::warn!(hub = %hub.hub_host, error = %e.chain(), "the cached hub did not take the device: registering with DPS again");
+                if let Route::Dps {
+                    client,
+                    cache: Some(cache),
+                } = &route
+                {
+                    cache.forget();
+                    hub = self.register(client, Some(cache), hub).await?;
+                }
+                Session::connect(&hub).await?
+            }
+            Err(e) => return Err(e),
+        };
         // A durable queue hands over what the last run could not send.
         let mut backlog = VecDeque::new();
         let store = match &self.offline_queue.durable {
@@ -332,20 +363,27 @@ impl DeviceBuilder {
 
     /// The hub to connect to, and how it was found: the edge hub of a module, a connection
     /// string, or DPS.
-    async fn route(&self, tls: TlsConfig) -> Result<(HubConfig, Route)> {
+    /// `true` with a hub from the provisioning cache.
+    async fn route(&self, tls: TlsConfig) -> Result<(HubConfig, Route, bool)> {
         #[cfg(feature = "edge")]
         if let Some(env) = &self.edge {
-            return Ok((self.hub_from_edge(env).await?, Route::Direct));
+            return Ok((self.hub_from_edge(env).await?, Route::Direct, false));
+        }
+        if self.provisioning_cache.is_some() && self.id_scope.is_none() {
+            return Err(Error::Config(
+                "a provisioning cache is for devices that connect through DPS (an ID scope)".into(),
+            ));
         }
         match (&self.connection_string, &self.id_scope) {
             (Some(_), Some(_)) => Err(Error::Config(
                 "give either a connection string or an ID scope, not both".into(),
             )),
-            (Some(cs), None) => Ok((self.hub_from_connection_string(cs, tls)?, Route::Direct)),
-            (None, Some(scope)) => {
-                let (hub, client) = self.provision(scope, tls).await?;
-                Ok((hub, Route::Dps(Box::new(client))))
-            }
+            (Some(cs), None) => Ok((
+                self.hub_from_connection_string(cs, tls)?,
+                Route::Direct,
+                false,
+            )),
+            (None, Some(scope)) => self.provision(scope, tls).await,
             (None, None) => Err(Error::Config(
                 "an ID scope (with device id and credentials) or a connection string is required"
                     .into(),
@@ -440,11 +478,9 @@ impl DeviceBuilder {
         ))
     }
 
-    async fn provision(
-        &self,
-        scope: &str,
-        tls: TlsConfig,
-    ) -> Result<(HubConfig, ProvisioningClient)> {
+    /// The hub of a DPS device: the cached one if the cache has one for these settings,
+    /// otherwise the one DPS assigns (`true`: from the cache).
+    async fn provision(&self, scope: &str, tls: TlsConfig) -> Result<(HubConfig, Route, bool)> {
         let device_id = self
             .device_id
             .clone()
@@ -464,28 +500,66 @@ impl DeviceBuilder {
         if let Some(payload) = &self.provisioning_payload {
             client = client.provisioning_payload(payload.clone());
         }
-        let registration = client.register().await?;
-        let hub_device_id = if registration.device_id.is_empty() {
-            device_id.clone()
-        } else {
-            registration.device_id.clone()
-        };
         let auth = match credentials.x509_identity() {
             Some(identity) => TokenSource::X509(identity.clone()),
             None => TokenSource::Key(credentials.device_sas_key(&device_id).ok_or_else(|| {
                 Error::Config("the credentials hold neither a key nor a certificate".into())
             })?),
         };
-        let hub = self.hub_config(
-            registration.assigned_hub.clone(),
-            registration.assigned_hub.clone(),
-            registration.hub_port,
-            hub_device_id,
-            None,
-            auth,
-            tls,
-        );
-        Ok((hub, client))
+        let cache = self
+            .provisioning_cache
+            .clone()
+            .map(|cache| BoundCache::new(cache, &client));
+        // The hub's settings before DPS (or the cache) has named the hub.
+        let unassigned =
+            self.hub_config(String::new(), String::new(), 0, device_id, None, auth, tls);
+        let cached = cache.as_ref().and_then(BoundCache::lookup);
+        let (hub, from_cache) = match cached {
+            Some(assignment) => {
+                let hub = HubConfig {
+                    hub_host: assignment.hub_host.clone(),
+                    connect_host: assignment.hub_host,
+                    port: assignment.hub_port,
+                    device_id: assignment.device_id,
+                    ..unassigned
+                };
+                (hub, true)
+            }
+            None => (
+                self.register(&client, cache.as_ref(), unassigned).await?,
+                false,
+            ),
+        };
+        let route = Route::Dps {
+            client: Box::new(client),
+            cache,
+        };
+        Ok((hub, route, from_cache))
+    }
+
+    /// Registers with DPS and points `hub` at the assigned hub, which `cache` learns.
+    async fn register(
+        &self,
+        client: &ProvisioningClient,
+        cache: Option<&BoundCache>,
+        hub: HubConfig,
+    ) -> Result<HubConfig> {
+        let registration = client.register().await?;
+        let device_id = if registration.device_id.is_empty() {
+            client.registration_id().to_owned()
+        } else {
+            registration.device_id.clone()
+        };
+        if let Some(cache) = cache {
+            cache.remember(&registration, &device_id);
+        }
+        Ok(HubConfig {
+            hub_host: registration.assigned_hub.clone(),
+            connect_host: registration.assigned_hub.clone(),
+            port: registration.hub_port,
+            device_id,
+            ..hub
+        })
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::durable::Store;
 use super::state::{ConnectionState, StatePublisher};
-use crate::provisioning::ProvisioningClient;
+use crate::provisioning::{BoundCache, ProvisioningClient};
 use crate::retry::RetryPolicy;
 use crate::transport::hub::Session;
 use crate::transport::session::admission::{admit, Admitted, WhenFull};
@@ -61,8 +61,13 @@ impl Default for OfflineQueue {
 pub(crate) enum Route {
     /// A fixed hub (connection string).
     Direct,
-    /// Through DPS, which may assign another hub.
-    Dps(Box<ProvisioningClient>),
+    /// Through DPS, which may assign another hub; the cache (if any) learns each new hub.
+    Dps {
+        /// The registration to make again.
+        client: Box<ProvisioningClient>,
+        /// Where the device remembers its assignment.
+        cache: Option<BoundCache>,
+    },
 }
 
 pub(crate) struct Supervisor {
@@ -139,7 +144,7 @@ impl Supervisor {
     /// closes (`None`; the state is then `Closed`).
     async fn reconnect(&mut self, mut error: Error) -> Option<Session> {
         let clock = Clock::start();
-        let mut decisions = Reconnect::new(matches!(self.route, Route::Dps(_)));
+        let mut decisions = Reconnect::new(matches!(self.route, Route::Dps { .. }));
         loop {
             let (attempt, delay, reprovision) =
                 match decisions.after(&error, clock.now(), &*self.policy) {
@@ -170,13 +175,17 @@ impl Supervisor {
 
     async fn connect(&mut self, reprovision: bool) -> Result<Session> {
         if reprovision {
-            if let Route::Dps(client) = &self.route {
+            if let Route::Dps { client, cache } = &self.route {
+                tracing::info!(hub = %self.hub.hub_host, "registering with DPS again");
                 let registration = client.register().await?;
                 self.hub.hub_host.clone_from(&registration.assigned_hub);
                 self.hub.connect_host.clone_from(&registration.assigned_hub);
                 self.hub.port = registration.hub_port;
                 if !registration.device_id.is_empty() {
-                    self.hub.device_id = registration.device_id;
+                    self.hub.device_id.clone_from(&registration.device_id);
+                }
+                if let Some(cache) = cache {
+                    cache.remember(&registration, &self.hub.device_id);
                 }
             }
         }

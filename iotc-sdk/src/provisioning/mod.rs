@@ -3,6 +3,7 @@
 
 #[cfg(feature = "amqp")]
 mod amqp;
+mod cache;
 #[cfg(feature = "https")]
 mod http;
 mod mqtt;
@@ -14,6 +15,9 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 use tracing::debug;
+
+pub(crate) use cache::BoundCache;
+pub use cache::{Assignment, FileProvisioningCache, ProvisioningCache};
 
 use crate::auth::Credentials;
 use crate::tls::TlsConfig;

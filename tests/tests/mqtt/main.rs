@@ -19,6 +19,8 @@ mod device_templates;
 mod device_typed;
 mod edge;
 mod faults;
+mod provisioning_cache;
 mod provisioning_errors;
 mod provisioning_x509;
 mod reliability;
+mod reprovision;

@@ -30,5 +30,6 @@ macro_rules! matrix {
 }
 
 mod edge;
+mod failover;
 mod gateway;
 mod scenarios;

@@ -220,9 +220,12 @@ pub(crate) fn connection_error(error: ConnectionError) -> Error {
             ConnectReturnCode::BadClientId => {
                 Error::Unauthorized("the service rejected the client id (device id)".into())
             }
-            ConnectReturnCode::ServiceUnavailable => {
-                Error::connection("the service is unavailable (CONNACK 3)")
-            }
+            // The hub is busy or throttling: a 503, waited out, never a reason to go back to
+            // DPS (protocol.md "Resilience").
+            ConnectReturnCode::ServiceUnavailable => Error::Rejected {
+                status: 503,
+                message: "the service is unavailable (CONNACK 3)".into(),
+            },
             other => Error::connection(format!("connection refused: {other:?}")),
         },
         ConnectionError::Tls(e) => Error::connection_caused("TLS", e),
@@ -255,5 +258,12 @@ mod tests {
             ConnectReturnCode::NotAuthorized,
         ));
         assert!(refused.is_unauthorized());
+        let busy = connection_error(ConnectionError::ConnectionRefused(
+            ConnectReturnCode::ServiceUnavailable,
+        ));
+        assert!(
+            matches!(busy, Error::Rejected { status: 503, .. }) && busy.is_retryable(),
+            "{busy:?}"
+        );
     }
 }

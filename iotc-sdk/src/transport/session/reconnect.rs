@@ -1,5 +1,7 @@
 //! What to do after a session ended with an error: wait and connect again, go back to DPS
-//! first, or give up (protocol.md §7.5, §9.2).
+//! first, or give up (protocol.md §7.5, §9.2, and "Resilience": go back to DPS when the hub
+//! refuses the device as unauthorized, expired, unknown or disabled, or stays unreachable past
+//! the retry budget; never on throttling or a 5xx).
 
 use core::time::Duration;
 
@@ -12,6 +14,12 @@ use crate::Error;
 /// `InvokeAuthError` fault); a device whose key was revoked gives up after this, having retried
 /// only at the policy's pace.
 pub(crate) const AUTH_GRACE: Duration = Duration::from_secs(30);
+
+/// How long a hub may stay unreachable (connection errors and timeouts, one after the other)
+/// before a device that came through DPS asks DPS for its hub again, even when the retry policy
+/// would go on for ever: IoT Central may have moved the device to another hub. It asks again
+/// after each further such period.
+pub(crate) const UNREACHABLE_BUDGET: Duration = Duration::from_secs(120);
 
 /// The next reconnection attempt, or none.
 #[derive(Debug, PartialEq, Eq)]
@@ -35,6 +43,10 @@ pub(crate) struct Reconnect {
     attempt: u32,
     /// When the hub first refused the credentials in this series of attempts.
     refused_since: Option<Timestamp>,
+    /// Since when the hub has been unreachable (or since the last DPS attempt for that).
+    unreachable_since: Option<Timestamp>,
+    /// Whether DPS was asked once after the policy gave up on an unreachable hub.
+    asked_after_budget: bool,
     /// Whether the device came through DPS (and can be provisioned again).
     can_reprovision: bool,
 }
@@ -45,6 +57,8 @@ impl Reconnect {
         Reconnect {
             attempt: 0,
             refused_since: None,
+            unreachable_since: None,
+            asked_after_budget: false,
             can_reprovision,
         }
     }
@@ -55,7 +69,13 @@ impl Reconnect {
     /// asked for). The first refusal of the credentials sends a DPS device back to DPS to find
     /// its hub again; later refusals are retried at the policy's pace (as if the error were a
     /// connection error) until [`AUTH_GRACE`] has passed since the first one. Any other error
-    /// is the policy's to judge; the default policy gives up on it.
+    /// is the policy's to judge; the default policy gives up on it. For a DPS device, "not
+    /// found" (the hub no longer knows the device, or it is disabled) counts as a refusal.
+    ///
+    /// An unreachable hub (connection errors, timeouts) is retried at the policy's pace; a DPS
+    /// device asks DPS again once it has been unreachable for [`UNREACHABLE_BUDGET`], and once
+    /// more when the policy gives up (one last attempt at the policy's first delay). Throttling
+    /// and 5xx answers are waited out and never send the device back to DPS.
     pub(crate) fn after(
         &mut self,
         error: &Error,
@@ -65,7 +85,12 @@ impl Reconnect {
         self.attempt = self.attempt.saturating_add(1);
         let attempt = self.attempt;
         let mut reprovision = false;
-        let delay = if error.is_unauthorized() {
+        let refused = error.is_unauthorized()
+            || (self.can_reprovision && matches!(error, Error::NotFound(_)));
+        if !matches!(error, Error::Connection { .. } | Error::Timeout(..)) {
+            self.unreachable_since = None;
+        }
+        let delay = if refused {
             let since = match self.refused_since {
                 Some(since) => since,
                 None => {
@@ -78,6 +103,23 @@ impl Reconnect {
                 policy.next_delay(attempt, &Error::connection(error.to_string()))
             } else {
                 None
+            }
+        } else if matches!(error, Error::Connection { .. } | Error::Timeout(..)) {
+            let since = *self.unreachable_since.get_or_insert(now);
+            match policy.next_delay(attempt, error) {
+                Some(delay) => {
+                    if self.can_reprovision && now.saturating_since(since) >= UNREACHABLE_BUDGET {
+                        reprovision = true;
+                        self.unreachable_since = Some(now);
+                    }
+                    Some(delay)
+                }
+                None if self.can_reprovision && !self.asked_after_budget => {
+                    self.asked_after_budget = true;
+                    reprovision = true;
+                    policy.next_delay(1, error)
+                }
+                None => None,
             }
         } else {
             policy.next_delay(attempt, error)
@@ -104,4 +146,15 @@ pub(crate) fn ends_session(error: &Error) -> bool {
         Error::Rejected { status, .. } => *status >= 500,
         _ => false,
     }
+}
+
+/// Whether a refused or failed connection to the hub means the device should ask DPS for its
+/// hub again (protocol.md "Resilience"): the hub refused the credentials (unauthorized,
+/// expired), does not know the device (not found, disabled), or could not be reached. Not on
+/// throttling or a 5xx: those are the hub's passing troubles, waited out without DPS.
+pub(crate) fn calls_for_dps(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Unauthorized(_) | Error::NotFound(_) | Error::Connection { .. } | Error::Timeout(..)
+    )
 }

@@ -8,7 +8,7 @@ use super::admission::{admit, Admitted, WhenFull};
 use super::engine::{Action, Ended, Engine, RenewBy, Settings};
 use super::ledger::Ledger;
 use super::limits::{check_size, MAX_MESSAGE_SIZE};
-use super::reconnect::{ends_session, Next, Reconnect, AUTH_GRACE};
+use super::reconnect::{ends_session, Next, Reconnect, AUTH_GRACE, UNREACHABLE_BUDGET};
 use super::time::Timestamp;
 use super::EndReason;
 use crate::auth::renewal::{is_due, renew_after, renew_after_expiry};
@@ -558,6 +558,15 @@ fn reconnection_decisions() {
     };
     let refused = || Error::Unauthorized("refused".into());
     let lost = || Error::connection("reset");
+    let not_found = || Error::NotFound("device".into());
+    let status = |status| Error::Rejected {
+        status,
+        message: String::new(),
+    };
+    let throttled = || Error::Throttled {
+        retry_after: Duration::from_secs(5),
+    };
+    let budget = |periods: u64| UNREACHABLE_BUDGET.as_secs() * (periods + 1);
     // (situation, came through DPS, policy, [(error, at second, decision)])
     type Row = (
         &'static str,
@@ -619,7 +628,82 @@ fn reconnection_decisions() {
             "an error retrying cannot cure gives up",
             true,
             Box::new(backoff()),
-            vec![(Error::NotFound("device".into()), 0, Next::GiveUp)],
+            vec![(Error::Config("bad".into()), 0, Next::GiveUp)],
+        ),
+        (
+            "a hub that no longer knows a DPS device sends it back to DPS once",
+            true,
+            Box::new(backoff()),
+            vec![
+                (not_found(), 0, retry(1, 1, true)),
+                (not_found(), 1, retry(2, 2, false)),
+                (not_found(), AUTH_GRACE.as_secs(), Next::GiveUp),
+            ],
+        ),
+        (
+            "an unknown device without DPS gives up",
+            false,
+            Box::new(backoff()),
+            vec![(not_found(), 0, Next::GiveUp)],
+        ),
+        (
+            "throttling and 5xx are waited out, never sent back to DPS, however long",
+            true,
+            Box::new(backoff()),
+            vec![
+                (status(503), 0, retry(1, 1, false)),
+                (throttled(), 1, retry(2, 5, false)),
+                (status(500), 200, retry(3, 4, false)),
+                (throttled(), 400, retry(4, 8, false)),
+                (status(503), 1000, retry(5, 16, false)),
+            ],
+        ),
+        (
+            "an unreachable hub sends a DPS device back to DPS after each budget",
+            true,
+            Box::new(backoff()),
+            vec![
+                (lost(), 0, retry(1, 1, false)),
+                (lost(), 60, retry(2, 2, false)),
+                (Error::Timeout(ACK, "connect"), budget(0), retry(3, 4, true)),
+                (lost(), budget(0) + 10, retry(4, 8, false)),
+                (lost(), budget(1), retry(5, 16, true)),
+            ],
+        ),
+        (
+            "throttling in between restarts the unreachable clock",
+            true,
+            Box::new(backoff()),
+            vec![
+                (lost(), 0, retry(1, 1, false)),
+                (throttled(), 100, retry(2, 5, false)),
+                (lost(), budget(0), retry(3, 4, false)),
+                (lost(), budget(1) - 1, retry(4, 8, false)),
+                (lost(), budget(1), retry(5, 16, true)),
+            ],
+        ),
+        (
+            "an unreachable hub without DPS is the policy's alone",
+            false,
+            Box::new(backoff()),
+            vec![
+                (lost(), 0, retry(1, 1, false)),
+                (lost(), budget(5), retry(2, 2, false)),
+            ],
+        ),
+        (
+            "past a bounded policy's budget a DPS device asks DPS once, then gives up",
+            true,
+            Box::new(ExponentialBackoff {
+                max_attempts: Some(2),
+                ..backoff()
+            }),
+            vec![
+                (lost(), 0, retry(1, 1, false)),
+                (lost(), 1, retry(2, 2, false)),
+                (lost(), 3, retry(3, 1, true)),
+                (lost(), 4, Next::GiveUp),
+            ],
         ),
         (
             "the NoRetry policy gives up at once",
