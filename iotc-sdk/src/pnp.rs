@@ -261,11 +261,109 @@ pub(crate) fn ack_patch<T: Serialize + ?Sized>(
     component_patch(property.component.as_deref(), Value::Object(patch))
 }
 
+/// One reported patch acknowledging several writable properties at once: each entry is a
+/// property with the value to report for it, all with one `status` and `description`.
+/// Properties of one component share that component's wrapper, so a whole
+/// [`WritablePropertyUpdate`] is one twin PATCH (one round trip) instead of one per property.
+pub(crate) fn ack_patch_all<'a>(
+    acks: impl IntoIterator<Item = (&'a WritableProperty, Value)>,
+    status: u16,
+    description: Option<&str>,
+) -> Result<Value> {
+    let mut patch = Map::new();
+    let mut components: Vec<(String, Map<String, Value>)> = Vec::new();
+    for (property, value) in acks {
+        let mut ack = Map::new();
+        ack.insert("value".into(), value);
+        ack.insert("ac".into(), status.into());
+        ack.insert("av".into(), property.version.into());
+        if let Some(d) = description {
+            ack.insert("ad".into(), d.into());
+        }
+        let target = match property.component.as_deref() {
+            None => &mut patch,
+            Some(component) => {
+                let at = match components.iter().position(|(name, _)| name == component) {
+                    Some(at) => at,
+                    None => {
+                        let mut map = Map::new();
+                        map.insert(COMPONENT_MARKER.into(), Value::String("c".into()));
+                        components.push((component.to_owned(), map));
+                        components.len() - 1
+                    }
+                };
+                &mut components[at].1
+            }
+        };
+        target.insert(property.name.clone(), Value::Object(ack));
+    }
+    for (component, acks) in components {
+        if patch.contains_key(&component) {
+            // A default-component property and a component of the same name cannot share
+            // the key of the reported patch.
+            return Err(crate::Error::Serialization(format!(
+                "`{component}` is both a property and a component in this update"
+            )));
+        }
+        patch.insert(component, Value::Object(acks));
+    }
+    Ok(Value::Object(patch))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn one_patch_acknowledges_a_whole_update() {
+        let update = WritablePropertyUpdate::from_patch(
+            &json!({"targetTemperature": 21.3, "thermostat1": {"__t": "c", "targetTemperature": 25, "mode": "eco"}, "$version": 7}),
+            None,
+        );
+        let patch = ack_patch_all(
+            update.properties().iter().map(|p| (p, p.value().clone())),
+            200,
+            Some("applied"),
+        )
+        .unwrap();
+        assert_eq!(
+            patch,
+            json!({
+                "targetTemperature": {"value": 21.3, "ac": 200, "av": 7, "ad": "applied"},
+                "thermostat1": {
+                    "__t": "c",
+                    "targetTemperature": {"value": 25, "ac": 200, "av": 7, "ad": "applied"},
+                    "mode": {"value": "eco", "ac": 200, "av": 7, "ad": "applied"}
+                }
+            })
+        );
+        // A default-component property named like a component cannot share its key.
+        let clash = WritablePropertyUpdate::from_patch(
+            &json!({"thermostat1": {"__t": "c", "t": 1}, "$version": 2}),
+            None,
+        );
+        let mut acks: Vec<_> = clash
+            .properties()
+            .iter()
+            .map(|p| (p.clone(), p.value().clone()))
+            .collect();
+        acks.push((
+            WritableProperty {
+                component: None,
+                name: "thermostat1".into(),
+                value: json!(1),
+                version: 2,
+            },
+            json!(1),
+        ));
+        let result = ack_patch_all(acks.iter().map(|(p, v)| (p, v.clone())), 200, None);
+        assert!(result.is_err(), "{result:?}");
+        acks.reverse();
+        let result = ack_patch_all(acks.iter().map(|(p, v)| (p, v.clone())), 200, None);
+        assert!(result.is_err(), "{result:?}");
+    }
 
     #[test]
     fn patch_with_default_and_component_properties() {

@@ -367,6 +367,30 @@ impl Device {
         .await
     }
 
+    /// Acknowledges every property of `update` with the value it came with, in one reported
+    /// patch (one twin round trip, whatever the number of properties and components). Use it
+    /// when the device applied the whole update with one outcome; acknowledge property by
+    /// property ([`acknowledge`](Self::acknowledge)) when outcomes differ. Returns the new
+    /// reported `$version`.
+    ///
+    /// # Errors
+    ///
+    /// As [`report_properties`](Self::report_properties); [`Error::Serialization`] when a
+    /// property of the default component has the name of a component in the same update.
+    pub async fn acknowledge_update(
+        &self,
+        update: &WritablePropertyUpdate,
+        status: u16,
+        description: Option<&str>,
+    ) -> Result<u64> {
+        let patch = pnp::ack_patch_all(
+            update.properties().iter().map(|p| (p, p.value().clone())),
+            status,
+            description,
+        )?;
+        self.patch_reported(patch).await
+    }
+
     /// Acknowledges a writable property with the value the device actually uses (for example
     /// after clamping it to a range).
     ///

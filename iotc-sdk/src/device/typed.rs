@@ -139,6 +139,45 @@ impl<I: Interface> TypedComponent<I> {
     }
 }
 
+impl<I: Interface> TypedComponent<I> {
+    /// Acknowledges, in one reported patch, every property of `update` that belongs to this
+    /// component, each with the value `applied` holds for it (the values the device actually
+    /// uses, typed as `I`'s properties), or with the value it came with where `applied` has
+    /// none. Returns the new reported `$version`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::report_properties`]; [`Error::Serialization`](crate::Error::Serialization)
+    /// when `applied` does not serialize to a JSON object.
+    pub async fn acknowledge(
+        &self,
+        update: &WritablePropertyUpdate,
+        applied: &I::Properties,
+        status: u16,
+        description: Option<&str>,
+    ) -> Result<u64> {
+        let Value::Object(values) = serde_json::to_value(applied)? else {
+            return Err(crate::Error::Serialization(
+                "properties must serialize to a JSON object".into(),
+            ));
+        };
+        let acks = update
+            .properties()
+            .iter()
+            .filter(|p| p.component() == self.name)
+            .map(|p| {
+                let value = values
+                    .get(p.name())
+                    .filter(|v| !v.is_null())
+                    .cloned()
+                    .unwrap_or_else(|| p.value().clone());
+                (p, value)
+            });
+        let patch = crate::pnp::ack_patch_all(acks, status, description)?;
+        self.device.patch_reported(patch).await
+    }
+}
+
 /// The answer to a typed command: a status and a JSON body.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Response {

@@ -193,3 +193,42 @@ async fn typed_telemetry_properties_and_commands_fit_the_generated_template() {
     let unmodeled = emulator.unmodeled("typed-01");
     assert!(unmodeled.is_empty(), "{unmodeled:#?}");
 }
+
+#[tokio::test]
+async fn a_typed_component_acknowledges_its_part_of_an_update_in_one_patch() {
+    let emulator = emulator().await;
+    let device = connect(&emulator, MQTT, "typed-ack-01").await;
+    let version = within(
+        "patch",
+        emulator.update_desired(
+            "typed-ack-01",
+            json!({"left": {"__t": "c", "targetTemperature": 30.0},
+                   "right": {"__t": "c", "targetTemperature": 12.0}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let Event::WritableProperties(update) = next_event(&device).await else {
+        panic!("expected writable properties")
+    };
+    let left = device.component(SensorHub::LEFT);
+    let wanted = left.writable(&update).unwrap();
+    assert_eq!(wanted.target_temperature, Some(30.0));
+    // The device clamps to 28 and acknowledges what it applied; `right` is left alone.
+    let applied = SensorProperties {
+        target_temperature: Some(28.0),
+        serial_number: None,
+    };
+    within(
+        "ack",
+        left.acknowledge(&update, &applied, 200, Some("clamped")),
+    )
+    .await
+    .unwrap();
+    let twin = emulator.twin("typed-ack-01").unwrap();
+    assert_eq!(
+        twin.reported["left"],
+        json!({"__t": "c", "targetTemperature": {"value": 28.0, "ac": 200, "av": version, "ad": "clamped"}})
+    );
+    assert!(twin.reported.get("right").is_none(), "{:?}", twin.reported);
+}

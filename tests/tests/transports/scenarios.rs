@@ -259,6 +259,55 @@ pub async fn writable_ack(protocol: Protocol) {
     assert_eq!(ack["value"], json!(25.0));
 }
 
+/// A whole update (two properties of the default component, one of a component) is
+/// acknowledged in one reported patch: the reported `$version` moves by one.
+pub async fn writable_update_acknowledged_in_one_patch(protocol: Protocol) {
+    let emulator = emulator().await;
+    let device_id = id(protocol, "writable-all");
+    let device = connect(&emulator, protocol, &device_id).await;
+    if !protocol.supports_twin() {
+        return; // No desired-property notifications over this transport (see `writable_ack`).
+    }
+    let version = within(
+        "update desired",
+        emulator.update_desired(
+            &device_id,
+            json!({"targetTemperature": 25.0, "mode": "eco",
+                   "thermostat1": {"__t": "c", "targetTemperature": 18}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let Event::WritableProperties(update) = next_event(&device).await else {
+        panic!("expected writable properties")
+    };
+    assert_eq!(update.properties().len(), 3);
+    let before = within("twin", device.get_twin()).await.unwrap();
+    let after = within(
+        "ack all",
+        device.acknowledge_update(&update, 200, Some("applied")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        after,
+        before.reported_version() + 1,
+        "one reported patch for the whole update"
+    );
+    let reported = eventually("the acks in the twin", || {
+        let reported = emulator.twin(&device_id)?.reported;
+        (reported.get("mode")?["av"] == json!(version)).then_some(reported)
+    })
+    .await;
+    let ack = |v: serde_json::Value| json!({"value": v, "ac": 200, "av": version, "ad": "applied"});
+    assert_eq!(reported["targetTemperature"], ack(json!(25.0)));
+    assert_eq!(reported["mode"], ack(json!("eco")));
+    assert_eq!(
+        reported["thermostat1"],
+        json!({"__t": "c", "targetTemperature": ack(json!(18))})
+    );
+}
+
 pub async fn commands(protocol: Protocol) {
     let emulator = emulator().await;
     let device_id = id(protocol, "commands");
@@ -373,6 +422,7 @@ matrix! {
         c2d_settlement,
         twin,
         writable_ack,
+        writable_update_acknowledged_in_one_patch,
         commands,
         queued_commands,
         file_upload,
