@@ -91,7 +91,7 @@ impl Gateway {
         // connection's).
         let mut builder = builder;
         builder.shared_amqp = Some(SharedAmqp::default());
-        let device = builder.clone().connect().await?;
+        let device = Box::pin(builder.clone().connect()).await?;
         let mut template = builder;
         template.model_id = None;
         template.provisioning_payload = None;
@@ -151,7 +151,7 @@ impl Gateway {
         }
         let builder = configure(self.template.clone().device_id(device_id));
         let builder = self.attach_to_gateway(builder, device_id)?;
-        let device = builder.connect().await?;
+        let device = Box::pin(builder.connect()).await?;
         let replaced = self.lock().insert(device_id.to_owned(), device.clone());
         if let Some(other) = replaced {
             // Two concurrent adds of one id: keep the newer connection (the hub has already

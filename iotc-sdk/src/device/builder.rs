@@ -293,11 +293,14 @@ impl DeviceBuilder {
             ));
         }
         let tls = self.tls.clone().unwrap_or_default();
-        let (mut hub, route, cached) = self.route(tls.clone()).await?;
+        // The sub-futures are boxed: inline, every transport's connect and DPS state would make
+        // this future (and the caller's, often on a thread's stack) hundreds of KB in debug
+        // builds.
+        let (mut hub, route, cached) = Box::pin(self.route(tls.clone())).await?;
         // The first connection is not retried: a wrong key or an unreachable hub is reported
         // at once. Later losses are the supervisor's to recover from. A cached hub that does
         // not take the device sends it back to DPS once.
-        let session = match Session::connect(&hub).await {
+        let session = match Box::pin(Session::connect(&hub)).await {
             Ok(session) => session,
             Err(e) if cached && calls_for_dps(&e) => {
                 tracing::warn!(hub = %hub.hub_host, error = %e.chain(), "the cached hub did not take the device: registering with DPS again");
@@ -307,9 +310,9 @@ impl DeviceBuilder {
                 } = &route
                 {
                     cache.forget();
-                    hub = self.register(client, Some(cache), hub).await?;
+                    hub = Box::pin(self.register(client, Some(cache), hub)).await?;
                 }
-                Session::connect(&hub).await?
+                Box::pin(Session::connect(&hub)).await?
             }
             Err(e) => return Err(e),
         };
