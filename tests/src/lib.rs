@@ -159,3 +159,53 @@ pub fn tag(protocol: Protocol) -> &'static str {
 pub fn multiplexes(protocol: Protocol) -> bool {
     matches!(protocol, Protocol::Amqp | Protocol::AmqpWs)
 }
+
+/// IoT Edge set-up shared by the edge tests: an emulator in edge-hub mode and leaf devices.
+pub mod edge {
+    use iotc_emulator::{EdgeConfig, Emulator, EmulatorConfig};
+    use iotc_sdk::auth::{ConnectionCredential, ConnectionString, SasKey};
+    use iotc_sdk::Device;
+
+    use super::{emulator_config, start_emulator, tls, within};
+
+    /// The edge device of [`edge_emulator`].
+    pub const EDGE: &str = "edge-1";
+
+    /// An emulator in edge-hub mode for [`EDGE`] with `routes`, its workload socket in a
+    /// temporary directory (kept alive by the returned guard).
+    pub async fn edge_emulator(routes: &[&str]) -> (Emulator, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = EmulatorConfig {
+            edge: Some(EdgeConfig {
+                device_id: EDGE.into(),
+                routes: routes.iter().map(|r| (*r).to_owned()).collect(),
+                workload_socket: Some(dir.path().join("workload.sock")),
+            }),
+            ..emulator_config()
+        };
+        (start_emulator(config).await, dir)
+    }
+
+    /// A leaf device of the edge device over MQTT, connected with a connection string whose
+    /// `HostName` is the hub (no port: 8883, where nothing listens) and whose
+    /// `GatewayHostName` is the edge hub.
+    pub async fn leaf(emulator: &Emulator, device_id: &str) -> Device {
+        let key = emulator.add_leaf_device(device_id).unwrap();
+        let cs = ConnectionString::new(
+            emulator.hub_hostname(),
+            device_id,
+            ConnectionCredential::SharedAccessKey(SasKey::new(&key).unwrap()),
+        )
+        .with_gateway_host_name(format!("127.0.0.1:{}", emulator.hub_addr().port()));
+        within(
+            "leaf connects",
+            Device::builder()
+                .connection_string(cs)
+                .tls(tls(emulator))
+                .operation_timeout(std::time::Duration::from_secs(10))
+                .connect(),
+        )
+        .await
+        .expect("leaf connects")
+    }
+}

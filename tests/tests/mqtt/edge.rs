@@ -8,31 +8,13 @@ use std::time::Duration;
 
 use iotc_emulator::{EdgeConfig, Emulator, EmulatorConfig, EmulatorError, TelemetryMessage};
 use iotc_examples::edge::{run_aggregator, Aggregate, AggregatorConfig};
-use iotc_sdk::auth::{ConnectionCredential, ConnectionString, SasKey};
 use iotc_sdk::device::ConnectionState;
 use iotc_sdk::edge::{vars, EdgeEnvironment};
-use iotc_sdk::tls::TlsConfig;
 use iotc_sdk::{Device, Message};
 use serde_json::json;
 
-use iotc_tests::{emulator_config, eventually, start_emulator, within};
-
-const EDGE: &str = "edge-1";
-
-/// An emulator in edge-hub mode with `routes`, its workload socket in a temporary directory
-/// (kept alive by the returned guard).
-async fn edge_emulator(routes: &[&str]) -> (Emulator, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = EmulatorConfig {
-        edge: Some(EdgeConfig {
-            device_id: EDGE.into(),
-            routes: routes.iter().map(|r| (*r).to_owned()).collect(),
-            workload_socket: Some(dir.path().join("workload.sock")),
-        }),
-        ..emulator_config()
-    };
-    (start_emulator(config).await, dir)
-}
+use iotc_tests::edge::{edge_emulator, leaf, EDGE};
+use iotc_tests::{eventually, within};
 
 /// Adds `module` and connects it from the environment the emulator gives it (no TLS settings:
 /// the CA comes from the workload API's trust bundle).
@@ -48,28 +30,6 @@ async fn module(emulator: &Emulator, module: &str) -> Device {
     )
     .await
     .expect("module connects")
-}
-
-/// A leaf device of the edge device, connected with a connection string whose `HostName` is
-/// the hub (no port: 8883, where nothing listens) and whose `GatewayHostName` is the edge hub.
-async fn leaf(emulator: &Emulator, device_id: &str) -> Device {
-    let key = emulator.add_leaf_device(device_id).unwrap();
-    let cs = ConnectionString::new(
-        emulator.hub_hostname(),
-        device_id,
-        ConnectionCredential::SharedAccessKey(SasKey::new(&key).unwrap()),
-    )
-    .with_gateway_host_name(format!("127.0.0.1:{}", emulator.hub_addr().port()));
-    within(
-        "leaf connects",
-        Device::builder()
-            .connection_string(cs)
-            .tls(TlsConfig::with_pinned_roots_pem(emulator.ca_cert_pem().as_bytes()).unwrap())
-            .operation_timeout(Duration::from_secs(10))
-            .connect(),
-    )
-    .await
-    .expect("leaf connects")
 }
 
 /// Collects what reaches the service side until `quiet` passes without a message.

@@ -6,30 +6,13 @@
 
 use std::time::Duration;
 
-use iotc_emulator::{EdgeConfig, Emulator, TelemetryMessage};
-use iotc_sdk::auth::{ConnectionCredential, ConnectionString, SasKey};
+use iotc_emulator::{Emulator, TelemetryMessage};
 use iotc_sdk::edge::{vars, EdgeEnvironment};
 use iotc_sdk::transport::Protocol;
 use iotc_sdk::{CloudMessage, Device, Event, Message};
+use iotc_tests::edge::{edge_emulator, leaf, EDGE};
 use iotc_tests::*;
 use serde_json::json;
-
-const EDGE: &str = "edge-1";
-
-/// An emulator in edge-hub mode with `routes`, its workload socket in a temporary directory
-/// (kept alive by the returned guard).
-async fn edge_emulator(routes: &[&str]) -> (Emulator, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = iotc_emulator::EmulatorConfig {
-        edge: Some(EdgeConfig {
-            device_id: EDGE.into(),
-            routes: routes.iter().map(|r| (*r).to_owned()).collect(),
-            workload_socket: Some(dir.path().join("workload.sock")),
-        }),
-        ..emulator_config()
-    };
-    (start_emulator(config).await, dir)
-}
 
 /// Adds `module` and connects it over `protocol` from the environment the emulator gives it
 /// (no TLS settings: the CA comes from the workload API's trust bundle). The environment names
@@ -57,28 +40,6 @@ async fn module(emulator: &Emulator, protocol: Protocol, module: &str, ttl: Dura
     )
     .await
     .expect("module connects")
-}
-
-/// A leaf device of the edge device over MQTT, with a connection string whose `HostName` is
-/// the hub and whose `GatewayHostName` is the edge hub.
-async fn leaf(emulator: &Emulator, device_id: &str) -> Device {
-    let key = emulator.add_leaf_device(device_id).unwrap();
-    let cs = ConnectionString::new(
-        emulator.hub_hostname(),
-        device_id,
-        ConnectionCredential::SharedAccessKey(SasKey::new(&key).unwrap()),
-    )
-    .with_gateway_host_name(format!("127.0.0.1:{}", emulator.hub_addr().port()));
-    within(
-        "leaf connects",
-        Device::builder()
-            .connection_string(cs)
-            .tls(tls(emulator))
-            .operation_timeout(Duration::from_secs(10))
-            .connect(),
-    )
-    .await
-    .expect("leaf connects")
 }
 
 async fn next_input(device: &Device) -> (String, CloudMessage) {
