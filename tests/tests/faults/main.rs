@@ -4,16 +4,10 @@
 //! each fault the device sends a burst of telemetry and reads its twin: nothing is lost, and
 //! the reconnection attempts stay bounded by the retry policy.
 //!
-//! Only the rows that pass against the SDK as it is are here; `docs/emulator.md` and the
-//! emulator's own tests (`iotc-emulator/tests/amqp_faults.rs`, `transport_faults.rs`) cover
-//! the emulator side of the rows left out:
-//! - `InvokeThrottling` over AMQP: the SDK hands the rejected message's `Error::Throttled` to
-//!   the caller instead of resending it after `retry_after` (over MQTT the hub drops the
-//!   connection and the SDK resends).
-//! - `InvokeMaxMessageQuota` over AMQP: the SDK does not map IoT hub's
-//!   `com.microsoft:quota-exceeded` rejection (it reports "status 400").
-//! - MQTT-WS `InvokeMaxMessageQuota`, AMQP-WS link and session kills: the same code paths as
-//!   their TLS rows.
+//! The emulator side of every row is also covered by the emulator's own tests
+//! (`iotc-emulator/tests/amqp_faults.rs`, `transport_faults.rs`). Rows not here: MQTT-WS
+//! `InvokeMaxMessageQuota` and the AMQP-WS link and session kills take the same code paths as
+//! their TLS rows.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -75,6 +69,8 @@ mod amqp {
         kill_amqp_method_req_link: Protocol::Amqp, "KillAmqpMethodReqLink";
         kill_amqp_method_resp_link: Protocol::Amqp, "KillAmqpMethodRespLink";
         invoke_auth_error: Protocol::Amqp, "InvokeAuthError";
+        invoke_throttling: Protocol::Amqp, "InvokeThrottling";
+        invoke_max_message_quota: Protocol::Amqp, "InvokeMaxMessageQuota";
     }
 }
 

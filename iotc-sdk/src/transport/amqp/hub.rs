@@ -854,7 +854,11 @@ impl HubSession {
             }
             tokio::select! {
                 event = events.recv() => match event {
-                    Some(LinkEvent::Sent { seq, result }) => ctx.on_sent(seq, result),
+                    Some(LinkEvent::Sent { seq, result }) => {
+                        if let Some(refused) = ctx.on_sent(seq, result) {
+                            break Ended::Lost(refused);
+                        }
+                    }
                     Some(LinkEvent::Lost(e)) => break Ended::Lost(e),
                     None => break Ended::Lost(Error::connection("the AMQP links stopped")),
                 },
@@ -1067,14 +1071,31 @@ impl Ctx {
         }
     }
 
-    fn on_sent(&mut self, seq: u64, result: Result<()>) {
+    /// Answers the request whose delivery the hub settled. Telemetry the hub refuses for now
+    /// (throttled, or over its message quota) is not answered: it stays the oldest request in
+    /// flight and the session ends with that error, so that the supervisor backs off (for the
+    /// `retry-after` the hub gave) and sends it again on the next connection, as over MQTT,
+    /// where IoT hub drops the connection instead. Returns that error.
+    fn on_sent(&mut self, seq: u64, result: Result<()>) -> Option<Error> {
         match self.state.engine.ledger.acknowledge(seq) {
             Some(Tracked {
-                item: Request::Telemetry { reply, .. },
-                ..
-            }) => {
-                let _ = reply.send(result);
-            }
+                item: Request::Telemetry { reply, message },
+                seq: entry_seq,
+            }) => match result {
+                Err(refused @ Error::Throttled { .. }) => {
+                    let now = self.state.clock.now();
+                    let entry = Tracked {
+                        seq: entry_seq,
+                        item: Request::Telemetry { reply, message },
+                    };
+                    self.state.engine.ledger.requeue_oldest(seq, now, entry);
+                    warn!(device_id = %self.device_id, error = %refused, "telemetry refused for now: reconnecting to send it again after the back-off");
+                    return Some(refused);
+                }
+                result => {
+                    let _ = reply.send(result);
+                }
+            },
             Some(Tracked {
                 item:
                     Request::CommandResponse {
@@ -1094,6 +1115,7 @@ impl Ctx {
                 }
             }
         }
+        None
     }
 
     fn on_twin_message(&mut self, message: AmqpMessage, inbound: &mpsc::Sender<Inbound>) {

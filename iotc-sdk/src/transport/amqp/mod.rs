@@ -153,7 +153,10 @@ pub(crate) fn condition_error(error: &definitions::Error) -> Error {
         ErrorCondition::AmqpError(AmqpError::ResourceLimitExceeded) => Error::Throttled {
             retry_after: retry_after(error).unwrap_or(Duration::from_secs(1)),
         },
-        _ if name.contains("throttl") => Error::Throttled {
+        // IoT hub's `com.microsoft:device-container-throttled`, and its
+        // `com.microsoft:quota-exceeded` (the hub's daily message quota, 403002 over HTTPS):
+        // both refuse for now, to be tried again later.
+        _ if name.contains("throttl") || name.contains("quota-exceeded") => Error::Throttled {
             retry_after: retry_after(error).unwrap_or(Duration::from_secs(1)),
         },
         _ => Error::connection(format!("{name}: {description}")),
@@ -212,6 +215,12 @@ mod tests {
         assert!(matches!(
             condition_error(&e(ErrorCondition::Custom(Symbol::from(
                 "com.microsoft:device-container-throttled"
+            )))),
+            Error::Throttled { .. }
+        ));
+        assert!(matches!(
+            condition_error(&e(ErrorCondition::Custom(Symbol::from(
+                "com.microsoft:quota-exceeded"
             )))),
             Error::Throttled { .. }
         ));

@@ -89,6 +89,13 @@ impl<T> Ledger<T> {
         self.unacked.remove(i).map(|u| u.entry)
     }
 
+    /// Puts back, as the oldest waiting request, one that [`acknowledge`](Self::acknowledge)
+    /// took but that must go out again (the hub refused it for now): when the session ends, it
+    /// is the first to go out on the next connection.
+    pub(crate) fn requeue_oldest(&mut self, key: u64, due: Timestamp, entry: Entry<T>) {
+        self.unacked.push_front(Unacked { key, due, entry });
+    }
+
     /// When the acknowledgement of the oldest request waiting for one is overdue.
     pub(crate) fn first_ack_due(&self) -> Option<Timestamp> {
         self.unacked.front().map(|u| u.due)
