@@ -5,9 +5,8 @@
 //! the reconnection attempts stay bounded by the retry policy.
 //!
 //! The emulator side of every row is also covered by the emulator's own tests
-//! (`iotc-emulator/tests/amqp_faults.rs`, `transport_faults.rs`). Rows not here: MQTT-WS
-//! `InvokeMaxMessageQuota` and the AMQP-WS link and session kills take the same code paths as
-//! their TLS rows.
+//! (`iotc-emulator/tests/amqp_faults.rs`, `transport_faults.rs`). HTTPS keeps no connection to
+//! kill: it meets throttling, quota and auth faults, and has no twin to read afterwards.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -50,6 +49,17 @@ mod mqtt_ws {
         kill_tcp: Protocol::MqttWs, "KillTcp";
         shut_down_mqtt: Protocol::MqttWs, "ShutDownMqtt";
         invoke_throttling: Protocol::MqttWs, "InvokeThrottling";
+        invoke_max_message_quota: Protocol::MqttWs, "InvokeMaxMessageQuota";
+        invoke_auth_error: Protocol::MqttWs, "InvokeAuthError";
+    }
+}
+
+mod https {
+    use super::*;
+    rows! {
+        invoke_throttling: Protocol::Https, "InvokeThrottling";
+        invoke_max_message_quota: Protocol::Https, "InvokeMaxMessageQuota";
+        invoke_auth_error: Protocol::Https, "InvokeAuthError";
     }
 }
 
@@ -79,6 +89,18 @@ mod amqp_ws {
     rows! {
         kill_tcp: Protocol::AmqpWs, "KillTcp";
         kill_amqp_connection: Protocol::AmqpWs, "KillAmqpConnection";
+        kill_amqp_session: Protocol::AmqpWs, "KillAmqpSession";
         shut_down_amqp: Protocol::AmqpWs, "ShutDownAmqp";
+        kill_amqp_cbs_link_req: Protocol::AmqpWs, "KillAmqpCBSLinkReq";
+        kill_amqp_cbs_link_resp: Protocol::AmqpWs, "KillAmqpCBSLinkResp";
+        kill_amqp_d2c_link: Protocol::AmqpWs, "KillAmqpD2CLink";
+        kill_amqp_c2d_link: Protocol::AmqpWs, "KillAmqpC2DLink";
+        kill_amqp_twin_link_req: Protocol::AmqpWs, "KillAmqpTwinLinkReq";
+        kill_amqp_twin_link_resp: Protocol::AmqpWs, "KillAmqpTwinLinkResp";
+        kill_amqp_method_req_link: Protocol::AmqpWs, "KillAmqpMethodReqLink";
+        kill_amqp_method_resp_link: Protocol::AmqpWs, "KillAmqpMethodRespLink";
+        invoke_auth_error: Protocol::AmqpWs, "InvokeAuthError";
+        invoke_throttling: Protocol::AmqpWs, "InvokeThrottling";
+        invoke_max_message_quota: Protocol::AmqpWs, "InvokeMaxMessageQuota";
     }
 }
