@@ -92,6 +92,7 @@ impl<T> Ledger<T> {
     /// Puts back, as the oldest waiting request, one that [`acknowledge`](Self::acknowledge)
     /// took but that must go out again (the hub refused it for now): when the session ends, it
     /// is the first to go out on the next connection.
+    #[cfg_attr(not(feature = "amqp"), allow(dead_code))] // AMQP's throttled deliveries
     pub(crate) fn requeue_oldest(&mut self, key: u64, due: Timestamp, entry: Entry<T>) {
         self.unacked.push_front(Unacked { key, due, entry });
     }
