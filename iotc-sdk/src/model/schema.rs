@@ -507,52 +507,10 @@ impl Serialize for MapKey {
     }
 }
 
-/// The `mapValue` of a [`MapSchema`]: a name (metadata) and the schema of every value.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MapValue {
-    /// `@id`, when the model gives it one.
-    pub id: Option<std::string::String>,
-    /// `name` (metadata only).
-    pub name: std::string::String,
-    /// The schema of every value.
-    pub schema: Schema,
-    /// `displayName` (at most 64 characters per language).
-    pub display_name: Option<LocalizedString>,
-    /// `description` (at most 512 characters per language).
-    pub description: Option<LocalizedString>,
-    /// `comment`, for model authors.
-    pub comment: Option<std::string::String>,
-}
-
-impl MapValue {
-    /// Values named `name` of this schema.
-    pub fn new(name: impl Into<std::string::String>, schema: Schema) -> Self {
-        MapValue {
-            id: None,
-            name: name.into(),
-            schema,
-            display_name: None,
-            description: None,
-            comment: None,
-        }
-    }
-}
-
-impl Serialize for MapValue {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        entry_opt(&mut map, "@id", &self.id)?;
-        entry(&mut map, "name", &self.name)?;
-        entry(&mut map, "schema", &self.schema)?;
-        meta(
-            &mut map,
-            &self.display_name,
-            &self.description,
-            &self.comment,
-        )?;
-        map.end()
-    }
-}
+/// The `mapValue` of a [`MapSchema`]: a name (metadata) and the schema of every value. DTDL
+/// gives it exactly the properties of an Object's field (`@id`, `name`, `schema` and the display
+/// strings), and it is written the same way, so it is a [`Field`].
+pub type MapValue = Field;
 
 /// An `Object` schema: `{"@type": "Object", "fields": [...]}`.
 #[derive(Clone, Debug, PartialEq)]
@@ -598,7 +556,8 @@ impl Serialize for ObjectSchema {
     }
 }
 
-/// One field of an [`ObjectSchema`]: `{"name": "maxTemp", "schema": "double"}`.
+/// One field of an [`ObjectSchema`] (`{"name": "maxTemp", "schema": "double"}`), and the
+/// value of a [`MapSchema`] ([`MapValue`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Field {
     /// `@id`, when the model gives the field one.
@@ -651,7 +610,6 @@ meta_setters!(
     EnumValue,
     MapSchema,
     MapKey,
-    MapValue,
     ObjectSchema,
     Field
 );
