@@ -133,6 +133,21 @@ impl Error {
         }
     }
 
+    /// The error for a failure status the service answered with, the same on every transport
+    /// (HTTP status, MQTT twin/method status, AMQP `status-code`): 401/403 unauthorized, 404 not
+    /// found, 429 throttled (after `retry_after`, 1 s when the service gave none), anything else
+    /// rejected with the service's message.
+    pub(crate) fn for_status(status: u16, message: String, retry_after: Option<Duration>) -> Self {
+        match status {
+            401 | 403 => Error::Unauthorized(message),
+            404 => Error::NotFound(message),
+            429 => Error::Throttled {
+                retry_after: retry_after.unwrap_or(Duration::from_secs(1)),
+            },
+            status => Error::Rejected { status, message },
+        }
+    }
+
     /// A connection error described by `message`, with no cause below it.
     pub(crate) fn connection(message: impl Into<String>) -> Self {
         Error::Connection {
@@ -225,6 +240,33 @@ mod tests {
     use std::error::Error as _;
 
     use super::Error;
+
+    /// One status, one error, whatever the transport: only 401/403 are refusals of the
+    /// credentials (which send a device back to DPS), 404 is "not found", 429 and 5xx are the
+    /// hub's passing troubles (retryable, waited out).
+    #[test]
+    fn statuses_map_to_the_same_errors_on_every_transport() {
+        use std::time::Duration;
+        let of = |status| Error::for_status(status, "m".into(), None);
+        assert!(matches!(of(401), Error::Unauthorized(_)));
+        assert!(matches!(of(403), Error::Unauthorized(_)));
+        assert!(matches!(of(404), Error::NotFound(_)));
+        assert!(matches!(
+            of(429),
+            Error::Throttled { retry_after } if retry_after == Duration::from_secs(1)
+        ));
+        assert!(matches!(
+            Error::for_status(429, "m".into(), Some(Duration::from_secs(7))),
+            Error::Throttled { retry_after } if retry_after == Duration::from_secs(7)
+        ));
+        for status in [500, 503] {
+            let error = of(status);
+            assert!(matches!(error, Error::Rejected { status: s, .. } if s == status));
+            assert!(error.is_retryable());
+            assert!(!error.is_unauthorized());
+        }
+        assert!(!of(400).is_retryable());
+    }
 
     /// A connection error keeps the I/O, TLS or protocol error below it as its source, and
     /// stays retryable.

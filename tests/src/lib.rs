@@ -209,3 +209,123 @@ pub mod edge {
         .expect("leaf connects")
     }
 }
+
+/// `matrix! { [scenario, …] on [row => Protocol::X, …] }`, at the end of a suite module whose
+/// scenarios are `pub async fn scenario(protocol: Protocol)`: a module per row with a test per
+/// scenario (`scenarios::amqp_ws::twin`). One table of scenarios, run on every transport.
+#[macro_export]
+macro_rules! matrix {
+    ($scenarios:tt on [$($row:ident => $protocol:expr),* $(,)?]) => {$(
+        mod $row {
+            use iotc_sdk::transport::Protocol;
+            const PROTOCOL: Protocol = $protocol;
+            $crate::matrix!(@tests $scenarios);
+        }
+    )*};
+    (@tests [$($scenario:ident),* $(,)?]) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $scenario() {
+            super::$scenario(PROTOCOL).await;
+        }
+    )*};
+}
+
+/// A quick retry policy for fault tests: 100–500 ms back-off, no attempt limit.
+pub fn fast_retry() -> iotc_sdk::retry::ExponentialBackoff {
+    iotc_sdk::retry::ExponentialBackoff {
+        base: Duration::from_millis(100),
+        max_delay: Duration::from_millis(500),
+        max_attempts: None,
+        jitter: 0.2,
+    }
+}
+
+/// Reads the state stream until a state satisfies `wanted`, within [`HANG`]; returns every
+/// state seen, the last one included. Panics if the stream ends first.
+pub async fn wait_for_state(
+    changes: &mut iotc_sdk::device::StateChanges,
+    wanted: impl Fn(&iotc_sdk::device::ConnectionState) -> bool,
+) -> Vec<iotc_sdk::device::ConnectionState> {
+    let mut seen = Vec::new();
+    within("state", async {
+        while let Some(state) = changes.next().await {
+            let done = wanted(&state);
+            seen.push(state);
+            if done {
+                return;
+            }
+        }
+        panic!("the state stream ended; seen {seen:?}");
+    })
+    .await;
+    seen
+}
+
+/// Every primitive the device's transport supports, once: telemetry arrives; and where the
+/// transport has a twin and commands, a reported property lands, a desired property arrives
+/// and is acknowledged, and a command is answered.
+pub async fn all_operations_work(emulator: &Emulator, device: &Device) {
+    use serde_json::json;
+    static SETTING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+    let id = device.device_id().to_owned();
+    let mut received = emulator.telemetry();
+    within("send", device.send_telemetry(&json!({"check": true})))
+        .await
+        .unwrap();
+    loop {
+        let m = within("receive", received.recv()).await.unwrap();
+        if m.device_id == id && m.body_json() == Some(json!({"check": true})) {
+            break;
+        }
+    }
+    if !device.protocol().supports_twin() {
+        return;
+    }
+    let v = within("report", device.report_properties(&json!({"alive": true})))
+        .await
+        .unwrap();
+    assert!(v > 0);
+    let setting = SETTING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let version = within(
+        "patch",
+        emulator.update_desired(&id, json!({ "setting": setting })),
+    )
+    .await
+    .unwrap();
+    let handler = {
+        let device = device.clone();
+        tokio::spawn(async move {
+            let mut acked = false;
+            let mut answered = false;
+            while !(acked && answered) {
+                match device.next_event().await {
+                    Some(Event::WritableProperties(update)) => {
+                        for p in update.properties() {
+                            device.acknowledge(p, 200, None).await.unwrap();
+                        }
+                        acked |= update.version() >= version;
+                    }
+                    Some(Event::Command(command)) => {
+                        command.respond(200, &json!({"pong": true})).await.unwrap();
+                        answered = true;
+                    }
+                    Some(_) => {}
+                    None => panic!("events ended"),
+                }
+            }
+        })
+    };
+    let response = within(
+        "invoke",
+        emulator.invoke_command(&id, "ping", json!({}), Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status, 200);
+    within("handler", handler).await.unwrap();
+    assert_eq!(
+        emulator.twin(&id).unwrap().reported["setting"]["av"],
+        json!(version)
+    );
+}

@@ -8,6 +8,5 @@
     unreachable_pub
 )]
 
-mod faults;
 mod scenarios;
 mod token_renewal;

@@ -1,8 +1,13 @@
-//! The SDK's fault matrix: every fault type IoT hub's fault-injection hook offers, on every
-//! transport it applies to, requested by the device itself (telemetry with the
-//! `AzIoTHub_FaultOperation*` properties) against `iotc-emulator` over real loopback TLS. After
-//! each fault the device sends a burst of telemetry and reads its twin: nothing is lost, and
-//! the reconnection attempts stay bounded by the retry policy.
+//! The SDK's fault matrices, each one table of scenarios run on every transport it applies to:
+//!
+//! - `service`: what the service side does to a device (throttling, refusals, early token
+//!   expiry, lost and slow acknowledgements, calls nobody answers);
+//! - `reprovision`: when a connected device goes back to DPS, and when it must not;
+//! - `requested` (this file): every fault type IoT hub's fault-injection hook offers,
+//!   requested by the device itself (telemetry with the `AzIoTHub_FaultOperation*`
+//!   properties) against `iotc-emulator` over real loopback TLS. After each fault the device
+//!   sends a burst of telemetry and reads its twin: nothing is lost, the reconnection attempts
+//!   stay bounded by the retry policy, and every operation works again.
 //!
 //! The emulator side of every row is also covered by the emulator's own tests
 //! (`iotc-emulator/tests/amqp_faults.rs`, `transport_faults.rs`). HTTPS keeps no connection to
@@ -14,6 +19,8 @@
     unreachable_pub
 )]
 
+mod reprovision;
+mod service;
 mod support;
 
 use iotc_sdk::transport::Protocol;

@@ -4,9 +4,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use iotc_sdk::device::ConnectionState;
 use iotc_sdk::message::Message;
 use iotc_sdk::transport::Protocol;
-use iotc_tests::{builder, emulator, within, within_for};
+use iotc_tests::{all_operations_work, builder, emulator, wait_for_state, within, within_for};
 
 /// The fault starts this long after the request…
 const DELAY: &str = "0.3";
@@ -21,8 +22,9 @@ const BURST: usize = 5;
 const MAX_ATTEMPTS: u64 = 12;
 
 /// Requests `fault` from a device on `protocol`, then checks that a burst of telemetry sent
-/// through the fault arrives whole and once per message id, that the twin can be read, and
-/// that the reconnections stayed bounded.
+/// through the fault arrives whole and once per message id, that the twin can be read, that
+/// the reconnections stayed bounded, that every operation works afterwards and that the
+/// device closes cleanly.
 pub async fn run(protocol: Protocol, fault: &str) {
     let emulator = emulator().await;
     let id = format!("faults-{}", fault.to_ascii_lowercase());
@@ -36,6 +38,7 @@ pub async fn run(protocol: Protocol, fault: &str) {
     .expect("device connects");
     let mut received = emulator.telemetry();
     let before = emulator.connection_attempts(&id);
+    let mut changes = device.state_changes();
 
     // The request must not be repeated after a reconnection (it would ask for the fault again).
     let request = Message::new("fault")
@@ -85,5 +88,26 @@ pub async fn run(protocol: Protocol, fault: &str) {
         attempts <= MAX_ATTEMPTS,
         "{fault} over {protocol:?}: {attempts} connection attempts"
     );
-    let _ = within_for(PATIENCE, "close", device.close()).await;
+
+    // Whatever the fault did, every operation works afterwards, the device never closed on its
+    // own, and it closes cleanly when asked.
+    within_for(
+        PATIENCE,
+        "all operations",
+        all_operations_work(&emulator, &device),
+    )
+    .await;
+    within_for(PATIENCE, "close", device.close())
+        .await
+        .unwrap_or_else(|e| panic!("{fault} over {protocol:?}: close failed: {e}"));
+    let seen = wait_for_state(&mut changes, ConnectionState::is_closed).await;
+    assert!(
+        seen[..seen.len() - 1].iter().all(|s| !s.is_closed()),
+        "{fault} over {protocol:?}: {seen:?}"
+    );
+    assert_eq!(
+        seen.last(),
+        Some(&ConnectionState::Closed { reason: None }),
+        "{fault} over {protocol:?}"
+    );
 }

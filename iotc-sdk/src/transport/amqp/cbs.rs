@@ -47,8 +47,10 @@ impl Cbs {
         Ok(Cbs { sender, receiver })
     }
 
-    /// Puts `token` for `audience` and waits for the answer: `Ok` for status 200/202,
-    /// [`Error::Unauthorized`] for any other status (as the Node SDK does).
+    /// Puts `token` for `audience` and waits for the answer: `Ok` for status 200/202; 404
+    /// (the hub does not know the device), 429 and 5xx (throttled, busy: waited out, never a
+    /// reason to go back to DPS) as on every transport ([`Error::for_status`]); any other
+    /// status refuses the token, [`Error::Unauthorized`] (as the Node SDK does).
     pub(crate) async fn put_token(
         &mut self,
         audience: &str,
@@ -101,18 +103,20 @@ impl Cbs {
                     .or_else(|| app_property(&answer, "statusCode"))
                     .and_then(simple_as_i64)
                     .unwrap_or(0);
-                return match status {
-                    200 | 202 => Ok(()),
-                    _ => {
-                        let description = app_property(&answer, "status-description")
-                            .or_else(|| app_property(&answer, "statusDescription"))
-                            .and_then(simple_text)
-                            .unwrap_or_default();
-                        Err(Error::Unauthorized(format!(
-                            "CBS put-token refused ({status}): {description}"
-                        )))
+                if matches!(status, 200 | 202) {
+                    return Ok(());
+                }
+                let description = app_property(&answer, "status-description")
+                    .or_else(|| app_property(&answer, "statusDescription"))
+                    .and_then(simple_text)
+                    .unwrap_or_default();
+                let message = format!("CBS put-token refused ({status}): {description}");
+                return Err(match u16::try_from(status) {
+                    Ok(status @ (404 | 429 | 500..=599)) => {
+                        Error::for_status(status, message, None)
                     }
-                };
+                    _ => Error::Unauthorized(message),
+                });
             }
         };
         tokio::time::timeout(timeout, work)

@@ -443,16 +443,7 @@ fn twin_status(message: &AmqpMessage) -> u16 {
 }
 
 fn status_error(status: u16, body: &[u8]) -> Error {
-    match status {
-        429 => Error::Throttled {
-            retry_after: Duration::from_secs(1),
-        },
-        401 | 403 => Error::Unauthorized(String::from_utf8_lossy(body).into_owned()),
-        status => Error::Rejected {
-            status,
-            message: String::from_utf8_lossy(body).into_owned(),
-        },
-    }
+    Error::for_status(status, String::from_utf8_lossy(body).into_owned(), None)
 }
 
 /// Subscribes to desired-property notifications and reads the twin; notifications that arrive

@@ -59,14 +59,8 @@ impl Response {
     /// not found, 429 throttled, anything else rejected with the service's message.
     pub(crate) fn error(&self) -> Error {
         let message = wire::error_message(&self.body, self.header("x-ms-error-code"));
-        match self.status {
-            401 | 403 => Error::Unauthorized(message),
-            404 => Error::NotFound(message),
-            429 => Error::Throttled {
-                retry_after: Duration::from_secs(self.retry_after().unwrap_or(1)),
-            },
-            status => Error::Rejected { status, message },
-        }
+        let retry_after = self.retry_after().map(Duration::from_secs);
+        Error::for_status(self.status, message, retry_after)
     }
 }
 

@@ -145,13 +145,11 @@ async fn read_twin(
                         Some(r) if r.request_id == CONNECT_TWIN_RID => {
                             return match r.status {
                                 200 => Twin::from_json(&publish.payload),
-                                429 => Err(Error::Throttled {
-                                    retry_after: Duration::from_secs(1),
-                                }),
-                                status => Err(Error::Rejected {
+                                status => Err(Error::for_status(
                                     status,
-                                    message: String::from_utf8_lossy(&publish.payload).into_owned(),
-                                }),
+                                    String::from_utf8_lossy(&publish.payload).into_owned(),
+                                    None,
+                                )),
                             };
                         }
                         _ => early.push(publish),
@@ -587,14 +585,12 @@ impl Connection {
                 debug!(rid = %response.request_id, "twin response for an unknown request");
                 return;
             };
-            let failed = |status: u16| match status {
-                429 => Error::Throttled {
-                    retry_after: Duration::from_secs(1),
-                },
-                status => Error::Rejected {
+            let failed = |status: u16| {
+                Error::for_status(
                     status,
-                    message: String::from_utf8_lossy(&publish.payload).into_owned(),
-                },
+                    String::from_utf8_lossy(&publish.payload).into_owned(),
+                    None,
+                )
             };
             match tracked.item {
                 Request::GetTwin { reply } => {
