@@ -6,6 +6,7 @@
 //! it. Protocol facts: protocol.md §3.2 (DPS) and §5 (IoT hub).
 
 pub(crate) mod cbs;
+pub(crate) mod corked;
 pub(crate) mod hub;
 pub(crate) mod message;
 pub(crate) mod shared;

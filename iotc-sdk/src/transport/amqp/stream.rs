@@ -36,7 +36,8 @@ pub(crate) async fn connect_tls(
 }
 
 /// Opens the stream for `protocol`: TLS, or a WebSocket on TLS (with the cargo feature
-/// `websocket`; [`Error::Unsupported`] without it).
+/// `websocket`; [`Error::Unsupported`] without it). Its writes gather into few TLS records
+/// ([`Corked`](super::corked::Corked)).
 pub(crate) async fn connect(
     host: &str,
     port: u16,
@@ -52,11 +53,12 @@ pub(crate) async fn connect(
     let tls = connect_tls(host, port, connector, timeout).await?;
     #[cfg(feature = "websocket")]
     if websocket {
-        return tokio::time::timeout(timeout, upgrade(tls, host, port))
+        let ws = tokio::time::timeout(timeout, upgrade(tls, host, port))
             .await
-            .unwrap_or(Err(Error::Timeout(timeout, "the WebSocket upgrade")));
+            .unwrap_or(Err(Error::Timeout(timeout, "the WebSocket upgrade")))?;
+        return Ok(Box::new(super::corked::Corked::new(ws)));
     }
-    Ok(Box::new(tls))
+    Ok(Box::new(super::corked::Corked::new(tls)))
 }
 
 /// The WebSocket path of IoT hub and DPS (protocol.md §0.2).
