@@ -368,6 +368,7 @@ impl DeviceBuilder {
             flush_timeout: self.operation_timeout,
             rotation: rotation.clone(),
             expiry_reported: None,
+            generation: 0,
         };
         let task = tokio::spawn(supervisor.run(session));
         Ok(Device {

@@ -140,8 +140,8 @@ pub(crate) struct Rotation {
     /// How long before expiry a certificate is reported.
     pub(crate) expiry_warning: Duration,
     pending: Mutex<Pending>,
-    /// The generation of the credentials the supervisor connects with now (0: the first).
-    applied: watch::Sender<u64>,
+    /// The generation of the credentials of the connection open now (0: the builder's).
+    connected: watch::Sender<u64>,
 }
 
 /// What [`Rotation`] guards.
@@ -171,7 +171,7 @@ impl Rotation {
             identity,
             expiry_warning,
             pending: Mutex::new(Pending::default()),
-            applied: watch::Sender::new(0),
+            connected: watch::Sender::new(0),
         }
     }
 
@@ -201,9 +201,13 @@ impl Rotation {
             .map(|(credentials, auth)| (credentials, auth, generation))
     }
 
-    /// The supervisor connects with the credentials of `generation` now.
-    pub(crate) fn applied(&self, generation: u64) {
-        self.applied.send_replace(generation);
+    /// The device is connected with the credentials of `generation`.
+    pub(crate) fn connected_with(&self, generation: u64) {
+        self.connected.send_if_modified(|current| {
+            let changed = *current != generation;
+            *current = generation;
+            changed
+        });
     }
 
     /// The newest credentials' hub authentication, when they were updated.
@@ -263,7 +267,7 @@ impl Device {
     pub async fn update_credentials_now(&self, credentials: Credentials) -> Result<()> {
         // Subscribed before anything changes, so that no transition is missed.
         let mut changes = self.state_changes();
-        let mut applied = self.inner.rotation.applied.subscribe();
+        let mut connected = self.inner.rotation.connected.subscribe();
         let generation = self.inner.rotation.update(credentials)?;
         self.inner
             .requests
@@ -273,9 +277,7 @@ impl Device {
         let reconnected = std::pin::pin!(async {
             loop {
                 // Connected with these credentials (or newer ones)?
-                if *applied.borrow_and_update() >= generation
-                    && self.connection_state().is_connected()
-                {
+                if *connected.borrow_and_update() >= generation {
                     return Ok(());
                 }
                 tokio::select! {
@@ -283,7 +285,7 @@ impl Device {
                         None | Some(ConnectionState::Closed { .. }) => return Err(Error::Closed),
                         Some(_) => {}
                     },
-                    changed = applied.changed() => if changed.is_err() {
+                    changed = connected.changed() => if changed.is_err() {
                         return Err(Error::Closed);
                     },
                 }

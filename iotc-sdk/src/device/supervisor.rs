@@ -86,6 +86,8 @@ pub(crate) struct Supervisor {
     pub(crate) rotation: Arc<Rotation>,
     /// The certificate (SHA-256 thumbprint) whose expiry was reported last.
     pub(crate) expiry_reported: Option<String>,
+    /// The generation of the credentials the device connects with (0: the builder's).
+    pub(crate) generation: u64,
 }
 
 impl Supervisor {
@@ -94,6 +96,7 @@ impl Supervisor {
             if !self.state.current().is_connected() {
                 self.state.set(ConnectionState::Connected);
             }
+            self.rotation.connected_with(self.generation);
             self.report_expiry();
             let renew_at = session.renew_at();
             let end = session
@@ -209,7 +212,7 @@ impl Supervisor {
         };
         tracing::info!(device_id = %self.hub.device_id, "connecting with updated credentials");
         self.hub.auth = auth;
-        self.rotation.applied(generation);
+        self.generation = generation;
         match &mut self.route {
             Route::Dps { client, .. } => {
                 client.set_credentials(credentials);

@@ -32,4 +32,5 @@ macro_rules! matrix {
 mod edge;
 mod failover;
 mod gateway;
+mod rotation;
 mod scenarios;
