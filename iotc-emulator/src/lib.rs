@@ -64,6 +64,7 @@
 
 mod amqp;
 pub mod central;
+mod credentials;
 mod device;
 mod edge;
 mod emulator;

@@ -265,6 +265,9 @@ pub(crate) struct PendingMethod {
 pub(crate) struct State {
     pub(crate) individual: HashMap<String, String>,
     pub(crate) x509_groups: Vec<X509Group>,
+    /// Individual X.509 enrollments: the certificates (SHA-256 thumbprints, primary first)
+    /// each registration id may present.
+    pub(crate) x509_individual: HashMap<String, Vec<crate::credentials::Thumbprint>>,
     /// Device-template interfaces by `@id`.
     pub(crate) templates: crate::templates::Interfaces,
     pub(crate) registrations: HashMap<String, Registration>,

@@ -215,6 +215,12 @@ pub enum CredentialError {
     /// A SAS token could not be parsed.
     #[error("invalid SAS token: {0}")]
     InvalidToken(String),
+
+    /// These credentials cannot replace the device's
+    /// ([`Device::update_credentials`](crate::Device::update_credentials)): their kind cannot
+    /// work for how the device's identity is fixed (the message says why).
+    #[error("credentials cannot be rotated: {0}")]
+    NotRotatable(String),
 }
 
 #[cfg(feature = "edge")]

@@ -21,7 +21,10 @@ pub(crate) fn routes() -> Router<Central> {
             "/devices/{id}",
             get(get_one).put(create).patch(update).delete(remove),
         )
-        .route("/devices/{id}/attestation", get(attestation))
+        .route(
+            "/devices/{id}/attestation",
+            get(attestation).put(super::attestation::put),
+        )
         .route("/devices/{id}/relationships", get(relationships))
         .route(
             "/devices/{id}/relationships/{rel}",

@@ -15,6 +15,7 @@
 //! IoT Central's `{"error":{"code","message","requestId"}}`; lists are
 //! `{"value":[…],"nextLink":…}` pages.
 
+mod attestation;
 mod auth;
 mod commands;
 mod devices;

@@ -27,7 +27,15 @@ pub(crate) fn authenticate(
     password: &str,
     cert: Option<&PeerCert>,
 ) -> Option<DpsAuth> {
+    let enrolled_x509 = shared.lock().x509_individual.get(reg).cloned();
     if !password.is_empty() {
+        if enrolled_x509.is_some() {
+            tracing::info!(
+                registration_id = reg,
+                "DPS SAS token refused: the device has an X.509 enrollment"
+            );
+            return None;
+        }
         let individual = shared.lock().individual.get(reg).cloned();
         let (key, enrollment, group) = match individual {
             Some(k) => (k, "individual".to_owned(), None),
@@ -67,6 +75,22 @@ pub(crate) fn authenticate(
                 "DPS client certificate CN does not match"
             );
             return None;
+        }
+        if let Some(enrolled) = enrolled_x509 {
+            if !crate::credentials::is_enrolled(&enrolled, cert) {
+                tracing::info!(
+                    registration_id = reg,
+                    "DPS client certificate is not the enrolled one"
+                );
+                return None;
+            }
+            return Some(DpsAuth {
+                enrollment: "individual".to_owned(),
+                group: None,
+                auth: DeviceAuth::X509 {
+                    group: String::new(),
+                },
+            });
         }
         let groups = shared.lock().x509_groups.clone();
         let group = groups.iter().find(|g| chains_to(cert, &g.cas))?;
@@ -367,6 +391,7 @@ fn assigned_body(shared: &Shared, reg: &Registration, hub: usize) -> Value {
     });
     if let Value::Object(m) = &mut state {
         match &reg.auth {
+            DeviceAuth::X509 { .. } if reg.enrollment == "individual" => {}
             DeviceAuth::X509 { group } => {
                 m.insert("x509".into(), json!({"enrollmentGroupId": group}));
             }

@@ -76,7 +76,7 @@ pub(crate) fn authenticate(
 ) -> Result<Authenticated, &'static str> {
     // The hub the device addressed (an unknown host: hub 0, as with one hub).
     let hub = crate::hubs::hub_named(&shared.settings, host).unwrap_or(0);
-    let (auth, groups) = {
+    let (auth, groups, enrolled) = {
         let state = shared.lock();
         let device = state
             .devices
@@ -86,7 +86,11 @@ pub(crate) fn authenticate(
             // IoT hub does not know a device assigned to another hub (or failed over).
             return Err("device not registered on this hub");
         }
-        (device.auth.clone(), state.x509_groups.clone())
+        (
+            device.auth.clone(),
+            state.x509_groups.clone(),
+            state.x509_individual.get(device_id).cloned(),
+        )
     };
     match auth {
         DeviceAuth::Sas { key } => {
@@ -127,6 +131,18 @@ pub(crate) fn authenticate(
             let cert = cert.ok_or("no client certificate")?;
             if common_name(&cert.leaf).as_deref() != Some(device_id) {
                 return Err("client certificate CN does not match the device id");
+            }
+            // An individual X.509 enrollment names the device's certificates.
+            if let Some(enrolled) = enrolled {
+                return if crate::credentials::is_enrolled(&enrolled, cert) {
+                    Ok(Authenticated {
+                        auth_type: AuthType::X509,
+                        expiry: None,
+                        first_seen: None,
+                    })
+                } else {
+                    Err("client certificate is not the device's enrolled certificate")
+                };
             }
             let group = groups
                 .iter()

@@ -9,6 +9,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::durable::Store;
+use super::rotation::{Identity, Rotation};
 use super::state::{ConnectionState, StatePublisher};
 use super::supervisor::{OfflineQueue, Route, Supervisor};
 use super::{Device, Inner};
@@ -51,6 +52,7 @@ pub struct DeviceBuilder {
     connect_timeout: Duration,
     sas_token_ttl: Duration,
     event_capacity: usize,
+    expiry_warning: Duration,
     retry_policy: Arc<dyn RetryPolicy>,
     pub(crate) offline_queue: OfflineQueue,
     auto_message_ids: bool,
@@ -92,6 +94,7 @@ impl Default for DeviceBuilder {
             connect_timeout: Duration::from_secs(30),
             sas_token_ttl: Duration::from_secs(3600),
             event_capacity: 128,
+            expiry_warning: super::DEFAULT_EXPIRY_WARNING,
             retry_policy: Arc::new(ExponentialBackoff::default()),
             offline_queue: OfflineQueue::default(),
             auto_message_ids: true,
@@ -250,6 +253,15 @@ impl DeviceBuilder {
         self
     }
 
+    /// How long before its expiry (`not_after`) an X.509 device certificate is reported: a
+    /// warning in the log and [`Event::CredentialExpiring`](crate::Event::CredentialExpiring),
+    /// checked at every connection. Default [`DEFAULT_EXPIRY_WARNING`](super::DEFAULT_EXPIRY_WARNING)
+    /// (30 days); zero reports only expired certificates.
+    pub fn certificate_expiry_warning(mut self, warning: Duration) -> Self {
+        self.expiry_warning = warning;
+        self
+    }
+
     /// How long to wait between reconnection attempts after the connection is lost. Default:
     /// [`ExponentialBackoff::default`] (1 s doubling to 60 s, ±20 % jitter, for ever). Fatal
     /// errors (unauthorized, not found) stop the retries whatever the policy.
@@ -332,6 +344,17 @@ impl DeviceBuilder {
         let (requests_tx, requests_rx) = mpsc::channel::<Request>(self.event_capacity.max(16));
         let (inbound_tx, inbound_rx) = mpsc::channel::<Inbound>(self.event_capacity);
         let state = Arc::new(StatePublisher::new(ConnectionState::Connected));
+        let registration_id = match &route {
+            Route::Dps { client, .. } => Some(client.registration_id()),
+            Route::Direct => None,
+        };
+        let identity = Identity::of(
+            &hub.auth,
+            registration_id,
+            &hub.device_id,
+            hub.shared_amqp.is_some(),
+        );
+        let rotation = Arc::new(Rotation::new(identity, self.expiry_warning));
         let supervisor = Supervisor {
             hub: hub.clone(),
             route,
@@ -343,6 +366,9 @@ impl DeviceBuilder {
             queue: self.offline_queue.clone(),
             store,
             flush_timeout: self.operation_timeout,
+            rotation: rotation.clone(),
+            expiry_reported: None,
+            generation: 0,
         };
         let task = tokio::spawn(supervisor.run(session));
         Ok(Device {
@@ -359,6 +385,7 @@ impl DeviceBuilder {
                 deadlines: super::deadline::Deadlines::start(self.operation_timeout),
                 auto_message_ids: self.auto_message_ids,
                 state,
+                rotation,
                 task: std::sync::Mutex::new(Some(task)),
             }),
         })

@@ -5,6 +5,7 @@ mod builder;
 mod command;
 mod deadline;
 pub(crate) mod durable;
+mod rotation;
 mod state;
 mod supervisor;
 mod typed;
@@ -18,6 +19,7 @@ use tokio::task::JoinHandle;
 
 pub use builder::DeviceBuilder;
 pub use command::Command;
+pub use rotation::DEFAULT_EXPIRY_WARNING;
 pub use state::{ConnectionState, StateChanges};
 pub use supervisor::{OfflineQueue, Overflow};
 pub use typed::{Response, TypedComponent};
@@ -58,6 +60,17 @@ pub enum Event {
     /// it as its [`source`](std::error::Error::source). No more events follow. Passing
     /// disconnections are not events: watch [`Device::state_changes`] for them.
     Disconnected(Error),
+    /// The device's X.509 certificate expires within the warning period
+    /// ([`DeviceBuilder::certificate_expiry_warning`], 30 days by default), or has expired:
+    /// rotate it with [`Device::update_credentials`]. Found when the device connects (the first
+    /// connection and every reconnection), reported once per certificate, and logged as a
+    /// warning (subject and expiry, never the key).
+    CredentialExpiring {
+        /// The certificate's subject common name (the device's registration id).
+        subject: String,
+        /// When the certificate expires (in the past for an expired one).
+        not_after: time::OffsetDateTime,
+    },
 }
 
 /// A connected device. Cheap to clone (`Clone + Send + Sync`); every clone talks to the same
@@ -86,6 +99,8 @@ struct Inner {
     deadlines: deadline::Deadlines,
     auto_message_ids: bool,
     state: Arc<state::StatePublisher>,
+    /// Credentials updated for the next connection.
+    rotation: Arc<rotation::Rotation>,
     task: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -311,7 +326,12 @@ impl Device {
         blob_name: &str,
         data: impl Into<Vec<u8>>,
     ) -> Result<UploadedFile> {
-        crate::transport::http::upload::upload(&self.inner.hub.0, blob_name, data.into()).await
+        let mut hub = self.inner.hub.0.clone();
+        // Each upload is a new connection: updated credentials count at once.
+        if let Some(auth) = self.inner.rotation.latest() {
+            hub.auth = auth;
+        }
+        crate::transport::http::upload::upload(&hub, blob_name, data.into()).await
     }
 
     /// Reports properties (a JSON object: `{"maxTempSinceLastReboot": 30.0}`) on the default
@@ -455,6 +475,9 @@ impl Device {
             }
             Inbound::InputMessage { input, message } => Event::InputMessage { input, message },
             Inbound::Disconnected(reason) => Event::Disconnected(reason),
+            Inbound::CredentialExpiring { subject, not_after } => {
+                Event::CredentialExpiring { subject, not_after }
+            }
         })
     }
 

@@ -24,7 +24,9 @@ pub enum ConnectionState {
         /// The wait before it.
         delay: Duration,
     },
-    /// Renewing the SAS token: a clean disconnect and reconnect with a new token.
+    /// Renewing the SAS token, or switching to updated credentials
+    /// ([`Device::update_credentials_now`](crate::Device::update_credentials_now)): a clean
+    /// disconnect and reconnect with a new token or credential.
     Renewing,
     /// Closed for good: by [`Device::close`](crate::Device::close), because every handle was
     /// dropped, or because reconnection gave up (`reason` says why).
@@ -75,7 +77,9 @@ impl StatePublisher {
             ConnectionState::Reconnecting { attempt, delay } => {
                 tracing::info!(attempt, ?delay, "connection state: reconnecting")
             }
-            ConnectionState::Renewing => tracing::info!("connection state: renewing the SAS token"),
+            ConnectionState::Renewing => {
+                tracing::info!("connection state: renewing (SAS token or updated credentials)")
+            }
             ConnectionState::Closed { reason } => {
                 tracing::info!(?reason, "connection state: closed")
             }

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::durable::Store;
+use super::rotation::{expiring, Rotation};
 use super::state::{ConnectionState, StatePublisher};
 use crate::provisioning::{BoundCache, ProvisioningClient};
 use crate::retry::RetryPolicy;
@@ -81,6 +82,12 @@ pub(crate) struct Supervisor {
     pub(crate) queue: OfflineQueue,
     pub(crate) store: Option<Store>,
     pub(crate) flush_timeout: Duration,
+    /// Credentials updated by the application, for the next connection.
+    pub(crate) rotation: Arc<Rotation>,
+    /// The certificate (SHA-256 thumbprint) whose expiry was reported last.
+    pub(crate) expiry_reported: Option<String>,
+    /// The generation of the credentials the device connects with (0: the builder's).
+    pub(crate) generation: u64,
 }
 
 impl Supervisor {
@@ -89,6 +96,8 @@ impl Supervisor {
             if !self.state.current().is_connected() {
                 self.state.set(ConnectionState::Connected);
             }
+            self.rotation.connected_with(self.generation);
+            self.report_expiry();
             let renew_at = session.renew_at();
             let end = session
                 .run(SessionIo {
@@ -174,6 +183,9 @@ impl Supervisor {
     }
 
     async fn connect(&mut self, reprovision: bool) -> Result<Session> {
+        // New credentials: a DPS device registers again with them, so that the hub learns them
+        // (the registration id stays the same).
+        let reprovision = self.take_credentials() || reprovision;
         if reprovision {
             if let Route::Dps { client, cache } = &self.route {
                 tracing::info!(hub = %self.hub.hub_host, "registering with DPS again");
@@ -190,6 +202,51 @@ impl Supervisor {
             }
         }
         Session::connect(&self.hub).await
+    }
+
+    /// Switches to the credentials the application updated, if any; true when the device
+    /// should register with DPS again (it came through DPS).
+    fn take_credentials(&mut self) -> bool {
+        let Some((credentials, auth, generation)) = self.rotation.take() else {
+            return false;
+        };
+        tracing::info!(device_id = %self.hub.device_id, "connecting with updated credentials");
+        self.hub.auth = auth;
+        self.generation = generation;
+        match &mut self.route {
+            Route::Dps { client, .. } => {
+                client.set_credentials(credentials);
+                true
+            }
+            Route::Direct => false,
+        }
+    }
+
+    /// Reports a device certificate that expires within the warning period (or has expired),
+    /// once per certificate: a warning in the log and [`Inbound::CredentialExpiring`].
+    fn report_expiry(&mut self) {
+        let Some(identity) = self.hub.auth.identity() else {
+            return;
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let Some((subject, not_after)) = expiring(identity, now, self.rotation.expiry_warning)
+        else {
+            return;
+        };
+        let thumbprint = identity.thumbprint_sha256();
+        if self.expiry_reported.as_ref() == Some(&thumbprint) {
+            return;
+        }
+        if not_after <= now {
+            tracing::warn!(%subject, %not_after, "the device certificate has expired: rotate it (Device::update_credentials)");
+        } else {
+            tracing::warn!(%subject, %not_after, "the device certificate expires soon: rotate it (Device::update_credentials)");
+        }
+        self.expiry_reported = Some(thumbprint);
+        crate::transport::session::forward(
+            &self.inbound,
+            Inbound::CredentialExpiring { subject, not_after },
+        );
     }
 
     /// Waits `delay`, queueing requests meanwhile. False when the application closed (or
@@ -211,6 +268,8 @@ impl Supervisor {
                         self.finish_close(reply);
                         return false;
                     }
+                    // The next connection uses the new credentials anyway.
+                    Some(Request::Reconnect) => {}
                     Some(request) => {
                         self.enqueue(request);
                         if let Some(store) = &mut self.store {

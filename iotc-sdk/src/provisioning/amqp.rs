@@ -167,6 +167,11 @@ impl Exchange for Amqp {
                 None => (500, None, Vec::new()),
             },
             Ok(other) => (503, None, format!("{other:?}").into_bytes()),
+            // DPS closes the link with its reason when it refuses the credentials.
+            Err(fe2o3_amqp::link::SendError::LinkStateError(
+                fe2o3_amqp::link::LinkStateError::RemoteClosedWithError(e)
+                | fe2o3_amqp::link::LinkStateError::RemoteDetachedWithError(e),
+            )) => return Err(condition_error(&e)),
             Err(e) => return Err(Error::connection_caused("DPS request not sent", e)),
         };
         Ok(Answer {

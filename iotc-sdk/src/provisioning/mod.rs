@@ -136,6 +136,11 @@ impl ProvisioningClient {
         self
     }
 
+    /// Replaces the credentials the next registration uses (credential rotation).
+    pub(crate) fn set_credentials(&mut self, credentials: Credentials) {
+        self.credentials = credentials;
+    }
+
     /// The registration id.
     pub fn registration_id(&self) -> &str {
         &self.registration_id

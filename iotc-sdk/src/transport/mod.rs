@@ -235,6 +235,9 @@ pub(crate) enum Request {
     Close {
         reply: oneshot::Sender<Result<()>>,
     },
+    /// Reconnect cleanly (new credentials): what is in flight is acknowledged first, queued
+    /// requests wait for the next connection.
+    Reconnect,
 }
 
 /// Traffic from the service to the device, before it is typed for the user.
@@ -258,6 +261,13 @@ pub(crate) enum Inbound {
     },
     /// Reconnecting failed for good: why.
     Disconnected(Error),
+    /// The device certificate expires soon, or has expired (found at a connection).
+    CredentialExpiring {
+        /// The certificate's subject common name.
+        subject: String,
+        /// When it expires.
+        not_after: time::OffsetDateTime,
+    },
 }
 
 /// Host-and-port parsing, shared with the layers below (IoT Edge settings).

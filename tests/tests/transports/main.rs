@@ -13,4 +13,5 @@
 mod edge;
 mod failover;
 mod gateway;
+mod rotation;
 mod scenarios;

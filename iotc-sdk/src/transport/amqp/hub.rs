@@ -718,7 +718,7 @@ impl State {
                 Request::Telemetry { .. } | Request::CommandResponse { .. } => true,
                 Request::GetTwin { reply } => !reply.is_closed(),
                 Request::PatchReported { reply, .. } => !reply.is_closed(),
-                Request::Settle { .. } | Request::Close { .. } => false,
+                Request::Settle { .. } | Request::Close { .. } | Request::Reconnect => false,
                 // Never sent to AMQP sessions (no batch request).
                 Request::TelemetryBatch { .. } => false,
             })
@@ -1058,6 +1058,10 @@ impl Ctx {
                 // Only reached from the backlog (a close queued while disconnected).
                 let now = self.state.clock.now();
                 self.state.engine.close_now(reply, now);
+            }
+            Request::Reconnect => {
+                let now = self.state.clock.now();
+                self.state.engine.reconnect(now);
             }
         }
     }

@@ -455,6 +455,7 @@ impl HubSession {
     fn start(&self, request: Request, tasks: &mut Tasks, clock: &Clock) {
         match request {
             Request::Close { reply } => tasks.engine.close(reply, clock.now()),
+            Request::Reconnect => tasks.engine.reconnect(clock.now()),
             Request::GetTwin { .. } | Request::PatchReported { .. } => {
                 fail(request, Protocol::Https.unsupported("the device twin"));
             }

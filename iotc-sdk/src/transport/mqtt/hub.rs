@@ -209,7 +209,7 @@ fn unfinished(engine: &mut MqttEngine) -> Vec<Request> {
             Request::GetTwin { reply } => !reply.is_closed(),
             Request::PatchReported { reply, .. } => !reply.is_closed(),
             Request::CommandResponse { .. } => true,
-            Request::Close { .. } => false,
+            Request::Close { .. } | Request::Reconnect => false,
             // Never sent to MQTT sessions (no batch request, no settlement).
             Request::TelemetryBatch { .. } | Request::Settle { .. } => false,
         })
@@ -552,6 +552,7 @@ impl Connection {
                 // Only reached from the backlog (a close queued while disconnected).
                 state.engine.close_now(reply, state.clock.now());
             }
+            Request::Reconnect => state.engine.reconnect(state.clock.now()),
         }
     }
 

@@ -141,6 +141,13 @@ impl<T, C> Engine<T, C> {
         self.start_drain(Drain::Close(reply), now);
     }
 
+    /// The application asked for a clean reconnection at `now` (new credentials): as a token
+    /// renewal by reconnection, what is in flight is acknowledged first (for up to the flush
+    /// timeout) and the backlog waits for the next connection.
+    pub(crate) fn reconnect(&mut self, now: Timestamp) {
+        self.start_drain(Drain::Renew, now + self.settings.flush_timeout);
+    }
+
     /// Every handle is gone: end at once, keeping what is in flight for the offline store.
     pub(crate) fn handles_dropped(&mut self, now: Timestamp) {
         self.start_drain(Drain::Dropped, now);

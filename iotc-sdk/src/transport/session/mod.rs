@@ -135,6 +135,7 @@ pub(crate) fn fail(request: Request, error: Error) {
         } => drop(reply.send(Err(error))),
         Request::CommandResponse { reply: None, .. } => {}
         Request::Close { reply } => drop(reply.send(Err(error))),
+        Request::Reconnect => {}
     }
 }
 

@@ -56,6 +56,8 @@ enum Ev {
     CloseNow { reply: u8, t: u64 },
     /// Every handle dropped at `t`.
     Dropped { t: u64 },
+    /// The application asks for a clean reconnection (new credentials) at `t`.
+    Rotate { t: u64 },
     /// A turn of the loop at `t`; `backlog` says whether the offline backlog has requests.
     Step { t: u64, backlog: bool, then: Want },
     /// The timer fired at `t`.
@@ -128,6 +130,55 @@ const fn row(
 use Ev::*;
 
 const SCENARIOS: &[Scenario] = &[
+    row(
+        "reconnection for new credentials: in flight acknowledged first, backlog left, Renew",
+        &[
+            Send { name: "a", key: 1, t: 0 },
+            Rotate { t: 100 },
+            Accepts { requests: false, backlog: false },
+            Step { t: 100, backlog: true, then: Want::Nothing },
+            Deadline { at: Some(5_000) },
+            Ack { key: 1, takes: Some("a") },
+            Step { t: 200, backlog: true, then: Want::Disconnect },
+        ],
+        End::Disconnected,
+        Outcome::Renew,
+        &[],
+    ),
+    row(
+        "reconnection for new credentials with no acknowledgement: the message goes out again",
+        &[
+            Send { name: "a", key: 1, t: 0 },
+            Rotate { t: 100 },
+            Step { t: 10_100, backlog: false, then: Want::Disconnect },
+        ],
+        End::Disconnected,
+        Outcome::Renew,
+        &["a"],
+    ),
+    Scenario {
+        name: "reconnection for new credentials on AMQP (renewal in place) also reconnects",
+        renew_at: Some(60_000),
+        renew_by: RenewBy::InPlace,
+        events: &[
+            Rotate { t: 0 },
+            Step { t: 0, backlog: false, then: Want::Disconnect },
+        ],
+        end: End::Disconnected,
+        outcome: Outcome::Renew,
+        unfinished: &[],
+    },
+    row(
+        "a close during a reconnection for new credentials: Closed",
+        &[
+            Rotate { t: 0 },
+            Close { reply: 3, t: 10 },
+            Accepts { requests: false, backlog: true },
+        ],
+        End::Disconnected,
+        Outcome::Closed { reply: 3 },
+        &[],
+    ),
     row(
         "lost during close: Closed for every transport, the close answered, the message kept",
         &[
@@ -430,6 +481,7 @@ fn run(scenario: &Scenario) {
             Close { reply, t } => engine.close(reply, ms(t)),
             CloseNow { reply, t } => engine.close_now(reply, ms(t)),
             Dropped { t } => engine.handles_dropped(ms(t)),
+            Rotate { t } => engine.reconnect(ms(t)),
             Step { t, backlog, then } => {
                 assert_eq!(want(engine.step(ms(t), !backlog)), then, "{at}");
             }
