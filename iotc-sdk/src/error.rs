@@ -199,9 +199,10 @@ pub enum ProxyErrorKind {
     #[error("cannot reach the proxy")]
     Unreachable(#[source] std::io::Error),
 
-    /// The proxy answered `407 Proxy Authentication Required`: it needs credentials, or other
-    /// ones than those given. Not retryable.
-    #[error("the proxy refused the credentials (407 Proxy Authentication Required)")]
+    /// The proxy answered `407 Proxy Authentication Required` (or `401`, which some proxies,
+    /// tinyproxy among them, answer to wrong credentials): it needs credentials, or other ones
+    /// than those given. Not retryable.
+    #[error("the proxy requires other credentials (proxy authentication required)")]
     AuthenticationRequired,
 
     /// The proxy refused the tunnel with this status: 403 (the proxy's rules forbid the host or

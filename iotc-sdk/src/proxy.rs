@@ -248,7 +248,8 @@ pub(crate) async fn tunnel(proxy: &ProxyConfig, host: &str, port: u16) -> Result
                     200..=299 => Err(proxy.error(ProxyErrorKind::InvalidResponse(
                         "the proxy sent data after its answer to CONNECT".into(),
                     ))),
-                    407 => Err(proxy.error(ProxyErrorKind::AuthenticationRequired)),
+                    // A 401 to CONNECT is the proxy's too: the service has not been reached.
+                    401 | 407 => Err(proxy.error(ProxyErrorKind::AuthenticationRequired)),
                     status => Err(proxy.error(ProxyErrorKind::Refused(status))),
                 };
             }
@@ -420,6 +421,22 @@ mod tests {
         );
         assert!(!error.is_retryable());
         assert!(error.to_string().contains(&format!("127.0.0.1:{port}")));
+
+        // tinyproxy answers wrong credentials with 401: still the proxy's refusal.
+        let (port, _server) = one_shot(b"HTTP/1.0 401 Unauthorized\r\n\r\n").await;
+        let error = tunnel(&ProxyConfig::new("127.0.0.1", port), "hub.example", 443)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::Proxy {
+                    kind: ProxyErrorKind::AuthenticationRequired,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
 
         let (port, _server) = one_shot(b"HTTP/1.1 403 Forbidden\r\n\r\n").await;
         let error = tunnel(&ProxyConfig::new("127.0.0.1", port), "hub.example", 443)

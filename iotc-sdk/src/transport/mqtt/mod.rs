@@ -257,7 +257,7 @@ fn proxy_error_kind(error: &dyn std::error::Error) -> crate::proxy::ProxyErrorKi
     }
     match source.and_then(|s| s.downcast_ref::<HttpError>()) {
         Some(HttpError::IoError(e)) => io(e),
-        Some(HttpError::HttpCode200(407)) => ProxyErrorKind::AuthenticationRequired,
+        Some(HttpError::HttpCode200(401 | 407)) => ProxyErrorKind::AuthenticationRequired,
         Some(HttpError::HttpCode200(status)) => ProxyErrorKind::Refused(*status),
         _ => ProxyErrorKind::InvalidResponse(format!(
             "the proxy's answer to CONNECT is not valid: {error}"
