@@ -10,6 +10,9 @@
 //!
 //! Failures of the proxy itself are [`Error::Proxy`](crate::Error::Proxy), with the proxy's
 //! `host:port` (never its password) and a [`ProxyErrorKind`].
+// The tunnel is for AMQP over WebSockets and HTTPS; without either only the configuration
+// and its check are left (MQTT over WebSockets tunnels with rumqttc's own CONNECT).
+#![cfg_attr(not(any(feature = "amqp", feature = "https")), allow(dead_code))]
 
 use std::fmt;
 use std::str::FromStr;

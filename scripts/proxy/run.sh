@@ -77,3 +77,16 @@ export IOTC_TEST_PROXY_STRICT="http://127.0.0.1:$strict_port"
 echo "tinyproxy: open $IOTC_TEST_PROXY, auth 127.0.0.1:$auth_port, strict $IOTC_TEST_PROXY_STRICT"
 
 cargo test -p iotc-tests --test proxy -- --include-ignored "$@"
+
+# The thermostat example (its embedded emulator) through the authenticating proxy, over MQTT
+# over WebSockets: the example's IOTC_PROXY path end to end, checked in the proxy's log.
+if [ "$#" -eq 0 ]; then
+    before=$(grep -c 'CONNECT localhost:' "$IOTC_TEST_PROXY_AUTH_LOG" || true)
+    IOTC_PROXY="$IOTC_TEST_PROXY_AUTH" IOTC_TRANSPORT=mqtt-ws timeout 120 cargo run -q --example thermostat
+    after=$(grep -c 'CONNECT localhost:' "$IOTC_TEST_PROXY_AUTH_LOG" || true)
+    if [ "$after" -lt $((before + 2)) ]; then
+        echo "the thermostat example did not go through the proxy (CONNECTs: $before -> $after)" >&2
+        exit 1
+    fi
+    echo "thermostat through the proxy: $((after - before)) tunnels in the proxy's log"
+fi
