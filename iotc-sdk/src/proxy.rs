@@ -6,9 +6,9 @@
 //! the proxy for a tunnel to the service's host and port (`CONNECT host:port`), then runs TLS
 //! end to end through it: the proxy sees only the host name and encrypted bytes. MQTT on 8883
 //! and AMQP on 5671 do not go through a proxy (nor do they in Azure's official SDKs); asking
-//! for one is [`Error::Unsupported`](crate::Error::Unsupported).
+//! for one is [`Error::Unsupported`].
 //!
-//! Failures of the proxy itself are [`Error::Proxy`](crate::Error::Proxy), with the proxy's
+//! Failures of the proxy itself are [`Error::Proxy`], with the proxy's
 //! `host:port` (never its password) and a [`ProxyErrorKind`].
 // The tunnel is for AMQP over WebSockets and HTTPS; without either only the configuration
 // and its check are left (MQTT over WebSockets tunnels with rumqttc's own CONNECT).

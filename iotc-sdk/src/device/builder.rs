@@ -633,10 +633,12 @@ mod tests {
         let builder = DeviceBuilder::default()
             .id_scope("0ne00000A0A")
             .device_id("thermostat-01")
-            .credentials(Credentials::group_key(KEY).unwrap());
+            .credentials(Credentials::group_key(KEY).unwrap())
+            .proxy(ProxyConfig::new("proxy.example", 3128).basic_auth("user", "hunter2"));
         let text = format!("{builder:?}");
-        assert!(text.contains("thermostat-01"));
+        assert!(text.contains("thermostat-01") && text.contains("proxy.example"));
         assert!(!text.contains(KEY) && !text.contains("MDEy"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
         let cs: ConnectionString = format!("HostName=h;DeviceId=d;SharedAccessKey={KEY}")
             .parse()
             .unwrap();

@@ -129,7 +129,12 @@ pub(crate) async fn open(params: ConnectParams) -> Result<(AsyncClient, EventLoo
                 },
                 _ => rumqttc::ProxyAuth::None,
             },
-            addr: proxy.host().to_owned(),
+            // rumqttc joins `addr:port` for its lookup: an IPv6 address needs its brackets.
+            addr: if proxy.host().contains(':') {
+                format!("[{}]", proxy.host())
+            } else {
+                proxy.host().to_owned()
+            },
             port: proxy.port(),
         });
     }
