@@ -11,7 +11,9 @@
 //! `IOTC_DEVICE_KEY` or `IOTC_GROUP_KEY` set it connects to your application and runs until
 //! Ctrl-C (see `examples/src/lib.rs` for every variable). With `IOTC_PROVISIONING_CACHE=FILE`
 //! it caches its DPS assignment in `FILE` and later runs connect to the cached hub without
-//! registering again (IoT Central's device best practice; `docs/field.md`).
+//! registering again (IoT Central's device best practice; `docs/field.md`). With
+//! `IOTC_PROXY=http://[user:pass@]host:port` and `IOTC_TRANSPORT=mqtt-ws`, `amqp-ws` or `https`
+//! it goes through that HTTP proxy (`docs/field.md`, "Proxies").
 //!
 //! The device is typed by the model in `examples/src/models/thermostat.rs`: it can only send
 //! the model's telemetry and properties, and commands arrive as `ThermostatCommand`s.

@@ -13,6 +13,7 @@
 //! | `IOTC_TRUST_CA` | a PEM file of extra trusted root certificates |
 //! | `IOTC_TRANSPORT` | `mqtt` (default), `mqtt-ws`, `amqp`, `amqp-ws` or `https` (see `docs/transports.md`) |
 //! | `IOTC_HTTPS_PORT` | the hub's HTTPS port when it is not 443 (an emulator binary on free ports) |
+//! | `IOTC_PROXY` | an HTTP proxy, `http://[user:pass@]host:port`, for `mqtt-ws`, `amqp-ws` and `https` (see `docs/field.md`, "Proxies") |
 //! | `IOTC_PROVISIONING_CACHE` | a file where the device caches its DPS assignment: later runs connect to the cached hub without registering again (see `docs/field.md`) |
 
 pub mod edge;
@@ -59,6 +60,10 @@ pub async fn target<I: Interface>(default_device_id: &str) -> Result<Target, Box
     }
     if let Some(path) = env("IOTC_PROVISIONING_CACHE") {
         builder = builder.provisioning_cache(FileProvisioningCache::new(path));
+    }
+    if let Some(url) = env("IOTC_PROXY") {
+        // The error names the proxy's host and port, never its password.
+        builder = builder.proxy(url.parse::<iotc_sdk::ProxyConfig>()?);
     }
     let Some(scope) = env("IOTC_ID_SCOPE") else {
         let emulator = Emulator::start(EmulatorConfig::default()).await?;

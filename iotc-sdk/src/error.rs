@@ -105,6 +105,17 @@ pub enum Error {
         transport: &'static str,
     },
 
+    /// The HTTP proxy could not be reached, asked for credentials (407), or refused the tunnel
+    /// to the service (see [`ProxyConfig`](crate::ProxyConfig)). Nothing reached the service.
+    #[error("HTTP proxy {proxy}: {kind}")]
+    Proxy {
+        /// The proxy's `host:port` (never its credentials).
+        proxy: String,
+        /// What went wrong.
+        #[source]
+        kind: ProxyErrorKind,
+    },
+
     /// The device handle was closed, or its connection task has ended.
     #[error("the device connection is closed")]
     Closed,
@@ -129,6 +140,7 @@ impl Error {
         match self {
             Error::Throttled { .. } | Error::Timeout(..) | Error::Connection { .. } => true,
             Error::Rejected { status, .. } => *status == 429 || *status >= 500,
+            Error::Proxy { kind, .. } => kind.is_retryable(),
             _ => false,
         }
     }
@@ -190,6 +202,43 @@ impl Error {
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Error::Serialization(e.to_string())
+    }
+}
+
+/// What went wrong with an HTTP proxy ([`Error::Proxy`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProxyErrorKind {
+    /// The proxy could not be reached (no TCP connection), or dropped the connection before
+    /// answering. Retryable.
+    #[error("cannot reach the proxy")]
+    Unreachable(#[source] std::io::Error),
+
+    /// The proxy answered `407 Proxy Authentication Required` (or `401`, which some proxies,
+    /// tinyproxy among them, answer to wrong credentials): it needs credentials, or other ones
+    /// than those given. Not retryable.
+    #[error("the proxy requires other credentials (proxy authentication required)")]
+    AuthenticationRequired,
+
+    /// The proxy refused the tunnel with this status: 403 (the proxy's rules forbid the host or
+    /// port, not retryable), 502/503/504 (the proxy could not reach the service, retryable).
+    #[error("the proxy refused the tunnel with status {0}")]
+    Refused(u16),
+
+    /// The proxy's answer to `CONNECT` was not a valid HTTP answer. Retryable.
+    #[error("{0}")]
+    InvalidResponse(String),
+}
+
+impl ProxyErrorKind {
+    /// Whether a later attempt through the same proxy may succeed: not after a 407 or 4xx
+    /// refusal.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ProxyErrorKind::Unreachable(_) | ProxyErrorKind::InvalidResponse(_) => true,
+            ProxyErrorKind::AuthenticationRequired => false,
+            ProxyErrorKind::Refused(status) => *status == 429 || *status >= 500,
+        }
     }
 }
 

@@ -68,6 +68,7 @@ pub mod message;
 pub mod model;
 pub mod pnp;
 pub mod provisioning;
+pub mod proxy;
 pub mod retry;
 pub mod tls;
 pub mod transport;
@@ -86,6 +87,7 @@ pub use model::traits::{Interface, Telemetry};
 pub use model::{CommandParseError, Commands, ComponentRef, DtdlSchema, NoCommands, Properties};
 pub use pnp::{WritableProperty, WritablePropertyUpdate};
 pub use provisioning::{ProvisioningClient, Registration};
+pub use proxy::ProxyConfig;
 pub use transport::Protocol;
 
 #[cfg(feature = "derive")]

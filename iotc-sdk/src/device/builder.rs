@@ -17,6 +17,7 @@ use crate::auth::{ConnectionCredential, ConnectionString, Credentials, TokenSour
 #[cfg(feature = "edge")]
 use crate::edge::{EdgeEnvironment, EdgeKind, WorkloadClient};
 use crate::provisioning::{BoundCache, ProvisioningCache, ProvisioningClient, GLOBAL_ENDPOINT};
+use crate::proxy::ProxyConfig;
 use crate::retry::{ExponentialBackoff, RetryPolicy};
 use crate::tls::TlsConfig;
 use crate::transport::hub::Session;
@@ -44,6 +45,7 @@ pub struct DeviceBuilder {
     pub(crate) provisioning_payload: Option<Value>,
     provisioning_cache: Option<Arc<dyn ProvisioningCache>>,
     tls: Option<TlsConfig>,
+    proxy: Option<ProxyConfig>,
     protocol: Protocol,
     https_port: Option<u16>,
     c2d_poll_interval: Duration,
@@ -70,6 +72,7 @@ impl fmt::Debug for DeviceBuilder {
             .field("model_id", &self.model_id)
             .field("dps_endpoint", &self.dps_endpoint)
             .field("protocol", &self.protocol)
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
 }
@@ -86,6 +89,7 @@ impl Default for DeviceBuilder {
             provisioning_payload: None,
             provisioning_cache: None,
             tls: None,
+            proxy: None,
             protocol: Protocol::Mqtt,
             https_port: None,
             c2d_poll_interval: Duration::from_secs(60),
@@ -193,6 +197,16 @@ impl DeviceBuilder {
         self
     }
 
+    /// Connects through this HTTP proxy (a CONNECT tunnel, with basic authentication when it
+    /// has credentials): DPS, the hub and file upload. Only the protocols on port 443 go
+    /// through a proxy: [`Protocol::MqttWs`], [`Protocol::AmqpWs`] and [`Protocol::Https`];
+    /// [`connect`](Self::connect) with [`Protocol::Mqtt`] or [`Protocol::Amqp`] and a proxy
+    /// fails with [`Error::Unsupported`]. Failures of the proxy are [`Error::Proxy`].
+    pub fn proxy(mut self, proxy: ProxyConfig) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
     /// The protocol for DPS and the hub: MQTT, AMQP, either over WebSockets, or HTTPS (see
     /// `docs/transports.md`). Default: [`Protocol::Mqtt`]. The DPS endpoint's and the hub's
     /// port default to the protocol's standard port.
@@ -296,6 +310,7 @@ impl DeviceBuilder {
     /// ([`Error::Unauthorized`], [`Error::Connection`], [`Error::Timeout`]).
     pub async fn connect(self) -> Result<Device> {
         self.protocol.ensure_available()?;
+        self.protocol.ensure_proxy(self.proxy.as_ref())?;
         if let Some(model_id) = &self.model_id {
             model_id.parse::<crate::Dtmi>()?;
         }
@@ -524,6 +539,9 @@ impl DeviceBuilder {
             .tls(tls.clone())
             .registration_timeout(self.connect_timeout)
             .protocol(self.protocol);
+        if let Some(proxy) = &self.proxy {
+            client = client.proxy(proxy.clone());
+        }
         if let Some(model_id) = &self.model_id {
             client = client.model_id(model_id.clone());
         }
@@ -625,6 +643,7 @@ impl DeviceBuilder {
             operation_timeout: self.operation_timeout,
             c2d_poll_interval: self.c2d_poll_interval,
             shared_amqp: self.shared_amqp.clone(),
+            proxy: self.proxy.clone(),
         }
     }
 }
@@ -641,10 +660,12 @@ mod tests {
         let builder = DeviceBuilder::default()
             .id_scope("0ne00000A0A")
             .device_id("thermostat-01")
-            .credentials(Credentials::group_key(KEY).unwrap());
+            .credentials(Credentials::group_key(KEY).unwrap())
+            .proxy(ProxyConfig::new("proxy.example", 3128).basic_auth("user", "hunter2"));
         let text = format!("{builder:?}");
-        assert!(text.contains("thermostat-01"));
+        assert!(text.contains("thermostat-01") && text.contains("proxy.example"));
         assert!(!text.contains(KEY) && !text.contains("MDEy"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
         let cs: ConnectionString = format!("HostName=h;DeviceId=d;SharedAccessKey={KEY}")
             .parse()
             .unwrap();

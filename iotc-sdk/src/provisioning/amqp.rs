@@ -57,6 +57,7 @@ pub(super) async fn register(
         port,
         connector,
         client.protocol == Protocol::AmqpWs,
+        client.proxy.as_ref(),
         client.timeout,
     )
     .await?;

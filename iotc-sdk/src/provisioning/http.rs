@@ -50,6 +50,7 @@ pub(super) async fn register(
             connect: client.timeout,
             request: client.timeout,
         },
+        client.proxy.as_ref(),
     )?;
     debug!(%host, port, %registration_id, "registering with DPS over HTTPS");
     let mut exchange = Https {

@@ -20,6 +20,7 @@ pub(crate) use cache::BoundCache;
 pub use cache::{Assignment, FileProvisioningCache, ProvisioningCache};
 
 use crate::auth::Credentials;
+use crate::proxy::ProxyConfig;
 use crate::tls::TlsConfig;
 use crate::transport::{parse_endpoint, Protocol};
 use crate::{Error, Result};
@@ -64,6 +65,7 @@ pub struct ProvisioningClient {
     model_id: Option<String>,
     timeout: Duration,
     protocol: Protocol,
+    proxy: Option<ProxyConfig>,
 }
 
 impl fmt::Debug for ProvisioningClient {
@@ -73,6 +75,7 @@ impl fmt::Debug for ProvisioningClient {
             .field("registration_id", &self.registration_id)
             .field("endpoint", &self.endpoint)
             .field("model_id", &self.model_id)
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
 }
@@ -95,6 +98,7 @@ impl ProvisioningClient {
             model_id: None,
             timeout: Duration::from_secs(60),
             protocol: Protocol::Mqtt,
+            proxy: None,
         }
     }
 
@@ -141,6 +145,15 @@ impl ProvisioningClient {
         self.credentials = credentials;
     }
 
+    /// Registers through this HTTP proxy (a CONNECT tunnel): with [`Protocol::MqttWs`],
+    /// [`Protocol::AmqpWs`] or [`Protocol::Https`]; [`register`](Self::register) with another
+    /// protocol and a proxy fails with [`Error::Unsupported`]. Failures of the proxy are
+    /// [`Error::Proxy`].
+    pub fn proxy(mut self, proxy: ProxyConfig) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
     /// The registration id.
     pub fn registration_id(&self) -> &str {
         &self.registration_id
@@ -157,10 +170,13 @@ impl ProvisioningClient {
     /// - [`Error::RegistrationFailed`]: DPS finished without assigning the device.
     /// - [`Error::Timeout`]: no final answer within the timeout.
     /// - [`Error::Unsupported`]: the protocol's cargo feature is off in this build (see
-    ///   [`Protocol::is_available`]). Nothing was sent.
+    ///   [`Protocol::is_available`]), or a proxy with MQTT or AMQP (not over WebSockets).
+    ///   Nothing was sent.
+    /// - [`Error::Proxy`]: the HTTP proxy could not be reached or refused the tunnel.
     /// - [`Error::Config`], [`Error::Connection`], [`Error::Rejected`] otherwise.
     pub async fn register(&self) -> Result<Registration> {
         self.protocol.ensure_available()?;
+        self.protocol.ensure_proxy(self.proxy.as_ref())?;
         validate_id("registration id", &self.registration_id)?;
         validate_id("ID scope", &self.id_scope)?;
         if let Some(model_id) = &self.model_id {

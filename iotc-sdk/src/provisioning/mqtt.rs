@@ -49,6 +49,7 @@ pub(super) async fn register(
         keep_alive: Duration::from_secs(60),
         clean_session: true,
         timeout: client.timeout,
+        proxy: client.proxy.clone(),
     })
     .await?;
     // DPS answers only requests, so nothing can arrive before the SUBACK.

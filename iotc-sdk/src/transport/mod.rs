@@ -27,6 +27,7 @@ use tokio::sync::oneshot;
 use crate::auth::TokenSource;
 use crate::message::{CloudMessage, Message, Settlement};
 use crate::pnp::Twin;
+use crate::proxy::ProxyConfig;
 use crate::tls::TlsConfig;
 use crate::{Error, Result};
 
@@ -123,6 +124,17 @@ impl Protocol {
         self.default_port() == 443
     }
 
+    /// [`Error::Unsupported`] for a proxy with a protocol that does not run over a proxy's
+    /// tunnel to port 443: MQTT on 8883 and AMQP on 5671 (their WebSocket variants do).
+    pub(crate) fn ensure_proxy(self, proxy: Option<&ProxyConfig>) -> Result<()> {
+        match (proxy, self) {
+            (Some(_), Protocol::Mqtt | Protocol::Amqp) => Err(self.unsupported(
+                "a connection through an HTTP proxy (use its WebSocket variant, MqttWs or AmqpWs)",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The error for `operation` when this protocol cannot carry it.
     pub(crate) fn unsupported(self, operation: &'static str) -> Error {
         Error::Unsupported {
@@ -197,6 +209,8 @@ pub(crate) struct HubConfig {
     /// own.
     #[cfg_attr(not(feature = "amqp"), allow(dead_code))]
     pub(crate) shared_amqp: Option<SharedAmqp>,
+    /// The HTTP proxy every connection goes through (WebSockets and HTTPS only).
+    pub(crate) proxy: Option<ProxyConfig>,
 }
 
 /// A request from a [`Device`](crate::Device) handle to its connection task.

@@ -195,6 +195,7 @@ async fn connect_own(config: &HubConfig, resource: &str) -> Result<Parts> {
         config.port,
         connector,
         config.protocol == Protocol::AmqpWs,
+        config.proxy.as_ref(),
         config.connect_timeout,
     )
     .await?;

@@ -144,6 +144,7 @@ async fn open(config: &HubConfig) -> Result<Live> {
         config.port,
         config.tls.connector()?,
         config.protocol == Protocol::AmqpWs,
+        config.proxy.as_ref(),
         config.connect_timeout,
     )
     .await?;

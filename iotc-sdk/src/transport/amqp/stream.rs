@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use crate::proxy::ProxyConfig;
 use crate::{Error, Result};
 
 /// Any stream fe2o3-amqp can run on.
@@ -16,17 +17,22 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + Debug> ReadWrite for T {}
 /// The stream an AMQP connection runs on.
 pub(crate) type AmqpStream = Box<dyn ReadWrite>;
 
-/// Opens TCP to `host:port` and runs the TLS handshake with `connector` (server name `host`).
+/// Opens TCP to `host:port`, or a tunnel to it through `proxy`, and runs the TLS handshake
+/// with `connector` (server name `host`).
 pub(crate) async fn connect_tls(
     host: &str,
     port: u16,
     connector: crate::tls::Connector,
+    proxy: Option<&ProxyConfig>,
     timeout: Duration,
 ) -> Result<crate::tls::TlsStream> {
     let work = async {
-        let tcp = TcpStream::connect((host, port))
-            .await
-            .map_err(|e| Error::connection_caused(format!("cannot connect to {host}:{port}"), e))?;
+        let tcp = match proxy {
+            Some(proxy) => crate::proxy::tunnel(proxy, host, port).await?,
+            None => TcpStream::connect((host, port)).await.map_err(|e| {
+                Error::connection_caused(format!("cannot connect to {host}:{port}"), e)
+            })?,
+        };
         let _ = tcp.set_nodelay(true);
         crate::tls::handshake(connector, host, tcp).await
     };
@@ -36,21 +42,26 @@ pub(crate) async fn connect_tls(
 }
 
 /// Opens the stream for `protocol`: TLS, or a WebSocket on TLS (with the cargo feature
-/// `websocket`; [`Error::Unsupported`] without it). Its writes gather into few TLS records
-/// ([`Corked`](super::corked::Corked)).
+/// `websocket`; [`Error::Unsupported`] without it), the WebSocket through `proxy` if given.
+/// Its writes gather into few TLS records ([`Corked`](super::corked::Corked)).
 pub(crate) async fn connect(
     host: &str,
     port: u16,
     connector: crate::tls::Connector,
     websocket: bool,
+    proxy: Option<&ProxyConfig>,
     timeout: Duration,
 ) -> Result<AmqpStream> {
+    if proxy.is_some() && !websocket {
+        // Not reached: connecting checks `Protocol::ensure_proxy` first.
+        return Err(crate::Protocol::Amqp.unsupported("a connection through an HTTP proxy"));
+    }
     #[cfg(not(feature = "websocket"))]
     if websocket {
         // Not reached: connecting checks `Protocol::ensure_available` first.
         return Err(crate::Protocol::AmqpWs.unsupported("a connection"));
     }
-    let tls = connect_tls(host, port, connector, timeout).await?;
+    let tls = connect_tls(host, port, connector, proxy, timeout).await?;
     #[cfg(feature = "websocket")]
     if websocket {
         let ws = tokio::time::timeout(timeout, upgrade(tls, host, port))

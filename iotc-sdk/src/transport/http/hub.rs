@@ -70,6 +70,7 @@ impl HubClient {
                 connect: config.connect_timeout,
                 request: config.operation_timeout,
             },
+            config.proxy.as_ref(),
         )?;
         Ok(HubClient {
             http,

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::auth::{RequestToken, X509Identity};
+use crate::proxy::ProxyConfig;
 use crate::tls::TlsConfig;
 use crate::{Error, Result};
 
@@ -71,6 +72,8 @@ pub(crate) struct HttpsClient {
     /// `https://host:port`, no trailing slash.
     base: String,
     auth: RequestToken,
+    /// The HTTP proxy the requests go through, if any.
+    proxy: Option<ProxyConfig>,
 }
 
 impl std::fmt::Debug for HttpsClient {
@@ -90,7 +93,7 @@ pub(crate) struct Timeouts {
 
 impl HttpsClient {
     /// A client for `https://{host}:{port}` trusting the roots of `tls`, presenting `identity`
-    /// when given.
+    /// when given, through `proxy` when given.
     pub(crate) fn new(
         host: &str,
         port: u16,
@@ -98,12 +101,17 @@ impl HttpsClient {
         identity: Option<&X509Identity>,
         auth: RequestToken,
         timeouts: Timeouts,
+        proxy: Option<&ProxyConfig>,
     ) -> Result<Self> {
         let connector = match identity {
             Some(identity) => tls.connector_with_identity(identity)?,
             None => tls.connector()?,
         };
-        let client = crate::tls::reqwest(reqwest::Client::builder(), connector)
+        let mut builder = crate::tls::reqwest(reqwest::Client::builder(), connector);
+        if let Some(proxy) = proxy {
+            builder = builder.proxy(reqwest_proxy(proxy)?);
+        }
+        let client = builder
             .connect_timeout(timeouts.connect)
             .timeout(timeouts.request)
             .redirect(reqwest::redirect::Policy::none())
@@ -132,6 +140,7 @@ impl HttpsClient {
             timeouts,
             base: format!("https://{host}:{port}"),
             auth,
+            proxy: proxy.cloned(),
         })
     }
 
@@ -157,6 +166,13 @@ impl HttpsClient {
         headers: Vec<(String, String)>,
         body: Option<Vec<u8>>,
     ) -> Result<Response> {
+        let target = (
+            url.host_str()
+                .unwrap_or_default()
+                .trim_matches(['[', ']'])
+                .to_owned(),
+            url.port_or_known_default().unwrap_or(443),
+        );
         let mut request = azure_core::http::Request::new(url, method);
         if let Some(token) = self.auth.current() {
             request.insert_header("authorization", token);
@@ -174,17 +190,88 @@ impl HttpsClient {
             skip_checks: true,
             ..PipelineSendOptions::default()
         };
-        let response = self
+        let response = match self
             .pipeline
             .send(&Context::new(), &mut request, Some(options))
             .await
-            .map_err(|e| transport_error(e, self.timeouts.request))?;
+        {
+            Ok(response) => response,
+            Err(e) => {
+                return Err(match &self.proxy {
+                    Some(proxy) => proxy_error(e, proxy, &target.0, target.1, self.timeouts).await,
+                    None => transport_error(e, self.timeouts.request),
+                })
+            }
+        };
         let (status, headers, body) = response.deconstruct();
         Ok(Response {
             status: u16::from(status),
             headers,
             body: body.into(),
         })
+    }
+}
+
+/// reqwest's setting for `proxy`: every request (all are HTTPS) through a CONNECT tunnel,
+/// with basic authentication when the proxy has credentials.
+fn reqwest_proxy(proxy: &ProxyConfig) -> Result<reqwest::Proxy> {
+    let mut setting = reqwest::Proxy::all(proxy.url())
+        .map_err(|e| Error::Config(format!("invalid proxy {}: {e}", proxy.address())))?;
+    if let (Some(username), Some(password)) = (proxy.username(), proxy.password()) {
+        setting = setting.basic_auth(username, password.expose());
+    }
+    Ok(setting)
+}
+
+/// Sorts the pipeline's errors for a client with a proxy: reqwest's tunnel errors (which
+/// carry no status but for 407) become [`Error::Proxy`]. For a tunnel the proxy refused
+/// with another status, one CONNECT of the SDK's own asks the proxy again to learn it.
+async fn proxy_error(
+    error: azure_core::Error,
+    proxy: &ProxyConfig,
+    host: &str,
+    port: u16,
+    timeouts: Timeouts,
+) -> Error {
+    use crate::proxy::ProxyErrorKind;
+    use std::error::Error as _;
+    let mut tunnel = None;
+    let mut io = None;
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        // hyper-util's tunnel error type is private; its messages are not.
+        if let Some(what) = text.strip_prefix("tunnel error: ") {
+            tunnel.get_or_insert(what.to_owned());
+        }
+        if let Some(e) = inner.downcast_ref::<std::io::Error>() {
+            io.get_or_insert(std::io::Error::new(e.kind(), e.to_string()));
+        }
+        source = inner.source();
+    }
+    let Some(what) = tunnel else {
+        return transport_error(error, timeouts.request);
+    };
+    match what.as_str() {
+        "proxy authorization required" => proxy.error(ProxyErrorKind::AuthenticationRequired),
+        "unsuccessful" => {
+            let probe =
+                tokio::time::timeout(timeouts.connect, crate::proxy::tunnel(proxy, host, port));
+            match probe.await {
+                Ok(Err(e @ Error::Proxy { .. })) => e,
+                _ => proxy.error(ProxyErrorKind::InvalidResponse(
+                    "the proxy refused the tunnel".into(),
+                )),
+            }
+        }
+        "failed to create underlying connection" | "io error establishing tunnel" => {
+            proxy.error(ProxyErrorKind::Unreachable(io.unwrap_or_else(|| {
+                std::io::Error::other("no connection to the proxy")
+            })))
+        }
+        other => proxy.error(ProxyErrorKind::InvalidResponse(format!(
+            "the proxy's tunnel failed: {other}"
+        ))),
     }
 }
 

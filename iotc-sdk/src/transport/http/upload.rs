@@ -128,6 +128,7 @@ async fn put_blob(config: &HubConfig, sas: &SasUri, data: Vec<u8>) -> Result<()>
             connect: config.connect_timeout,
             request: config.operation_timeout,
         },
+        config.proxy.as_ref(),
     )?;
     let headers = vec![
         ("x-ms-blob-type".to_owned(), "BlockBlob".to_owned()),

@@ -83,6 +83,7 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
         keep_alive: config.keep_alive,
         clean_session: false,
         timeout: config.connect_timeout,
+        proxy: config.proxy.clone(),
     })
     .await?;
     let mut filters = vec![

@@ -15,6 +15,7 @@ use rumqttc::{
 };
 
 use crate::auth::{Secret, X509Identity};
+use crate::proxy::ProxyConfig;
 use crate::tls::TlsConfig;
 use crate::transport::Protocol;
 use crate::{Error, Result};
@@ -38,6 +39,8 @@ pub(crate) struct ConnectParams {
     pub(crate) keep_alive: Duration,
     pub(crate) clean_session: bool,
     pub(crate) timeout: Duration,
+    /// The HTTP proxy to tunnel through (MQTT over WebSockets only).
+    pub(crate) proxy: Option<ProxyConfig>,
 }
 
 /// How the MQTT bytes travel.
@@ -77,7 +80,12 @@ pub(crate) async fn open(params: ConnectParams) -> Result<(AsyncClient, EventLoo
             "the MQTT client id (device id) must not be empty".into(),
         ));
     }
+    let proxy = params.proxy;
     let (broker, transport) = match params.transport {
+        MqttTransport::Tls(_) if proxy.is_some() => {
+            // Not reached: connecting checks `Protocol::ensure_proxy` first.
+            return Err(Protocol::Mqtt.unsupported("a connection through an HTTP proxy"));
+        }
         MqttTransport::Tls(connector) => (
             params.host,
             Transport::tls_with_config(crate::tls::mqtt(connector)),
@@ -110,13 +118,33 @@ pub(crate) async fn open(params: ConnectParams) -> Result<(AsyncClient, EventLoo
                 .unwrap_or_default(),
         )
         .set_transport(transport);
+    #[cfg(feature = "websocket")]
+    if let Some(proxy) = &proxy {
+        options.set_proxy(rumqttc::Proxy {
+            ty: rumqttc::ProxyType::Http,
+            auth: match (proxy.username(), proxy.password()) {
+                (Some(username), Some(password)) => rumqttc::ProxyAuth::Basic {
+                    username: username.to_owned(),
+                    password: password.expose().to_owned(),
+                },
+                _ => rumqttc::ProxyAuth::None,
+            },
+            // rumqttc joins `addr:port` for its lookup: an IPv6 address needs its brackets.
+            addr: if proxy.host().contains(':') {
+                format!("[{}]", proxy.host())
+            } else {
+                proxy.host().to_owned()
+            },
+            port: proxy.port(),
+        });
+    }
     let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
     let connack = tokio::time::timeout(params.timeout, async {
         loop {
             match eventloop.poll().await {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
                 Ok(_) => continue,
-                Err(e) => return Err(connection_error(e)),
+                Err(e) => return Err(open_error(e, proxy.as_ref())),
             }
         }
     })
@@ -208,6 +236,38 @@ pub(crate) fn checked_topic(topic: String) -> Result<String> {
 
 pub(crate) fn filter(path: impl Into<String>, qos: QoS) -> SubscribeFilter {
     SubscribeFilter::new(path.into(), qos)
+}
+
+/// [`connection_error`], with the failures of the CONNECT tunnel as [`Error::Proxy`].
+fn open_error(error: ConnectionError, proxy: Option<&ProxyConfig>) -> Error {
+    match (error, proxy) {
+        #[cfg(feature = "websocket")]
+        (ConnectionError::Proxy(e), Some(proxy)) => proxy.error(proxy_error_kind(&e)),
+        (error, _) => connection_error(error),
+    }
+}
+
+/// What went wrong in rumqttc's CONNECT tunnel (its `proxy` feature). rumqttc does not export
+/// its proxy error type; its source is the I/O error or async-http-proxy's error.
+#[cfg(feature = "websocket")]
+fn proxy_error_kind(error: &dyn std::error::Error) -> crate::proxy::ProxyErrorKind {
+    use crate::proxy::ProxyErrorKind;
+    use async_http_proxy::HttpError;
+    let io = |e: &std::io::Error| {
+        ProxyErrorKind::Unreachable(std::io::Error::new(e.kind(), e.to_string()))
+    };
+    let source = error.source();
+    if let Some(e) = source.and_then(|s| s.downcast_ref::<std::io::Error>()) {
+        return io(e);
+    }
+    match source.and_then(|s| s.downcast_ref::<HttpError>()) {
+        Some(HttpError::IoError(e)) => io(e),
+        Some(HttpError::HttpCode200(401 | 407)) => ProxyErrorKind::AuthenticationRequired,
+        Some(HttpError::HttpCode200(status)) => ProxyErrorKind::Refused(*status),
+        _ => ProxyErrorKind::InvalidResponse(format!(
+            "the proxy's answer to CONNECT is not valid: {error}"
+        )),
+    }
 }
 
 /// Sorts rumqttc's connection errors into the SDK's typed errors (protocol.md §4.2 CONNACK codes).

@@ -144,6 +144,8 @@ pub(crate) fn ends_session(error: &Error) -> bool {
         Error::Connection { .. } | Error::Timeout(..) | Error::Unauthorized(_) => true,
         Error::Throttled { .. } => true,
         Error::Rejected { status, .. } => *status >= 500,
+        // The proxy went away or now refuses: a new connection goes through it again.
+        Error::Proxy { .. } => true,
         _ => false,
     }
 }
