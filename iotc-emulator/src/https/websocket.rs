@@ -16,7 +16,7 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use ws_stream_tungstenite::WsStream;
 
-use super::{empty, plain, set, ConnCtx, Reply};
+use super::call::{empty, plain, set, ConnCtx, Reply};
 use crate::state::Shared;
 use crate::tls::PeerCert;
 use crate::tls::{DeviceIo, Role};
