@@ -137,6 +137,8 @@ pub(crate) struct Device {
     pub(crate) device_id: String,
     pub(crate) model_id: Option<String>,
     pub(crate) device_client_type: Option<String>,
+    /// The transport of its last hub connection or HTTPS request.
+    pub(crate) protocol: Option<crate::types::DeviceProtocol>,
     pub(crate) auth: DeviceAuth,
     pub(crate) enrollment_group: Option<String>,
     /// The gateway this device is a downstream device of.
@@ -167,6 +169,7 @@ impl Device {
             device_id,
             model_id: None,
             device_client_type: None,
+            protocol: None,
             auth,
             enrollment_group: None,
             gateway_id: None,

@@ -274,6 +274,10 @@ async fn ended<T: std::fmt::Debug>(
 async fn works_again(emulator: &Emulator, id: &str) {
     tokio::time::sleep(DURATION + Duration::from_millis(300)).await;
     let mut again = open(emulator, id).await.expect("put-token after the fault");
+    assert_eq!(
+        emulator.device(id).and_then(|d| d.protocol),
+        Some(iotc_emulator::DeviceProtocol::Amqp)
+    );
     assert!(matches!(again.send(None).await, Outcome::Accepted(_)));
     assert_eq!(again.twin_get().await, 200);
     let _ = again.connection.close().await;

@@ -279,6 +279,10 @@ async fn devices_properties_commands_telemetry() {
         assert_eq!(status, 200);
         assert_eq!(body["provisioned"], true);
         assert_eq!(body["template"], "thermostat-template");
+        // The emulator's extension: the transport of the device's last connection.
+        assert_eq!(body["protocol"], "MQTT", "{body}");
+        let (_, never) = api.call("GET", "/api/devices/api-a", None).await;
+        assert!(never.get("protocol").is_none(), "{never}");
         let (_, body) = api.call("GET", &format!("/api/devices/{dev}/attestation"), None).await;
         assert_eq!(body["type"], "symmetricKey");
         assert_eq!(body["symmetricKey"]["primaryKey"], emulator.derive_device_key(dev));

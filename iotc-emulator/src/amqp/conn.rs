@@ -36,6 +36,8 @@ pub(crate) struct AmqpConn {
     pub(super) peer: SocketAddr,
     pub(super) role: Role,
     pub(super) cert: Option<PeerCert>,
+    /// The connection runs over a WebSocket.
+    pub(super) websocket: bool,
     pub(super) sasl: SaslInfo,
     /// Devices of this connection, by device id.
     pub(super) devices: Mutex<HashMap<String, Arc<DeviceLinks>>>,

@@ -360,6 +360,7 @@ fn start(device: &Arc<DeviceLinks>, model_id: Option<&str>, client: Option<&str>
             model_id,
             device_client_type: client,
             transport: Transport::Amqp,
+            websocket: device.conn.websocket,
         },
     ) else {
         return false;

@@ -133,6 +133,7 @@ pub(crate) async fn serve_stream(
 ) {
     let info = Arc::new(Mutex::new(SaslInfo::default()));
     // `KillTcp` cuts the socket under the engine: dropping the engine's handle would send CLOSE.
+    let websocket = stream.is_websocket();
     let (mut stream, cutter) = severable(stream);
     let opened = tokio::time::timeout_at(deadline, async {
         let header = read_header(&mut stream).await?;
@@ -178,6 +179,7 @@ pub(crate) async fn serve_stream(
         peer,
         role,
         cert,
+        websocket,
         sasl,
         devices: Mutex::new(HashMap::new()),
         dps_answers: Mutex::new(HashMap::new()),

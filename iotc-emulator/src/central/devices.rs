@@ -55,6 +55,11 @@ pub(crate) fn device_json(central: &Central, id: &str) -> Option<Value> {
     if let Some(t) = central.template_of(id) {
         out["template"] = Value::String(t);
     }
+    // An emulator extension (IoT Central's device object has none): the transport of the
+    // device's last connection.
+    if let Some(p) = info.as_ref().and_then(|d| d.protocol) {
+        out["protocol"] = Value::String(p.as_str().to_owned());
+    }
     Some(out)
 }
 

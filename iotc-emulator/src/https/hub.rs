@@ -33,6 +33,7 @@ pub(super) fn handle(call: Call<'_>, device_id: &str, rest: &[&str]) -> Reply {
         Ok(auth) => auth,
         Err(e) => return hub_error(&e),
     };
+    device_hub::note_https(&call.ctx.shared, device_id);
     if let Some(reply) = fault_reply(&call, device_id) {
         return reply;
     }

@@ -63,7 +63,11 @@ fn amqp(
 }
 
 /// A WebSocket carried in the HTTPS connection, as a byte stream.
-impl DeviceIo for WsStream<TokioAdapter<TokioIo<hyper::upgrade::Upgraded>>> {}
+impl DeviceIo for WsStream<TokioAdapter<TokioIo<hyper::upgrade::Upgraded>>> {
+    fn is_websocket(&self) -> bool {
+        true
+    }
+}
 
 /// Answers the upgrade request with `101 Switching Protocols` and hands the stream to the
 /// subprotocol's handler.
