@@ -139,7 +139,7 @@ fn generate_scope() -> String {
     format!("0ne{}", crate::ids::random_hex(4).to_ascii_uppercase())
 }
 
-fn generate_key() -> Result<String, EmulatorError> {
+pub(crate) fn generate_key() -> Result<String, EmulatorError> {
     let mut key = [0u8; 64];
     openssl::rand::rand_bytes(&mut key).map_err(|e| EmulatorError::Tls(e.to_string()))?;
     Ok(B64.encode(key))

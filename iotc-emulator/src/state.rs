@@ -249,6 +249,14 @@ pub(crate) struct Registration {
     pub(crate) reprovisioned: bool,
 }
 
+/// A SAS enrollment group besides the default one: device keys derive from its keys.
+#[derive(Debug, Clone)]
+pub(crate) struct SasGroup {
+    pub(crate) id: String,
+    /// Primary, then secondary key (base64); a device key derived from either is accepted.
+    pub(crate) keys: Vec<String>,
+}
+
 /// An X.509 enrollment group.
 #[derive(Debug, Clone)]
 pub(crate) struct X509Group {
@@ -268,6 +276,8 @@ pub(crate) struct PendingMethod {
 pub(crate) struct State {
     pub(crate) individual: HashMap<String, String>,
     pub(crate) x509_groups: Vec<X509Group>,
+    /// SAS enrollment groups besides `SAS-IoT-Devices`.
+    pub(crate) sas_groups: Vec<SasGroup>,
     /// Device-template interfaces by `@id`.
     pub(crate) templates: crate::templates::Interfaces,
     pub(crate) registrations: HashMap<String, Registration>,
