@@ -10,8 +10,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use super::app::{json_body, Central};
+use super::error::{ApiError, ApiResult};
+use super::paging;
 use super::store::{etag, DeviceRecord, Relationship};
-use super::{json_body, paging, ApiError, ApiResult, Central};
 use crate::RefuseCode;
 
 pub(crate) fn routes() -> Router<Central> {

@@ -19,8 +19,10 @@ use openssl::hash::MessageDigest;
 use openssl::x509::X509;
 use serde_json::{json, Value};
 
+use super::app::{json_body, Central};
+use super::error::{ApiError, ApiResult};
+use super::paging;
 use super::store::{etag, GroupRecord};
-use super::{json_body, paging, ApiError, ApiResult, Central};
 use crate::state::DEFAULT_SAS_GROUP;
 
 pub(crate) fn routes() -> Router<Central> {

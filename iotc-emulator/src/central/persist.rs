@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 
 use std::sync::{Arc, Mutex};
 
+use super::app::Central;
 use super::store::Store;
-use super::Central;
 use crate::state::{Device, DeviceAuth, RegStatus, Registration, Shared, X509Group};
 use crate::{tls, EmulatorError};
 
