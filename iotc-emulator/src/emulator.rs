@@ -307,11 +307,11 @@ impl Emulator {
                 TcpListener::bind(SocketAddr::new(ip, https_addr.port())).await?,
             ));
         }
-        let mut hubs = vec![crate::hubs::HubSettings {
+        let mut hubs = vec![crate::state::HubSettings {
             hostname: config.hub_hostname.clone(),
             ip: hub_addr.ip(),
         }];
-        hubs.extend(extra_hub_ips.iter().map(|ip| crate::hubs::HubSettings {
+        hubs.extend(extra_hub_ips.iter().map(|ip| crate::state::HubSettings {
             hostname: ip.to_string(),
             ip: std::net::IpAddr::V4(*ip),
         }));

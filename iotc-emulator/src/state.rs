@@ -45,14 +45,14 @@ pub(crate) struct Settings {
     /// Time allowed from TCP accept to a complete CONNECT (TLS handshake included).
     pub(crate) handshake_timeout: Duration,
     /// Edge-hub mode: the edge device and its routes.
-    pub(crate) edge: Option<crate::edge::EdgeSettings>,
+    pub(crate) edge: Option<crate::edge::config::EdgeSettings>,
     /// Where the workload API listens (edge-hub mode).
     pub(crate) workload_socket: Option<std::path::PathBuf>,
     /// `assignedHub` announced to devices that register on the HTTPS port (HTTPS and
     /// WebSockets reach the hub there too).
     pub(crate) https_assigned_hub: String,
     /// The IoT hubs (at least one; hub 0 is the hub above). See [`crate::hubs`].
-    pub(crate) hubs: Vec<crate::hubs::HubSettings>,
+    pub(crate) hubs: Vec<HubSettings>,
 }
 
 /// What the service side sends to a device's connection task, whatever its transport.
@@ -247,6 +247,15 @@ pub(crate) struct Registration {
     /// `true` once this registration id was assigned before (substatus
     /// `reprovisionedToInitialAssignment`).
     pub(crate) reprovisioned: bool,
+}
+
+/// One hub: its host name and where it listens.
+#[derive(Debug, Clone)]
+pub(crate) struct HubSettings {
+    /// The host name devices address it by (username, SAS audience, `assignedHub`).
+    pub(crate) hostname: String,
+    /// The listen address of its MQTT, AMQP and HTTPS listeners (hub 0: the hub listener's).
+    pub(crate) ip: std::net::IpAddr,
 }
 
 /// A SAS enrollment group besides the default one: device keys derive from its keys.
