@@ -139,7 +139,7 @@ fn generate_scope() -> String {
     format!("0ne{}", crate::ids::random_hex(4).to_ascii_uppercase())
 }
 
-fn generate_key() -> Result<String, EmulatorError> {
+pub(crate) fn generate_key() -> Result<String, EmulatorError> {
     let mut key = [0u8; 64];
     openssl::rand::rand_bytes(&mut key).map_err(|e| EmulatorError::Tls(e.to_string()))?;
     Ok(B64.encode(key))
@@ -307,11 +307,11 @@ impl Emulator {
                 TcpListener::bind(SocketAddr::new(ip, https_addr.port())).await?,
             ));
         }
-        let mut hubs = vec![crate::hubs::HubSettings {
+        let mut hubs = vec![crate::state::HubSettings {
             hostname: config.hub_hostname.clone(),
             ip: hub_addr.ip(),
         }];
-        hubs.extend(extra_hub_ips.iter().map(|ip| crate::hubs::HubSettings {
+        hubs.extend(extra_hub_ips.iter().map(|ip| crate::state::HubSettings {
             hostname: ip.to_string(),
             ip: std::net::IpAddr::V4(*ip),
         }));

@@ -447,6 +447,18 @@ impl Faults {
             .filter(|f| f.start <= now && now < f.end)
     }
 
+    /// The device-requested fault of `device` in force at `now` and what it does on
+    /// `transport` (a link or session it kills stays killed for the fault's duration).
+    pub(crate) fn device_action(
+        &self,
+        device: &str,
+        now: Instant,
+        transport: Transport,
+    ) -> Option<(FaultKind, FaultAction)> {
+        let fault = self.active_device_fault(device, now)?;
+        Some((fault.kind, fault.kind.action(transport, fault.abrupt)?))
+    }
+
     /// Why an operation of `device` fails at `now` because of a device-requested fault.
     pub(crate) fn op_fault(&self, device: &str, now: Instant) -> Option<OpFault> {
         match self.active_device_fault(device, now)?.kind {

@@ -15,15 +15,6 @@ use sha2::{Digest, Sha256};
 
 use crate::state::{Device, Settings};
 
-/// One hub: its host name and where it listens.
-#[derive(Debug, Clone)]
-pub(crate) struct HubSettings {
-    /// The host name devices address it by (username, SAS audience, `assignedHub`).
-    pub(crate) hostname: String,
-    /// The listen address of its MQTT, AMQP and HTTPS listeners (hub 0: the hub listener's).
-    pub(crate) ip: std::net::IpAddr,
-}
-
 /// The host names of hubs `1..count`: `127.0.0.2`, `127.0.0.3`, …, skipping addresses the
 /// configuration already uses (`taken`).
 pub(crate) fn extra_hub_ips(count: usize, taken: &[String]) -> Vec<std::net::Ipv4Addr> {

@@ -98,6 +98,7 @@ pub use error::{EmulatorError, ServiceError};
 pub use fault::RefuseCode;
 pub use service::failover::HubInfo;
 pub use types::{
-    AuthKind, C2dMessage, DeviceInfo, FileUploadNotification, MethodResponse, RegistrationInfo,
-    TelemetryMessage, TelemetryReceiver, Twin, UnmodeledData, UnmodeledKind, UploadedBlob,
+    AuthKind, C2dMessage, DeviceInfo, DeviceProtocol, FileUploadNotification, MethodResponse,
+    RegistrationInfo, TelemetryMessage, TelemetryReceiver, Twin, UnmodeledData, UnmodeledKind,
+    UploadedBlob,
 };

@@ -45,14 +45,14 @@ pub(crate) struct Settings {
     /// Time allowed from TCP accept to a complete CONNECT (TLS handshake included).
     pub(crate) handshake_timeout: Duration,
     /// Edge-hub mode: the edge device and its routes.
-    pub(crate) edge: Option<crate::edge::EdgeSettings>,
+    pub(crate) edge: Option<crate::edge::config::EdgeSettings>,
     /// Where the workload API listens (edge-hub mode).
     pub(crate) workload_socket: Option<std::path::PathBuf>,
     /// `assignedHub` announced to devices that register on the HTTPS port (HTTPS and
     /// WebSockets reach the hub there too).
     pub(crate) https_assigned_hub: String,
     /// The IoT hubs (at least one; hub 0 is the hub above). See [`crate::hubs`].
-    pub(crate) hubs: Vec<crate::hubs::HubSettings>,
+    pub(crate) hubs: Vec<HubSettings>,
 }
 
 /// What the service side sends to a device's connection task, whatever its transport.
@@ -137,6 +137,8 @@ pub(crate) struct Device {
     pub(crate) device_id: String,
     pub(crate) model_id: Option<String>,
     pub(crate) device_client_type: Option<String>,
+    /// The transport of its last hub connection or HTTPS request.
+    pub(crate) protocol: Option<crate::types::DeviceProtocol>,
     pub(crate) auth: DeviceAuth,
     pub(crate) enrollment_group: Option<String>,
     /// The gateway this device is a downstream device of.
@@ -167,6 +169,7 @@ impl Device {
             device_id,
             model_id: None,
             device_client_type: None,
+            protocol: None,
             auth,
             enrollment_group: None,
             gateway_id: None,
@@ -246,6 +249,23 @@ pub(crate) struct Registration {
     pub(crate) reprovisioned: bool,
 }
 
+/// One hub: its host name and where it listens.
+#[derive(Debug, Clone)]
+pub(crate) struct HubSettings {
+    /// The host name devices address it by (username, SAS audience, `assignedHub`).
+    pub(crate) hostname: String,
+    /// The listen address of its MQTT, AMQP and HTTPS listeners (hub 0: the hub listener's).
+    pub(crate) ip: std::net::IpAddr,
+}
+
+/// A SAS enrollment group besides the default one: device keys derive from its keys.
+#[derive(Debug, Clone)]
+pub(crate) struct SasGroup {
+    pub(crate) id: String,
+    /// Primary, then secondary key (base64); a device key derived from either is accepted.
+    pub(crate) keys: Vec<String>,
+}
+
 /// An X.509 enrollment group.
 #[derive(Debug, Clone)]
 pub(crate) struct X509Group {
@@ -268,6 +288,8 @@ pub(crate) struct State {
     /// Individual X.509 enrollments: the certificates (SHA-256 thumbprints, primary first)
     /// each registration id may present.
     pub(crate) x509_individual: HashMap<String, Vec<crate::credentials::Thumbprint>>,
+    /// SAS enrollment groups besides `SAS-IoT-Devices`.
+    pub(crate) sas_groups: Vec<SasGroup>,
     /// Device-template interfaces by `@id`.
     pub(crate) templates: crate::templates::Interfaces,
     pub(crate) registrations: HashMap<String, Registration>,

@@ -294,6 +294,11 @@ pub(crate) trait DeviceIo: AsyncRead + AsyncWrite + Unpin + Send {
     /// close_notify, no FIN), like a connection cut by the network. Streams that cannot reach
     /// their socket close gracefully instead.
     fn prepare_abort(&self) {}
+
+    /// Whether the stream is a WebSocket (the device list's protocol column).
+    fn is_websocket(&self) -> bool {
+        false
+    }
 }
 
 impl std::fmt::Debug for dyn DeviceIo {

@@ -189,6 +189,48 @@ pub enum AuthKind {
     X509,
 }
 
+/// The transport a device last reached the hub with: the web app's protocol column and the
+/// `protocol` field of the device views (an emulator extension: IoT Central's device object
+/// has no such field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
+pub enum DeviceProtocol {
+    /// MQTT over TLS.
+    #[serde(rename = "MQTT")]
+    Mqtt,
+    /// MQTT over WebSockets.
+    #[serde(rename = "MQTT-WS")]
+    MqttWs,
+    /// AMQP over TLS.
+    #[serde(rename = "AMQP")]
+    Amqp,
+    /// AMQP over WebSockets.
+    #[serde(rename = "AMQP-WS")]
+    AmqpWs,
+    /// The HTTPS device API (a request counts as a connection).
+    #[serde(rename = "HTTPS")]
+    Https,
+}
+
+impl DeviceProtocol {
+    /// The name the device views use: `MQTT`, `MQTT-WS`, `AMQP`, `AMQP-WS`, `HTTPS`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceProtocol::Mqtt => "MQTT",
+            DeviceProtocol::MqttWs => "MQTT-WS",
+            DeviceProtocol::Amqp => "AMQP",
+            DeviceProtocol::AmqpWs => "AMQP-WS",
+            DeviceProtocol::Https => "HTTPS",
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A device in the hub registry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -215,6 +257,8 @@ pub struct DeviceInfo {
     pub enrollment_group: Option<String>,
     /// The `DeviceClientType` (SDK user agent) of its last hub connection.
     pub device_client_type: Option<String>,
+    /// The transport of its last hub connection (or HTTPS request); `None` before the first.
+    pub protocol: Option<DeviceProtocol>,
     /// The gateway this device is a downstream device of (DPS payload
     /// `iotcGateway.iotcGatewayId`), if any.
     pub gateway_id: Option<String>,

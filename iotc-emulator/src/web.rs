@@ -127,6 +127,7 @@ fn snapshot(c: &Central) -> Value {
                 "enabled": record.is_none_or(|r| r.enabled),
                 "connected": info.as_ref().is_some_and(|d| d.connected),
                 "client": info.as_ref().and_then(|d| d.device_client_type.clone()),
+                "protocol": info.as_ref().and_then(|d| d.protocol),
                 "auth": info.as_ref().map(|d| d.auth),
                 "gatewayId": info.as_ref().and_then(|d| d.gateway_id.clone()),
                 "pendingC2d": info.as_ref().map_or(0, |d| d.pending_c2d),

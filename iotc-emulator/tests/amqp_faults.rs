@@ -137,6 +137,19 @@ async fn device(emulator: &Emulator, id: &str) -> Device {
 /// A CBS put-token for `id`'s hub token; returns the answer's `status-code`, -1 when the
 /// connection ends instead.
 async fn put_token(emulator: &Emulator, id: &str, tx: &mut Sender, rx: &mut Receiver) -> i32 {
+    // The connection may be cut or closed instead of an answer (a fault in force): -1.
+    if !send_put_token(emulator, id, tx).await {
+        return -1;
+    }
+    let Ok(Ok(answer)) = timeout(LIMIT, rx.recv::<Body<Value>>()).await else {
+        return -1;
+    };
+    let _ = rx.accept(&answer).await;
+    status_of(&answer)
+}
+
+/// Sends a put-token request for `id`'s hub token on `tx`; false when it does not go out.
+async fn send_put_token(emulator: &Emulator, id: &str, tx: &mut Sender) -> bool {
     let key = emulator.derive_device_key(id);
     let token = common::hub_pass(emulator, id, &key, 3600);
     let audience = format!("{}/devices/{id}", emulator.hub_hostname());
@@ -156,14 +169,11 @@ async fn put_token(emulator: &Emulator, id: &str, tx: &mut Sender, rx: &mut Rece
         )
         .value(token)
         .build();
-    // The connection may be cut or closed instead of an answer (a fault in force): -1.
-    if tx.send(request).await.is_err() {
-        return -1;
-    }
-    let Ok(Ok(answer)) = timeout(LIMIT, rx.recv::<Body<Value>>()).await else {
-        return -1;
-    };
-    let _ = rx.accept(&answer).await;
+    tx.send(request).await.is_ok()
+}
+
+/// The `status-code` of a put-token answer.
+fn status_of(answer: &fe2o3_amqp::link::delivery::Delivery<Body<Value>>) -> i32 {
     match answer
         .message()
         .application_properties
@@ -177,11 +187,16 @@ async fn put_token(emulator: &Emulator, id: &str, tx: &mut Sender, rx: &mut Rece
 
 /// A telemetry message, with the fault-injection properties when `fault` is given.
 fn telemetry(fault: Option<&str>) -> Message<Body<Value>> {
+    telemetry_closing(fault, "byebye")
+}
+
+/// A telemetry message asking for `fault` (if any) with close reason `reason`.
+fn telemetry_closing(fault: Option<&str>, reason: &str) -> Message<Body<Value>> {
     let mut properties = ApplicationProperties::builder().insert("n", "1");
     if let Some(kind) = fault {
         properties = properties
             .insert("AzIoTHub_FaultOperationType", kind)
-            .insert("AzIoTHub_FaultOperationCloseReason", "byebye")
+            .insert("AzIoTHub_FaultOperationCloseReason", reason)
             .insert("AzIoTHub_FaultOperationDelayInSecs", DELAY)
             .insert(
                 "AzIoTHub_FaultOperationDurationInSecs",
@@ -259,6 +274,10 @@ async fn ended<T: std::fmt::Debug>(
 async fn works_again(emulator: &Emulator, id: &str) {
     tokio::time::sleep(DURATION + Duration::from_millis(300)).await;
     let mut again = open(emulator, id).await.expect("put-token after the fault");
+    assert_eq!(
+        emulator.device(id).and_then(|d| d.protocol),
+        Some(iotc_emulator::DeviceProtocol::Amqp)
+    );
     assert!(matches!(again.send(None).await, Outcome::Accepted(_)));
     assert_eq!(again.twin_get().await, 200);
     let _ = again.connection.close().await;
@@ -293,21 +312,43 @@ async fn shut_down_amqp_closes_the_connection() {
     works_again(&emulator, "shutdown").await;
 }
 
-#[tokio::test]
-async fn kill_tcp_cuts_the_connection_and_every_reconnect_during_the_fault() {
+/// `KillTcp` with close reason `reason` cuts the socket under the AMQP connection: the client
+/// meets an I/O error, not a CLOSE frame (which would carry the fault's name), and every
+/// reconnection during the fault is cut too.
+async fn kill_tcp(id: &str, reason: &str) {
     let emulator = common::start().await;
-    let mut d = device(&emulator, "kill-tcp").await;
-    let attempts = emulator.connection_attempts("kill-tcp");
-    assert!(matches!(
-        d.send(Some("KillTcp")).await,
-        Outcome::Accepted(_)
-    ));
+    let mut d = device(&emulator, id).await;
+    let attempts = emulator.connection_attempts(id);
+    let outcome = timeout(
+        LIMIT,
+        d.d2c.send(telemetry_closing(Some("KillTcp"), reason)),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(matches!(outcome, Outcome::Accepted(_)));
     let e = ended("connection", d.connection.on_close()).await;
     assert!(!e.contains("Ok(())"), "a cut is no clean close: {e}");
-    let during = timeout(LIMIT, open(&emulator, "kill-tcp")).await;
+    assert!(
+        !e.contains("KillTcp") && !e.contains("RemoteClosed"),
+        "a cut sends no CLOSE frame: {e}"
+    );
+    // The client may not notice the cut at its put-token; a put-token accepted would answer
+    // at once.
+    let during = timeout(Duration::from_secs(3), open(&emulator, id)).await;
     assert!(!matches!(during, Ok(Ok(_))), "accepted during the fault");
-    assert!(emulator.connection_attempts("kill-tcp") > attempts);
-    works_again(&emulator, "kill-tcp").await;
+    assert!(emulator.connection_attempts(id) > attempts);
+    works_again(&emulator, id).await;
+}
+
+#[tokio::test]
+async fn kill_tcp_cuts_the_connection_and_every_reconnect_during_the_fault() {
+    kill_tcp("kill-tcp", "boom").await;
+}
+
+#[tokio::test]
+async fn kill_tcp_byebye_cuts_the_socket_too() {
+    kill_tcp("kill-tcp-fin", "byebye").await;
 }
 
 #[tokio::test]
@@ -320,30 +361,49 @@ async fn kill_amqp_session_ends_the_session_with_an_error() {
     ));
     let e = ended("session", d.session.on_end()).await;
     assert!(e.contains("KillAmqpSession"), "{e}");
-    // The connection stays: a new session authenticates the device again.
-    let mut session = Session::begin(&mut d.connection).await.unwrap();
-    let mut tx = Sender::attach(&mut session, "cbs-tx2", "$cbs")
+    // The connection stays. During the fault a new session of the device is ended as soon as
+    // one of its links attaches; afterwards the device authenticates again and carries on.
+    let during = session_sends(&emulator, &mut d.connection, "during").await;
+    assert!(during.contains("KillAmqpSession"), "{during}");
+    tokio::time::sleep(DURATION).await;
+    assert_eq!(
+        session_sends(&emulator, &mut d.connection, "after").await,
+        "Accepted"
+    );
+}
+
+/// Begins a session on `connection`, puts the token of `kill-session` and sends telemetry:
+/// "Accepted", or the error the session ended with.
+async fn session_sends(
+    emulator: &Emulator,
+    connection: &mut ConnectionHandle<()>,
+    tag: &str,
+) -> String {
+    let mut session = Session::begin(connection).await.unwrap();
+    let mut tx = Sender::attach(&mut session, format!("cbs-tx-{tag}"), "$cbs")
         .await
         .unwrap();
-    let mut rx = Receiver::attach(&mut session, "cbs-rx2", "$cbs")
+    let mut rx = Receiver::attach(&mut session, format!("cbs-rx-{tag}"), "$cbs")
         .await
         .unwrap();
     assert_eq!(
-        put_token(&emulator, "kill-session", &mut tx, &mut rx).await,
+        put_token(emulator, "kill-session", &mut tx, &mut rx).await,
         200
     );
-    let mut d2c = Sender::attach(
+    let attached = Sender::attach(
         &mut session,
-        "d2c2",
+        format!("d2c-{tag}"),
         "/devices/kill-session/messages/events",
     )
-    .await
-    .unwrap();
-    let outcome = timeout(LIMIT, d2c.send(telemetry(None)))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(matches!(outcome, Outcome::Accepted(_)));
+    .await;
+    let sent = match attached {
+        Ok(mut d2c) => timeout(LIMIT, d2c.send(telemetry(None))).await,
+        Err(e) => return format!("{e:?}"),
+    };
+    match sent {
+        Ok(Ok(Outcome::Accepted(_))) => "Accepted".to_owned(),
+        _ => ended("session", session.on_end()).await,
+    }
 }
 
 /// Requests `kind` and checks that exactly the link `which` is detached with an error that
@@ -375,21 +435,78 @@ async fn link_kill(kind: &str, which: &str) {
             "{which}"
         );
     }
-    // The device attaches the link again and carries on.
-    let address = match which {
-        "cbs-tx" | "cbs-rx" => "$cbs".to_owned(),
-        "d2c" => format!("/devices/{id}/messages/events"),
-        "c2d" => format!("/devices/{id}/messages/devicebound"),
-        "twin-tx" | "twin-rx" => format!("/devices/{id}/twin"),
-        _ => format!("/devices/{id}/methods/devicebound"),
-    };
-    let name = format!("{which}-again");
-    if which.ends_with("-tx") || which == "d2c" {
-        Sender::attach(&mut d.session, name, address).await.unwrap();
-    } else {
-        Receiver::attach(&mut d.session, name, address)
-            .await
-            .unwrap();
+    // While the fault lasts, the link attached again is detached again (a `$cbs` link at the
+    // device's next put-token); afterwards it stays.
+    let again = reattach(&emulator, &mut d, which, "during").await;
+    assert!(again.contains(kind), "{which} during the fault: {again}");
+    tokio::time::sleep(DURATION).await;
+    let after = reattach(&emulator, &mut d, which, "after").await;
+    assert_eq!(after, "stays", "{which} after the fault");
+}
+
+/// Attaches link `which` of `d` again and uses it: "stays" when it keeps working, else the
+/// error it was detached with.
+async fn reattach(emulator: &Emulator, d: &mut Device, which: &str, tag: &str) -> String {
+    let id = d.id.clone();
+    let name = format!("{which}-{tag}");
+    let base = format!("/devices/{id}");
+    let pause = Duration::from_millis(300);
+    match which {
+        // The device keeps its other `$cbs` link and puts its token again.
+        "cbs-tx" => {
+            let mut tx = Sender::attach(&mut d.session, name, "$cbs").await.unwrap();
+            if put_token(emulator, &id, &mut tx, &mut d.cbs_rx).await == 200 {
+                return "stays".to_owned();
+            }
+            ended(which, tx.on_detach()).await
+        }
+        "cbs-rx" => {
+            let mut rx = Receiver::attach(&mut d.session, name, "$cbs")
+                .await
+                .unwrap();
+            send_put_token(emulator, &id, &mut d.cbs_tx).await;
+            // The answer (when it comes before the detach), then the detach.
+            let mut answers = 0;
+            loop {
+                match timeout(LIMIT, rx.recv::<Body<Value>>()).await {
+                    Ok(Ok(answer)) => {
+                        let _ = rx.accept(&answer).await;
+                        if status_of(&answer) == 200 {
+                            return "stays".to_owned();
+                        }
+                        answers += 1;
+                        assert!(answers < 2, "{which}: two answers to one put-token");
+                    }
+                    other => return format!("{other:?}"),
+                }
+            }
+        }
+        "d2c" | "twin-tx" | "methods-tx" => {
+            let address = match which {
+                "d2c" => format!("{base}/messages/events"),
+                "twin-tx" => format!("{base}/twin"),
+                _ => format!("{base}/methods/devicebound"),
+            };
+            let mut sender = Sender::attach(&mut d.session, name, address).await.unwrap();
+            match timeout(pause, sender.on_detach()).await {
+                Ok(e) => format!("{e:?}"),
+                Err(_) => "stays".to_owned(),
+            }
+        }
+        _ => {
+            let address = match which {
+                "c2d" => format!("{base}/messages/devicebound"),
+                "twin-rx" => format!("{base}/twin"),
+                _ => format!("{base}/methods/devicebound"),
+            };
+            let mut receiver = Receiver::attach(&mut d.session, name, address)
+                .await
+                .unwrap();
+            match timeout(pause, receiver.recv::<Body<Value>>()).await {
+                Ok(e) => format!("{e:?}"),
+                Err(_) => "stays".to_owned(),
+            }
+        }
     }
 }
 

@@ -279,6 +279,10 @@ async fn devices_properties_commands_telemetry() {
         assert_eq!(status, 200);
         assert_eq!(body["provisioned"], true);
         assert_eq!(body["template"], "thermostat-template");
+        // The emulator's extension: the transport of the device's last connection.
+        assert_eq!(body["protocol"], "MQTT", "{body}");
+        let (_, never) = api.call("GET", "/api/devices/api-a", None).await;
+        assert!(never.get("protocol").is_none(), "{never}");
         let (_, body) = api.call("GET", &format!("/api/devices/{dev}/attestation"), None).await;
         assert_eq!(body["type"], "symmetricKey");
         assert_eq!(body["symmetricKey"]["primaryKey"], emulator.derive_device_key(dev));
@@ -456,6 +460,20 @@ fn make_leaf(cn: &str, issuer: &Issuer<'static, KeyPair>) -> (Vec<u8>, String) {
     (p12.to_der().unwrap(), "pw".to_owned())
 }
 
+/// Whether DPS accepts `reg`'s CONNECT with a registration token of `key`.
+async fn dps_accepts(emulator: &iotc_emulator::Emulator, reg: &str, key: &str) -> bool {
+    let scope = emulator.id_scope();
+    let pass = common::sas_token(
+        &format!("{scope}/registrations/{reg}"),
+        key,
+        Some("registration"),
+        3600,
+    );
+    let user = format!("{scope}/registrations/{reg}/api-version=2021-06-01");
+    let mut dps = Client::connect(emulator, reg, emulator.dps_addr().port(), &user, &pass);
+    dps.connack().await.is_ok()
+}
+
 #[tokio::test]
 async fn enrollment_groups_enroll_x509_devices() {
     timeout(Duration::from_secs(60), async {
@@ -464,11 +482,58 @@ async fn enrollment_groups_enroll_x509_devices() {
         assert_eq!(list["value"][0]["id"], "SAS-IoT-Devices");
         assert_eq!(list["value"][0]["attestation"]["symmetricKey"]["primaryKey"], emulator.group_key());
 
-        // SAS groups other than the emulator's are refused with the reason.
+        // More SAS groups, each with its own keys: generated as IoT Central does, or given.
         let (status, body) = api
             .call("PUT", "/api/enrollmentGroups/more-sas", Some(json!({"displayName": "s", "type": "iot", "attestation": {"type": "symmetricKey"}})))
             .await;
+        assert_eq!(status, 200, "{body}");
+        let generated = body["attestation"]["symmetricKey"]["primaryKey"].as_str().unwrap().to_owned();
+        assert_eq!(B64.decode(&generated).unwrap().len(), 64);
+        assert_ne!(generated, emulator.group_key());
+        let (primary, secondary) = (B64.encode([7u8; 64]), B64.encode([9u8; 64]));
+        let keys = json!({"primaryKey": primary, "secondaryKey": secondary});
+        let (status, body) = api
+            .call("PUT", "/api/enrollmentGroups/line-2", Some(json!({"displayName": "Line 2", "attestation": {"type": "symmetricKey", "symmetricKey": keys}})))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (_, body) = api.call("GET", "/api/enrollmentGroups/line-2", None).await;
+        assert_eq!(body["attestation"]["symmetricKey"], keys, "{body}");
+        let (_, list) = api.call("GET", "/api/enrollmentGroups", None).await;
+        let ids: Vec<&str> = list["value"].as_array().unwrap().iter().filter_map(|g| g["id"].as_str()).collect();
+        assert!(ids.contains(&"more-sas") && ids.contains(&"line-2") && ids.contains(&"SAS-IoT-Devices"), "{list}");
+        let (status, body) = api
+            .call("PUT", "/api/enrollmentGroups/bad-key", Some(json!({"displayName": "b", "attestation": {"type": "symmetricKey", "symmetricKey": {"primaryKey": "not a key!"}}})))
+            .await;
         assert_error(status, &body, 400, "BadRequest");
+        let (status, body) = api
+            .call("PATCH", "/api/enrollmentGroups/line-2", Some(json!({"attestation": {"type": "x509"}})))
+            .await;
+        assert_error(status, &body, 400, "BadRequest");
+
+        // A device whose key derives from the second group's primary (or secondary) key
+        // provisions through that group and connects to the hub with that key.
+        for (dev, group_key) in [("line2-dev", &primary), ("line2-dev-b", &secondary)] {
+            let key = common::hmac_b64(group_key, dev);
+            let reg = provision(&emulator, dev, &key).await;
+            assert_eq!(reg["status"], "assigned", "{reg}");
+            assert_eq!(reg["registrationState"]["symmetricKey"]["enrollmentGroupId"], "line-2", "{reg}");
+            let mut hub = hub_client(&emulator, dev, &key, 3600);
+            hub.connack().await.unwrap();
+            let info = emulator.device(dev).unwrap();
+            assert_eq!(info.enrollment_group.as_deref(), Some("line-2"));
+        }
+        assert_eq!(
+            emulator.derive_group_device_key("line-2", "line2-dev"),
+            Some(common::hmac_b64(&primary, "line2-dev"))
+        );
+        // A key of no group is refused; so is the second group's once it is deleted.
+        let stranger = common::hmac_b64(&B64.encode([1u8; 64]), "stranger");
+        assert!(!dps_accepts(&emulator, "stranger", &stranger).await);
+        let (status, _) = api.call("DELETE", "/api/enrollmentGroups/line-2", None).await;
+        assert_eq!(status, 204);
+        assert!(!dps_accepts(&emulator, "line2-late", &common::hmac_b64(&primary, "line2-late")).await);
+        // The default group still works.
+        assert!(dps_accepts(&emulator, "default-dev", &emulator.derive_device_key("default-dev")).await);
 
         // An X.509 group, its CA set through the API (base64 DER), enrolls a device.
         let (status, body) = api

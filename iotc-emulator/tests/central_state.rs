@@ -54,6 +54,9 @@ async fn state_survives_a_restart() {
             let (status, _) = call(addr, "token-1", "PUT", "/api/devices/made-by-api?api-version=2022-07-31",
                 json!({"displayName": "Made", "template": "tpl"})).await;
             assert_eq!(status, 200);
+            let (status, body) = call(addr, "token-1", "PUT", "/api/enrollmentGroups/line-2?api-version=2022-07-31",
+                json!({"displayName": "Line 2", "attestation": {"type": "symmetricKey"}})).await;
+            assert_eq!(status, 200, "{body}");
             let key = emulator.derive_device_key(dev);
             provision(&emulator, dev, &key).await;
             let (status, body) = call(addr, "token-1", "PATCH", &format!("/api/devices/{dev}/properties?api-version=2022-07-31"),
@@ -88,6 +91,11 @@ async fn state_survives_a_restart() {
         // The registration is kept: the hub takes the device without a new DPS round.
         let mut hub = hub_client(&emulator, dev, &emulator.derive_device_key(dev), 3600);
         hub.connack().await.unwrap();
+        // The second SAS group is kept with its keys: a new device of it provisions.
+        let (_, group) = call(addr, "token-2", "GET", "/api/enrollmentGroups/line-2?api-version=2022-07-31", Value::Null).await;
+        let group_key = group["attestation"]["symmetricKey"]["primaryKey"].as_str().unwrap();
+        let reg = provision(&emulator, "line2-new", &common::hmac_b64(group_key, "line2-new")).await;
+        assert_eq!(reg["registrationState"]["symmetricKey"]["enrollmentGroupId"], "line-2", "{reg}");
         let _ = std::fs::remove_dir_all(&dir);
     })
     .await

@@ -14,7 +14,7 @@ use bytes::BytesMut;
 use fe2o3_amqp::types::messaging::{ApplicationProperties, Body, Message, MessageId, Properties};
 use fe2o3_amqp::types::primitives::{SimpleValue, Value};
 use fe2o3_amqp::{Connection, Receiver, Sender, Session};
-use iotc_emulator::{Emulator, RefuseCode};
+use iotc_emulator::{DeviceProtocol, Emulator, RefuseCode};
 use openssl::ssl::{SslConnector, SslMethod};
 use openssl::x509::X509;
 use rumqttc::mqttbytes::v4::{ConnAck, Connect, ConnectReturnCode, Login, Packet, Publish};
@@ -110,6 +110,11 @@ async fn https_fault(kind: &str, id: &str, status: u16, code: &str) {
     let header = auth(&emulator, id).await;
     let mut received = emulator.telemetry();
     assert_eq!(post(&emulator, id, Some(kind)).await.0, 204);
+    // The device list's protocol column: the device last came over HTTPS.
+    assert_eq!(
+        emulator.device(id).and_then(|d| d.protocol),
+        Some(DeviceProtocol::Https)
+    );
     // The request itself is ordinary telemetry.
     let first = timeout(LIMIT, received.recv()).await.unwrap().unwrap();
     assert_eq!(first.device_id, id);
@@ -236,6 +241,10 @@ async fn mqtt_ws_shut_down_mqtt_closes_and_refuses_until_the_fault_ends() {
     common::provision(&emulator, id, &key).await;
     let (mut ws, mut buf, code) = mqtt_ws(&emulator, id).await;
     assert_eq!(code, Some(ConnectReturnCode::Success));
+    assert_eq!(
+        emulator.device(id).and_then(|d| d.protocol),
+        Some(DeviceProtocol::MqttWs)
+    );
     let topic = common::fault_topic(id, "ShutDownMqtt", "byebye", "0", "1.5");
     write(
         &mut ws,
@@ -364,6 +373,10 @@ async fn amqp_ws_kill_tcp_ends_the_connection_and_refuses_until_the_fault_ends()
     common::provision(&emulator, id, &key).await;
     let (open, status) = amqp_ws(&emulator, id).await;
     assert_eq!(status, 200);
+    assert_eq!(
+        emulator.device(id).and_then(|d| d.protocol),
+        Some(DeviceProtocol::AmqpWs)
+    );
     let (mut connection, mut session) = open.unwrap();
     let mut d2c = Sender::attach(
         &mut session,

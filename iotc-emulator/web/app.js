@@ -144,6 +144,7 @@ function deviceRow(d, depth) {
     h('td', {}, statusBadge(d)),
     h('td', { text: d.template || 'Unassigned' }),
     h('td', { text: when(d.lastActivity) }),
+    h('td', { 'data-col': 'protocol', text: d.protocol || '—' }),
     h('td', { text: d.client || '—' }),
     h('td', { text: d.auth || '—' }),
     h('td', { text: d.gatewayId || '' }));
@@ -156,13 +157,13 @@ function devicesPage() {
     for (const d of app.devices) if (d.gatewayId) (byGateway[d.gatewayId] ||= []).push(d);
     const add = (d, depth) => { body.append(deviceRow(d, depth)); for (const c of byGateway[d.id] || []) add(c, depth + 1); };
     for (const d of app.devices) if (!d.gatewayId || !app.devices.some(g => g.id === d.gatewayId)) add(d, 0);
-    if (!app.devices.length) body.append(h('tr', {}, h('td', { colspan: 7, class: 'muted', text: 'No device yet: provision one through DPS or create one with PUT /api/devices/{id}.' })));
+    if (!app.devices.length) body.append(h('tr', {}, h('td', { colspan: 8, class: 'muted', text: 'No device yet: provision one through DPS or create one with PUT /api/devices/{id}.' })));
   };
   render();
   const view = h('section', { 'aria-labelledby': 'devices-title' },
     h('h2', { id: 'devices-title', text: 'Devices' }),
     h('table', {}, h('caption', { class: 'muted', text: 'Downstream devices are listed under their gateway.' }),
-      h('thead', {}, h('tr', {}, ['Device', 'Status', 'Template', 'Last activity', 'Client', 'Auth', 'Gateway'].map(t => h('th', { scope: 'col', text: t })))),
+      h('thead', {}, h('tr', {}, ['Device', 'Status', 'Template', 'Last activity', 'Protocol', 'Client', 'Auth', 'Gateway'].map(t => h('th', { scope: 'col', text: t })))),
       body));
   return { view, onState: render };
 }

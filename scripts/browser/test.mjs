@@ -67,6 +67,10 @@ try {
   const row = page.locator('tr[data-device="thermostat-web"]');
   await row.getByText('connected').waitFor();
   check((await row.textContent()).includes('Unassigned'), 'the connected device appears, unassigned');
+  await row.locator('td[data-col="protocol"]', { hasText: 'MQTT' }).waitFor();
+  check((await row.locator('td[data-col="protocol"]').textContent()) === 'MQTT', 'the protocol column shows the transport it connected with (MQTT)');
+  const head = await page.locator('thead th').allTextContents();
+  check(head.includes('Protocol'), 'the device list has a Protocol column');
 
   // An uploaded template assigns the waiting device.
   await page.getByRole('link', { name: 'Templates' }).click();

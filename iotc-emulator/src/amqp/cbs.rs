@@ -8,11 +8,11 @@ use fe2o3_amqp::types::primitives::{SimpleValue, Value};
 use fe2o3_amqp::{Receiver, Sender};
 use tokio::sync::mpsc;
 
+use super::conn::{link_killed, AmqpConn, LinkKill};
 use super::msg::{app_property, body_string, message_id, simple_text, AmqpMessage};
-use super::{link_killed, AmqpConn};
 use crate::device::faults;
 use crate::device::hub as device_hub;
-use crate::fault::{AmqpLink, ConnectFault, RefuseCode, Transport};
+use crate::fault::{AmqpLink, ConnectFault, FaultAction, RefuseCode, Transport};
 
 /// Token types IoT hub accepts (C SDK and Node; C# and Java).
 const TOKEN_TYPES: [&str; 2] = [
@@ -143,6 +143,20 @@ async fn put_token(
         return (401, format!("unsupported audience {audience:?}"));
     };
     let shared = &conn.shared;
+    // While a fault that kills a `$cbs` link lasts, the device's put-token kills it again.
+    if let Some((
+        kind,
+        FaultAction::DetachLink(link @ (AmqpLink::CbsRequest | AmqpLink::CbsResponse)),
+    )) = faults::in_force(shared, &device_id, Transport::Amqp)
+    {
+        tracing::info!(peer = %conn.peer, device_id, ?link, "fault injection in force: $cbs link detached again");
+        let _ = conn.link_kill.send(Some(LinkKill {
+            device_id: None,
+            link,
+            error: super::hub::detach_forced(kind),
+        }));
+        return (503, super::hub::fault_description(kind));
+    }
     // A renewal (the device already authenticated on this connection) is no new connection.
     let renewal = conn.live_device(&device_id).is_some();
     let injected = if renewal {
@@ -160,12 +174,12 @@ async fn put_token(
             };
         }
         Some(ConnectFault::Cut) => {
-            conn.close(true, None);
+            conn.cut(true);
             return (503, "connection cut".into());
         }
         Some(ConnectFault::Close(reason)) => {
             tracing::info!(peer = %conn.peer, device_id, reason, "CBS put-token: connection closed (fault injection)");
-            conn.close(false, None);
+            conn.close(None);
             return (503, reason.into());
         }
         None => {}

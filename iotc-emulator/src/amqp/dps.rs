@@ -15,10 +15,10 @@ use fe2o3_amqp::types::primitives::{SimpleValue, Symbol, Value};
 use fe2o3_amqp::{Receiver, Sender};
 use tokio::sync::mpsc;
 
+use super::conn::{close_link, error, AmqpConn};
 use super::msg::{
     app_property, body_bytes, correlation_id, data_body, message_id, simple_text, AmqpMessage,
 };
-use super::{close_link, error, AmqpConn};
 use crate::device::dps::{self as device_dps, DpsClient, DpsRequest};
 use crate::state::Shared;
 

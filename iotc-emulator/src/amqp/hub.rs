@@ -20,41 +20,18 @@ use fe2o3_amqp::{Receiver, Sender};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use super::conn::{
+    close_link, error, link_killed, link_property, AmqpConn, DeviceLinks, Inner, LinkKill,
+};
 use super::msg::{
     annotation, app_property, body_bytes, correlation_id, data_body, id_from_text, id_text,
     simple_text, value_text, AmqpMessage,
 };
-use super::{close_link, error, link_killed, link_property, AmqpConn};
 use crate::device::faults::{self, Ack, Operation};
 use crate::device::hub::{self as device_hub, AttachOptions, Authenticated};
 use crate::fault::{AmqpLink, ConnectFault, FaultAction, FaultKind, OpFault, Transport};
-use crate::state::{Outbound, Subs};
+use crate::state::Outbound;
 use crate::types::C2dMessage;
-
-/// The links and state of one device on one AMQP connection.
-pub(crate) struct DeviceLinks {
-    conn: Arc<AmqpConn>,
-    device_id: String,
-    inner: Mutex<Inner>,
-    /// Set to the error every link of the device closes with.
-    close: watch::Sender<Option<definitions::Error>>,
-    /// Bumped when a renewed token arrives.
-    renewed: watch::Sender<u64>,
-    /// Ends the sessions the device's links attached on (`KillAmqpSession`).
-    sessions: Mutex<Vec<watch::Sender<Option<definitions::Error>>>>,
-}
-
-#[derive(Default)]
-struct Inner {
-    auth: Option<Authenticated>,
-    conn_id: Option<u64>,
-    twin_out: Option<mpsc::Sender<AmqpMessage>>,
-    methods_out: Option<mpsc::Sender<AmqpMessage>>,
-    c2d_out: Option<mpsc::Sender<(u64, Arc<C2dMessage>)>>,
-    /// A module's inputs link (IoT Edge routes deliver to it).
-    inputs_out: Option<mpsc::Sender<AmqpMessage>>,
-    subs: Subs,
-}
 
 /// Records a device authenticated by CBS on `conn`: a new device is connected to the hub at
 /// once (IoT hub shows an AMQP device connected once its token is accepted, before any link);
@@ -105,8 +82,18 @@ impl DeviceLinks {
         })
     }
 
-    /// Records a session the device's links attached on (ended by `KillAmqpSession`).
+    /// Records a session the device's links attached on (ended by `KillAmqpSession`); while
+    /// that fault lasts, the new session is ended too.
     pub(crate) fn add_session(&self, end: watch::Sender<Option<definitions::Error>>) {
+        if let Some((kind, FaultAction::EndSession)) =
+            faults::in_force(self.shared(), &self.device_id, Transport::Amqp)
+        {
+            tracing::info!(device_id = %self.device_id, "fault injection in force: ending the device's new AMQP session");
+            let _ = end.send(Some(error(
+                AmqpError::InternalError,
+                fault_description(kind),
+            )));
+        }
         if let Ok(mut sessions) = self.sessions.lock() {
             sessions.retain(|s| !s.is_closed());
             sessions.push(end);
@@ -115,7 +102,7 @@ impl DeviceLinks {
 
     /// Applies a fault the device asked for to its links, session or connection.
     fn apply_fault(&self, kind: FaultKind, action: FaultAction) {
-        let description = format!("fault injection: {}", kind.name());
+        let description = fault_description(kind);
         match action {
             FaultAction::Close { abrupt } => {
                 tracing::info!(device_id = %self.device_id, fault = kind.name(), abrupt, "fault injection: closing the AMQP connection");
@@ -124,7 +111,13 @@ impl DeviceLinks {
                     Some(description),
                     None,
                 );
-                self.conn.close(abrupt, Some(e));
+                // `KillTcp` cuts the socket (a reset, or a FIN for `byebye`); the AMQP
+                // connection faults close with a CLOSE frame.
+                if kind == FaultKind::KillTcp {
+                    self.conn.cut(abrupt);
+                } else {
+                    self.conn.close(Some(e));
+                }
                 self.end(None);
             }
             FaultAction::EndSession => {
@@ -142,14 +135,10 @@ impl DeviceLinks {
                     AmqpLink::CbsRequest | AmqpLink::CbsResponse => None,
                     _ => Some(self.device_id.clone()),
                 };
-                let _ = self.conn.link_kill.send(Some(super::listener::LinkKill {
+                let _ = self.conn.link_kill.send(Some(LinkKill {
                     device_id,
                     link,
-                    error: definitions::Error::new(
-                        ErrorCondition::LinkError(LinkError::DetachForced),
-                        Some(description),
-                        None,
-                    ),
+                    error: detach_forced(kind),
                 }));
             }
             FaultAction::Unauthorized => {
@@ -159,36 +148,12 @@ impl DeviceLinks {
         }
     }
 
-    /// Whether the device's links are open (not closing).
-    pub(crate) fn is_open(&self) -> bool {
-        self.close.borrow().is_none()
-    }
-
     fn shared(&self) -> &crate::state::Shared {
         &self.conn.shared
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> Option<T> {
         self.inner.lock().ok().map(|mut i| f(&mut i))
-    }
-
-    /// Closes every link of the device with `error` (default: detach-forced).
-    pub(crate) fn end(&self, error: Option<definitions::Error>) {
-        let error = error.unwrap_or_else(|| {
-            definitions::Error::new(
-                ErrorCondition::LinkError(LinkError::DetachForced),
-                Some("the connection closed".to_owned()),
-                None,
-            )
-        });
-        self.close.send_if_modified(|current| {
-            if current.is_none() {
-                *current = Some(error);
-                true
-            } else {
-                false
-            }
-        });
     }
 
     fn closing(&self) -> watch::Receiver<Option<definitions::Error>> {
@@ -202,6 +167,33 @@ impl DeviceLinks {
         if let Some(conn_id) = conn_id {
             device_hub::set_subs(self.shared(), &self.device_id, conn_id, subs, None);
         }
+    }
+}
+
+/// How a fault's errors describe it (the clients' tests look for the fault's name).
+pub(crate) fn fault_description(kind: FaultKind) -> String {
+    format!("fault injection: {}", kind.name())
+}
+
+/// The error a link detached by `kind` carries.
+pub(crate) fn detach_forced(kind: FaultKind) -> definitions::Error {
+    definitions::Error::new(
+        ErrorCondition::LinkError(LinkError::DetachForced),
+        Some(fault_description(kind)),
+        None,
+    )
+}
+
+/// Which hub link a link attaching at `rest` (lower case, no trailing `/`) is.
+fn link_role(rest: &str, link: &LinkEndpoint) -> Option<AmqpLink> {
+    match (rest, link) {
+        ("messages/events", LinkEndpoint::Receiver(_)) => Some(AmqpLink::Telemetry),
+        ("messages/devicebound", LinkEndpoint::Sender(_)) => Some(AmqpLink::C2d),
+        ("twin", LinkEndpoint::Receiver(_)) => Some(AmqpLink::TwinRequest),
+        ("twin", LinkEndpoint::Sender(_)) => Some(AmqpLink::TwinResponse),
+        ("methods/devicebound", LinkEndpoint::Sender(_)) => Some(AmqpLink::MethodRequest),
+        ("methods/devicebound", LinkEndpoint::Receiver(_)) => Some(AmqpLink::MethodResponse),
+        _ => None,
     }
 }
 
@@ -242,6 +234,17 @@ pub(crate) async fn attach(
     }
     let rest = rest.trim_end_matches('/').to_ascii_lowercase();
     let attached = device.clone();
+    // A link a fault killed is detached again while the fault lasts.
+    if let (Some(role), Some((kind, FaultAction::DetachLink(killed)))) = (
+        link_role(&rest, &link),
+        faults::in_force(device.shared(), device_id, Transport::Amqp),
+    ) {
+        if role == killed {
+            tracing::info!(device_id, link = ?role, "fault injection in force: link detached again");
+            close_link(link, detach_forced(kind)).await;
+            return Some(attached);
+        }
+    }
     match (rest.as_str(), link) {
         ("messages/events", LinkEndpoint::Receiver(r)) => {
             tokio::spawn(telemetry_link(device, r));
@@ -330,11 +333,11 @@ fn authenticate_without_cbs(
             return Err(reason);
         }
         Some(ConnectFault::Cut) => {
-            conn.close(true, None);
+            conn.cut(true);
             return Err("connection cut (fault injection)");
         }
         Some(ConnectFault::Close(reason)) => {
-            conn.close(false, None);
+            conn.close(None);
             return Err(reason);
         }
     }
@@ -357,6 +360,7 @@ fn start(device: &Arc<DeviceLinks>, model_id: Option<&str>, client: Option<&str>
             model_id,
             device_client_type: client,
             transport: Transport::Amqp,
+            websocket: device.conn.websocket,
         },
     ) else {
         return false;
@@ -477,7 +481,7 @@ async fn closed(closing: &mut watch::Receiver<Option<definitions::Error>>) -> de
 async fn stopped(
     device: &DeviceLinks,
     closing: &mut watch::Receiver<Option<definitions::Error>>,
-    kills: &mut watch::Receiver<Option<super::listener::LinkKill>>,
+    kills: &mut watch::Receiver<Option<LinkKill>>,
     link: Option<AmqpLink>,
 ) -> definitions::Error {
     let killed = async {

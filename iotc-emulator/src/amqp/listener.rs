@@ -12,26 +12,17 @@ use fe2o3_amqp::acceptor::{
 };
 use fe2o3_amqp::types::definitions::{self, AmqpError, Fields};
 use fe2o3_amqp::types::performatives::Attach;
-use fe2o3_amqp::types::primitives::{Array, Symbol, Value};
+use fe2o3_amqp::types::primitives::{Array, Symbol};
 use fe2o3_amqp::types::sasl::{SaslCode, SaslInit, SaslOutcome, SaslResponse};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::stream::Prefixed;
-use super::{cbs, dps, hub, msg};
-use crate::fault::AmqpLink;
+use super::conn::{close_link, error, link_property, AmqpConn, ConnKill, DeviceLinks, SaslInfo};
+use super::stream::{severable, Prefixed};
+use super::{cbs, dps, hub};
 use crate::state::Shared;
 use crate::tls::{DeviceIo, PeerCert, Role};
-
-/// What the SASL exchange told about the peer.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct SaslInfo {
-    /// The mechanism the peer chose (`None`: no SASL layer).
-    pub(super) mechanism: Option<String>,
-    /// PLAIN `authcid` and password.
-    pub(super) plain: Option<(String, String)>,
-}
 
 /// The server side of SASL: records what the peer sent; credentials are checked when links
 /// attach (a refused PLAIN login for a known DPS scope fails at once).
@@ -92,78 +83,6 @@ impl SaslAcceptor for Sasl {
     }
 }
 
-/// One AMQP connection: the peer, its SASL login, its client certificate, and the identities
-/// authenticated on it (CBS tokens or the certificate), shared by its sessions.
-pub(crate) struct AmqpConn {
-    pub(super) shared: Arc<Shared>,
-    pub(super) peer: SocketAddr,
-    pub(super) role: Role,
-    pub(super) cert: Option<PeerCert>,
-    pub(super) sasl: SaslInfo,
-    /// Devices of this connection, by device id.
-    pub(super) devices: Mutex<HashMap<String, Arc<hub::DeviceLinks>>>,
-    /// `assignedHub` as DPS announces it on this connection's transport.
-    pub(super) assigned_hub: String,
-    /// The links DPS answers go out on, by registration id.
-    pub(super) dps_answers: Mutex<HashMap<String, tokio::sync::mpsc::Sender<msg::AmqpMessage>>>,
-    /// Signalled when a DPS answer link is added (a request may come before its attach is
-    /// recorded).
-    pub(super) dps_answer_added: tokio::sync::Notify,
-    /// Closes the whole connection (fault injection, shutdown).
-    pub(super) kill: watch::Sender<Option<ConnKill>>,
-    /// Detaches one link (fault injection `KillAmqp…Link…`).
-    pub(super) link_kill: watch::Sender<Option<LinkKill>>,
-}
-
-/// How the connection is to end (fault injection).
-#[derive(Debug, Clone)]
-pub(crate) struct ConnKill {
-    /// Cut the socket rather than close the connection.
-    pub(crate) abrupt: bool,
-    /// The error the CLOSE frame carries (graceful close only).
-    pub(crate) error: Option<definitions::Error>,
-}
-
-/// A link to detach (fault injection).
-#[derive(Debug, Clone)]
-pub(crate) struct LinkKill {
-    /// The device whose link it is; `None`: the connection's (`$cbs`).
-    pub(crate) device_id: Option<String>,
-    /// Which link.
-    pub(crate) link: AmqpLink,
-    /// The error the DETACH carries.
-    pub(crate) error: definitions::Error,
-}
-
-impl AmqpConn {
-    /// Closes the connection: cut (`abrupt`), or a CLOSE frame with `error`.
-    pub(crate) fn close(&self, abrupt: bool, error: Option<definitions::Error>) {
-        let _ = self.kill.send(Some(ConnKill { abrupt, error }));
-    }
-}
-
-/// Waits until `link` of `device_id` (of the connection with `None`) is to be detached;
-/// returns the error to detach with. Never returns when the connection is gone.
-pub(crate) async fn link_killed(
-    kills: &mut watch::Receiver<Option<LinkKill>>,
-    device_id: Option<&str>,
-    link: AmqpLink,
-) -> definitions::Error {
-    loop {
-        if kills.changed().await.is_err() {
-            return std::future::pending().await;
-        }
-        let matched = kills
-            .borrow_and_update()
-            .as_ref()
-            .filter(|k| k.link == link && k.device_id.as_deref() == device_id)
-            .map(|k| k.error.clone());
-        if let Some(e) = matched {
-            return e;
-        }
-    }
-}
-
 /// Runs the accept loop of one AMQP listener until shutdown.
 pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, role: Role) {
     crate::tls::serve(shared, listener, "AMQP", move |shared, accepted| {
@@ -205,7 +124,7 @@ const CHANNEL_MAX: u16 = 2047;
 /// connection closes. DPS announces `assigned_hub` (the hub at this transport's port).
 pub(crate) async fn serve_stream(
     shared: Arc<Shared>,
-    mut stream: Box<dyn DeviceIo>,
+    stream: Box<dyn DeviceIo>,
     cert: Option<PeerCert>,
     peer: SocketAddr,
     role: Role,
@@ -213,6 +132,9 @@ pub(crate) async fn serve_stream(
     assigned_hub: String,
 ) {
     let info = Arc::new(Mutex::new(SaslInfo::default()));
+    // `KillTcp` cuts the socket under the engine: dropping the engine's handle would send CLOSE.
+    let websocket = stream.is_websocket();
+    let (mut stream, cutter) = severable(stream);
     let opened = tokio::time::timeout_at(deadline, async {
         let header = read_header(&mut stream).await?;
         let stream = Prefixed::new(header.to_vec(), stream);
@@ -257,6 +179,7 @@ pub(crate) async fn serve_stream(
         peer,
         role,
         cert,
+        websocket,
         sasl,
         devices: Mutex::new(HashMap::new()),
         dps_answers: Mutex::new(HashMap::new()),
@@ -284,20 +207,19 @@ pub(crate) async fn serve_stream(
             r = killed.changed() => {
                 break match r {
                     Ok(()) => killed.borrow().clone(),
-                    Err(_) => Some(ConnKill { abrupt: true, error: None }),
+                    Err(_) => Some(ConnKill::Cut { reset: true }),
                 };
             }
         }
     };
     conn.end_all();
     match ending {
-        Some(ConnKill { abrupt: true, .. }) => {
-            tracing::info!(%peer, "AMQP connection cut");
+        Some(ConnKill::Cut { reset }) => {
+            tracing::info!(%peer, reset, "AMQP connection cut");
+            cutter.cut(reset);
             drop(connection);
         }
-        Some(ConnKill {
-            error: Some(error), ..
-        }) => {
+        Some(ConnKill::Close(Some(error))) => {
             let _ =
                 tokio::time::timeout(Duration::from_secs(1), connection.close_with_error(error))
                     .await;
@@ -329,30 +251,6 @@ impl Drop for OpenCount<'_> {
     }
 }
 
-impl AmqpConn {
-    /// The device authenticated on this connection, unless its links are closing.
-    pub(crate) fn live_device(&self, device_id: &str) -> Option<Arc<hub::DeviceLinks>> {
-        self.devices
-            .lock()
-            .ok()?
-            .get(device_id)
-            .filter(|d| d.is_open())
-            .cloned()
-    }
-
-    /// Ends every device of the connection (connection closed).
-    fn end_all(&self) {
-        let devices: Vec<_> = self
-            .devices
-            .lock()
-            .map(|mut d| d.drain().map(|(_, v)| v).collect())
-            .unwrap_or_default();
-        for device in devices {
-            device.end(None);
-        }
-    }
-}
-
 /// Accepts and routes the links of one session until it ends.
 async fn run_session(conn: Arc<AmqpConn>, mut session: ListenerSessionHandle) {
     let acceptor = LinkAcceptor::builder()
@@ -363,7 +261,7 @@ async fn run_session(conn: Arc<AmqpConn>, mut session: ListenerSessionHandle) {
     let (end_tx, mut end_rx) = watch::channel::<Option<definitions::Error>>(None);
     // The devices whose links attached in this session: ending the session disconnects them
     // (a gateway's downstream device leaving a shared connection), not the connection's others.
-    let mut devices: Vec<Arc<hub::DeviceLinks>> = Vec::new();
+    let mut devices: Vec<Arc<DeviceLinks>> = Vec::new();
     loop {
         let attach = tokio::select! {
             a = session.next_incoming_attach() => match a {
@@ -464,7 +362,7 @@ async fn route(
     link: LinkEndpoint,
     address: &str,
     properties: &Fields,
-) -> Option<Arc<hub::DeviceLinks>> {
+) -> Option<Arc<DeviceLinks>> {
     match classify(address) {
         Node::Cbs => match link {
             LinkEndpoint::Receiver(receiver) => {
@@ -515,31 +413,6 @@ fn link_address(attach: &Attach) -> String {
             .and_then(|s| s.address.clone())
             .unwrap_or_default(),
     }
-}
-
-/// A string link property, if present.
-pub(super) fn link_property(properties: &Fields, name: &str) -> Option<String> {
-    match properties.get(&Symbol::from(name))? {
-        Value::String(s) => Some(s.clone()),
-        Value::Symbol(s) => Some(s.0.clone()),
-        _ => None,
-    }
-}
-
-/// An AMQP error with a description.
-pub(crate) fn error(condition: AmqpError, description: impl Into<String>) -> definitions::Error {
-    definitions::Error::new(condition, Some(description.into()), None)
-}
-
-/// Detaches a link for good with `error`.
-pub(crate) async fn close_link(link: LinkEndpoint, error: definitions::Error) {
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        match link {
-            LinkEndpoint::Sender(s) => drop(s.close_with_error(error).await),
-            LinkEndpoint::Receiver(r) => drop(r.close_with_error(error).await),
-        }
-    })
-    .await;
 }
 
 #[cfg(test)]

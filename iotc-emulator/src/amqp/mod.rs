@@ -7,15 +7,17 @@
 //! [`hub`]) and `{idScope}/registrations/{registrationId}` (DPS, [`dps`]).
 //!
 //! Layout: [`listener`] (accept, SASL, sessions, link routing), [`cbs`] (put-token), [`dps`]
-//! and [`hub`] (the wire mapped to the device core, [`crate::device`]), [`msg`] (message
-//! helpers), [`stream`] (header replay).
+//! and [`hub`] (the wire mapped to the device core, [`crate::device`]), [`conn`] (the
+//! connection and device types they share: handlers import it, never the listener, so no
+//! module imports another in a circle), [`msg`] (message helpers), [`stream`] (header
+//! replay, the socket `KillTcp` cuts).
 
 mod cbs;
+mod conn;
 mod dps;
 mod hub;
 mod listener;
 mod msg;
 mod stream;
 
-use listener::{close_link, error, link_killed, link_property, AmqpConn};
 pub(crate) use listener::{serve, serve_stream};

@@ -15,7 +15,8 @@ use openssl::hash::MessageDigest;
 use openssl::x509::X509;
 use serde_json::{json, Value};
 
-use super::{json_body, ApiError, ApiResult, Central};
+use super::app::{json_body, Central};
+use super::error::{ApiError, ApiResult};
 
 /// `PUT /devices/{id}/attestation` with `{"type":"symmetricKey","symmetricKey":{"primaryKey"}}`
 /// or `{"type":"x509","x509":{"clientCertificates":{"primary":{"certificate"},"secondary":{…}}}}`

@@ -5,7 +5,8 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, Central};
+use super::app::Central;
+use super::error::ApiError;
 
 /// Refuses a request without the API token (`401`), in IoT Central's error shape.
 pub(crate) async fn require_token(

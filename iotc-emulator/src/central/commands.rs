@@ -15,8 +15,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use super::app::{json_body, Central};
+use super::error::{ApiError, ApiResult};
 use super::properties::Target;
-use super::{json_body, ApiError, ApiResult, Central};
 use crate::{C2dMessage, ServiceError};
 
 /// IoT Central's largest `connectionTimeout` / `responseTimeout` (seconds).

@@ -10,8 +10,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use super::app::{json_body, Central};
+use super::error::{ApiError, ApiResult};
+use super::paging;
 use super::store::{etag, DeviceRecord, Relationship};
-use super::{json_body, paging, ApiError, ApiResult, Central};
 use crate::RefuseCode;
 
 pub(crate) fn routes() -> Router<Central> {
@@ -57,6 +59,11 @@ pub(crate) fn device_json(central: &Central, id: &str) -> Option<Value> {
     });
     if let Some(t) = central.template_of(id) {
         out["template"] = Value::String(t);
+    }
+    // An emulator extension (IoT Central's device object has none): the transport of the
+    // device's last connection.
+    if let Some(p) = info.as_ref().and_then(|d| d.protocol) {
+        out["protocol"] = Value::String(p.as_str().to_owned());
     }
     Some(out)
 }

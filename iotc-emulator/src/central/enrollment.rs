@@ -1,7 +1,9 @@
 //! Enrollment groups (list, get, create, update, delete) and their X.509 CA certificates.
-//! The SAS group is the emulator's own `SAS-IoT-Devices` (key from `--group-key`); groups
-//! made through the API are X.509 groups: devices whose certificate chains to the group's
-//! primary or secondary certificate (set with `PUT …/certificates/{entry}`) provision.
+//! `SAS-IoT-Devices` is the emulator's own SAS group (key from `--group-key`). Groups made
+//! through the API are SAS groups with their own keys (given, or generated as IoT Central
+//! does; a device whose registration token is signed with a key derived from one of them
+//! provisions through that group) or X.509 groups: devices whose certificate chains to the
+//! group's primary or secondary certificate (set with `PUT …/certificates/{entry}`) provision.
 
 use std::collections::HashMap;
 
@@ -17,8 +19,10 @@ use openssl::hash::MessageDigest;
 use openssl::x509::X509;
 use serde_json::{json, Value};
 
+use super::app::{json_body, Central};
+use super::error::{ApiError, ApiResult};
+use super::paging;
 use super::store::{etag, GroupRecord};
-use super::{json_body, paging, ApiError, ApiResult, Central};
 use crate::state::DEFAULT_SAS_GROUP;
 
 pub(crate) fn routes() -> Router<Central> {
@@ -47,6 +51,16 @@ fn sas_group(c: &Central) -> Value {
 }
 
 fn group_json(g: &GroupRecord) -> Value {
+    if let Some((primary, secondary)) = &g.symmetric_key {
+        return json!({
+            "id": g.id,
+            "displayName": g.display_name,
+            "enabled": g.enabled,
+            "type": g.kind,
+            "attestation": {"type": "symmetricKey", "symmetricKey": {"primaryKey": primary, "secondaryKey": secondary}},
+            "etag": g.etag,
+        });
+    }
     let mut certs = serde_json::Map::new();
     for (entry, pem) in &g.certificates {
         certs.insert(entry.clone(), cert_info(pem).unwrap_or(Value::Null));
@@ -68,15 +82,17 @@ fn cert_info(pem: &str) -> Option<Value> {
     Some(json!({"verified": true, "info": {"sha1Thumbprint": hex}}))
 }
 
-/// X.509 groups added from Rust ([`Emulator::add_x509_enrollment_group`](crate::Emulator::add_x509_enrollment_group)).
-fn rust_groups(c: &Central) -> Vec<String> {
-    c.emulator
-        .shared
-        .lock()
-        .x509_groups
+/// Groups added from Rust ([`Emulator::add_x509_enrollment_group`](crate::Emulator::add_x509_enrollment_group),
+/// [`Emulator::add_sas_enrollment_group`](crate::Emulator::add_sas_enrollment_group)) or
+/// synced from the API: id, and the keys of a SAS group.
+fn rust_groups(c: &Central) -> Vec<(String, Option<Vec<String>>)> {
+    let state = c.emulator.shared.lock();
+    let x509 = state.x509_groups.iter().map(|g| (g.id.clone(), None));
+    let sas = state
+        .sas_groups
         .iter()
-        .map(|g| g.id.clone())
-        .collect()
+        .map(|g| (g.id.clone(), Some(g.keys.clone())));
+    x509.chain(sas).collect()
 }
 
 fn find(c: &Central, id: &str) -> Option<Value> {
@@ -86,9 +102,20 @@ fn find(c: &Central, id: &str) -> Option<Value> {
     if let Some(g) = c.store().groups.get(id) {
         return Some(group_json(g));
     }
-    rust_groups(c).iter().find(|g| *g == id).map(|g| {
-        json!({"id": g, "displayName": g, "enabled": true, "type": "iot", "attestation": {"type": "x509"}})
-    })
+    rust_groups(c)
+        .into_iter()
+        .find(|(g, _)| g == id)
+        .map(|(g, keys)| {
+            let attestation = match keys {
+                Some(keys) => {
+                    let primary = keys.first().cloned().unwrap_or_default();
+                    let secondary = keys.get(1).cloned().unwrap_or_else(|| primary.clone());
+                    json!({"type": "symmetricKey", "symmetricKey": {"primaryKey": primary, "secondaryKey": secondary}})
+                }
+                None => json!({"type": "x509"}),
+            };
+            json!({"id": g, "displayName": g, "enabled": true, "type": "iot", "attestation": attestation})
+        })
 }
 
 async fn list(
@@ -98,7 +125,7 @@ async fn list(
 ) -> ApiResult {
     let mut ids = vec![DEFAULT_SAS_GROUP.to_owned()];
     ids.extend(c.store().groups.keys().cloned());
-    for g in rust_groups(&c) {
+    for (g, _) in rust_groups(&c) {
         if !ids.contains(&g) {
             ids.push(g);
         }
@@ -113,10 +140,21 @@ async fn get_one(State(c): State<Central>, Path(id): Path<String>) -> ApiResult 
         .ok_or_else(|| ApiError::not_found(format!("Could not find enrollment group {id:?}")))
 }
 
-/// Gives the emulator's DPS the group's current CA certificates (none, or disabled: removed).
+/// Gives the emulator's DPS the group's current keys or CA certificates (none, or disabled:
+/// removed).
 fn sync(c: &Central, id: &str) -> Result<(), ApiError> {
     let group = c.store().groups.get(id).cloned();
-    c.emulator.shared.lock().x509_groups.retain(|g| g.id != id);
+    c.emulator.remove_enrollment_group(id);
+    if let Some((g, (primary, secondary))) = group
+        .as_ref()
+        .filter(|g| g.enabled)
+        .and_then(|g| Some((g, g.symmetric_key.clone()?)))
+    {
+        return c
+            .emulator
+            .add_sas_enrollment_group(&g.id, &primary, Some(&secondary))
+            .map_err(|e| ApiError::bad_request(e.to_string()));
+    }
     if let Some(g) = group.filter(|g| g.enabled && !g.certificates.is_empty()) {
         let pems: String = g.certificates.values().cloned().collect();
         c.emulator
@@ -167,13 +205,45 @@ fn apply(g: &mut GroupRecord, body: &Value) -> Result<(), ApiError> {
     }
     if let Some(a) = body.get("attestation") {
         match a.get("type").and_then(Value::as_str) {
-            Some("x509") => {}
-            Some("symmetricKey") => {
-                return Err(ApiError::bad_request(format!(
-                    "the emulator has one SAS enrollment group, {DEFAULT_SAS_GROUP} (its key is set with --group-key); groups made through the API are X.509 groups"
-                )))
+            Some("x509") if g.symmetric_key.is_none() => {}
+            Some("symmetricKey") if g.certificates.is_empty() => {
+                let given = |name: &str| {
+                    a.get("symmetricKey")
+                        .and_then(|s| s.get(name))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                };
+                let old = g.symmetric_key.clone();
+                let key = |name: &str, old: Option<String>| -> Result<String, ApiError> {
+                    let key = match given(name).or(old) {
+                        Some(k) => k,
+                        None => crate::emulator::generate_key()
+                            .map_err(|e| ApiError::bad_request(e.to_string()))?,
+                    };
+                    if B64.decode(&key).map(|b| b.is_empty()).unwrap_or(true) {
+                        return Err(ApiError::bad_request(format!(
+                            "\"attestation.symmetricKey.{name}\" is not a base64 key"
+                        )));
+                    }
+                    Ok(key)
+                };
+                let (old_primary, old_secondary) = old.unzip();
+                g.symmetric_key = Some((
+                    key("primaryKey", old_primary)?,
+                    key("secondaryKey", old_secondary)?,
+                ));
+                return Ok(());
             }
-            _ => return Err(ApiError::bad_request("\"attestation.type\" must be \"x509\"")),
+            Some("x509" | "symmetricKey") => {
+                return Err(ApiError::bad_request(
+                    "an enrollment group's attestation type cannot change",
+                ))
+            }
+            _ => {
+                return Err(ApiError::bad_request(
+                    "\"attestation.type\" must be \"symmetricKey\" or \"x509\"",
+                ))
+            }
         }
         let signing = a.get("x509").and_then(|x| x.get("signingCertificates"));
         for entry in ["primary", "secondary"] {
@@ -222,6 +292,7 @@ async fn create(State(c): State<Central>, Path(id): Path<String>, body: Bytes) -
         kind: "iot".into(),
         enabled: true,
         certificates: Default::default(),
+        symmetric_key: None,
         etag: etag(),
     };
     apply(&mut g, &body)?;
@@ -248,7 +319,8 @@ async fn update(State(c): State<Central>, Path(id): Path<String>, body: Bytes) -
 
 async fn remove(State(c): State<Central>, Path(id): Path<String>) -> ApiResult {
     not_sas(&id)?;
-    let had = c.store().groups.remove(&id).is_some() || rust_groups(&c).contains(&id);
+    let had =
+        c.store().groups.remove(&id).is_some() || rust_groups(&c).iter().any(|(g, _)| *g == id);
     if !had {
         return Err(ApiError::not_found(format!(
             "Could not find enrollment group {id:?}"
@@ -306,6 +378,11 @@ async fn put_cert(
         let g = store.groups.get_mut(&id).ok_or_else(|| {
             ApiError::not_found(format!("Could not find enrollment group {id:?}"))
         })?;
+        if g.symmetric_key.is_some() {
+            return Err(ApiError::bad_request(
+                "a SAS enrollment group has no certificates",
+            ));
+        }
         g.certificates.insert(entry.clone(), pem.clone());
         g.etag = etag();
         g.etag.clone()

@@ -49,7 +49,7 @@ pub(crate) fn page(
             .unwrap_or("localhost");
         let version = query
             .get("api-version")
-            .map_or(super::API_VERSION, String::as_str);
+            .map_or(super::app::API_VERSION, String::as_str);
         out["nextLink"] = Value::String(format!(
             "http://{host}{path}?api-version={version}&maxpagesize={size}&{SKIP}={}",
             skip + size

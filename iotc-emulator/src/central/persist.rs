@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 
 use std::sync::{Arc, Mutex};
 
+use super::app::Central;
 use super::store::Store;
-use super::Central;
 use crate::state::{Device, DeviceAuth, RegStatus, Registration, Shared, X509Group};
 use crate::{tls, EmulatorError};
 
@@ -80,6 +80,9 @@ struct Snapshot {
     individual: BTreeMap<String, String>,
     /// X.509 groups added from Rust or the API: id → CA certificates (PEM).
     x509_groups: BTreeMap<String, String>,
+    /// SAS groups added from Rust or the API besides the default one: id → keys (base64).
+    #[serde(default)]
+    sas_groups: BTreeMap<String, Vec<String>>,
     registrations: BTreeMap<String, SavedRegistration>,
     devices: BTreeMap<String, SavedDevice>,
     /// Template interfaces by `@id`.
@@ -108,6 +111,11 @@ fn snapshot(shared: &Shared, store: &Mutex<Store>) -> Snapshot {
         group_key: shared.settings.group_key.clone(),
         individual: state.individual.clone().into_iter().collect(),
         x509_groups,
+        sas_groups: state
+            .sas_groups
+            .iter()
+            .map(|g| (g.id.clone(), g.keys.clone()))
+            .collect(),
         registrations: state
             .registrations
             .iter()
@@ -163,6 +171,10 @@ fn restore(c: &Central, s: Snapshot) -> Result<(), EmulatorError> {
         for g in groups {
             state.x509_groups.retain(|x| x.id != g.id);
             state.x509_groups.push(g);
+        }
+        for (id, keys) in s.sas_groups {
+            state.sas_groups.retain(|x| x.id != id);
+            state.sas_groups.push(crate::state::SasGroup { id, keys });
         }
         for (id, r) in s.registrations {
             state.registrations.insert(

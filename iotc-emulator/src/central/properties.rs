@@ -8,7 +8,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use super::{json_body, ApiError, ApiResult, Central};
+use super::app::{json_body, Central};
+use super::error::{ApiError, ApiResult};
 use crate::ids::identity_key;
 
 pub(crate) fn routes() -> Router<Central> {

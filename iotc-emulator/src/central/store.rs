@@ -32,7 +32,8 @@ pub(crate) struct Relationship {
     pub(crate) target: String,
 }
 
-/// An enrollment group made through the API (X.509; the SAS group is the emulator's own).
+/// An enrollment group made through the API: X.509, or SAS with its own keys (besides the
+/// emulator's own `SAS-IoT-Devices`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct GroupRecord {
@@ -42,6 +43,9 @@ pub(crate) struct GroupRecord {
     pub(crate) enabled: bool,
     /// `primary` / `secondary` CA certificates (PEM).
     pub(crate) certificates: BTreeMap<String, String>,
+    /// A SAS group's primary and secondary keys (base64); `None` for an X.509 group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) symmetric_key: Option<(String, String)>,
     pub(crate) etag: String,
 }
 

@@ -6,8 +6,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use super::app::Central;
+use super::error::{ApiError, ApiResult};
 use super::properties::Target;
-use super::{ApiError, ApiResult, Central};
 
 pub(crate) fn routes() -> Router<Central> {
     Router::new()

@@ -12,8 +12,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use super::app::{json_body, Central};
+use super::error::{ApiError, ApiResult};
+use super::paging;
 use super::store::{capability_model_id, etag};
-use super::{json_body, paging, ApiError, ApiResult, Central};
 
 pub(crate) fn routes() -> Router<Central> {
     Router::new().route("/deviceTemplates", get(list)).route(

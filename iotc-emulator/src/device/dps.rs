@@ -36,14 +36,24 @@ pub(crate) fn authenticate(
             );
             return None;
         }
-        let individual = shared.lock().individual.get(reg).cloned();
-        let (key, enrollment, group) = match individual {
-            Some(k) => (k, "individual".to_owned(), None),
-            None => (
-                sas::derive_device_key(&shared.settings.group_key, reg)?,
-                DEFAULT_SAS_GROUP.to_owned(),
-                Some(DEFAULT_SAS_GROUP.to_owned()),
-            ),
+        // The keys the token may be signed with: the individual enrollment's, else the key
+        // derived from each key of each SAS group (the one that signed it decides the group).
+        let candidates: Vec<(String, Option<String>)> = {
+            let state = shared.lock();
+            match state.individual.get(reg) {
+                Some(k) => vec![(k.clone(), None)],
+                None => std::iter::once((DEFAULT_SAS_GROUP, &shared.settings.group_key))
+                    .chain(
+                        state
+                            .sas_groups
+                            .iter()
+                            .flat_map(|g| g.keys.iter().map(move |k| (g.id.as_str(), k))),
+                    )
+                    .filter_map(|(group, key)| {
+                        Some((sas::derive_device_key(key, reg)?, Some(group.to_owned())))
+                    })
+                    .collect(),
+            }
         };
         let parsed = sas::SasToken::parse(password).ok()?;
         if let Some(skn) = &parsed.skn {
@@ -56,17 +66,23 @@ pub(crate) fn authenticate(
             }
         }
         let resource = format!("{scope}/registrations/{reg}");
-        match sas::validate(password, &key, &[&resource], sas::now_secs()) {
-            Ok(_) => Some(DpsAuth {
-                enrollment,
-                group,
-                auth: DeviceAuth::Sas { key },
-            }),
-            Err(e) => {
-                tracing::info!(registration_id = reg, reason = %e, "DPS SAS token refused");
-                None
+        let mut refusal = None;
+        for (key, group) in candidates {
+            match sas::validate(password, &key, &[&resource], sas::now_secs()) {
+                Ok(_) => {
+                    return Some(DpsAuth {
+                        enrollment: group.clone().unwrap_or_else(|| "individual".to_owned()),
+                        group,
+                        auth: DeviceAuth::Sas { key },
+                    })
+                }
+                Err(e) => refusal = Some(e),
             }
         }
+        if let Some(e) = refusal {
+            tracing::info!(registration_id = reg, reason = %e, "DPS SAS token refused");
+        }
+        None
     } else {
         let cert = cert?;
         if common_name(&cert.leaf).as_deref() != Some(reg) {

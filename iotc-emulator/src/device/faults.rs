@@ -53,6 +53,20 @@ pub(crate) fn admit(shared: &Shared, device: &str, transport: Transport) -> Opti
         .hub_connect(device, Instant::now(), transport)
 }
 
+/// The device-requested fault of `device` in force now and the action it takes on
+/// `transport`: while it lasts, a front end applies it again to what the device re-opens (an
+/// AMQP link or session it killed).
+pub(crate) fn in_force(
+    shared: &Shared,
+    device: &str,
+    transport: Transport,
+) -> Option<(fault::FaultKind, FaultAction)> {
+    shared
+        .lock()
+        .faults
+        .device_action(device, Instant::now(), transport)
+}
+
 /// Whether `op` of `device` may proceed now, or fails because of a device-requested fault or
 /// (for twin and HTTPS requests) the service throttle.
 pub(crate) fn operation(shared: &Shared, device: &str, op: Operation) -> Result<(), OpFault> {

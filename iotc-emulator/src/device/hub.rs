@@ -18,7 +18,7 @@ use crate::merge;
 use crate::sas;
 use crate::state::{ConnEntry, DeviceAuth, Outbound, Shared, Subs, OUTBOUND_CAPACITY};
 use crate::tls::{chains_to, common_name, PeerCert};
-use crate::types::{C2dMessage, MethodResponse, TelemetryMessage};
+use crate::types::{C2dMessage, DeviceProtocol, MethodResponse, TelemetryMessage};
 
 /// Maximum telemetry size: body + system property values + application names and values.
 pub(crate) const MAX_TELEMETRY: usize = 256 * 1024;
@@ -227,6 +227,27 @@ pub(crate) struct AttachOptions<'a> {
     pub(crate) device_client_type: Option<&'a str>,
     /// The connection's transport.
     pub(crate) transport: crate::fault::Transport,
+    /// Whether it runs over a WebSocket (the device list's protocol column).
+    pub(crate) websocket: bool,
+}
+
+/// The protocol column's value for a connection over `transport`.
+fn protocol_of(transport: crate::fault::Transport, websocket: bool) -> DeviceProtocol {
+    use crate::fault::Transport;
+    match (transport, websocket) {
+        (Transport::Mqtt, false) => DeviceProtocol::Mqtt,
+        (Transport::Mqtt, true) => DeviceProtocol::MqttWs,
+        (Transport::Amqp, false) => DeviceProtocol::Amqp,
+        (Transport::Amqp, true) => DeviceProtocol::AmqpWs,
+        (Transport::Https, _) => DeviceProtocol::Https,
+    }
+}
+
+/// Records that `device_id` reached the hub over HTTPS (an authenticated device-API request).
+pub(crate) fn note_https(shared: &Shared, device_id: &str) {
+    if let Some(device) = shared.lock().devices.get_mut(device_id) {
+        device.protocol = Some(DeviceProtocol::Https);
+    }
 }
 
 /// A connection registered for a device.
@@ -271,6 +292,7 @@ pub(crate) fn attach(
         device.model_id = Some(m.to_owned());
     }
     device.device_client_type = options.device_client_type.map(str::to_owned);
+    device.protocol = Some(protocol_of(options.transport, options.websocket));
     Some(Attached {
         conn_id,
         rx,

@@ -5,7 +5,7 @@
 //! Messages of every other device (and of modules of other devices) go straight upstream, as
 //! they do when a device talks to IoT hub itself.
 
-mod config;
+pub(crate) mod config;
 pub(crate) mod routes;
 mod routing;
 pub(crate) mod workload;

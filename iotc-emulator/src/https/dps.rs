@@ -4,7 +4,7 @@
 
 use hyper::{Method, StatusCode};
 
-use super::{json, plain, set, Call, Reply};
+use super::call::{json, plain, set, Call, Reply};
 use crate::device::dps::{authenticate, error_body, DpsClient, DpsRequest};
 
 /// Serves `/{scope}/registrations/{registration_id}/{rest…}`.

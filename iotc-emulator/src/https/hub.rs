@@ -12,7 +12,7 @@ use hyper::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{empty, hub_error, json, plain, set, Call, Reply};
+use super::call::{empty, hub_error, json, plain, set, Call, Reply};
 use crate::device::faults::{self, Operation};
 use crate::device::hub::{self as device_hub, AuthType};
 use crate::error::HubError;
@@ -33,6 +33,7 @@ pub(super) fn handle(call: Call<'_>, device_id: &str, rest: &[&str]) -> Reply {
         Ok(auth) => auth,
         Err(e) => return hub_error(&e),
     };
+    device_hub::note_https(&call.ctx.shared, device_id);
     if let Some(reply) = fault_reply(&call, device_id) {
         return reply;
     }
@@ -251,7 +252,7 @@ fn receive(device_id: &str, call: &Call<'_>) -> Reply {
         return empty(StatusCode::NO_CONTENT);
     };
     let message = &locked.message;
-    let mut reply = super::Reply::new(http_body_util::Full::new(Bytes::from(message.body.clone())));
+    let mut reply = Reply::new(http_body_util::Full::new(Bytes::from(message.body.clone())));
     set(&mut reply, "etag", &format!("\"{}\"", locked.lock_token));
     set(
         &mut reply,

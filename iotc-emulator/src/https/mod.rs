@@ -5,12 +5,13 @@
 //!
 //! Layout: [`listener`] (accept and route), [`dps`] and [`hub`] (the REST APIs mapped to the
 //! device core, [`crate::device`]), [`websocket`] (upgrades handed to the MQTT and AMQP front
-//! ends).
+//! ends), [`call`] (the request and answer types they share: handlers import it, never the
+//! listener, so no module imports another in a circle).
 
+mod call;
 mod dps;
 mod hub;
 mod listener;
 mod websocket;
 
 pub(crate) use listener::serve;
-use listener::{empty, hub_error, json, plain, set, Call, ConnCtx, Reply};

@@ -16,7 +16,7 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use ws_stream_tungstenite::WsStream;
 
-use super::{empty, plain, set, ConnCtx, Reply};
+use super::call::{empty, plain, set, ConnCtx, Reply};
 use crate::state::Shared;
 use crate::tls::PeerCert;
 use crate::tls::{DeviceIo, Role};
@@ -63,7 +63,11 @@ fn amqp(
 }
 
 /// A WebSocket carried in the HTTPS connection, as a byte stream.
-impl DeviceIo for WsStream<TokioAdapter<TokioIo<hyper::upgrade::Upgraded>>> {}
+impl DeviceIo for WsStream<TokioAdapter<TokioIo<hyper::upgrade::Upgraded>>> {
+    fn is_websocket(&self) -> bool {
+        true
+    }
+}
 
 /// Answers the upgrade request with `101 Switching Protocols` and hands the stream to the
 /// subprotocol's handler.

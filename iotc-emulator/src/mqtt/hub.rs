@@ -153,6 +153,7 @@ pub(crate) async fn run(
             model_id: username.model_id.as_deref(),
             device_client_type: username.device_client_type.as_deref(),
             transport: Transport::Mqtt,
+            websocket: io.is_websocket(),
         },
     )
     else {

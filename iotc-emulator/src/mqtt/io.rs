@@ -190,6 +190,11 @@ impl TlsIo {
     pub(crate) fn abort(&self) {
         self.stream.prepare_abort();
     }
+
+    /// See [`DeviceIo::is_websocket`].
+    pub(crate) fn is_websocket(&self) -> bool {
+        self.stream.is_websocket()
+    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ impl Emulator {
                 auth: d.auth_kind(),
                 enrollment_group: d.enrollment_group.clone(),
                 device_client_type: d.device_client_type.clone(),
+                protocol: d.protocol,
                 gateway_id: d.gateway_id.clone(),
                 pending_c2d: d.c2d.len(),
             })
