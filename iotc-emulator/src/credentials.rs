@@ -12,8 +12,7 @@ use crate::state::DeviceAuth;
 use crate::tls::{common_name, PeerCert};
 use crate::{tls, Emulator, EmulatorError};
 
-/// The SHA-256 thumbprint of a certificate (of its DER encoding).
-pub(crate) type Thumbprint = [u8; 32];
+pub(crate) use crate::state::Thumbprint;
 
 /// `cert`'s SHA-256 thumbprint.
 pub(crate) fn thumbprint(cert: &X509) -> Option<Thumbprint> {

@@ -280,6 +280,9 @@ pub(crate) struct PendingMethod {
     pub(crate) tx: oneshot::Sender<MethodResponse>,
 }
 
+/// The SHA-256 thumbprint of a DER certificate.
+pub(crate) type Thumbprint = [u8; 32];
+
 /// Mutable state behind one mutex.
 #[derive(Debug, Default)]
 pub(crate) struct State {
@@ -287,7 +290,7 @@ pub(crate) struct State {
     pub(crate) x509_groups: Vec<X509Group>,
     /// Individual X.509 enrollments: the certificates (SHA-256 thumbprints, primary first)
     /// each registration id may present.
-    pub(crate) x509_individual: HashMap<String, Vec<crate::credentials::Thumbprint>>,
+    pub(crate) x509_individual: HashMap<String, Vec<Thumbprint>>,
     /// SAS enrollment groups besides `SAS-IoT-Devices`.
     pub(crate) sas_groups: Vec<SasGroup>,
     /// Device-template interfaces by `@id`.
