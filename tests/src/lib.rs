@@ -329,3 +329,97 @@ pub async fn all_operations_work(emulator: &Emulator, device: &Device) {
         json!(version)
     );
 }
+
+/// Collects the numbers `n` of the JSON telemetry `{"n": …}` that `device_id` sends, until
+/// `count` different ones have arrived; the task's result is the set. Subscribe before the
+/// device sends.
+pub fn collect_numbered(
+    emulator: &Emulator,
+    device_id: &str,
+    count: u64,
+) -> tokio::task::JoinHandle<std::collections::BTreeSet<u64>> {
+    let mut received = emulator.telemetry();
+    let id = device_id.to_owned();
+    tokio::spawn(async move {
+        let mut seen = std::collections::BTreeSet::new();
+        while (seen.len() as u64) < count {
+            let message = received.recv().await.expect("the telemetry stream");
+            if message.device_id != id {
+                continue;
+            }
+            if let Some(n) = message.body_json().and_then(|b| b.get("n")?.as_u64()) {
+                seen.insert(n);
+            }
+        }
+        seen
+    })
+}
+
+/// Test certificates: a CA and device certificates it signs (rcgen).
+pub mod certs {
+    use iotc_sdk::auth::X509Identity;
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+
+    /// A self-signed CA for device certificates (an X.509 enrollment group's CA).
+    pub struct TestCa {
+        /// The CA certificate, PEM.
+        pub pem: String,
+        issuer: Issuer<'static, KeyPair>,
+    }
+
+    impl TestCa {
+        /// A new CA with subject CN `name`.
+        pub fn new(name: &str) -> Self {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.distinguished_name.push(DnType::CommonName, name);
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::CrlSign,
+            ];
+            let key = KeyPair::generate().unwrap();
+            let pem = params.self_signed(&key).unwrap().pem();
+            TestCa {
+                pem,
+                issuer: Issuer::new(params, key),
+            }
+        }
+
+        /// A device identity with subject CN `cn` signed by this CA (chain: leaf, CA), valid
+        /// until `not_after` (rcgen's default when `None`); with the leaf's PEM.
+        pub fn leaf(
+            &self,
+            cn: &str,
+            not_after: Option<time::OffsetDateTime>,
+        ) -> (X509Identity, String) {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.distinguished_name.push(DnType::CommonName, cn);
+            params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+            if let Some(not_after) = not_after {
+                params.not_before = time::OffsetDateTime::now_utc() - time::Duration::DAY;
+                params.not_after = not_after;
+            }
+            let key = KeyPair::generate().unwrap();
+            let cert = params.signed_by(&key, &self.issuer).unwrap();
+            let chain = format!("{}{}", cert.pem(), self.pem);
+            let identity =
+                X509Identity::from_pem(chain.as_bytes(), key.serialize_pem().as_bytes()).unwrap();
+            (identity, cert.pem())
+        }
+    }
+}
+
+/// [`builder`] with [`fast_retry`], connected: for tests that make the device reconnect.
+pub async fn connect_resilient(emulator: &Emulator, protocol: Protocol, device_id: &str) -> Device {
+    within(
+        "connect",
+        builder(emulator, protocol, device_id)
+            .retry_policy(fast_retry())
+            .connect(),
+    )
+    .await
+    .expect("device connects")
+}

@@ -14,17 +14,6 @@ use serde_json::json;
 
 use iotc_tests::*;
 
-async fn connected(emulator: &Emulator, protocol: Protocol, id: &str) -> Device {
-    within(
-        "connect",
-        builder(emulator, protocol, id)
-            .retry_policy(fast_retry())
-            .connect(),
-    )
-    .await
-    .unwrap()
-}
-
 /// The connection drops, the hub keeps answering with `fault` for 2 s, then takes the device
 /// again; the device must be connected and sending afterwards.
 async fn drop_with_fault(emulator: &Emulator, device: &Device, fault: impl FnOnce(&Emulator)) {
@@ -48,7 +37,7 @@ async fn drop_with_fault(emulator: &Emulator, device: &Device, fault: impl FnOnc
 pub async fn throttling_is_waited_out_without_dps(protocol: Protocol) {
     let emulator = emulator().await;
     let id = id(protocol, "reprov-throttled");
-    let device = connected(&emulator, protocol, &id).await;
+    let device = connect_resilient(&emulator, protocol, &id).await;
     drop_with_fault(&emulator, &device, |em| {
         em.throttle(Duration::from_secs(2), Duration::from_secs(1));
     })
@@ -63,7 +52,7 @@ pub async fn throttling_is_waited_out_without_dps(protocol: Protocol) {
 pub async fn a_busy_hub_is_waited_out_without_dps(protocol: Protocol) {
     let emulator = emulator().await;
     let id = id(protocol, "reprov-busy");
-    let device = connected(&emulator, protocol, &id).await;
+    let device = connect_resilient(&emulator, protocol, &id).await;
     drop_with_fault(&emulator, &device, |em| {
         em.refuse_connections(
             Some(&id),
@@ -110,7 +99,7 @@ pub async fn unauthorized_goes_back_to_dps_once_and_the_cache_learns_it(protocol
 pub async fn a_device_the_hub_no_longer_knows_goes_back_to_dps(protocol: Protocol) {
     let emulator = emulator().await;
     let id = id(protocol, "reprov-unknown");
-    let device = connected(&emulator, protocol, &id).await;
+    let device = connect_resilient(&emulator, protocol, &id).await;
     let mut changes = device.state_changes();
     // Deleted in IoT Central (the connection is closed): the hub no longer knows the device
     // until DPS registers it again.

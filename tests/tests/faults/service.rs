@@ -9,25 +9,10 @@ use iotc_emulator::RefuseCode;
 use iotc_sdk::device::ConnectionState;
 use iotc_sdk::retry::NoRetry;
 use iotc_sdk::transport::Protocol;
-use iotc_sdk::{Device, Error, Message};
+use iotc_sdk::{Error, Message};
 use serde_json::json;
 
 use iotc_tests::*;
-
-async fn connect_resilient(
-    emulator: &iotc_emulator::Emulator,
-    id: &str,
-    protocol: Protocol,
-) -> Device {
-    within(
-        "connect",
-        builder(emulator, protocol, id)
-            .retry_policy(fast_retry())
-            .connect(),
-    )
-    .await
-    .unwrap()
-}
 
 /// DPS answers 429 with `retry-after`: the caller gets `Throttled` with the service's delay,
 /// after the bounded retries: on one DPS connection (one attempt counted) where the transport
@@ -80,7 +65,7 @@ pub async fn unauthorized_hub_connect(protocol: Protocol) {
 pub async fn briefly_refusing_hub(protocol: Protocol) {
     let emulator = emulator().await;
     let id = id(protocol, "refused-brief");
-    let device = connect_resilient(&emulator, &id, protocol).await;
+    let device = connect_resilient(&emulator, protocol, &id).await;
     let mut changes = device.state_changes();
     emulator.refuse_connections(Some(&id), RefuseCode::NotAuthorized, Duration::from_secs(2));
     emulator.disconnect_device(&id);
@@ -106,7 +91,7 @@ pub async fn briefly_refusing_hub(protocol: Protocol) {
 pub async fn tokens_expiring_early(protocol: Protocol) {
     let emulator = emulator().await;
     let id = id(protocol, "expiry");
-    let device = connect_resilient(&emulator, &id, protocol).await;
+    let device = connect_resilient(&emulator, protocol, &id).await;
     let mut changes = device.state_changes();
     emulator.expire_tokens_after(Some(&id), Duration::from_secs(1));
     wait_for_state(&mut changes, |s| {
@@ -156,7 +141,7 @@ pub async fn lost_acknowledgement(protocol: Protocol) {
 pub async fn slow_acknowledgements(protocol: Protocol) {
     let emulator = emulator().await;
     let id = id(protocol, "acks-slow");
-    let device = connect_resilient(&emulator, &id, protocol).await;
+    let device = connect_resilient(&emulator, protocol, &id).await;
     emulator.delay_acks(&id, Duration::from_millis(300));
     for i in 0..3 {
         within("send", device.send_telemetry(&json!({"i": i})))

@@ -1,43 +1,18 @@
 use iotc_sdk::auth::X509Identity;
 use iotc_sdk::{Credentials, Device, Error};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
+use iotc_tests::certs::TestCa;
 use iotc_tests::*;
 
 use crate::MQTT;
 
-/// A CA (certificate PEM + issuer) for an enrollment group.
-struct TestCa {
-    pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
 fn ca(name: &str) -> TestCa {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::CrlSign,
-    ];
-    let key = KeyPair::generate().unwrap();
-    let pem = params.self_signed(&key).unwrap().pem();
-    TestCa {
-        pem,
-        issuer: Issuer::new(params, key),
-    }
+    TestCa::new(name)
 }
 
 /// A device identity with subject CN `cn`, signed by `ca`.
 fn leaf(ca: &TestCa, cn: &str) -> X509Identity {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, cn);
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &ca.issuer).unwrap();
-    let chain = format!("{}{}", cert.pem(), ca.pem);
-    X509Identity::from_pem(chain.as_bytes(), key.serialize_pem().as_bytes()).unwrap()
+    ca.leaf(cn, None).0
 }
 
 fn x509_builder(

@@ -48,23 +48,7 @@ pub async fn failover_loses_nothing(protocol: Protocol) {
     assert_eq!(emulator.dps_registrations(&id), 1);
 
     // Everything the emulator receives from the device, collected while it sends.
-    let mut received = emulator.telemetry();
-    let collector = {
-        let id = id.clone();
-        tokio::spawn(async move {
-            let mut seen = BTreeSet::new();
-            while (seen.len() as u64) < MESSAGES {
-                let message = received.recv().await.expect("the telemetry stream");
-                if message.device_id != id {
-                    continue;
-                }
-                if let Some(n) = message.body_json().and_then(|b| b.get("n")?.as_u64()) {
-                    seen.insert(n);
-                }
-            }
-            seen
-        })
-    };
+    let collector = collect_numbered(&emulator, &id, MESSAGES);
     // When the device is connected again after the failover.
     let mut changes = device.state_changes();
     let reconnected = tokio::spawn(async move {

@@ -11,14 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iotc_emulator::Emulator;
-use iotc_sdk::auth::{CredentialError, X509Identity};
+use iotc_sdk::auth::CredentialError;
 use iotc_sdk::provisioning::FileProvisioningCache;
-use iotc_sdk::retry::ExponentialBackoff;
 use iotc_sdk::transport::Protocol;
 use iotc_sdk::{Credentials, Device, Error, Event};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use serde_json::json;
 
+use iotc_tests::certs::TestCa;
 use iotc_tests::*;
 
 /// How many messages the device sends; the rotation happens after [`ROTATE_AT`].
@@ -27,56 +26,8 @@ const ROTATE_AT: u64 = 100;
 
 /// A CA for the devices' certificates (also an enrollment group's, to show that an individual
 /// enrollment wins over it).
-struct TestCa {
-    pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
 fn ca() -> TestCa {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "iotc-tests rotation CA");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::CrlSign,
-    ];
-    let key = KeyPair::generate().unwrap();
-    let pem = params.self_signed(&key).unwrap().pem();
-    TestCa {
-        pem,
-        issuer: Issuer::new(params, key),
-    }
-}
-
-/// A device certificate for `cn` signed by `ca`, valid until `not_after` (rcgen's default
-/// when `None`); with its leaf PEM.
-fn leaf(ca: &TestCa, cn: &str, not_after: Option<time::OffsetDateTime>) -> (X509Identity, String) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, cn);
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    if let Some(not_after) = not_after {
-        params.not_before = time::OffsetDateTime::now_utc() - time::Duration::DAY;
-        params.not_after = not_after;
-    }
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &ca.issuer).unwrap();
-    let chain = format!("{}{}", cert.pem(), ca.pem);
-    let identity =
-        X509Identity::from_pem(chain.as_bytes(), key.serialize_pem().as_bytes()).unwrap();
-    (identity, cert.pem())
-}
-
-/// Quick reconnections, so that a refused attempt does not slow the test down.
-fn quick() -> ExponentialBackoff {
-    ExponentialBackoff {
-        base: Duration::from_millis(100),
-        max_delay: Duration::from_millis(400),
-        max_attempts: None,
-        jitter: 0.2,
-    }
+    TestCa::new("iotc-tests rotation CA")
 }
 
 /// Sends [`MESSAGES`] numbered messages from `device` while `rotate` replaces its credentials
@@ -87,23 +38,7 @@ async fn send_while_rotating(
     id: &str,
     rotate: impl std::future::Future<Output = ()>,
 ) {
-    let mut received = emulator.telemetry();
-    let collector = {
-        let id = id.to_owned();
-        tokio::spawn(async move {
-            let mut seen = BTreeSet::new();
-            while (seen.len() as u64) < MESSAGES {
-                let message = received.recv().await.expect("the telemetry stream");
-                if message.device_id != id {
-                    continue;
-                }
-                if let Some(n) = message.body_json().and_then(|b| b.get("n")?.as_u64()) {
-                    seen.insert(n);
-                }
-            }
-            seen
-        })
-    };
+    let collector = collect_numbered(emulator, id, MESSAGES);
     let sent = Arc::new(AtomicU64::new(0));
     let sender = {
         let device = device.clone();
@@ -136,8 +71,8 @@ pub async fn x509_rotation_loses_nothing(protocol: Protocol) {
         .add_x509_enrollment_group("rotation-ca", &ca.pem)
         .unwrap();
     let id = id(protocol, "rotate-x509");
-    let (old, old_pem) = leaf(&ca, &id, None);
-    let (new, new_pem) = leaf(&ca, &id, None);
+    let (old, old_pem) = ca.leaf(&id, None);
+    let (new, new_pem) = ca.leaf(&id, None);
     emulator
         .set_x509_device_certificates(&id, &old_pem, None)
         .unwrap();
@@ -148,7 +83,7 @@ pub async fn x509_rotation_loses_nothing(protocol: Protocol) {
         builder(&emulator, protocol, &id)
             .credentials(Credentials::x509(old.clone()))
             .provisioning_cache(cache.clone())
-            .retry_policy(quick())
+            .retry_policy(fast_retry())
             .connect(),
     )
     .await
@@ -192,7 +127,7 @@ pub async fn x509_rotation_loses_nothing(protocol: Protocol) {
         "{refused:?}"
     );
     // Another certificate from the same CA is not the enrolled one either.
-    let (other, _) = leaf(&ca, &id, None);
+    let (other, _) = ca.leaf(&id, None);
     let refused = within(
         "connect with another certificate of the CA",
         builder(&emulator, protocol, &id)
@@ -218,7 +153,7 @@ pub async fn sas_rotation_loses_nothing(protocol: Protocol) {
     let device = within(
         "connect",
         builder(&emulator, protocol, &id)
-            .retry_policy(quick())
+            .retry_policy(fast_retry())
             .connect(),
     )
     .await
@@ -267,7 +202,7 @@ async fn an_update_takes_effect_at_the_next_connection() {
     let device = within(
         "connect",
         builder(&emulator, Protocol::Mqtt, id)
-            .retry_policy(quick())
+            .retry_policy(fast_retry())
             .connect(),
     )
     .await
@@ -306,7 +241,7 @@ async fn an_update_takes_effect_at_the_next_connection() {
 async fn a_certificate_for_another_registration_id_is_refused() {
     let emulator = emulator().await;
     let device = connect(&emulator, Protocol::Mqtt, "rotate-mismatch").await;
-    let (other, _) = leaf(&ca(), "someone-else", None);
+    let (other, _) = ca().leaf("someone-else", None);
     let refused = device.update_credentials(Credentials::x509(other));
     assert!(
         matches!(
@@ -328,7 +263,7 @@ async fn a_certificate_close_to_expiry_is_reported() {
     let ca = ca();
     let id = "rotate-expiring";
     let not_after = time::OffsetDateTime::now_utc() + time::Duration::days(10);
-    let (identity, pem) = leaf(&ca, id, Some(not_after));
+    let (identity, pem) = ca.leaf(id, Some(not_after));
     emulator
         .set_x509_device_certificates(id, &pem, None)
         .unwrap();
