@@ -370,7 +370,9 @@ impl DeviceBuilder {
             hub.shared_amqp.is_some(),
         );
         let rotation = Arc::new(Rotation::new(identity, self.expiry_warning));
+        let current = Arc::new(std::sync::RwLock::new(super::HubSnapshot(hub.clone())));
         let supervisor = Supervisor {
+            current: current.clone(),
             hub: hub.clone(),
             route,
             policy: self.retry_policy.clone(),
@@ -392,10 +394,8 @@ impl DeviceBuilder {
                 events: tokio::sync::Mutex::new(inbound_rx),
                 device_id: hub.device_id.clone(),
                 module_id: hub.module_id.clone(),
-                hub_host: hub.hub_host.clone(),
                 protocol: self.protocol,
-                #[cfg(feature = "https")]
-                hub: super::HubSnapshot(hub.clone()),
+                hub: current,
                 model_id: self.model_id.clone(),
                 deadlines: super::deadline::Deadlines::start(self.operation_timeout),
                 auto_message_ids: self.auto_message_ids,

@@ -29,9 +29,7 @@ pub use crate::transport::http::upload::UploadedFile;
 
 use crate::message::{CloudMessage, Message, Settlement};
 use crate::pnp::{self, Twin, WritableProperty, WritablePropertyUpdate};
-#[cfg(feature = "https")]
-use crate::transport::HubConfig;
-use crate::transport::{Inbound, Protocol, Request};
+use crate::transport::{HubConfig, Inbound, Protocol, Request};
 use crate::{Error, Result};
 
 /// Something the service sent to the device.
@@ -89,11 +87,10 @@ struct Inner {
     events: tokio::sync::Mutex<mpsc::Receiver<Inbound>>,
     device_id: String,
     module_id: Option<String>,
-    hub_host: String,
     protocol: Protocol,
-    /// The hub as first connected, for file upload.
-    #[cfg(feature = "https")]
-    hub: HubSnapshot,
+    /// The hub the device is assigned to now (the supervisor replaces it when the device
+    /// registers with DPS again): for `hub_host` and file upload.
+    hub: CurrentHub,
     model_id: Option<String>,
     /// The operation timeout of every call.
     deadlines: deadline::Deadlines,
@@ -104,11 +101,21 @@ struct Inner {
     task: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
-/// The hub settings a device connected with (credentials inside: no `Debug` output).
-#[cfg(feature = "https")]
+/// The hub settings a device connects with (credentials inside: no `Debug` output).
 struct HubSnapshot(HubConfig);
 
-#[cfg(feature = "https")]
+/// The hub settings shared by the device handle and its supervisor.
+type CurrentHub = Arc<std::sync::RwLock<HubSnapshot>>;
+
+/// The hub settings in `current` (a poisoned lock still holds whole settings).
+fn current_hub(current: &CurrentHub) -> HubConfig {
+    current
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .0
+        .clone()
+}
+
 impl std::fmt::Debug for HubSnapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HubConfig")
@@ -145,9 +152,11 @@ impl Device {
         self.inner.module_id.as_deref()
     }
 
-    /// The host name of the IoT hub the device is connected to.
-    pub fn hub_host(&self) -> &str {
-        &self.inner.hub_host
+    /// The host name of the IoT hub the device is assigned to: the one it is connected to, or
+    /// will connect to next. It changes when the device registers with DPS again (IoT Central
+    /// moved it to another hub).
+    pub fn hub_host(&self) -> String {
+        current_hub(&self.inner.hub).hub_host
     }
 
     /// The protocol the device talks to the hub with.
@@ -326,7 +335,7 @@ impl Device {
         blob_name: &str,
         data: impl Into<Vec<u8>>,
     ) -> Result<UploadedFile> {
-        let mut hub = self.inner.hub.0.clone();
+        let mut hub = current_hub(&self.inner.hub);
         // Each upload is a new connection: updated credentials count at once.
         if let Some(auth) = self.inner.rotation.latest() {
             hub.auth = auth;

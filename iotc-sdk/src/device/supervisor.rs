@@ -73,6 +73,8 @@ pub(crate) enum Route {
 
 pub(crate) struct Supervisor {
     pub(crate) hub: HubConfig,
+    /// `hub`, shared with the device handle after every change of hub.
+    pub(crate) current: super::CurrentHub,
     pub(crate) route: Route,
     pub(crate) policy: Arc<dyn RetryPolicy>,
     pub(crate) requests: mpsc::Receiver<Request>,
@@ -199,6 +201,11 @@ impl Supervisor {
                 if let Some(cache) = cache {
                     cache.remember(&registration, &self.hub.device_id);
                 }
+                *self
+                    .current
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    super::HubSnapshot(self.hub.clone());
             }
         }
         Session::connect(&self.hub).await

@@ -97,6 +97,18 @@ pub async fn failover_loses_nothing(protocol: Protocol) {
         emulator.hubs()[to].hostname,
         "the cache holds the new hub"
     );
+    assert_eq!(
+        device.hub_host(),
+        emulator.hubs()[to].hostname,
+        "the device names its new hub"
+    );
+    // File upload goes to the hub the device is on now.
+    let uploaded = within(
+        "upload",
+        device.upload_file("after-failover.txt", b"moved".to_vec()),
+    )
+    .await;
+    assert!(uploaded.is_ok(), "upload after the failover: {uploaded:?}");
     device.close().await.unwrap();
 }
 
