@@ -164,26 +164,18 @@ fn enforce_enabled(c: &Central, id: &str, enabled: bool) {
 
 async fn create(State(c): State<Central>, Path(id): Path<String>, body: Bytes) -> ApiResult {
     valid_id(&id)?;
-    let body = json_body(&body)?;
-    let mut record = c.store().devices.get(&id).cloned().unwrap_or(DeviceRecord {
-        enabled: true,
-        ..DeviceRecord::default()
-    });
-    let was_enabled = record.enabled;
-    apply(&c, &mut record, &body)?;
-    record.etag = etag();
-    let enabled = record.enabled;
-    c.store().devices.insert(id.clone(), record);
-    if enabled != was_enabled {
-        enforce_enabled(&c, &id, enabled);
-    }
-    c.changed();
-    get_one(State(c), Path(id)).await
+    save(c, id, &body).await
 }
 
 async fn update(State(c): State<Central>, Path(id): Path<String>, body: Bytes) -> ApiResult {
     c.require_device(&id)?;
-    let body = json_body(&body)?;
+    save(c, id, &body).await
+}
+
+/// Applies `body` to device `id` (a new record when there is none), stores it with a new etag,
+/// connects or disconnects the device when `enabled` changed, and answers with the device.
+async fn save(c: Central, id: String, body: &[u8]) -> ApiResult {
+    let body = json_body(body)?;
     let mut record = c.store().devices.get(&id).cloned().unwrap_or(DeviceRecord {
         enabled: true,
         ..DeviceRecord::default()
