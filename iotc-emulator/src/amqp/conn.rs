@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -148,6 +149,8 @@ pub(crate) struct DeviceLinks {
     pub(super) renewed: watch::Sender<u64>,
     /// Ends the sessions the device's links attached on (`KillAmqpSession`).
     pub(super) sessions: Mutex<Vec<watch::Sender<Option<definitions::Error>>>>,
+    /// Open links the device sends on (telemetry, twin requests, method answers).
+    pub(super) uplinks: AtomicUsize,
 }
 
 #[derive(Default)]

@@ -4,6 +4,7 @@
 //! closes every link of the device when its token expires without renewal.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -79,6 +80,7 @@ impl DeviceLinks {
             close: watch::channel(None).0,
             renewed: watch::channel(0).0,
             sessions: Mutex::new(Vec::new()),
+            uplinks: AtomicUsize::new(0),
         })
     }
 
@@ -247,7 +249,7 @@ pub(crate) async fn attach(
     }
     match (rest.as_str(), link) {
         ("messages/events", LinkEndpoint::Receiver(r)) => {
-            tokio::spawn(telemetry_link(device, r));
+            spawn_uplink(device, |device| telemetry_link(device, r));
         }
         ("messages/devicebound", LinkEndpoint::Sender(s)) => {
             let (tx, rx) = mpsc::channel(64);
@@ -270,7 +272,7 @@ pub(crate) async fn attach(
             tokio::spawn(writer(device, s, rx, Some(AmqpLink::TwinResponse)));
         }
         ("twin", LinkEndpoint::Receiver(r)) => {
-            tokio::spawn(twin_link(device, r));
+            spawn_uplink(device, |device| twin_link(device, r));
         }
         ("methods/devicebound", LinkEndpoint::Sender(s)) => {
             let (tx, rx) = mpsc::channel(64);
@@ -292,7 +294,7 @@ pub(crate) async fn attach(
             tokio::spawn(writer(device, s, rx, None));
         }
         ("methods/devicebound", LinkEndpoint::Receiver(r)) => {
-            tokio::spawn(method_responses(device, r));
+            spawn_uplink(device, |device| method_responses(device, r));
         }
         (other, link) => {
             tracing::info!(
@@ -496,6 +498,34 @@ async fn stopped(
     }
 }
 
+/// Who ended a link from the device to the hub.
+enum Detached {
+    /// The device detached it (or its connection went).
+    ByDevice,
+    /// The hub: the device's links are closing, or a fault killed the link.
+    ByHub,
+}
+
+/// Runs a link the device sends on (telemetry, twin requests, method answers), counted in the
+/// device's uplinks: when the device detaches the last of them, it has left the hub (a
+/// downstream device leaving a gateway's shared session) and is disconnected.
+fn spawn_uplink<F, Fut>(device: Arc<DeviceLinks>, link: F)
+where
+    F: FnOnce(Arc<DeviceLinks>) -> Fut,
+    Fut: std::future::Future<Output = Detached> + Send + 'static,
+{
+    device.uplinks.fetch_add(1, Ordering::AcqRel);
+    let task = link(device.clone());
+    tokio::spawn(async move {
+        let detached = task.await;
+        let left = device.uplinks.fetch_sub(1, Ordering::AcqRel) - 1;
+        if left == 0 && matches!(detached, Detached::ByDevice) && device.is_open() {
+            tracing::info!(device_id = %device.device_id, "the device detached its last link");
+            device.end(None);
+        }
+    });
+}
+
 /// Sends pre-settled messages (twin answers, notifications, method requests) on `sender`.
 async fn writer(
     device: Arc<DeviceLinks>,
@@ -525,7 +555,7 @@ async fn writer(
 
 /// The telemetry link: each message is enqueued for the service side, then settled
 /// `accepted`, or `rejected` with the hub's error.
-async fn telemetry_link(device: Arc<DeviceLinks>, mut receiver: Receiver) {
+async fn telemetry_link(device: Arc<DeviceLinks>, mut receiver: Receiver) -> Detached {
     let mut closing = device.closing();
     let mut kills = device.conn.link_kill.subscribe();
     const LINK: Option<AmqpLink> = Some(AmqpLink::Telemetry);
@@ -535,12 +565,12 @@ async fn telemetry_link(device: Arc<DeviceLinks>, mut receiver: Receiver) {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::debug!(device_id = %device.device_id, error = %e, "telemetry link ended");
-                    return;
+                    return Detached::ByDevice;
                 }
             },
             e = stopped(&device, &mut closing, &mut kills, LINK) => {
                 let _ = tokio::time::timeout(Duration::from_secs(2), receiver.close_with_error(e)).await;
-                return;
+                return Detached::ByHub;
             }
         };
         if let Err(f) = faults::operation(device.shared(), &device.device_id, Operation::Telemetry)
@@ -748,7 +778,7 @@ fn method_request(rid: &str, name: &str, payload: &Bytes) -> AmqpMessage {
 
 /// Twin requests: GET, PATCH of reported properties, PUT/DELETE of the desired-property
 /// subscription; each answered on the twin sender with the request's correlation id.
-async fn twin_link(device: Arc<DeviceLinks>, mut receiver: Receiver) {
+async fn twin_link(device: Arc<DeviceLinks>, mut receiver: Receiver) -> Detached {
     let mut closing = device.closing();
     let mut kills = device.conn.link_kill.subscribe();
     const LINK: Option<AmqpLink> = Some(AmqpLink::TwinRequest);
@@ -756,11 +786,11 @@ async fn twin_link(device: Arc<DeviceLinks>, mut receiver: Receiver) {
         let delivery = tokio::select! {
             d = receiver.recv::<Body<Value>>() => match d {
                 Ok(d) => d,
-                Err(_) => return,
+                Err(_) => return Detached::ByDevice,
             },
             e = stopped(&device, &mut closing, &mut kills, LINK) => {
                 let _ = tokio::time::timeout(Duration::from_secs(2), receiver.close_with_error(e)).await;
-                return;
+                return Detached::ByHub;
             }
         };
         let _ = receiver.accept(&delivery).await;
@@ -835,7 +865,7 @@ fn twin_answer(device: &DeviceLinks, request: &AmqpMessage) -> AmqpMessage {
 }
 
 /// Direct-method answers: the correlation id names the request, `IoThub-status` the status.
-async fn method_responses(device: Arc<DeviceLinks>, mut receiver: Receiver) {
+async fn method_responses(device: Arc<DeviceLinks>, mut receiver: Receiver) -> Detached {
     let mut closing = device.closing();
     let mut kills = device.conn.link_kill.subscribe();
     const LINK: Option<AmqpLink> = Some(AmqpLink::MethodResponse);
@@ -843,11 +873,11 @@ async fn method_responses(device: Arc<DeviceLinks>, mut receiver: Receiver) {
         let delivery = tokio::select! {
             d = receiver.recv::<Body<Value>>() => match d {
                 Ok(d) => d,
-                Err(_) => return,
+                Err(_) => return Detached::ByDevice,
             },
             e = stopped(&device, &mut closing, &mut kills, LINK) => {
                 let _ = tokio::time::timeout(Duration::from_secs(2), receiver.close_with_error(e)).await;
-                return;
+                return Detached::ByHub;
             }
         };
         let _ = receiver.accept(&delivery).await;

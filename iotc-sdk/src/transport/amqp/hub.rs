@@ -71,7 +71,6 @@ struct Renewal {
 /// [`run`](HubSession::run).
 pub(crate) struct HubSession {
     connection: Conn,
-    session: SessionHandle<()>,
     cbs: Option<CbsHandle>,
     links: Links,
     renewal: Option<Renewal>,
@@ -82,12 +81,15 @@ pub(crate) struct HubSession {
     early: Vec<AmqpMessage>,
 }
 
-/// The connection a device's session runs on.
+/// The connection and session a device's links run on.
 enum Conn {
-    /// The device's own connection.
-    Own(ConnectionHandle<()>),
-    /// A connection shared with other devices (a gateway's); dropping the lease leaves it
-    /// without closing it for the others.
+    /// The device's own connection and session (the session drops first).
+    Own {
+        session: SessionHandle<()>,
+        connection: ConnectionHandle<()>,
+    },
+    /// A connection and session shared with other devices (a gateway's); dropping the lease
+    /// leaves them without ending them for the others.
     Shared { _lease: Lease },
 }
 
@@ -99,7 +101,7 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
         Some(module) => hub_module_resource(&config.hub_host, &config.device_id, module),
         None => hub_device_resource(&config.hub_host, &config.device_id),
     };
-    let (connection, session, cbs, mut links, renewal) = match &config.shared_amqp {
+    let (connection, cbs, mut links, renewal) = match &config.shared_amqp {
         Some(shared) if !config.auth.is_x509() => connect_shared(config, shared, &resource).await?,
         _ => connect_own(config, &resource).await?,
     };
@@ -108,7 +110,6 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
     info!(hub = %config.hub_host, device_id = %config.device_id, shared = matches!(connection, Conn::Shared { .. }), "connected to IoT hub over AMQP");
     Ok(HubSession {
         connection,
-        session,
         cbs,
         links,
         renewal,
@@ -119,13 +120,7 @@ pub(crate) async fn connect(config: &HubConfig) -> Result<HubSession> {
 }
 
 /// What connecting yields before the twin read.
-type Parts = (
-    Conn,
-    SessionHandle<()>,
-    Option<CbsHandle>,
-    Links,
-    Option<Renewal>,
-);
+type Parts = (Conn, Option<CbsHandle>, Links, Option<Renewal>);
 
 /// The first SAS token for `resource`, and what renews it (none for a ready-made token).
 async fn first_token(config: &HubConfig, resource: &str) -> Result<(SasToken, Option<Renewal>)> {
@@ -141,8 +136,9 @@ async fn first_token(config: &HubConfig, resource: &str) -> Result<(SasToken, Op
     Ok((issued.token, renewal))
 }
 
-/// The device's session on a connection of `shared`: put its token over the connection's CBS
-/// links, then attach its links in its own session.
+/// The device's links on a connection of `shared`: put its token over the connection's CBS
+/// links, then attach its links on one of the connection's sessions. Nothing here ends that
+/// session: the links of a device that fails half-way are dropped (detached) alone.
 async fn connect_shared(
     config: &HubConfig,
     shared: &SharedConnections,
@@ -159,28 +155,19 @@ async fn connect_shared(
         let links = attach_links(&mut session, config).await?;
         Ok::<_, Error>((links, renewal))
     };
-    let (links, renewal) = match tokio::time::timeout(config.connect_timeout, work).await {
-        Ok(Ok(parts)) => parts,
-        Ok(Err(e)) => {
-            let _ = session.end().await;
-            return Err(e);
-        }
+    let attached = tokio::time::timeout(config.connect_timeout, work).await;
+    drop(session);
+    let (links, renewal) = match attached {
+        Ok(parts) => parts?,
         Err(_) => {
-            let _ = session.end().await;
             return Err(Error::Timeout(
                 config.connect_timeout,
                 "the AMQP links to attach",
-            ));
+            ))
         }
     };
     let cbs = lease.cbs().clone();
-    Ok((
-        Conn::Shared { _lease: lease },
-        session,
-        Some(cbs),
-        links,
-        renewal,
-    ))
+    Ok((Conn::Shared { _lease: lease }, Some(cbs), links, renewal))
 }
 
 /// The device's own connection.
@@ -233,7 +220,15 @@ async fn connect_own(config: &HubConfig, resource: &str) -> Result<Parts> {
         },
     )
     .await?;
-    Ok((Conn::Own(connection), session, cbs, links, renewal))
+    Ok((
+        Conn::Own {
+            connection,
+            session,
+        },
+        cbs,
+        links,
+        renewal,
+    ))
 }
 
 /// Signs a new token and puts it over CBS; the new token's expiry when the hub accepted it.
@@ -742,7 +737,6 @@ impl HubSession {
     pub(crate) async fn run(self, mut io: SessionIo<'_>) -> SessionEnd {
         let HubSession {
             connection,
-            mut session,
             cbs,
             links,
             mut renewal,
@@ -938,15 +932,19 @@ impl HubSession {
                 }
                 let _ = twin_rx.close().await;
                 let _ = methods_rx.close().await;
-                let _ = session.end().await;
-                if let Conn::Own(mut connection) = connection {
+                if let Conn::Own {
+                    mut connection,
+                    mut session,
+                } = connection
+                {
+                    let _ = session.end().await;
                     let _ = connection.close().await;
                 }
             };
             let _ = tokio::time::timeout(Duration::from_secs(2), close).await;
         } else {
             // The receivers, too, go before the session (see above); a tuple drops in order.
-            drop((c2d, inputs, twin_rx, methods_rx, session));
+            drop((c2d, inputs, twin_rx, methods_rx, connection));
         }
         let (reason, close) = ctx.state.engine.finish(ended);
         match &reason {

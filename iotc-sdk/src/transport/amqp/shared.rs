@@ -1,19 +1,21 @@
 //! One AMQP connection shared by several devices: a gateway and its downstream devices
 //! (protocol.md §5.1, multiplexing as the official C SDK does).
 //!
-//! Each device keeps its own AMQP session, links and SAS token; the connection carries one
-//! `$cbs` link pair in a session of its own, through which every device puts (and renews) its
-//! token. Losing or closing one device's session leaves the others untouched. A connection
-//! carries at most [`max_devices`] devices; the next one opens another connection. The last
-//! device to leave closes the connection.
+//! Each device keeps its own links and SAS token; the connection carries one `$cbs` link pair
+//! in a session of its own, through which every device puts (and renews) its token. The
+//! devices' links share a few sessions ([`SESSIONS`]), as the official C SDK shares one: a
+//! session costs a task and three channels, more than most devices' links. Losing or closing
+//! one device detaches its links and leaves the others untouched. A connection carries at most
+//! [`max_devices`] devices; the next one opens another connection. The last device to leave
+//! closes the connection.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
 use fe2o3_amqp::connection::ConnectionHandle;
 use fe2o3_amqp::session::SessionHandle;
 use fe2o3_amqp::Session;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 use tracing::{debug, info};
 
 use super::cbs::{Cbs, CbsHandle};
@@ -32,9 +34,18 @@ pub(crate) fn max_devices(protocol: Protocol) -> usize {
     }
 }
 
-/// The AMQP channel-max the SDK offers: room for the device sessions of a full connection and
-/// the CBS session.
+/// The AMQP channel-max the SDK offers (a device's own connection uses two channels, a shared
+/// one at most [`SESSIONS`] and the CBS session).
 pub(crate) const CHANNEL_MAX: u16 = 1023;
+
+/// Sessions a shared connection spreads its devices' links over, about (two devices finding
+/// every session busy at once may each begin one more). Attaching a link takes a session to
+/// itself for one round trip, so devices being added at once attach on different sessions; a
+/// session ends only with its connection.
+pub(crate) const SESSIONS: usize = 8;
+
+/// A shared session, held by one device while it attaches its links.
+pub(crate) type SessionGuard = OwnedMutexGuard<SessionHandle<()>>;
 
 /// The shared connections of one gateway (cloning shares them).
 #[derive(Clone, Default)]
@@ -48,16 +59,20 @@ impl std::fmt::Debug for SharedConnections {
     }
 }
 
-/// One open connection and its CBS links.
+/// One open connection, its CBS links and the sessions its devices' links attach on.
 struct Live {
     connection: Mutex<ConnectionHandle<()>>,
     cbs: CbsHandle,
     /// Devices holding a [`Lease`] on it.
     users: AtomicUsize,
+    /// The sessions devices attach their links on (see [`SESSIONS`]).
+    sessions: std::sync::Mutex<Vec<Arc<Mutex<SessionHandle<()>>>>>,
+    /// Which busy session the next device waits for, when all are busy.
+    next: AtomicUsize,
 }
 
-/// A device's place on a shared connection: its own session, and the connection's CBS links.
-/// Dropping it leaves the connection; the last one closes it.
+/// A device's place on a shared connection: the connection's CBS links and sessions. Dropping
+/// it leaves the connection; the last one closes it.
 pub(crate) struct Lease {
     live: Arc<Live>,
     pool: SharedConnections,
@@ -94,9 +109,10 @@ impl Drop for Lease {
 }
 
 impl SharedConnections {
-    /// Begins a session for the device of `config` on a shared connection, opening one when
-    /// none is open or all are full. The device then puts its token through [`Lease::cbs`].
-    pub(crate) async fn session(&self, config: &HubConfig) -> Result<(SessionHandle<()>, Lease)> {
+    /// A place for the device of `config` on a shared connection, opening one when none is
+    /// open or all are full, and a session of it to attach the device's links on (released
+    /// when the guard drops). The device puts its token through [`Lease::cbs`].
+    pub(crate) async fn session(&self, config: &HubConfig) -> Result<(SessionGuard, Lease)> {
         let mut all = self.live.lock().await;
         all.retain(|l| {
             let closed = l.connection.try_lock().is_ok_and(|c| c.is_closed());
@@ -119,19 +135,50 @@ impl SharedConnections {
             live: live.clone(),
             pool: self.clone(),
         };
-        let session = {
-            let mut connection = live.connection.lock().await;
-            tokio::time::timeout(config.connect_timeout, Session::begin(&mut connection)).await
-        };
         drop(all);
-        match session {
+        match tokio::time::timeout(config.connect_timeout, lease.live.session()).await {
             Ok(Ok(session)) => Ok((session, lease)),
-            Ok(Err(e)) => Err(Error::connection_caused("AMQP session refused", e)),
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(Error::Timeout(
                 config.connect_timeout,
-                "the AMQP session to begin",
+                "a shared AMQP session to attach on",
             )),
         }
+    }
+}
+
+impl Live {
+    /// A session to attach on: a free one, a new one while there are fewer than
+    /// [`SESSIONS`], else the next busy one once it is free. Ended sessions (the hub ended
+    /// one) are dropped from the list here.
+    async fn session(&self) -> Result<SessionGuard> {
+        let busy = {
+            let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+            sessions.retain(|s| s.try_lock().map_or(true, |s| !s.is_ended()));
+            if let Some(free) = sessions.iter().find_map(|s| s.clone().try_lock_owned().ok()) {
+                return Ok(free);
+            }
+            (sessions.len() >= SESSIONS)
+                .then(|| sessions[self.next.fetch_add(1, Ordering::Relaxed) % sessions.len()].clone())
+        };
+        if let Some(busy) = busy {
+            let session = busy.lock_owned().await;
+            if session.is_ended() {
+                return Err(Error::connection("the shared AMQP session ended"));
+            }
+            return Ok(session);
+        }
+        let session = Session::begin(&mut *self.connection.lock().await)
+            .await
+            .map_err(|e| Error::connection_caused("AMQP session refused", e))?;
+        debug!("began a shared AMQP session");
+        let session = Arc::new(Mutex::new(session));
+        let guard = session.clone().lock_owned().await;
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(session);
+        Ok(guard)
     }
 }
 
@@ -171,5 +218,7 @@ async fn open(config: &HubConfig) -> Result<Live> {
         connection: Mutex::new(connection),
         cbs,
         users: AtomicUsize::new(0),
+        sessions: std::sync::Mutex::new(Vec::new()),
+        next: AtomicUsize::new(0),
     })
 }
