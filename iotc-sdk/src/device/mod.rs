@@ -473,6 +473,7 @@ impl Device {
                 Event::WritableProperties(WritablePropertyUpdate::pending_from_twin(&twin))
             }
             Inbound::CloudMessage(message) => {
+                let message = *message;
                 match message.property("method-name").map(str::to_owned) {
                     Some(method) => Event::Command(Command::queued(
                         self.inner.requests.clone(),
@@ -482,7 +483,10 @@ impl Device {
                     None => Event::CloudMessage(message),
                 }
             }
-            Inbound::InputMessage { input, message } => Event::InputMessage { input, message },
+            Inbound::InputMessage { input, message } => Event::InputMessage {
+                input,
+                message: *message,
+            },
             Inbound::Disconnected(reason) => Event::Disconnected(reason),
             Inbound::CredentialExpiring { subject, not_after } => {
                 Event::CredentialExpiring { subject, not_after }

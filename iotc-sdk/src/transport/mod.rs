@@ -254,7 +254,9 @@ pub(crate) enum Request {
     Reconnect,
 }
 
-/// Traffic from the service to the device, before it is typed for the user.
+/// Traffic from the service to the device, before it is typed for the user. The large variants
+/// are boxed: the event channel allocates its first block of 32 slots up front on every
+/// device, used or not.
 #[derive(Debug)]
 pub(crate) enum Inbound {
     Command {
@@ -266,12 +268,12 @@ pub(crate) enum Inbound {
         version: Option<u64>,
         body: Value,
     },
-    InitialTwin(Twin),
-    CloudMessage(CloudMessage),
+    InitialTwin(Box<Twin>),
+    CloudMessage(Box<CloudMessage>),
     /// A message on a module input (IoT Edge).
     InputMessage {
         input: String,
-        message: CloudMessage,
+        message: Box<CloudMessage>,
     },
     /// Reconnecting failed for good: why.
     Disconnected(Error),

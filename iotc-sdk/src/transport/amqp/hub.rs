@@ -669,7 +669,7 @@ async fn on_input(
         inbound,
         Inbound::InputMessage {
             input,
-            message: cloud,
+            message: Box::new(cloud),
         },
     );
     if let Some(receiver) = inputs {
@@ -795,7 +795,7 @@ impl HubSession {
                 .properties()
                 .is_empty()
             {
-                forward(io.inbound, Inbound::InitialTwin(twin));
+                forward(io.inbound, Inbound::InitialTwin(Box::new(twin)));
             }
         }
         for message in early {
@@ -1220,11 +1220,11 @@ impl Ctx {
         if message.property("method-name").is_some() {
             // An IoT Central queued command: it becomes a command, which has no settlement.
             let _ = receiver.accept(info).await;
-            forward(inbound, Inbound::CloudMessage(message));
+            forward(inbound, Inbound::CloudMessage(Box::new(message)));
             return;
         }
         message.lock_token = Some(lock_token.clone());
-        match inbound.try_send(Inbound::CloudMessage(message)) {
+        match inbound.try_send(Inbound::CloudMessage(Box::new(message))) {
             Ok(()) => {
                 self.state.c2d.insert(lock_token, info);
             }

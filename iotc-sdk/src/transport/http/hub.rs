@@ -490,7 +490,7 @@ impl HubSession {
                     });
                 }
             }
-            forward(inbound, Inbound::CloudMessage(message));
+            forward(inbound, Inbound::CloudMessage(Box::new(message)));
         }
     }
 }

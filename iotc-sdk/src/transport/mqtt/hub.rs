@@ -254,7 +254,7 @@ impl Connection {
                 .properties()
                 .is_empty()
             {
-                forward(io.inbound, Inbound::InitialTwin(twin));
+                forward(io.inbound, Inbound::InitialTwin(Box::new(twin)));
             }
         }
         for publish in std::mem::take(&mut self.early) {
@@ -638,9 +638,10 @@ impl Connection {
                 }
             }
         } else if let Some((input, message)) = topics::parse_input(topic, &publish.payload) {
+            let message = Box::new(message);
             forward(inbound, Inbound::InputMessage { input, message });
         } else if let Some(message) = topics::parse_c2d(topic, &publish.payload) {
-            forward(inbound, Inbound::CloudMessage(message));
+            forward(inbound, Inbound::CloudMessage(Box::new(message)));
         } else {
             warn!(%topic, "publish on an unexpected topic; ignored");
         }
