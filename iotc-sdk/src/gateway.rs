@@ -8,8 +8,9 @@
 //! [`Device`]: the same telemetry, property and command API as a standalone device.
 //!
 //! Over AMQP (and AMQP over WebSockets) the gateway and its downstream devices share one
-//! connection: each device has its own AMQP session, links and SAS token (put and renewed over
-//! the connection's CBS links), as the official Java SDK multiplexes. A connection carries up
+//! connection: each device has its own links and SAS token (put and renewed over the
+//! connection's CBS links), and the devices' links share a few sessions of the connection, as
+//! the official C SDK multiplexes (it shares one). A connection carries up
 //! to 1,001 devices (a gateway and 1,000 downstream devices; 501 over WebSockets); more open
 //! another. Over MQTT every downstream device has its own connection
 //! (MQTT carries one identity per connection), run by its own task on the gateway's runtime.

@@ -141,8 +141,9 @@ pub(crate) async fn serve_stream(
         let builder = ConnectionAcceptor::builder()
             .container_id(format!("iotc-emulator-{}", shared.next_id()))
             .max_frame_size(256 * 1024)
-            // Room for a gateway multiplexing its downstream devices (one session each; the
-            // SDK puts up to 1,001 devices on a connection, as the Java SDK admits).
+            // Room for a gateway multiplexing its downstream devices (a session each, as the
+            // official Java SDK does, or a few shared, as this SDK and the C SDK do; up to
+            // 1,001 devices on a connection, as the Java SDK admits).
             .channel_max(CHANNEL_MAX)
             .idle_time_out(240_000u32);
         let connection = if header[4] == 3 {

@@ -1,7 +1,7 @@
 //! Gateways on every transport that carries commands and twins: downstream devices are
 //! provisioned with the gateway relationship, each with its own identity, model, twin and
 //! token. Over AMQP (TLS or WebSockets) the gateway and its downstream devices share one
-//! connection, a session each; over MQTT each has its own connection. Either way, removing or
+//! connection and a few sessions; over MQTT each has its own connection. Either way, removing or
 //! losing one device leaves the others and the gateway untouched.
 
 use std::time::Duration;

@@ -551,9 +551,28 @@ fn outcome_result(outcome: std::result::Result<Outcome, SendError>) -> Result<()
     }
 }
 
-/// A message for a link task; `seq` names the request waiting for it.
+/// Which of a device's sender links a message goes out on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    /// Telemetry: settled by the hub's disposition.
+    Telemetry,
+    /// Twin requests (pre-settled; answered on the twin receiver).
+    Twin,
+    /// Command answers (pre-settled).
+    Methods,
+}
+
+/// The device's sender links, run by one task.
+struct Senders {
+    telemetry: Sender,
+    twin: Sender,
+    methods: Sender,
+}
+
+/// A message for the writer task; `seq` names the request waiting for it.
 struct Outgoing {
     seq: u64,
+    link: Link,
     /// Boxed: an AMQP message is several hundred bytes, and a tokio channel allocates its first
     /// block of 32 slots up front (three channels per device).
     message: Box<AmqpMessage>,
@@ -570,11 +589,13 @@ enum LinkEvent {
 /// A transfer written to a link and waiting for its disposition.
 type Unsettled = (u64, DeliveryFut<std::result::Result<Outcome, SendError>>);
 
-/// Runs a sender link: every message goes out as soon as the link has credit, without waiting
+/// Runs the device's sender links in one task (a task per link would cost a gateway about 5 KB
+/// per link and device). Every message goes out as soon as its link has credit, without waiting
 /// for the previous one's disposition (transfers are batchable, so fe2o3-amqp may put several
-/// in one write); dispositions are reported in send order, the order the hub settles in.
+/// in one write); telemetry dispositions are reported in send order, the order the hub settles
+/// in; the pre-settled twin and method messages are reported once written.
 fn spawn_writer(
-    mut sender: Sender,
+    mut senders: Senders,
     mut rx: mpsc::Receiver<Outgoing>,
     events: mpsc::UnboundedSender<LinkEvent>,
 ) -> JoinHandle<()> {
@@ -609,8 +630,22 @@ fn spawn_writer(
                 }
                 out = rx.recv() => {
                     let Some(out) = out else { break };
+                    let sender = match out.link {
+                        Link::Telemetry => &mut senders.telemetry,
+                        Link::Twin => &mut senders.twin,
+                        Link::Methods => &mut senders.methods,
+                    };
                     match sender.send_batchable(*out.message).await {
-                        Ok(delivery) => unsettled.push_back((out.seq, delivery)),
+                        Ok(delivery) if out.link == Link::Telemetry => {
+                            unsettled.push_back((out.seq, delivery));
+                        }
+                        // Pre-settled: resolved as soon as written.
+                        Ok(delivery) => {
+                            let event = LinkEvent::Sent { seq: out.seq, result: outcome_result(delivery.await) };
+                            if events.send(event).is_err() {
+                                return;
+                            }
+                        }
                         Err(e @ SendError::MessageSizeExceeded(_)) => {
                             let event = LinkEvent::Sent { seq: out.seq, result: Err(send_error(e)) };
                             if events.send(event).is_err() {
@@ -625,7 +660,9 @@ fn spawn_writer(
                 }
             }
         }
-        let _ = sender.close().await;
+        for sender in [senders.telemetry, senders.twin, senders.methods] {
+            let _ = sender.close().await;
+        }
     })
 }
 
@@ -722,12 +759,10 @@ impl State {
     }
 }
 
-/// The channels to the link tasks of a running session.
+/// The channel to the writer task of a running session, and the task.
 struct Writers {
-    telemetry: mpsc::Sender<Outgoing>,
-    twin: mpsc::Sender<Outgoing>,
-    methods: mpsc::Sender<Outgoing>,
-    tasks: Vec<JoinHandle<()>>,
+    outgoing: mpsc::Sender<Outgoing>,
+    task: Option<JoinHandle<()>>,
 }
 
 impl HubSession {
@@ -754,20 +789,17 @@ impl HubSession {
             mut methods_rx,
         } = links;
         let (events_tx, mut events) = mpsc::unbounded_channel();
-        let writers = {
-            let (t_tx, t_rx) = mpsc::channel(WINDOW);
-            let (w_tx, w_rx) = mpsc::channel(WINDOW);
-            let (m_tx, m_rx) = mpsc::channel(WINDOW);
-            Writers {
-                telemetry: t_tx,
-                twin: w_tx,
-                methods: m_tx,
-                tasks: vec![
-                    spawn_writer(telemetry, t_rx, events_tx.clone()),
-                    spawn_writer(twin_tx, w_rx, events_tx.clone()),
-                    spawn_writer(methods_tx, m_rx, events_tx),
-                ],
-            }
+        // Room for the window of tracked requests and for untracked command answers (a
+        // command refused for a full event queue).
+        let (outgoing, outgoing_rx) = mpsc::channel(2 * WINDOW);
+        let senders = Senders {
+            telemetry,
+            twin: twin_tx,
+            methods: methods_tx,
+        };
+        let writers = Writers {
+            outgoing,
+            task: Some(spawn_writer(senders, outgoing_rx, events_tx)),
         };
         let clock = Clock::start();
         let mut ctx = Ctx {
@@ -916,7 +948,7 @@ impl HubSession {
         // from fe2o3-amqp *after* the `End`; the hub then cannot place that frame and closes the
         // whole connection (`amqp:not-found`), on a gateway every device's. An aborted task
         // drops its sender only when the runtime next polls it, so wait for that.
-        for task in ctx.writers.tasks.drain(..) {
+        if let Some(task) = ctx.writers.task.take() {
             task.abort();
             let _ = task.await;
         }
@@ -980,7 +1012,13 @@ impl Ctx {
                     return;
                 }
                 let tracked = self.state.track(Request::Telemetry { message, reply });
-                send(&self.writers.telemetry, tracked, amqp, &mut self.state);
+                send(
+                    &self.writers.outgoing,
+                    Link::Telemetry,
+                    tracked,
+                    amqp,
+                    &mut self.state,
+                );
             }
             Request::GetTwin { reply } => {
                 if reply.is_closed() {
@@ -991,8 +1029,9 @@ impl Ctx {
                 let tracked = self.state.track(Request::GetTwin { reply });
                 let seq = tracked.seq;
                 self.state.engine.ledger.await_answer(id, tracked);
-                let _ = self.writers.twin.try_send(Outgoing {
+                let _ = self.writers.outgoing.try_send(Outgoing {
                     seq,
+                    link: Link::Twin,
                     message: Box::new(amqp),
                 });
             }
@@ -1009,8 +1048,9 @@ impl Ctx {
                 let tracked = self.state.track(Request::PatchReported { patch, reply });
                 let seq = tracked.seq;
                 self.state.engine.ledger.await_answer(id, tracked);
-                let _ = self.writers.twin.try_send(Outgoing {
+                let _ = self.writers.outgoing.try_send(Outgoing {
                     seq,
+                    link: Link::Twin,
                     message: Box::new(amqp),
                 });
             }
@@ -1032,7 +1072,13 @@ impl Ctx {
                     payload,
                     reply,
                 });
-                send(&self.writers.methods, tracked, amqp, &mut self.state);
+                send(
+                    &self.writers.outgoing,
+                    Link::Methods,
+                    tracked,
+                    amqp,
+                    &mut self.state,
+                );
             }
             Request::Settle {
                 lock_token,
@@ -1192,8 +1238,9 @@ impl Ctx {
             Err(mpsc::error::TrySendError::Full(Inbound::Command { name, .. })) => {
                 warn!(command = %name, "event queue full: answering the command with 503");
                 let body = br#"{"error":"the device's event queue is full"}"#.to_vec();
-                let _ = self.writers.methods.try_send(Outgoing {
+                let _ = self.writers.outgoing.try_send(Outgoing {
                     seq: 0,
+                    link: Link::Methods,
                     message: Box::new(method_response(id, 503, body)),
                 });
             }
@@ -1236,10 +1283,11 @@ impl Ctx {
     }
 }
 
-/// Hands `message` to a link task and records `tracked` as waiting for its disposition; a
+/// Hands `message` for `link` to the writer task and records `tracked` as waiting for its disposition; a
 /// full channel cannot happen while the window holds.
 fn send(
     channel: &mpsc::Sender<Outgoing>,
+    link: Link,
     tracked: Tracked,
     message: AmqpMessage,
     state: &mut State,
@@ -1250,6 +1298,7 @@ fn send(
     if channel
         .try_send(Outgoing {
             seq,
+            link,
             message: Box::new(message),
         })
         .is_err()

@@ -155,11 +155,15 @@ impl Live {
         let busy = {
             let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
             sessions.retain(|s| s.try_lock().map_or(true, |s| !s.is_ended()));
-            if let Some(free) = sessions.iter().find_map(|s| s.clone().try_lock_owned().ok()) {
+            if let Some(free) = sessions
+                .iter()
+                .find_map(|s| s.clone().try_lock_owned().ok())
+            {
                 return Ok(free);
             }
-            (sessions.len() >= SESSIONS)
-                .then(|| sessions[self.next.fetch_add(1, Ordering::Relaxed) % sessions.len()].clone())
+            (sessions.len() >= SESSIONS).then(|| {
+                sessions[self.next.fetch_add(1, Ordering::Relaxed) % sessions.len()].clone()
+            })
         };
         if let Some(busy) = busy {
             let session = busy.lock_owned().await;
