@@ -23,7 +23,9 @@ use crate::device::dps::{self as device_dps, DpsClient, DpsRequest};
 use crate::state::Shared;
 
 /// SASL PLAIN check: a DPS login (`{scope}/registrations/{id}`) for a known ID scope must
-/// authenticate; other logins are checked when their links attach.
+/// authenticate; other logins are checked when their links attach. A refused login counts as
+/// a DPS attempt (as a refused CONNECT does over MQTT); an accepted one is counted when its
+/// registration link attaches.
 pub(crate) fn plain_login_ok(shared: &Shared, user: &str, password: &str) -> bool {
     let Some((scope, reg)) = user.split_once("/registrations/") else {
         return true;
@@ -31,7 +33,11 @@ pub(crate) fn plain_login_ok(shared: &Shared, user: &str, password: &str) -> boo
     if !scope.eq_ignore_ascii_case(&shared.settings.id_scope) {
         return true;
     }
-    device_dps::authenticate(shared, scope, reg, password, None).is_some()
+    let ok = device_dps::authenticate(shared, scope, reg, password, None).is_some();
+    if !ok {
+        shared.lock().faults.count_dps_attempt(reg);
+    }
+    ok
 }
 
 /// Attaches one DPS link of `registration_id`.

@@ -108,8 +108,10 @@ impl Emulator {
         self.shared.lock().faults.hub_attempts(device_id)
     }
 
-    /// The number of CONNECT packets DPS has seen for `registration_id` since the emulator
-    /// started. Not reset by [`clear_faults`](Self::clear_faults).
+    /// The number of registration attempts DPS has seen for `registration_id` since the
+    /// emulator started: CONNECT packets over MQTT, registration links or refused SASL logins
+    /// over AMQP, registration requests over HTTPS. Not reset by
+    /// [`clear_faults`](Self::clear_faults).
     pub fn dps_attempts(&self, registration_id: &str) -> u64 {
         self.shared.lock().faults.dps_attempts(registration_id)
     }

@@ -21,4 +21,3 @@ mod edge;
 mod provisioning_cache;
 mod provisioning_errors;
 mod provisioning_x509;
-mod reliability;

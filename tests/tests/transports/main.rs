@@ -13,5 +13,6 @@
 mod edge;
 mod failover;
 mod gateway;
+mod reliability;
 mod rotation;
 mod scenarios;

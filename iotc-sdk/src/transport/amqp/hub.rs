@@ -1283,8 +1283,11 @@ impl Ctx {
     }
 }
 
-/// Hands `message` for `link` to the writer task and records `tracked` as waiting for its disposition; a
-/// full channel cannot happen while the window holds.
+/// Hands `message` for `link` to the writer task and records `tracked` as waiting for its
+/// disposition. A full channel cannot happen while the window holds. A closed one means the
+/// writer stopped because a link broke: the request stays tracked and goes out again on the
+/// next connection, as what was in flight does (the writer's report, or its closed events
+/// channel, ends the session).
 fn send(
     channel: &mpsc::Sender<Outgoing>,
     link: Link,
@@ -1295,20 +1298,16 @@ fn send(
     let seq = tracked.seq;
     let now = state.clock.now();
     state.engine.written(seq, now, tracked);
-    if channel
-        .try_send(Outgoing {
+    let outgoing = Outgoing {
+        seq,
+        link,
+        message: Box::new(message),
+    };
+    if channel.try_send(outgoing).is_err() {
+        debug!(
             seq,
-            link,
-            message: Box::new(message),
-        })
-        .is_err()
-    {
-        if let Some(tracked) = state.engine.ledger.acknowledge(seq) {
-            fail(
-                tracked.item,
-                Error::connection("the AMQP link is not accepting messages"),
-            );
-        }
+            "the AMQP writer has stopped; the request waits for the next connection"
+        );
     }
 }
 
