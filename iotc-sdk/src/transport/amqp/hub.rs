@@ -769,7 +769,15 @@ impl HubSession {
     /// Runs the connection until it is closed or lost, feeding it the backlog and the handles'
     /// requests, forwarding service traffic to `inbound`, and renewing the SAS token over CBS
     /// at 80 % of its lifetime. What was not finished goes back to the front of the backlog.
-    pub(crate) async fn run(self, mut io: SessionIo<'_>) -> SessionEnd {
+    ///
+    /// Everything that needs no waiting happens before the returned future starts, and the
+    /// future captures the session's parts one by one: an `async fn` would keep the whole
+    /// `HubSession` it was given (about 4.8 KB) beside the parts moved out of it for as long as
+    /// it runs, on every device of a gateway.
+    pub(crate) fn run(
+        self,
+        mut io: SessionIo<'_>,
+    ) -> impl std::future::Future<Output = SessionEnd> + Send + '_ {
         let HubSession {
             connection,
             cbs,
@@ -781,13 +789,16 @@ impl HubSession {
         } = self;
         let Links {
             telemetry,
-            mut c2d,
-            mut inputs,
+            c2d,
+            inputs,
             twin_tx,
             mut twin_rx,
             methods_tx,
             mut methods_rx,
         } = links;
+        // A device has C2D, a module its inputs: one receive future waits for either.
+        let module = inputs.is_some();
+        let mut devicebound = c2d.or(inputs);
         let (events_tx, mut events) = mpsc::unbounded_channel();
         // Room for the window of tracked requests and for untracked command answers (a
         // command refused for a full event queue).
@@ -834,158 +845,158 @@ impl HubSession {
             ctx.on_desired(&message, Some(seen_version), io.inbound);
         }
 
-        let far = Instant::now() + FAR;
-        // One timer for the token renewal, the drain deadline and the disposition deadline (the
-        // engine's next deadline), created once and only moved earlier; when it fires it is
-        // parked and set to the next deadline (see the MQTT session).
-        let timer = tokio::time::sleep_until(far);
-        tokio::pin!(timer);
-        let mut pending_renewal: Option<JoinHandle<Result<u64>>> = None;
-        let ended = loop {
-            while !ctx.state.busy() && ctx.state.engine.accepts_backlog() {
-                let Some(request) = io.backlog.pop_front() else {
-                    break;
-                };
-                ctx.on_request(request, &mut c2d).await;
-            }
-            if let Some(store) = io.store.as_deref_mut() {
-                if store.is_dirty() && ctx.state.engine.may_clear_store(io.backlog.is_empty()) {
-                    store.clear();
+        async move {
+            let far = Instant::now() + FAR;
+            // One timer for the token renewal, the drain deadline and the disposition deadline (the
+            // engine's next deadline), created once and only moved earlier; when it fires it is
+            // parked and set to the next deadline (see the MQTT session).
+            let timer = tokio::time::sleep_until(far);
+            tokio::pin!(timer);
+            let mut pending_renewal: Option<JoinHandle<Result<u64>>> = None;
+            let ended = loop {
+                while !ctx.state.busy() && ctx.state.engine.accepts_backlog() {
+                    let Some(request) = io.backlog.pop_front() else {
+                        break;
+                    };
+                    ctx.on_request(request, &mut devicebound).await;
                 }
-            }
-            if ctx.state.engine.is_draining() {
-                let now = ctx.state.clock.now();
-                if let Some(Action::Disconnect) = ctx.state.engine.step(now, io.backlog.is_empty())
-                {
-                    break Ended::Disconnected;
-                }
-            }
-            let next = ctx
-                .state
-                .engine
-                .next_deadline()
-                .map(|at| ctx.state.clock.instant(at));
-            if let Some(next) = next {
-                if next < timer.deadline() {
-                    timer.as_mut().reset(next);
-                }
-            }
-            tokio::select! {
-                event = events.recv() => match event {
-                    Some(LinkEvent::Sent { seq, result }) => {
-                        if let Some(refused) = ctx.on_sent(seq, result) {
-                            break Ended::Lost(refused);
-                        }
-                    }
-                    Some(LinkEvent::Lost(e)) => break Ended::Lost(e),
-                    None => break Ended::Lost(Error::connection("the AMQP links stopped")),
-                },
-                request = io.requests.recv(), if !ctx.state.busy() && ctx.state.engine.accepts_requests() => match request {
-                    Some(Request::Close { reply }) => {
-                        let now = ctx.state.clock.now();
-                        ctx.state.engine.close(reply, now);
-                    }
-                    Some(request) => ctx.on_request(request, &mut c2d).await,
-                    None => {
-                        let now = ctx.state.clock.now();
-                        ctx.state.engine.handles_dropped(now);
-                    }
-                },
-                delivery = twin_rx.recv::<Body<Value>>() => match delivery {
-                    Ok(delivery) => ctx.on_twin_message(delivery.into_message(), io.inbound),
-                    Err(e) => break Ended::Lost(recv_error(e)),
-                },
-                delivery = methods_rx.recv::<Body<Value>>() => match delivery {
-                    Ok(delivery) => ctx.on_method(delivery.into_message(), io.inbound),
-                    Err(e) => break Ended::Lost(recv_error(e)),
-                },
-                delivery = next_delivery(&mut c2d) => match delivery {
-                    Ok(delivery) => ctx.on_c2d(delivery, &mut c2d, io.inbound).await,
-                    Err(e) => break Ended::Lost(recv_error(e)),
-                },
-                delivery = next_delivery(&mut inputs) => match delivery {
-                    Ok(delivery) => on_input(delivery, &mut inputs, io.inbound).await,
-                    Err(e) => break Ended::Lost(recv_error(e)),
-                },
-                answer = async { match &mut pending_renewal { Some(task) => task.await, None => std::future::pending().await } } => {
-                    pending_renewal = None;
-                    match answer {
-                        Ok(Ok(expiry)) => {
-                            info!(device_id = %ctx.device_id, "SAS token renewed on the live AMQP connection");
-                            if let Some(r) = &mut renewal {
-                                r.expiry = expiry;
-                            }
-                            let next = ctx.state.clock.at(renew_at(expiry));
-                            ctx.state.engine.renewed(Some(next));
-                        }
-                        Ok(Err(e)) => break Ended::Lost(e),
-                        Err(_) => break Ended::Lost(Error::connection("the CBS renewal stopped")),
+                if let Some(store) = io.store.as_deref_mut() {
+                    if store.is_dirty() && ctx.state.engine.may_clear_store(io.backlog.is_empty()) {
+                        store.clear();
                     }
                 }
-                _ = &mut timer, if next.is_some() => {
+                if ctx.state.engine.is_draining() {
                     let now = ctx.state.clock.now();
-                    match ctx.state.engine.on_timer(now) {
-                        Some(Action::Lost(e)) => {
-                            warn!(device_id = %ctx.device_id, timeout = ?io.ack_timeout, "no disposition in time: reconnecting to send again");
-                            break Ended::Lost(e);
-                        }
-                        Some(Action::RenewToken) => match (&renewal, &cbs) {
-                            (Some(r), Some(cbs)) => {
-                                debug!(device_id = %ctx.device_id, "renewing the SAS token over CBS");
-                                pending_renewal = Some(tokio::spawn(renew(r.source.clone(), r.audience.clone(), r.ttl, cbs.clone())));
-                            }
-                            _ => ctx.state.engine.renewed(None),
-                        },
-                        _ => {}
+                    if let Some(Action::Disconnect) =
+                        ctx.state.engine.step(now, io.backlog.is_empty())
+                    {
+                        break Ended::Disconnected;
                     }
-                    // A passed drain deadline is acted on at the top of the loop.
-                    timer.as_mut().reset(far);
                 }
-            }
-        };
-        // Every link goes (its closing detach queued) before the session's `End`. A link still
-        // registered when the hub's detach for it arrives after our `End` gets a reply detach
-        // from fe2o3-amqp *after* the `End`; the hub then cannot place that frame and closes the
-        // whole connection (`amqp:not-found`), on a gateway every device's. An aborted task
-        // drops its sender only when the runtime next polls it, so wait for that.
-        if let Some(task) = ctx.writers.task.take() {
-            task.abort();
-            let _ = task.await;
-        }
-        drop(cbs);
-        let unfinished = ctx.state.unfinished();
-        for request in unfinished.into_iter().rev() {
-            io.backlog.push_front(request);
-        }
-        if matches!(ended, Ended::Disconnected) {
-            let close = async {
-                for receiver in [c2d.take(), inputs.take()].into_iter().flatten() {
-                    let _ = receiver.close().await;
+                let next = ctx
+                    .state
+                    .engine
+                    .next_deadline()
+                    .map(|at| ctx.state.clock.instant(at));
+                if let Some(next) = next {
+                    if next < timer.deadline() {
+                        timer.as_mut().reset(next);
+                    }
                 }
-                let _ = twin_rx.close().await;
-                let _ = methods_rx.close().await;
-                if let Conn::Own {
-                    mut connection,
-                    mut session,
-                } = connection
-                {
-                    let _ = session.end().await;
-                    let _ = connection.close().await;
+                tokio::select! {
+                    event = events.recv() => match event {
+                        Some(LinkEvent::Sent { seq, result }) => {
+                            if let Some(refused) = ctx.on_sent(seq, result) {
+                                break Ended::Lost(refused);
+                            }
+                        }
+                        Some(LinkEvent::Lost(e)) => break Ended::Lost(e),
+                        None => break Ended::Lost(Error::connection("the AMQP links stopped")),
+                    },
+                    request = io.requests.recv(), if !ctx.state.busy() && ctx.state.engine.accepts_requests() => match request {
+                        Some(Request::Close { reply }) => {
+                            let now = ctx.state.clock.now();
+                            ctx.state.engine.close(reply, now);
+                        }
+                        Some(request) => ctx.on_request(request, &mut devicebound).await,
+                        None => {
+                            let now = ctx.state.clock.now();
+                            ctx.state.engine.handles_dropped(now);
+                        }
+                    },
+                    delivery = twin_rx.recv::<Body<Value>>() => match delivery {
+                        Ok(delivery) => ctx.on_twin_message(delivery.into_message(), io.inbound),
+                        Err(e) => break Ended::Lost(recv_error(e)),
+                    },
+                    delivery = methods_rx.recv::<Body<Value>>() => match delivery {
+                        Ok(delivery) => ctx.on_method(delivery.into_message(), io.inbound),
+                        Err(e) => break Ended::Lost(recv_error(e)),
+                    },
+                    delivery = next_delivery(&mut devicebound) => match delivery {
+                        Ok(delivery) if module => on_input(delivery, &mut devicebound, io.inbound).await,
+                        Ok(delivery) => ctx.on_c2d(delivery, &mut devicebound, io.inbound).await,
+                        Err(e) => break Ended::Lost(recv_error(e)),
+                    },
+                    answer = async { match &mut pending_renewal { Some(task) => task.await, None => std::future::pending().await } } => {
+                        pending_renewal = None;
+                        match answer {
+                            Ok(Ok(expiry)) => {
+                                info!(device_id = %ctx.device_id, "SAS token renewed on the live AMQP connection");
+                                if let Some(r) = &mut renewal {
+                                    r.expiry = expiry;
+                                }
+                                let next = ctx.state.clock.at(renew_at(expiry));
+                                ctx.state.engine.renewed(Some(next));
+                            }
+                            Ok(Err(e)) => break Ended::Lost(e),
+                            Err(_) => break Ended::Lost(Error::connection("the CBS renewal stopped")),
+                        }
+                    }
+                    _ = &mut timer, if next.is_some() => {
+                        let now = ctx.state.clock.now();
+                        match ctx.state.engine.on_timer(now) {
+                            Some(Action::Lost(e)) => {
+                                warn!(device_id = %ctx.device_id, timeout = ?io.ack_timeout, "no disposition in time: reconnecting to send again");
+                                break Ended::Lost(e);
+                            }
+                            Some(Action::RenewToken) => match (&renewal, &cbs) {
+                                (Some(r), Some(cbs)) => {
+                                    debug!(device_id = %ctx.device_id, "renewing the SAS token over CBS");
+                                    pending_renewal = Some(tokio::spawn(renew(r.source.clone(), r.audience.clone(), r.ttl, cbs.clone())));
+                                }
+                                _ => ctx.state.engine.renewed(None),
+                            },
+                            _ => {}
+                        }
+                        // A passed drain deadline is acted on at the top of the loop.
+                        timer.as_mut().reset(far);
+                    }
                 }
             };
-            let _ = tokio::time::timeout(Duration::from_secs(2), close).await;
-        } else {
-            // The receivers, too, go before the session (see above); a tuple drops in order.
-            drop((c2d, inputs, twin_rx, methods_rx, connection));
-        }
-        let (reason, close) = ctx.state.engine.finish(ended);
-        match &reason {
-            EndReason::Lost(e) => {
-                info!(device_id = %ctx.device_id, error = %e.chain(), "IoT hub AMQP connection lost")
+            // Every link goes (its closing detach queued) before the session's `End`. A link still
+            // registered when the hub's detach for it arrives after our `End` gets a reply detach
+            // from fe2o3-amqp *after* the `End`; the hub then cannot place that frame and closes the
+            // whole connection (`amqp:not-found`), on a gateway every device's. An aborted task
+            // drops its sender only when the runtime next polls it, so wait for that.
+            if let Some(task) = ctx.writers.task.take() {
+                task.abort();
+                let _ = task.await;
             }
-            _ => info!(device_id = %ctx.device_id, "IoT hub AMQP connection closed"),
+            drop(cbs);
+            let unfinished = ctx.state.unfinished();
+            for request in unfinished.into_iter().rev() {
+                io.backlog.push_front(request);
+            }
+            if matches!(ended, Ended::Disconnected) {
+                let close = async {
+                    if let Some(receiver) = devicebound.take() {
+                        let _ = receiver.close().await;
+                    }
+                    let _ = twin_rx.close().await;
+                    let _ = methods_rx.close().await;
+                    if let Conn::Own {
+                        mut connection,
+                        mut session,
+                    } = connection
+                    {
+                        let _ = session.end().await;
+                        let _ = connection.close().await;
+                    }
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(2), close).await;
+            } else {
+                // The receivers, too, go before the session (see above); a tuple drops in order.
+                drop((devicebound, twin_rx, methods_rx, connection));
+            }
+            let (reason, close) = ctx.state.engine.finish(ended);
+            match &reason {
+                EndReason::Lost(e) => {
+                    info!(device_id = %ctx.device_id, error = %e.chain(), "IoT hub AMQP connection lost")
+                }
+                _ => info!(device_id = %ctx.device_id, "IoT hub AMQP connection closed"),
+            }
+            SessionEnd { reason, close }
         }
-        SessionEnd { reason, close }
     }
 }
 
