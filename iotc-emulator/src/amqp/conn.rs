@@ -149,8 +149,8 @@ pub(crate) struct DeviceLinks {
     pub(super) renewed: watch::Sender<u64>,
     /// Ends the sessions the device's links attached on (`KillAmqpSession`).
     pub(super) sessions: Mutex<Vec<watch::Sender<Option<definitions::Error>>>>,
-    /// Open links the device sends on (telemetry, twin requests, method answers).
-    pub(super) uplinks: AtomicUsize,
+    /// The device's open links.
+    pub(super) links: AtomicUsize,
 }
 
 #[derive(Default)]

@@ -80,7 +80,7 @@ impl DeviceLinks {
             close: watch::channel(None).0,
             renewed: watch::channel(0).0,
             sessions: Mutex::new(Vec::new()),
-            uplinks: AtomicUsize::new(0),
+            links: AtomicUsize::new(0),
         })
     }
 
@@ -249,7 +249,7 @@ pub(crate) async fn attach(
     }
     match (rest.as_str(), link) {
         ("messages/events", LinkEndpoint::Receiver(r)) => {
-            spawn_uplink(device, |device| telemetry_link(device, r));
+            spawn_link(device, |device| telemetry_link(device, r));
         }
         ("messages/devicebound", LinkEndpoint::Sender(s)) => {
             let (tx, rx) = mpsc::channel(64);
@@ -259,7 +259,7 @@ pub(crate) async fn attach(
                 i.conn_id
             });
             device.sync_subs();
-            tokio::spawn(c2d_link(device.clone(), s, rx));
+            spawn_link(device.clone(), |device| c2d_link(device, s, rx));
             if let Some(Some(conn_id)) = pending {
                 for item in device_hub::pending_c2d(device.shared(), &device.device_id, conn_id) {
                     let _ = tx.try_send(item);
@@ -269,10 +269,12 @@ pub(crate) async fn attach(
         ("twin", LinkEndpoint::Sender(s)) => {
             let (tx, rx) = mpsc::channel(64);
             device.with(|i| i.twin_out = Some(tx));
-            tokio::spawn(writer(device, s, rx, Some(AmqpLink::TwinResponse)));
+            spawn_link(device, |device| {
+                writer(device, s, rx, Some(AmqpLink::TwinResponse))
+            });
         }
         ("twin", LinkEndpoint::Receiver(r)) => {
-            spawn_uplink(device, |device| twin_link(device, r));
+            spawn_link(device, |device| twin_link(device, r));
         }
         ("methods/devicebound", LinkEndpoint::Sender(s)) => {
             let (tx, rx) = mpsc::channel(64);
@@ -281,7 +283,9 @@ pub(crate) async fn attach(
                 i.subs.methods = true;
             });
             device.sync_subs();
-            tokio::spawn(writer(device, s, rx, Some(AmqpLink::MethodRequest)));
+            spawn_link(device, |device| {
+                writer(device, s, rx, Some(AmqpLink::MethodRequest))
+            });
         }
         // A module receives its inputs from the address it sends telemetry to.
         ("messages/events", LinkEndpoint::Sender(s)) if device_id.contains('/') => {
@@ -291,10 +295,10 @@ pub(crate) async fn attach(
                 i.subs.inputs = true;
             });
             device.sync_subs();
-            tokio::spawn(writer(device, s, rx, None));
+            spawn_link(device, |device| writer(device, s, rx, None));
         }
         ("methods/devicebound", LinkEndpoint::Receiver(r)) => {
-            spawn_uplink(device, |device| method_responses(device, r));
+            spawn_link(device, |device| method_responses(device, r));
         }
         (other, link) => {
             tracing::info!(
@@ -498,7 +502,7 @@ async fn stopped(
     }
 }
 
-/// Who ended a link from the device to the hub.
+/// Who ended a link of the device.
 enum Detached {
     /// The device detached it (or its connection went).
     ByDevice,
@@ -506,19 +510,20 @@ enum Detached {
     ByHub,
 }
 
-/// Runs a link the device sends on (telemetry, twin requests, method answers), counted in the
-/// device's uplinks: when the device detaches the last of them, it has left the hub (a
-/// downstream device leaving a gateway's shared session) and is disconnected.
-fn spawn_uplink<F, Fut>(device: Arc<DeviceLinks>, link: F)
+/// Runs a link of the device, counted in its open links: when the device itself detaches the
+/// last of them, it has left the hub (a downstream device leaving a gateway's shared session,
+/// whose session stays) and is disconnected. Links the hub ends (faults, token expiry) do not
+/// count as leaving: the device is expected to attach them again.
+fn spawn_link<F, Fut>(device: Arc<DeviceLinks>, link: F)
 where
     F: FnOnce(Arc<DeviceLinks>) -> Fut,
     Fut: std::future::Future<Output = Detached> + Send + 'static,
 {
-    device.uplinks.fetch_add(1, Ordering::AcqRel);
+    device.links.fetch_add(1, Ordering::AcqRel);
     let task = link(device.clone());
     tokio::spawn(async move {
         let detached = task.await;
-        let left = device.uplinks.fetch_sub(1, Ordering::AcqRel) - 1;
+        let left = device.links.fetch_sub(1, Ordering::AcqRel) - 1;
         if left == 0 && matches!(detached, Detached::ByDevice) && device.is_open() {
             tracing::info!(device_id = %device.device_id, "the device detached its last link");
             device.end(None);
@@ -532,7 +537,7 @@ async fn writer(
     mut sender: Sender,
     mut rx: mpsc::Receiver<AmqpMessage>,
     link: Option<AmqpLink>,
-) {
+) -> Detached {
     let mut closing = device.closing();
     let mut kills = device.conn.link_kill.subscribe();
     loop {
@@ -541,16 +546,18 @@ async fn writer(
                 let Some(m) = m else { break };
                 let sendable = Sendable::builder().message(m).settled(true).build();
                 if sender.send(sendable).await.is_err() {
-                    return;
+                    return Detached::ByDevice;
                 }
             }
+            _ = sender.on_detach() => return Detached::ByDevice,
             e = stopped(&device, &mut closing, &mut kills, link) => {
                 let _ = tokio::time::timeout(Duration::from_secs(2), sender.close_with_error(e)).await;
-                return;
+                return Detached::ByHub;
             }
         }
     }
     let _ = sender.close().await;
+    Detached::ByHub
 }
 
 /// The telemetry link: each message is enqueued for the service side, then settled
@@ -909,7 +916,7 @@ async fn c2d_link(
     device: Arc<DeviceLinks>,
     mut sender: Sender,
     mut rx: mpsc::Receiver<(u64, Arc<C2dMessage>)>,
-) {
+) -> Detached {
     let mut closing = device.closing();
     let mut kills = device.conn.link_kill.subscribe();
     const LINK: Option<AmqpLink> = Some(AmqpLink::C2d);
@@ -925,7 +932,7 @@ async fn c2d_link(
                     Ok(fut) => fut,
                     Err(e) => {
                         tracing::debug!(device_id = %device.device_id, error = %e, "C2D link ended");
-                        return;
+                        return Detached::ByDevice;
                     }
                 };
                 let device = device.clone();
@@ -948,13 +955,15 @@ async fn c2d_link(
                     }
                 });
             }
+            _ = sender.on_detach() => return Detached::ByDevice,
             e = stopped(&device, &mut closing, &mut kills, LINK) => {
                 let _ = tokio::time::timeout(Duration::from_secs(2), sender.close_with_error(e)).await;
-                return;
+                return Detached::ByHub;
             }
         }
     }
     let _ = sender.close().await;
+    Detached::ByHub
 }
 
 /// Sends abandoned messages again on the device's C2D link.
