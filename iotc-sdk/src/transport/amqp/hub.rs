@@ -614,7 +614,13 @@ fn spawn_writer(
                 }
                 out = rx.recv() => {
                     let Some(out) = out else { break };
-                    match sender.send_batchable(*out.message).await {
+                    // A telemetry message (one data section) is encoded as such: cheaper,
+                    // and the same bytes.
+                    let sent = match super::message::single_data(*out.message) {
+                        super::message::Outbound::Data(message) => sender.send_batchable(message).await,
+                        super::message::Outbound::Other(message) => sender.send_batchable(message).await,
+                    };
+                    match sent {
                         Ok(delivery) => unsettled.push_back((out.seq, delivery)),
                         Err(e @ SendError::MessageSizeExceeded(_)) => {
                             let event = LinkEvent::Sent { seq: out.seq, result: Err(send_error(e)) };
