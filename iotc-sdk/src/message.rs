@@ -31,30 +31,28 @@ enum MessageId {
 #[repr(align(8))]
 struct Hex([u8; 32]);
 
-/// The 16 lower-case hex digits of `x`, most significant first, computed a word at a time (the
-/// same digits as `format!("{x:016x}")`, without a loop over the bytes).
-fn hex16(x: u64) -> [u8; 16] {
-    const ONES: u128 = u128::MAX / 0xff; // 0x01 in every byte
-                                         // Spread the 16 nibbles over the 16 bytes: byte i (from the least significant) holds
-                                         // nibble i.
-    let mut v = u128::from(x);
-    v = (v | (v << 32)) & 0x0000_0000_ffff_ffff_0000_0000_ffff_ffff;
-    v = (v | (v << 16)) & 0x0000_ffff_0000_ffff_0000_ffff_0000_ffff;
-    v = (v | (v << 8)) & 0x00ff_00ff_00ff_00ff_00ff_00ff_00ff_00ff;
-    v = (v | (v << 4)) & (ONES * 0x0f);
-    // A digit of 10 or more reaches 16 when 6 is added: 1 in those bytes, 0 in the others.
-    let letters = ((v + ONES * 6) >> 4) & ONES;
-    // '0' + n, and 'a' - '0' - 10 = 39 more for letters; no byte carries into the next.
-    (v + ONES * u128::from(b'0') + letters * 39).to_be_bytes()
-}
+/// Every byte's two lower-case hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut pairs = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        pairs[b] = [HEX[b >> 4], HEX[b & 0xf]];
+        b += 1;
+    }
+    pairs
+};
 
 impl MessageId {
     /// An id unique enough to recognize duplicates: 128 random bits, in hex.
     fn generate() -> MessageId {
         let mut hex = [0u8; 32];
-        let (high, low) = hex.split_at_mut(16);
-        high.copy_from_slice(&hex16(fastrand::u64(..)));
-        low.copy_from_slice(&hex16(fastrand::u64(..)));
+        for (pair, byte) in hex
+            .chunks_exact_mut(2)
+            .zip(fastrand::u128(..).to_be_bytes())
+        {
+            pair.copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
+        }
         MessageId::Generated(Hex(hex))
     }
 }
@@ -438,12 +436,9 @@ mod tests {
     }
 
     #[test]
-    fn hex_digits_match_formatting() {
-        let mut values = vec![0, 1, 9, 10, 15, 16, 0xff, u64::MAX, 0x0123_4567_89ab_cdef];
-        values.extend((0..64).map(|bit| 1u64 << bit));
-        values.extend((0..1000).map(|_| fastrand::u64(..)));
-        for x in values {
-            assert_eq!(hex16(x), *format!("{x:016x}").as_bytes(), "{x:#x}");
+    fn hex_pairs_match_formatting() {
+        for b in 0..=255u8 {
+            assert_eq!(HEX_PAIRS[usize::from(b)], *format!("{b:02x}").as_bytes());
         }
     }
 }
