@@ -164,6 +164,22 @@ impl Message {
         matches!(self.message_id, Some(MessageId::Generated(_)))
     }
 
+    /// Whether the message is what [`Message::json`] builds, with at most an id and a component
+    /// added: the JSON content type and encoding as set there, and no correlation id, output,
+    /// creation time or application property. The transports have a shorter path for it.
+    pub(crate) fn is_plain_json(&self) -> bool {
+        matches!(
+            (&self.content_type, &self.content_encoding),
+            (
+                Some(Cow::Borrowed(JSON_CONTENT_TYPE)),
+                Some(Cow::Borrowed(UTF_8))
+            )
+        ) && self.correlation_id.is_none()
+            && self.output.is_none()
+            && self.creation_time.is_none()
+            && self.properties.is_empty()
+    }
+
     /// Sets the correlation id (`$.cid`).
     pub fn with_correlation_id(mut self, id: impl Into<String>) -> Self {
         self.correlation_id = Some(id.into());

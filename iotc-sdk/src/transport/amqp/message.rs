@@ -102,18 +102,20 @@ pub(crate) fn telemetry(message: &Message) -> AmqpMessage {
         content_encoding: message.content_encoding().map(Symbol::from),
         ..Properties::default()
     };
-    let mut application = ApplicationProperties::default();
-    for (name, value) in message.properties() {
+    // The map only when there is something to put in it (most telemetry has nothing).
+    let mut application: Option<ApplicationProperties> = None;
+    let mut insert = |name: String, value: String| {
         application
+            .get_or_insert_with(ApplicationProperties::default)
             .0
-            .insert(name.clone(), SimpleValue::String(value.clone()));
+            .insert(name, SimpleValue::String(value));
+    };
+    for (name, value) in message.properties() {
+        insert(name.clone(), value.clone());
     }
     if let Some(output) = message.output() {
         // A module's output (IoT Edge routes on it), protocol.md 8.4.
-        application.0.insert(
-            "iothub-outputname".to_owned(),
-            SimpleValue::String(output.to_owned()),
-        );
+        insert("iothub-outputname".to_owned(), output.to_owned());
     }
     if let Some(time) = message
         .creation_time()
@@ -123,12 +125,9 @@ pub(crate) fn telemetry(message: &Message) -> AmqpMessage {
                 .ok()
         })
     {
-        application.0.insert(
-            "iothub-creation-time-utc".to_owned(),
-            SimpleValue::String(time),
-        );
+        insert("iothub-creation-time-utc".to_owned(), time);
     }
-    let annotations = message.component().map(|component| {
+    let message_annotations = message.component().map(|component| {
         MessageAnnotations::builder()
             .insert(
                 OwnedKey::Symbol(Symbol::from("dt-subject")),
@@ -136,12 +135,16 @@ pub(crate) fn telemetry(message: &Message) -> AmqpMessage {
             )
             .build()
     });
-    Amqp::builder()
-        .properties(properties)
-        .application_properties((!application.0.is_empty()).then_some(application))
-        .message_annotations(annotations)
-        .body(data_body(message.payload().to_vec()))
-        .build()
+    // Built in place: the builder moves the whole message (several hundred bytes) at each step.
+    Amqp {
+        header: None,
+        delivery_annotations: None,
+        message_annotations,
+        properties: Some(properties),
+        application_properties: application,
+        body: data_body(message.payload().to_vec()),
+        footer: None,
+    }
 }
 
 /// A received cloud-to-device message. Application properties named `iothub-*` and the
