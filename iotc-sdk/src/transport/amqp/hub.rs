@@ -635,7 +635,13 @@ fn spawn_writer(
                         Link::Twin => &mut senders.twin,
                         Link::Methods => &mut senders.methods,
                     };
-                    match sender.send_batchable(*out.message).await {
+                    // A telemetry message (one data section) is encoded as such: cheaper,
+                    // and the same bytes.
+                    let sent = match super::message::single_data(*out.message) {
+                        super::message::Outbound::Data(message) => sender.send_batchable(message).await,
+                        super::message::Outbound::Other(message) => sender.send_batchable(message).await,
+                    };
+                    match sent {
                         Ok(delivery) if out.link == Link::Telemetry => {
                             unsettled.push_back((out.seq, delivery));
                         }

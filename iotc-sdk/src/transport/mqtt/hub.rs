@@ -327,6 +327,9 @@ impl Connection {
                             if let Some(ended) = self.on_event(event, &mut state, io.inbound) {
                                 break ended;
                             }
+                            if let Some(ended) = self.on_buffered_events(&mut state, io.inbound, &mut event_turns) {
+                                break ended;
+                            }
                         }
                         Err(e) => break Ended::Lost(super::connection_error(e)),
                     }
@@ -425,6 +428,27 @@ impl Connection {
             }
             Event::Outgoing(Outgoing::Disconnect) => return Some(Ended::Disconnected),
             _ => {}
+        }
+        None
+    }
+
+    /// Handles the events rumqttc has already read (one socket read yields every PUBACK that
+    /// arrived), up to `FAIR_TURNS` events in a row counted in `event_turns`: the next
+    /// `EventLoop::poll` would return exactly these first, one per call, without any I/O, so
+    /// taking them here saves a turn of the session loop each. Returns how the connection
+    /// ended, when it did.
+    fn on_buffered_events(
+        &mut self,
+        state: &mut State,
+        inbound: &mpsc::Sender<Inbound>,
+        event_turns: &mut u32,
+    ) -> Option<Ended> {
+        while *event_turns < FAIR_TURNS {
+            let event = self.eventloop.state.events.pop_front()?;
+            *event_turns += 1;
+            if let Some(ended) = self.on_event(event, state, inbound) {
+                return Some(ended);
+            }
         }
         None
     }

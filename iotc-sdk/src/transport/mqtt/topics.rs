@@ -112,6 +112,32 @@ pub(crate) fn telemetry_prefix(device_id: &str, module_id: Option<&str>) -> Stri
 /// Telemetry topic with the message's property bag (protocol.md §4.4), after `prefix` from
 /// [`telemetry_prefix`].
 pub(crate) fn telemetry_topic(prefix: &str, message: &Message) -> String {
+    // What `Device::send_telemetry` and `send_component_telemetry` send: the topic in a few
+    // pieces, without sizing and looking at every other property.
+    if message.has_generated_id() && message.is_plain_json() {
+        if let Some(id) = message.message_id() {
+            const MID: &str = "%24.mid=";
+            const JSON_BAG: &str = "&%24.ct=application%2Fjson&%24.ce=utf-8";
+            const SUB: &str = "&%24.sub=";
+            let component = message.component();
+            let mut topic = String::with_capacity(
+                prefix.len()
+                    + MID.len()
+                    + id.len()
+                    + JSON_BAG.len()
+                    + component.map_or(0, |c| SUB.len() + c.len() + 8),
+            );
+            topic.push_str(prefix);
+            topic.push_str(MID);
+            topic.push_str(id);
+            topic.push_str(JSON_BAG);
+            if let Some(component) = component {
+                topic.push_str(SUB);
+                encode_into(&mut topic, component);
+            }
+            return topic;
+        }
+    }
     // Looked up once: a generated id is checked as UTF-8 on each look-up.
     let message_id = message.message_id();
     // Room for the bag without percent-encoding growth: one allocation for most messages.
@@ -403,6 +429,33 @@ mod tests {
         assert_eq!(
             telemetry_topic(&prefix, &fast),
             format!("devices/d/messages/events/%24.mid={id}&%24.ct=application%2Fjson&%24.ce=utf-8&%24.sub=c")
+        );
+        let mut plain = Message::json(&1).unwrap();
+        plain.set_generated_id();
+        let id = plain.message_id().unwrap().to_owned();
+        assert_eq!(
+            telemetry_topic(&prefix, &plain),
+            format!(
+                "devices/d/messages/events/%24.mid={id}&%24.ct=application%2Fjson&%24.ce=utf-8"
+            )
+        );
+        let encoded = plain.clone().with_component("a b/c");
+        assert_eq!(
+            telemetry_topic(&prefix, &encoded),
+            telemetry_topic(
+                &prefix,
+                &encoded
+                    .clone()
+                    .with_content_encoding("utf-8")
+                    .with_message_id(id.clone())
+            )
+        );
+        assert!(telemetry_topic(&prefix, &encoded).ends_with("&%24.sub=a%20b%2Fc"));
+        // Anything more goes the general way, in the general order.
+        let more = plain.clone().with_component("c").with_property("k", "v");
+        assert_eq!(
+            telemetry_topic(&prefix, &more),
+            format!("devices/d/messages/events/%24.mid={id}&%24.ct=application%2Fjson&%24.ce=utf-8&%24.sub=c&k=v")
         );
         let other = Message::new("x").with_content_type("application/json");
         assert_eq!(

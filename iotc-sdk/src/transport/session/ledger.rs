@@ -85,6 +85,10 @@ impl<T> Ledger<T> {
     /// Takes the request that acknowledgement `key` acknowledges. A transport reuses a key only
     /// after its acknowledgement, so at most one waiting request has it.
     pub(crate) fn acknowledge(&mut self, key: u64) -> Option<Entry<T>> {
+        // The oldest, nearly always (acknowledgements come in send order).
+        if self.unacked.front().is_some_and(|u| u.key == key) {
+            return self.unacked.pop_front().map(|u| u.entry);
+        }
         let i = self.unacked.iter().position(|u| u.key == key)?;
         self.unacked.remove(i).map(|u| u.entry)
     }
