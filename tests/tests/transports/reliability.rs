@@ -60,6 +60,24 @@ async fn until(
     seen
 }
 
+/// A device of `protocol` connected with `builder`'s settings, whose connection the hub then
+/// dropped: it has begun reconnecting (its first attempt waits for the retry policy's first
+/// delay) when this returns.
+async fn away(
+    emulator: &iotc_emulator::Emulator,
+    builder: DeviceBuilder,
+    dev: &str,
+) -> (iotc_sdk::Device, StateChanges) {
+    let device = within("connect", builder.connect()).await.unwrap();
+    let mut changes = device.state_changes();
+    emulator.disconnect_device(dev);
+    until(&mut changes, |s| {
+        matches!(s, ConnectionState::Reconnecting { .. })
+    })
+    .await;
+    (device, changes)
+}
+
 pub async fn a_dropped_connection_comes_back_and_everything_works_again(protocol: Protocol) {
     let emulator = emulator().await;
     let dev = id(protocol, "rel-01");
@@ -81,39 +99,7 @@ pub async fn a_dropped_connection_comes_back_and_everything_works_again(protocol
     );
 
     // Every primitive works on the new connection.
-    let mut received = emulator.telemetry();
-    within("send", device.send_telemetry(&json!({"n": 1})))
-        .await
-        .unwrap();
-    assert_eq!(
-        within("receive", received.recv()).await.unwrap().device_id,
-        dev
-    );
-    within("report", device.report_properties(&json!({"p": 1})))
-        .await
-        .unwrap();
-    let responder = {
-        let device = device.clone();
-        tokio::spawn(async move {
-            loop {
-                match device.next_event().await {
-                    Some(Event::Command(command)) => {
-                        return command.respond(200, &json!({"ok": true})).await.unwrap()
-                    }
-                    Some(_) => continue,
-                    None => panic!("events ended"),
-                }
-            }
-        })
-    };
-    let response = within(
-        "invoke",
-        emulator.invoke_command(&dev, "ping", json!({}), Duration::from_secs(5)),
-    )
-    .await
-    .unwrap();
-    assert_eq!(response.status, 200);
-    within("responder", responder).await.unwrap();
+    all_operations_work(&emulator, &device).await;
 
     within("close", device.close()).await.unwrap();
     let seen = until(&mut changes, ConnectionState::is_closed).await;
@@ -130,19 +116,11 @@ pub async fn desired_properties_set_while_disconnected_arrive_after_the_reconnec
         jitter: 0.0,
         ..fast_retries()
     };
-    let device = within(
-        "connect",
-        builder(&emulator, protocol, &dev)
-            .retry_policy(slow)
-            .connect(),
+    let (device, mut changes) = away(
+        &emulator,
+        builder(&emulator, protocol, &dev).retry_policy(slow),
+        &dev,
     )
-    .await
-    .unwrap();
-    let mut changes = device.state_changes();
-    emulator.disconnect_device(&dev);
-    until(&mut changes, |s| {
-        matches!(s, ConnectionState::Reconnecting { .. })
-    })
     .await;
     // The device is away: this patch is never pushed to it.
     let version = within(
@@ -173,20 +151,12 @@ pub async fn telemetry_sent_while_disconnected_is_delivered_in_order_after_the_r
         jitter: 0.0,
         ..fast_retries()
     };
-    let device = within(
-        "connect",
-        builder(&emulator, protocol, &dev)
-            .retry_policy(slow)
-            .connect(),
-    )
-    .await
-    .unwrap();
-    let mut changes = device.state_changes();
     let mut received = emulator.telemetry();
-    emulator.disconnect_device(&dev);
-    until(&mut changes, |s| {
-        matches!(s, ConnectionState::Reconnecting { .. })
-    })
+    let (device, _changes) = away(
+        &emulator,
+        builder(&emulator, protocol, &dev).retry_policy(slow),
+        &dev,
+    )
     .await;
 
     let mut sends = tokio::task::JoinSet::new();
@@ -368,20 +338,13 @@ pub async fn a_full_offline_queue_refuses_or_drops_by_policy_and_close_reports_w
         overflow: Overflow::Error,
         durable: None,
     };
-    let device = within(
-        "connect",
+    let (device, _changes) = away(
+        &emulator,
         builder(&emulator, protocol, &dev)
             .retry_policy(slow)
-            .offline_queue(queue)
-            .connect(),
+            .offline_queue(queue),
+        &dev,
     )
-    .await
-    .unwrap();
-    let mut changes = device.state_changes();
-    emulator.disconnect_device(&dev);
-    until(&mut changes, |s| {
-        matches!(s, ConnectionState::Reconnecting { .. })
-    })
     .await;
 
     let mut sends = tokio::task::JoinSet::new();
@@ -456,20 +419,13 @@ pub async fn a_durable_queue_survives_a_restart(protocol: Protocol) {
     let slow = no_reconnect_for_30s();
 
     // First run: the connection drops, five messages queue up, the process "stops" (close).
-    let device = within(
-        "connect",
+    let (device, _changes) = away(
+        &emulator,
         builder(&emulator, protocol, &dev)
             .retry_policy(slow)
-            .offline_queue(queue.clone())
-            .connect(),
+            .offline_queue(queue.clone()),
+        &dev,
     )
-    .await
-    .unwrap();
-    let mut changes = device.state_changes();
-    emulator.disconnect_device(&dev);
-    until(&mut changes, |s| {
-        matches!(s, ConnectionState::Reconnecting { .. })
-    })
     .await;
     let mut sends = tokio::task::JoinSet::new();
     let queued = |n: usize| {
