@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use common::{http, hub_client, hub_user, provision, provision_with, sas_token, start, Client};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use common::{
+    http, hub_client, hub_user, provision, provision_with, sas_token, start, Client, TestCa,
+};
 use serde_json::{json, Value};
 use tokio::time::timeout;
 
@@ -123,42 +124,6 @@ async fn a_regenerated_key_refuses_the_old_one() {
     .unwrap();
 }
 
-fn ca() -> (String, Issuer<'static, KeyPair>) {
-    let key = KeyPair::generate().unwrap();
-    let mut p = CertificateParams::default();
-    p.distinguished_name.push(DnType::CommonName, "rotation CA");
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let cert = p.self_signed(&key).unwrap();
-    (cert.pem(), Issuer::new(p, key))
-}
-
-/// A device certificate: its PKCS#12 (for the MQTT client) and its base64 DER.
-fn leaf(cn: &str, issuer: &Issuer<'static, KeyPair>) -> ((Vec<u8>, String), String) {
-    use openssl::pkcs12::Pkcs12;
-    use openssl::pkey::PKey;
-    use openssl::x509::X509;
-    let key = KeyPair::generate().unwrap();
-    let mut p = CertificateParams::default();
-    p.distinguished_name.push(DnType::CommonName, cn);
-    let cert = p.signed_by(&key, issuer).unwrap();
-    let pkey = PKey::private_key_from_der(&key.serialize_der()).unwrap();
-    let x509 = X509::from_der(cert.der()).unwrap();
-    let p12 = Pkcs12::builder()
-        .name(cn)
-        .pkey(&pkey)
-        .cert(&x509)
-        .build2("pw")
-        .unwrap();
-    (
-        (p12.to_der().unwrap(), "pw".to_owned()),
-        B64.encode(cert.der()),
-    )
-}
-
 #[tokio::test]
 async fn a_replaced_certificate_refuses_the_old_one() {
     timeout(Duration::from_secs(60), async {
@@ -167,11 +132,12 @@ async fn a_replaced_certificate_refuses_the_old_one() {
             .await
             .unwrap();
         let (addr, token) = (server.local_addr(), server.api_token().to_owned());
-        let (ca_pem, issuer) = ca();
-        emulator.add_x509_enrollment_group("factory", &ca_pem).unwrap();
+        let ca = TestCa::new("rotation CA");
+        emulator.add_x509_enrollment_group("factory", &ca.pem).unwrap();
         let dev = "rotated-x509";
-        let (old, _) = leaf(dev, &issuer);
-        let (new, new_der) = leaf(dev, &issuer);
+        let old = ca.leaf(dev).p12;
+        let new = ca.leaf(dev);
+        let (new, new_der) = (new.p12, B64.encode(&new.der));
         let reg = provision_with(&emulator, dev, None, Some(old.clone())).await;
         assert_eq!(reg["status"], "assigned", "{reg}");
         assert!(hub_accepts_cert(&emulator, dev, old.clone()).await);
@@ -190,7 +156,7 @@ async fn a_replaced_certificate_refuses_the_old_one() {
         assert_eq!(reg["status"], "assigned", "{reg}");
 
         // A certificate for another device is refused.
-        let (_, other_der) = leaf("someone-else", &issuer);
+        let other_der = B64.encode(ca.leaf("someone-else").der);
         let (status, _) = call(addr, &token, "PUT", &format!("/api/devices/{dev}/attestation"),
             json!({"type": "x509", "x509": {"clientCertificates": {"primary": {"certificate": other_der}}}})).await;
         assert_eq!(status, 400);

@@ -9,11 +9,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use common::{http, hub_client, provision, provision_with, start, Client};
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
+use common::{http, hub_client, provision, provision_with, start, Client, TestCa};
 use rumqttc::QoS;
 use serde_json::{json, Value};
 use tokio::time::timeout;
@@ -424,42 +420,6 @@ async fn devices_properties_commands_telemetry() {
     .unwrap();
 }
 
-fn make_ca(cn: &str) -> (String, Vec<u8>, Issuer<'static, KeyPair>) {
-    let key = KeyPair::generate().unwrap();
-    let mut p = CertificateParams::default();
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, cn);
-    p.distinguished_name = dn;
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let cert = p.self_signed(&key).unwrap();
-    (cert.pem(), cert.der().to_vec(), Issuer::new(p, key))
-}
-
-fn make_leaf(cn: &str, issuer: &Issuer<'static, KeyPair>) -> (Vec<u8>, String) {
-    use openssl::pkcs12::Pkcs12;
-    use openssl::pkey::PKey;
-    use openssl::x509::X509;
-    let key = KeyPair::generate().unwrap();
-    let mut p = CertificateParams::default();
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, cn);
-    p.distinguished_name = dn;
-    let cert = p.signed_by(&key, issuer).unwrap();
-    let pkey = PKey::private_key_from_der(&key.serialize_der()).unwrap();
-    let x509 = X509::from_der(cert.der()).unwrap();
-    let p12 = Pkcs12::builder()
-        .name(cn)
-        .pkey(&pkey)
-        .cert(&x509)
-        .build2("pw")
-        .unwrap();
-    (p12.to_der().unwrap(), "pw".to_owned())
-}
-
 /// Whether DPS accepts `reg`'s CONNECT with a registration token of `key`.
 async fn dps_accepts(emulator: &iotc_emulator::Emulator, reg: &str, key: &str) -> bool {
     let scope = emulator.id_scope();
@@ -540,14 +500,14 @@ async fn enrollment_groups_enroll_x509_devices() {
             .call("PUT", "/api/enrollmentGroups/factory", Some(json!({"displayName": "Factory", "type": "iot", "attestation": {"type": "x509"}})))
             .await;
         assert_eq!(status, 200, "{body}");
-        let (_ca_pem, ca_der, issuer) = make_ca("factory CA");
+        let ca = TestCa::new("factory CA");
         let (status, body) = api
-            .call("PUT", "/api/enrollmentGroups/factory/certificates/primary", Some(json!({"certificate": B64.encode(&ca_der), "verified": true})))
+            .call("PUT", "/api/enrollmentGroups/factory/certificates/primary", Some(json!({"certificate": B64.encode(&ca.der), "verified": true})))
             .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["verified"], true);
         assert_eq!(body["info"]["sha1Thumbprint"].as_str().unwrap().len(), 40);
-        let leaf = make_leaf("x509-dev", &issuer);
+        let leaf = ca.leaf("x509-dev").p12;
         let reg = provision_with(&emulator, "x509-dev", None, Some(leaf)).await;
         assert_eq!(reg["status"], "assigned", "{reg}");
         let (_, att) = api.call("GET", "/api/devices/x509-dev/attestation", None).await;

@@ -6,51 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{provision_with, start, Client};
+use common::{provision_with, start, Client, TestCa};
 use iotc_emulator::AuthKind;
-use openssl::pkcs12::Pkcs12;
-use openssl::pkey::PKey;
-use openssl::x509::X509;
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use rumqttc::{ConnectReturnCode, ConnectionError};
 use tokio::time::timeout;
-
-fn make_ca(cn: &str) -> (String, Issuer<'static, KeyPair>) {
-    let key = KeyPair::generate().unwrap();
-    let mut p = CertificateParams::default();
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, cn);
-    p.distinguished_name = dn;
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let cert = p.self_signed(&key).unwrap();
-    (cert.pem(), Issuer::new(p, key))
-}
-
-/// A PKCS#12 (DER, password) for a leaf with `cn` signed by `issuer`.
-fn make_leaf(cn: &str, issuer: &Issuer<'static, KeyPair>) -> (Vec<u8>, String) {
-    let key = KeyPair::generate().unwrap();
-    let mut p = CertificateParams::default();
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, cn);
-    p.distinguished_name = dn;
-    let cert = p.signed_by(&key, issuer).unwrap();
-    let pkey = PKey::private_key_from_der(&key.serialize_der()).unwrap();
-    let x509 = X509::from_der(cert.der()).unwrap();
-    let p12 = Pkcs12::builder()
-        .name(cn)
-        .pkey(&pkey)
-        .cert(&x509)
-        .build2("pw")
-        .unwrap();
-    (p12.to_der().unwrap(), "pw".to_owned())
-}
 
 fn hub_x509(emulator: &iotc_emulator::Emulator, dev: &str, auth: (Vec<u8>, String)) -> Client {
     let user = format!("{}/{dev}/?api-version=2021-04-12", emulator.hub_hostname());
@@ -68,11 +27,11 @@ fn hub_x509(emulator: &iotc_emulator::Emulator, dev: &str, auth: (Vec<u8>, Strin
 async fn x509_group_provisions_and_connects() {
     timeout(Duration::from_secs(60), async {
         let emulator = start().await;
-        let (ca_pem, issuer) = make_ca("group CA");
+        let ca = TestCa::new("group CA");
         emulator
-            .add_x509_enrollment_group("x509-group", &ca_pem)
+            .add_x509_enrollment_group("x509-group", &ca.pem)
             .unwrap();
-        let leaf = make_leaf("cert-dev-01", &issuer);
+        let leaf = ca.leaf("cert-dev-01").p12;
 
         let body = provision_with(&emulator, "cert-dev-01", None, Some(leaf.clone())).await;
         assert_eq!(body["status"], "assigned");
@@ -96,10 +55,10 @@ async fn x509_group_provisions_and_connects() {
 async fn x509_refusals() {
     timeout(Duration::from_secs(60), async {
         let emulator = start().await;
-        let (ca_pem, issuer) = make_ca("group CA");
-        let (_, stranger) = make_ca("stranger CA");
+        let ca = TestCa::new("group CA");
+        let stranger = TestCa::new("stranger CA");
         emulator
-            .add_x509_enrollment_group("x509-group", &ca_pem)
+            .add_x509_enrollment_group("x509-group", &ca.pem)
             .unwrap();
         let port = emulator.dps_addr().port();
         let user = |reg: &str| {
@@ -110,7 +69,7 @@ async fn x509_refusals() {
         };
 
         // CN differs from the registration id.
-        let leaf = make_leaf("other-name", &issuer);
+        let leaf = ca.leaf("other-name").p12;
         let mut c =
             Client::connect_with(&emulator, "dev-a", port, &user("dev-a"), None, Some(leaf));
         assert!(matches!(
@@ -121,7 +80,7 @@ async fn x509_refusals() {
         ));
 
         // Signed by a CA that is not enrolled.
-        let leaf = make_leaf("dev-b", &stranger);
+        let leaf = stranger.leaf("dev-b").p12;
         let mut c =
             Client::connect_with(&emulator, "dev-b", port, &user("dev-b"), None, Some(leaf));
         assert!(matches!(
@@ -141,9 +100,9 @@ async fn x509_refusals() {
         ));
 
         // Provisioned device presenting another device's certificate on the hub.
-        let good = make_leaf("dev-d", &issuer);
+        let good = ca.leaf("dev-d").p12;
         provision_with(&emulator, "dev-d", None, Some(good)).await;
-        let wrong = make_leaf("dev-e", &issuer);
+        let wrong = ca.leaf("dev-e").p12;
         let mut hub = hub_x509(&emulator, "dev-d", wrong);
         assert!(matches!(
             hub.connack().await,

@@ -382,3 +382,65 @@ pub async fn http(
         .unwrap_or_default();
     (status, body)
 }
+
+/// A CA for the X.509 tests (rcgen), and the device certificates it signs.
+pub struct TestCa {
+    /// The CA certificate, PEM.
+    pub pem: String,
+    /// The CA certificate, DER.
+    pub der: Vec<u8>,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+/// A device certificate signed by a [`TestCa`].
+pub struct Leaf {
+    /// Its PKCS#12 (DER) and the password, the MQTT client's TLS identity.
+    pub p12: (Vec<u8>, String),
+    /// The certificate, DER.
+    pub der: Vec<u8>,
+}
+
+impl TestCa {
+    /// A self-signed CA named `cn`.
+    pub fn new(cn: &str) -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::default();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let cert = p.self_signed(&key).unwrap();
+        TestCa {
+            pem: cert.pem(),
+            der: cert.der().to_vec(),
+            issuer: rcgen::Issuer::new(p, key),
+        }
+    }
+
+    /// A device certificate with common name `cn` (the registration and device id).
+    pub fn leaf(&self, cn: &str) -> Leaf {
+        use openssl::pkcs12::Pkcs12;
+        use openssl::pkey::PKey;
+        use openssl::x509::X509;
+        use rcgen::{CertificateParams, DnType, KeyPair};
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::default();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        let cert = p.signed_by(&key, &self.issuer).unwrap();
+        let pkey = PKey::private_key_from_der(&key.serialize_der()).unwrap();
+        let x509 = X509::from_der(cert.der()).unwrap();
+        let p12 = Pkcs12::builder()
+            .name(cn)
+            .pkey(&pkey)
+            .cert(&x509)
+            .build2("pw")
+            .unwrap();
+        Leaf {
+            p12: (p12.to_der().unwrap(), "pw".to_owned()),
+            der: cert.der().to_vec(),
+        }
+    }
+}
