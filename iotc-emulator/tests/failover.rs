@@ -8,14 +8,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{enc, http, provision, sas_token, T};
+use common::{enc, http, provision, sas_token, Client, T};
 use iotc_emulator::{Emulator, EmulatorConfig};
-use rumqttc::{
-    AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions, Packet, QoS,
-    TlsConfiguration, Transport,
-};
+use rumqttc::{ConnectReturnCode, ConnectionError, QoS};
 use serde_json::Value;
-use tokio::sync::mpsc;
 use tokio::time::timeout;
 
 async fn start_hubs(hubs: usize) -> Emulator {
@@ -29,74 +25,37 @@ async fn start_hubs(hubs: usize) -> Emulator {
 }
 
 /// An MQTT hub connection of `dev` to hub `hub` (its host name in the TCP connection, the TLS
-/// server name, the username and the SAS audience), and its events.
-struct HubConn {
-    client: AsyncClient,
-    events: mpsc::UnboundedReceiver<Result<Event, ConnectionError>>,
-}
-
-impl HubConn {
-    fn open(emulator: &Emulator, hub: usize, dev: &str) -> HubConn {
-        let info = &emulator.hubs()[hub];
-        let key = emulator.derive_device_key(dev);
-        let user = format!(
-            "{}/{dev}/?api-version=2021-04-12&model-id={}",
-            info.hostname,
-            enc("dtmi:com:example:Thermostat;1")
-        );
-        let pass = sas_token(
-            &format!("{}/devices/{dev}", info.hostname),
-            &key,
-            None,
-            3600,
-        );
-        let mut opts = MqttOptions::new(dev, info.hostname.clone(), info.mqtt_addr.port());
-        opts.set_credentials(user, pass);
-        opts.set_keep_alive(Duration::from_secs(30));
-        opts.set_transport(Transport::Tls(TlsConfiguration::SimpleNative {
-            ca: emulator.ca_cert_pem().as_bytes().to_vec(),
-            client_auth: None,
-        }));
-        let (client, mut eventloop) = AsyncClient::new(opts, 32);
-        let (tx, events) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            loop {
-                let ev = eventloop.poll().await;
-                let stop = ev.is_err();
-                if tx.send(ev).is_err() || stop {
-                    break;
-                }
-            }
-        });
-        HubConn { client, events }
-    }
-
-    /// Waits for the CONNACK (`Ok`) or the connection's failure.
-    async fn connack(&mut self) -> Result<(), ConnectionError> {
-        loop {
-            match timeout(T, self.events.recv()).await.unwrap().unwrap() {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
-                Ok(_) => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// Waits until the connection fails.
-    async fn closed(&mut self) {
-        loop {
-            match timeout(T, self.events.recv()).await.unwrap() {
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => return,
-            }
-        }
-    }
+/// server name, the username and the SAS audience).
+fn open_hub(emulator: &Emulator, hub: usize, dev: &str) -> Client {
+    let info = &emulator.hubs()[hub];
+    let key = emulator.derive_device_key(dev);
+    let user = format!(
+        "{}/{dev}/?api-version=2021-04-12&model-id={}",
+        info.hostname,
+        enc("dtmi:com:example:Thermostat;1")
+    );
+    let pass = sas_token(
+        &format!("{}/devices/{dev}", info.hostname),
+        &key,
+        None,
+        3600,
+    );
+    let port = info.mqtt_addr.port();
+    Client::connect_to(
+        emulator,
+        &info.hostname,
+        dev,
+        port,
+        &user,
+        Some(&pass),
+        None,
+    )
 }
 
 /// Connects `dev` to `hub` and expects CONNACK 5 (not authorized), as IoT hub refuses a
 /// device it does not know.
 async fn assert_refused(emulator: &Emulator, hub: usize, dev: &str) {
-    let mut conn = HubConn::open(emulator, hub, dev);
+    let mut conn = open_hub(emulator, hub, dev);
     match conn.connack().await {
         Err(ConnectionError::ConnectionRefused(code)) => {
             assert_eq!(code, ConnectReturnCode::NotAuthorized, "{dev} on hub {hub}")
@@ -192,7 +151,7 @@ async fn dps_spreads_devices_and_each_hub_admits_only_its_own() {
         for i in 0..3 {
             let dev = format!("spread-{i:02}");
             let home = emulator.device_hub(&dev).unwrap();
-            let mut conn = HubConn::open(&emulator, home, &dev);
+            let mut conn = open_hub(&emulator, home, &dev);
             conn.connack().await.unwrap();
             for other in (0..3).filter(|h| *h != home) {
                 assert_refused(&emulator, other, &dev).await;
@@ -215,7 +174,7 @@ async fn failover_closes_refuses_reassigns_and_failback_restores() {
         assert_eq!(emulator.dps_registrations(dev), 1);
         let home = emulator.device_hub(dev).unwrap();
         assert_eq!(first, hubs[home].assigned_hub);
-        let mut conn = HubConn::open(&emulator, home, dev);
+        let mut conn = open_hub(&emulator, home, dev);
         conn.connack().await.unwrap();
         conn.client
             .publish(
@@ -238,7 +197,7 @@ async fn failover_closes_refuses_reassigns_and_failback_restores() {
         let second = assigned_hub(&emulator, dev).await;
         assert_eq!(second, hubs[other].assigned_hub);
         assert_eq!(emulator.dps_registrations(dev), 2);
-        let mut moved = HubConn::open(&emulator, other, dev);
+        let mut moved = open_hub(&emulator, other, dev);
         moved.connack().await.unwrap();
         let info = emulator.device(dev).unwrap();
         assert!(info.connected);
@@ -256,7 +215,7 @@ async fn failover_closes_refuses_reassigns_and_failback_restores() {
         moved.closed().await;
         assert_refused(&emulator, other, dev).await;
         assert_eq!(assigned_hub(&emulator, dev).await, hubs[home].assigned_hub);
-        let mut back = HubConn::open(&emulator, home, dev);
+        let mut back = open_hub(&emulator, home, dev);
         back.connack().await.unwrap();
         assert_eq!(emulator.device(dev).unwrap().hub, home);
         assert_eq!(emulator.dps_registrations(dev), 3);
@@ -285,7 +244,7 @@ async fn service_endpoints_fail_over_and_back() {
         let dev = "rest-failover";
         assigned_hub(&emulator, dev).await;
         let home = emulator.device_hub(dev).unwrap();
-        let mut conn = HubConn::open(&emulator, home, dev);
+        let mut conn = open_hub(&emulator, home, dev);
         conn.connack().await.unwrap();
 
         let (status, body) = http(addr, "GET", "/hubs", &[], "").await;

@@ -67,7 +67,29 @@ impl Client {
         pass: Option<&str>,
         client_auth: Option<(Vec<u8>, String)>,
     ) -> Client {
-        let mut opts = MqttOptions::new(client_id, "localhost", port);
+        Client::connect_to(
+            emulator,
+            "localhost",
+            client_id,
+            port,
+            user,
+            pass,
+            client_auth,
+        )
+    }
+
+    /// As [`connect_with`](Self::connect_with), to `host` (the TCP connection's and the TLS
+    /// server name: a hub of several, by its host name).
+    pub fn connect_to(
+        emulator: &Emulator,
+        host: &str,
+        client_id: &str,
+        port: u16,
+        user: &str,
+        pass: Option<&str>,
+        client_auth: Option<(Vec<u8>, String)>,
+    ) -> Client {
+        let mut opts = MqttOptions::new(client_id, host, port);
         opts.set_credentials(user, pass.unwrap_or(""));
         opts.set_keep_alive(Duration::from_secs(30));
         opts.set_transport(Transport::Tls(TlsConfiguration::SimpleNative {
