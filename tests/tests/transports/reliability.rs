@@ -40,26 +40,6 @@ fn resilient(
     builder(emulator, protocol, device_id).retry_policy(fast_retries())
 }
 
-/// Waits until a state matching `wanted` arrives; returns every state seen on the way.
-async fn until(
-    changes: &mut StateChanges,
-    wanted: impl Fn(&ConnectionState) -> bool,
-) -> Vec<ConnectionState> {
-    let mut seen = Vec::new();
-    within("state change", async {
-        while let Some(state) = changes.next().await {
-            let done = wanted(&state);
-            seen.push(state);
-            if done {
-                return;
-            }
-        }
-        panic!("state changes ended: {seen:?}");
-    })
-    .await;
-    seen
-}
-
 /// A device of `protocol` connected with `builder`'s settings, whose connection the hub then
 /// dropped: it has begun reconnecting (its first attempt waits for the retry policy's first
 /// delay) when this returns.
@@ -71,7 +51,7 @@ async fn away(
     let device = within("connect", builder.connect()).await.unwrap();
     let mut changes = device.state_changes();
     emulator.disconnect_device(dev);
-    until(&mut changes, |s| {
+    wait_for_state(&mut changes, |s| {
         matches!(s, ConnectionState::Reconnecting { .. })
     })
     .await;
@@ -88,7 +68,7 @@ pub async fn a_dropped_connection_comes_back_and_everything_works_again(protocol
     assert!(device.connection_state().is_connected());
 
     assert!(emulator.disconnect_device(&dev));
-    let seen = until(&mut changes, ConnectionState::is_connected).await;
+    let seen = wait_for_state(&mut changes, ConnectionState::is_connected).await;
     assert!(
         matches!(seen[0], ConnectionState::Disconnected { .. }),
         "{seen:?}"
@@ -102,7 +82,7 @@ pub async fn a_dropped_connection_comes_back_and_everything_works_again(protocol
     all_operations_work(&emulator, &device).await;
 
     within("close", device.close()).await.unwrap();
-    let seen = until(&mut changes, ConnectionState::is_closed).await;
+    let seen = wait_for_state(&mut changes, ConnectionState::is_closed).await;
     assert_eq!(seen.last(), Some(&ConnectionState::Closed { reason: None }));
 }
 
@@ -129,7 +109,7 @@ pub async fn desired_properties_set_while_disconnected_arrive_after_the_reconnec
     )
     .await
     .unwrap();
-    until(&mut changes, ConnectionState::is_connected).await;
+    wait_for_state(&mut changes, ConnectionState::is_connected).await;
     let Event::WritableProperties(update) = next_event(&device).await else {
         panic!("expected writable properties")
     };
