@@ -20,40 +20,30 @@ pub(crate) const UTF_8: &str = "utf-8";
 #[derive(Clone, Debug, PartialEq)]
 enum MessageId {
     Given(String),
-    /// 128 random bits as 32 lower-case hex digits.
-    Generated(Hex),
+    /// 128 random bits as 22 base64url characters.
+    Generated(Generated),
 }
 
-/// The 32 hex digits of a generated id, aligned to a machine word so that checking them as
-/// UTF-8 ([`Message::message_id`], once per message sent) takes the word-at-a-time path
-/// rather than a byte at a time.
+/// The 22 characters of a generated id: 128 random bits in unpadded base64url (RFC 4648 §5),
+/// which need no percent-encoding in a topic and are 10 bytes shorter on the wire than hex.
+/// Aligned to a machine word so that checking them as UTF-8 ([`Message::message_id`], once per
+/// message sent) takes the word-at-a-time path rather than a byte at a time.
 #[derive(Clone, Debug, PartialEq)]
 #[repr(align(8))]
-struct Hex([u8; 32]);
+struct Generated([u8; GENERATED_LEN]);
 
-/// Every byte's two lower-case hex digits.
-const HEX_PAIRS: [[u8; 2]; 256] = {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut pairs = [[0u8; 2]; 256];
-    let mut b = 0;
-    while b < 256 {
-        pairs[b] = [HEX[b >> 4], HEX[b & 0xf]];
-        b += 1;
-    }
-    pairs
-};
+/// The length of a generated id.
+const GENERATED_LEN: usize = 22;
 
 impl MessageId {
-    /// An id unique enough to recognize duplicates: 128 random bits, in hex.
+    /// An id unique enough to recognize duplicates: 128 random bits.
     fn generate() -> MessageId {
-        let mut hex = [0u8; 32];
-        for (pair, byte) in hex
-            .chunks_exact_mut(2)
-            .zip(fastrand::u128(..).to_be_bytes())
-        {
-            pair.copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
-        }
-        MessageId::Generated(Hex(hex))
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine as _;
+        let mut id = [b'A'; GENERATED_LEN];
+        // 16 bytes always encode to 22 characters: the buffer fits.
+        let _ = URL_SAFE_NO_PAD.encode_slice(fastrand::u128(..).to_le_bytes(), &mut id);
+        MessageId::Generated(Generated(id))
     }
 }
 
@@ -159,7 +149,8 @@ impl Message {
         self.message_id = Some(MessageId::generate());
     }
 
-    /// Whether the message id is one the SDK generated: hex digits, which need no encoding.
+    /// Whether the message id is one the SDK generated: base64url characters, which need no
+    /// percent-encoding.
     pub(crate) fn has_generated_id(&self) -> bool {
         matches!(self.message_id, Some(MessageId::Generated(_)))
     }
@@ -256,7 +247,7 @@ impl Message {
         match self.message_id.as_ref()? {
             MessageId::Given(id) => Some(id),
             // Always ASCII: `None` is never returned for a generated id.
-            MessageId::Generated(hex) => std::str::from_utf8(&hex.0).ok(),
+            MessageId::Generated(id) => std::str::from_utf8(&id.0).ok(),
         }
     }
 
@@ -434,27 +425,20 @@ mod tests {
     }
 
     #[test]
-    fn generated_ids_are_32_hex_digits_and_differ() {
+    fn generated_ids_are_22_base64url_characters_and_differ() {
         let (mut a, mut b) = (Message::new("x"), Message::new("x"));
         a.set_generated_id();
         b.set_generated_id();
         let (a_id, b_id) = (a.message_id().unwrap(), b.message_id().unwrap());
-        assert_eq!(a_id.len(), 32);
+        assert_eq!(a_id.len(), 22);
         assert!(a_id
             .bytes()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
         assert_ne!(a_id, b_id);
         assert!(a.has_generated_id());
         // An id the application gives replaces it and is no longer "generated".
         let given = a.with_message_id("m-1");
         assert_eq!(given.message_id(), Some("m-1"));
         assert!(!given.has_generated_id());
-    }
-
-    #[test]
-    fn hex_pairs_match_formatting() {
-        for b in 0..=255u8 {
-            assert_eq!(HEX_PAIRS[usize::from(b)], *format!("{b:02x}").as_bytes());
-        }
     }
 }

@@ -179,7 +179,7 @@ pub(crate) fn telemetry_topic(prefix: &str, message: &Message) -> String {
     };
     if let Some(v) = message_id {
         if message.has_generated_id() {
-            // Hex digits: nothing to encode.
+            // base64url characters: nothing to encode.
             push_encoded(&mut topic, "%24.mid=", v);
         } else {
             push(&mut topic, "%24.mid", v);
