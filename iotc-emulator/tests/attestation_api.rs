@@ -6,39 +6,15 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use common::{
-    http, hub_client, hub_user, provision, provision_with, sas_token, start, Client, TestCa,
+    hub_client, hub_user, provision, provision_with, sas_token, start_with_api, Client, TestCa,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::time::timeout;
-
-/// A call to the IoT Central API with the server's token; status and JSON body.
-async fn call(
-    addr: SocketAddr,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Value,
-) -> (u16, Value) {
-    let path = format!("{path}?api-version=2022-07-31");
-    let (status, out) = http(
-        addr,
-        method,
-        &path,
-        &[
-            ("authorization", token),
-            ("content-type", "application/json"),
-        ],
-        &body.to_string(),
-    )
-    .await;
-    (status, serde_json::from_str(&out).unwrap_or(Value::Null))
-}
 
 /// Whether DPS takes an MQTT connection of `reg` with this password or certificate.
 async fn dps_accepts(
@@ -82,11 +58,7 @@ fn dps_pass(emulator: &iotc_emulator::Emulator, reg: &str, key: &str) -> String 
 #[tokio::test]
 async fn a_regenerated_key_refuses_the_old_one() {
     timeout(Duration::from_secs(60), async {
-        let emulator = start().await;
-        let server = iotc_emulator::service_http::serve(emulator.clone(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let (addr, token) = (server.local_addr(), server.api_token().to_owned());
+        let (emulator, _server, api) = start_with_api().await;
         let dev = "rotated-sas";
         let old = emulator.derive_device_key(dev);
         provision(&emulator, dev, &old).await;
@@ -94,11 +66,11 @@ async fn a_regenerated_key_refuses_the_old_one() {
         hub.connack().await.unwrap();
 
         let new = B64.encode([7u8; 32]);
-        let (status, body) = call(addr, &token, "PUT", &format!("/api/devices/{dev}/attestation"),
-            json!({"type": "symmetricKey", "symmetricKey": {"primaryKey": new, "secondaryKey": new}})).await;
+        let (status, body) = api.call("PUT", &format!("/api/devices/{dev}/attestation"),
+            Some(json!({"type": "symmetricKey", "symmetricKey": {"primaryKey": new, "secondaryKey": new}}))).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["symmetricKey"]["primaryKey"], new);
-        let (_, body) = call(addr, &token, "GET", &format!("/api/devices/{dev}/attestation"), Value::Null).await;
+        let (_, body) = api.call("GET", &format!("/api/devices/{dev}/attestation"), None).await;
         assert_eq!(body["symmetricKey"]["primaryKey"], new, "{body}");
 
         // The old key: refused by the hub and by DPS. The new one: taken by both.
@@ -113,11 +85,11 @@ async fn a_regenerated_key_refuses_the_old_one() {
         assert!(hub_client(&emulator, dev, &new, 3600).connack().await.is_err());
         assert!(hub_client(&emulator, dev, &newer, 3600).connack().await.is_ok());
         // Bad requests.
-        let (status, _) = call(addr, &token, "PUT", &format!("/api/devices/{dev}/attestation"),
-            json!({"type": "symmetricKey", "symmetricKey": {"primaryKey": "not base64!"}})).await;
+        let (status, _) = api.call("PUT", &format!("/api/devices/{dev}/attestation"),
+            Some(json!({"type": "symmetricKey", "symmetricKey": {"primaryKey": "not base64!"}}))).await;
         assert_eq!(status, 400);
-        let (status, _) = call(addr, &token, "PUT", "/api/devices/nobody/attestation",
-            json!({"type": "symmetricKey", "symmetricKey": {"primaryKey": new}})).await;
+        let (status, _) = api.call("PUT", "/api/devices/nobody/attestation",
+            Some(json!({"type": "symmetricKey", "symmetricKey": {"primaryKey": new}}))).await;
         assert_eq!(status, 404);
     })
     .await
@@ -127,11 +99,7 @@ async fn a_regenerated_key_refuses_the_old_one() {
 #[tokio::test]
 async fn a_replaced_certificate_refuses_the_old_one() {
     timeout(Duration::from_secs(60), async {
-        let emulator = start().await;
-        let server = iotc_emulator::service_http::serve(emulator.clone(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let (addr, token) = (server.local_addr(), server.api_token().to_owned());
+        let (emulator, _server, api) = start_with_api().await;
         let ca = TestCa::new("rotation CA");
         emulator.add_x509_enrollment_group("factory", &ca.pem).unwrap();
         let dev = "rotated-x509";
@@ -142,8 +110,8 @@ async fn a_replaced_certificate_refuses_the_old_one() {
         assert_eq!(reg["status"], "assigned", "{reg}");
         assert!(hub_accepts_cert(&emulator, dev, old.clone()).await);
 
-        let (status, body) = call(addr, &token, "PUT", &format!("/api/devices/{dev}/attestation"),
-            json!({"type": "x509", "x509": {"clientCertificates": {"primary": {"certificate": new_der}}}})).await;
+        let (status, body) = api.call("PUT", &format!("/api/devices/{dev}/attestation"),
+            Some(json!({"type": "x509", "x509": {"clientCertificates": {"primary": {"certificate": new_der}}}}))).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["x509"]["clientCertificates"]["primary"]["info"]["sha1Thumbprint"].as_str().unwrap().len(), 40);
 
@@ -157,8 +125,8 @@ async fn a_replaced_certificate_refuses_the_old_one() {
 
         // A certificate for another device is refused.
         let other_der = B64.encode(ca.leaf("someone-else").der);
-        let (status, _) = call(addr, &token, "PUT", &format!("/api/devices/{dev}/attestation"),
-            json!({"type": "x509", "x509": {"clientCertificates": {"primary": {"certificate": other_der}}}})).await;
+        let (status, _) = api.call("PUT", &format!("/api/devices/{dev}/attestation"),
+            Some(json!({"type": "x509", "x509": {"clientCertificates": {"primary": {"certificate": other_der}}}}))).await;
         assert_eq!(status, 400);
     })
     .await

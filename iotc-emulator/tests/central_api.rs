@@ -4,49 +4,16 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use common::{http, hub_client, provision, provision_with, start, Client, TestCa};
+use common::{http, hub_client, provision, provision_with, start_with_api, Api, Client, TestCa};
 use rumqttc::QoS;
 use serde_json::{json, Value};
 use tokio::time::timeout;
 
-const V: &str = "api-version=2022-07-31";
-
 /// A request with the API token; returns status and JSON body (`Null` when empty).
-struct Api {
-    addr: SocketAddr,
-    token: String,
-}
-
-impl Api {
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let sep = if path.contains('?') { '&' } else { '?' };
-        let path = format!("{path}{sep}{V}");
-        let text = body.map(|b| b.to_string()).unwrap_or_default();
-        let (status, out) = http(
-            self.addr,
-            method,
-            &path,
-            &[
-                ("authorization", &self.token),
-                ("content-type", "application/json"),
-            ],
-            &text,
-        )
-        .await;
-        let json = if out.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{out:?}: {e}"))
-        };
-        (status, json)
-    }
-}
-
 fn thermostat() -> Value {
     json!({
         "@context": "dtmi:dtdl:context;2", "@id": "dtmi:com:example:Thermostat;1", "@type": "Interface",
@@ -88,27 +55,10 @@ async fn connected_device(emulator: &iotc_emulator::Emulator, dev: &str) -> Clie
     hub
 }
 
-async fn server() -> (
-    iotc_emulator::Emulator,
-    iotc_emulator::service_http::ServiceServer,
-    Api,
-) {
-    let emulator = start().await;
-    let server =
-        iotc_emulator::service_http::serve(emulator.clone(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-    let api = Api {
-        addr: server.local_addr(),
-        token: server.api_token().to_owned(),
-    };
-    (emulator, server, api)
-}
-
 #[tokio::test]
 async fn tokens_errors_and_templates() {
     timeout(Duration::from_secs(60), async {
-        let (_emulator, server, api) = server().await;
+        let (_emulator, server, api) = start_with_api().await;
         assert!(api.token.starts_with("SharedAccessSignature sr="));
 
         // No token, a wrong token: 401 in IoT Central's shape.
@@ -236,7 +186,7 @@ async fn tokens_errors_and_templates() {
 #[tokio::test]
 async fn devices_properties_commands_telemetry() {
     timeout(Duration::from_secs(90), async {
-        let (emulator, _server, api) = server().await;
+        let (emulator, _server, api) = start_with_api().await;
         let doc = json!({"displayName": "Thermostat", "capabilityModel": thermostat()});
         let (status, _) = api.call("PUT", "/api/deviceTemplates/thermostat-template", Some(doc)).await;
         assert_eq!(status, 200);
@@ -437,7 +387,7 @@ async fn dps_accepts(emulator: &iotc_emulator::Emulator, reg: &str, key: &str) -
 #[tokio::test]
 async fn enrollment_groups_enroll_x509_devices() {
     timeout(Duration::from_secs(60), async {
-        let (emulator, _server, api) = server().await;
+        let (emulator, _server, api) = start_with_api().await;
         let (_, list) = api.call("GET", "/api/enrollmentGroups", None).await;
         assert_eq!(list["value"][0]["id"], "SAS-IoT-Devices");
         assert_eq!(list["value"][0]["attestation"]["symmetricKey"]["primaryKey"], emulator.group_key());

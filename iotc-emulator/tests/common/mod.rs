@@ -466,3 +466,50 @@ impl TestCa {
         }
     }
 }
+
+/// The IoT Central API (`/api`, api-version 2022-07-31) of a service HTTP server.
+pub struct Api {
+    pub addr: SocketAddr,
+    pub token: String,
+}
+
+impl Api {
+    /// A call with the server's token: the status and the JSON body (`Null` when empty).
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let path = format!("{path}{sep}api-version=2022-07-31");
+        let text = body.map(|b| b.to_string()).unwrap_or_default();
+        let (status, out) = http(
+            self.addr,
+            method,
+            &path,
+            &[
+                ("authorization", &self.token),
+                ("content-type", "application/json"),
+            ],
+            &text,
+        )
+        .await;
+        let json = if out.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{out:?}: {e}"))
+        };
+        (status, json)
+    }
+}
+
+/// An emulator with its service HTTP server on a loopback port (it runs while the returned
+/// server is kept) and that server's IoT Central API.
+pub async fn start_with_api() -> (Emulator, iotc_emulator::service_http::ServiceServer, Api) {
+    let emulator = start().await;
+    let server =
+        iotc_emulator::service_http::serve(emulator.clone(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+    let api = Api {
+        addr: server.local_addr(),
+        token: server.api_token().to_owned(),
+    };
+    (emulator, server, api)
+}
