@@ -25,7 +25,7 @@ use tracing::{debug, info, warn};
 use super::cbs::{Cbs, CbsHandle};
 use super::message::{
     annotation, app_property, body_bytes, cloud_message, correlation_id, data_body,
-    message_id_text, simple_text, telemetry, value_as_u64, AmqpMessage,
+    message_id_text, simple_text, telemetry, value_as_u64, AmqpMessage, Outbound,
 };
 use super::shared::{Lease, SharedConnections};
 use super::{condition_error, link_properties, new_uuid, open_connection, Sasl};
@@ -575,7 +575,7 @@ struct Outgoing {
     link: Link,
     /// Boxed: an AMQP message is several hundred bytes, and a tokio channel allocates its first
     /// block of 32 slots up front (three channels per device).
-    message: Box<AmqpMessage>,
+    message: Box<Outbound>,
 }
 
 /// What the link tasks report to the session.
@@ -635,11 +635,9 @@ fn spawn_writer(
                         Link::Twin => &mut senders.twin,
                         Link::Methods => &mut senders.methods,
                     };
-                    // A telemetry message (one data section) is encoded as such: cheaper,
-                    // and the same bytes.
-                    let sent = match super::message::single_data(*out.message) {
-                        super::message::Outbound::Data(message) => sender.send_batchable(message).await,
-                        super::message::Outbound::Other(message) => sender.send_batchable(message).await,
+                    let sent = match *out.message {
+                        Outbound::Data(message) => sender.send_batchable(message).await,
+                        Outbound::Other(message) => sender.send_batchable(message).await,
                     };
                     match sent {
                         Ok(delivery) if out.link == Link::Telemetry => {
@@ -1017,7 +1015,6 @@ impl Ctx {
     async fn on_request(&mut self, request: Request, c2d: &mut Option<Receiver>) {
         match request {
             Request::Telemetry { message, reply } => {
-                let amqp = telemetry(&message);
                 let size = message.payload().len()
                     + message
                         .properties()
@@ -1028,6 +1025,7 @@ impl Ctx {
                     let _ = reply.send(Err(e));
                     return;
                 }
+                let amqp = Outbound::Data(telemetry(&message));
                 let tracked = self.state.track(Request::Telemetry { message, reply });
                 send(
                     &self.writers.outgoing,
@@ -1049,7 +1047,7 @@ impl Ctx {
                 let _ = self.writers.outgoing.try_send(Outgoing {
                     seq,
                     link: Link::Twin,
-                    message: Box::new(amqp),
+                    message: Box::new(Outbound::Other(amqp)),
                 });
             }
             Request::PatchReported { patch, reply } => {
@@ -1068,7 +1066,7 @@ impl Ctx {
                 let _ = self.writers.outgoing.try_send(Outgoing {
                     seq,
                     link: Link::Twin,
-                    message: Box::new(amqp),
+                    message: Box::new(Outbound::Other(amqp)),
                 });
             }
             Request::CommandResponse {
@@ -1082,7 +1080,7 @@ impl Ctx {
                     .methods
                     .remove(&request_id)
                     .unwrap_or_else(|| MessageId::String(request_id.clone()));
-                let amqp = method_response(id, status, payload.clone());
+                let amqp = Outbound::Other(method_response(id, status, payload.clone()));
                 let tracked = self.state.track(Request::CommandResponse {
                     request_id,
                     status,
@@ -1258,7 +1256,7 @@ impl Ctx {
                 let _ = self.writers.outgoing.try_send(Outgoing {
                     seq: 0,
                     link: Link::Methods,
-                    message: Box::new(method_response(id, 503, body)),
+                    message: Box::new(Outbound::Other(method_response(id, 503, body))),
                 });
             }
             Err(_) => {}
@@ -1309,7 +1307,7 @@ fn send(
     channel: &mpsc::Sender<Outgoing>,
     link: Link,
     tracked: Tracked,
-    message: AmqpMessage,
+    message: Outbound,
     state: &mut State,
 ) {
     let seq = tracked.seq;
