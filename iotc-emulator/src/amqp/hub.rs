@@ -249,7 +249,7 @@ pub(crate) async fn attach(
     }
     match (rest.as_str(), link) {
         ("messages/events", LinkEndpoint::Receiver(r)) => {
-            spawn_link(device, |device| telemetry_link(device, r));
+            spawn_link(&device, telemetry_link(device.clone(), r));
         }
         ("messages/devicebound", LinkEndpoint::Sender(s)) => {
             let (tx, rx) = mpsc::channel(64);
@@ -259,7 +259,7 @@ pub(crate) async fn attach(
                 i.conn_id
             });
             device.sync_subs();
-            spawn_link(device.clone(), |device| c2d_link(device, s, rx));
+            spawn_link(&device, c2d_link(device.clone(), s, rx));
             if let Some(Some(conn_id)) = pending {
                 for item in device_hub::pending_c2d(device.shared(), &device.device_id, conn_id) {
                     let _ = tx.try_send(item);
@@ -269,12 +269,13 @@ pub(crate) async fn attach(
         ("twin", LinkEndpoint::Sender(s)) => {
             let (tx, rx) = mpsc::channel(64);
             device.with(|i| i.twin_out = Some(tx));
-            spawn_link(device, |device| {
-                writer(device, s, rx, Some(AmqpLink::TwinResponse))
-            });
+            spawn_link(
+                &device,
+                writer(device.clone(), s, rx, Some(AmqpLink::TwinResponse)),
+            );
         }
         ("twin", LinkEndpoint::Receiver(r)) => {
-            spawn_link(device, |device| twin_link(device, r));
+            spawn_link(&device, twin_link(device.clone(), r));
         }
         ("methods/devicebound", LinkEndpoint::Sender(s)) => {
             let (tx, rx) = mpsc::channel(64);
@@ -283,9 +284,10 @@ pub(crate) async fn attach(
                 i.subs.methods = true;
             });
             device.sync_subs();
-            spawn_link(device, |device| {
-                writer(device, s, rx, Some(AmqpLink::MethodRequest))
-            });
+            spawn_link(
+                &device,
+                writer(device.clone(), s, rx, Some(AmqpLink::MethodRequest)),
+            );
         }
         // A module receives its inputs from the address it sends telemetry to.
         ("messages/events", LinkEndpoint::Sender(s)) if device_id.contains('/') => {
@@ -295,10 +297,10 @@ pub(crate) async fn attach(
                 i.subs.inputs = true;
             });
             device.sync_subs();
-            spawn_link(device, |device| writer(device, s, rx, None));
+            spawn_link(&device, writer(device.clone(), s, rx, None));
         }
         ("methods/devicebound", LinkEndpoint::Receiver(r)) => {
-            spawn_link(device, |device| method_responses(device, r));
+            spawn_link(&device, method_responses(device.clone(), r));
         }
         (other, link) => {
             tracing::info!(
@@ -514,15 +516,14 @@ enum Detached {
 /// last of them, it has left the hub (a downstream device leaving a gateway's shared session,
 /// whose session stays) and is disconnected. Links the hub ends (faults, token expiry) do not
 /// count as leaving: the device is expected to attach them again.
-fn spawn_link<F, Fut>(device: Arc<DeviceLinks>, link: F)
-where
-    F: FnOnce(Arc<DeviceLinks>) -> Fut,
-    Fut: std::future::Future<Output = Detached> + Send + 'static,
-{
+fn spawn_link(
+    device: &Arc<DeviceLinks>,
+    link: impl std::future::Future<Output = Detached> + Send + 'static,
+) {
     device.links.fetch_add(1, Ordering::AcqRel);
-    let task = link(device.clone());
+    let device = device.clone();
     tokio::spawn(async move {
-        let detached = task.await;
+        let detached = link.await;
         let left = device.links.fetch_sub(1, Ordering::AcqRel) - 1;
         if left == 0 && matches!(detached, Detached::ByDevice) && device.is_open() {
             tracing::info!(device_id = %device.device_id, "the device detached its last link");

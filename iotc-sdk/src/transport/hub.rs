@@ -60,7 +60,7 @@ impl Session {
     /// Runs the session until it is closed, renewed or lost.
     ///
     /// Each transport's future is boxed (once per connection): inline, the supervisor's task
-    /// would be as large as the largest of them (about 11 KB for MQTT, 21 KB for AMQP) on every
+    /// would be as large as the largest of them (about 11 KB for MQTT, 13 KB for AMQP) on every
     /// device, whichever transport it uses; a gateway keeps hundreds of such tasks.
     pub(crate) async fn run(self, io: SessionIo<'_>) -> SessionEnd {
         match self {
